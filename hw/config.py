@@ -1,0 +1,132 @@
+"""Hardware parameters: one frozen dataclass, validated once, recorded in every generated file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+
+from amaranth.hdl import Shape, signed, unsigned
+
+REQUANT_MODES = ("double", "single", "pow2")
+DTYPES = ("int8", "uint8")
+
+#: Range of the per-channel shift every rounding mode accepts (TFLite's convention:
+#: multiplier = m0 · 2^(shift − 31)).
+SHIFT_MIN, SHIFT_MAX = -31, 30
+
+
+class ConfigError(ValueError):
+    """An invalid hardware parameter; the message names the field and its allowed values."""
+
+
+@dataclass(frozen=True)
+class ArrayConfig:
+    """Parameters of a generated matrix unit.
+
+    Parameters
+    ----------
+    rows : number of PE rows, the reduction (K) dimension of one tile. 1..256.
+    cols : number of PE columns, the output-channel (N) dimension of one tile. 1..256.
+    dtype : ``"int8"`` or ``"uint8"``: activations, weights, zero points and outputs.
+    acc_width : accumulator width in bits, 18..32. Results are sign-extended to the int32 the
+        requantizer takes; the compiler proves no layer can exceed it.
+    requant_modes : rounding modes built into the requantizer. ``"single"`` and ``"double"``
+        share one multiplier and are selected at run time per layer; ``"pow2"`` alone builds
+        a shift-only requantizer with no multiplier (with a multiplier present, pow2 layers run
+        on the ``single`` path, which is identical for power-of-two multipliers).
+    pipelined_product : register each PE's product before the add (one more cycle of latency,
+        roughly twice the Fmax on FPGA DSPs).
+    """
+
+    rows: int = 8
+    cols: int = 8
+    dtype: str = "int8"
+    acc_width: int = 32
+    requant_modes: tuple[str, ...] = ("double", "single")
+    pipelined_product: bool = True
+
+    def __post_init__(self):
+        for name in ("rows", "cols"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 256:
+                raise ConfigError(f"{name} must be an integer in 1..256, got {value!r}")
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if not isinstance(self.acc_width, int) or not 18 <= self.acc_width <= 32:
+            raise ConfigError(f"acc_width must be an integer in 18..32, got {self.acc_width!r}")
+        modes = (self.requant_modes,) if isinstance(self.requant_modes, str) \
+            else tuple(self.requant_modes)
+        unknown = [m for m in modes if m not in REQUANT_MODES]
+        if unknown or not modes:
+            raise ConfigError(
+                f"requant_modes must be a non-empty subset of {', '.join(REQUANT_MODES)}, "
+                f"got {self.requant_modes!r}")
+        # Canonical order, so equal configurations hash equally.
+        object.__setattr__(self, "requant_modes",
+                           tuple(m for m in REQUANT_MODES if m in modes))
+        if not isinstance(self.pipelined_product, bool):
+            raise ConfigError(
+                f"pipelined_product must be true or false, got {self.pipelined_product!r}")
+
+    # -- derived values ----------------------------------------------------------------------
+    @property
+    def data_shape(self) -> Shape:
+        """Shape of activations, weights, zero points and outputs."""
+        return signed(8) if self.dtype == "int8" else unsigned(8)
+
+    @property
+    def operand_shape(self) -> Shape:
+        """A value minus its zero point: −255..255 for either data type."""
+        return signed(9)
+
+    @property
+    def acc_shape(self) -> Shape:
+        return signed(self.acc_width)
+
+    @property
+    def has_multiplier(self) -> bool:
+        return "single" in self.requant_modes or "double" in self.requant_modes
+
+    @property
+    def runtime_rounding_select(self) -> bool:
+        """True when the requantizer has a run-time single/double select input."""
+        return "single" in self.requant_modes and "double" in self.requant_modes
+
+    @property
+    def array_latency(self) -> int:
+        """Cycles from an activation vector's handshake to its accumulators at the output:
+        edge register, row skew and column travel, product pipeline, column de-skew."""
+        return self.rows + self.cols + int(self.pipelined_product)
+
+    @property
+    def requant_latency(self) -> int:
+        """Pipeline depth of the requantizer."""
+        return 6 if self.has_multiplier else 4
+
+    # -- serialization -----------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["requant_modes"] = list(self.requant_modes)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ArrayConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown hardware parameter(s): {', '.join(unknown)}")
+        data = dict(data)
+        if "requant_modes" in data:
+            data["requant_modes"] = tuple(data["requant_modes"])
+        return cls(**data)
+
+    def digest(self) -> str:
+        """Short stable hash of the parameters (simulator cache key, image compatibility)."""
+        text = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def describe(self) -> str:
+        return (f"{self.rows}x{self.cols} {self.dtype}, acc{self.acc_width}, requant "
+                f"{'/'.join(self.requant_modes)}, "
+                f"{'pipelined' if self.pipelined_product else 'single-cycle'} PE")

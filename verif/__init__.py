@@ -1,0 +1,1 @@
+"""mxugen verification: cocotb testbenches on Verilator, checked against the golden model."""

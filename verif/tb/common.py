@@ -1,0 +1,44 @@
+"""Pieces every testbench needs: clock and reset, the replayable random source, layouts."""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth.lib import data
+from cocotb.clock import Clock
+from cocotb.triggers import RisingEdge
+
+from hw import ArrayConfig
+
+from ..runner import load_tb_config
+
+
+def pack(layout: data.Layout, value) -> int:
+    """Python value (dict/list nesting mirroring ``layout``) → the port's integer bits."""
+    return layout.const(value).as_value().value
+
+
+def unpack(layout: data.Layout, bits) -> data.Const:
+    """Port bits → a :class:`amaranth.lib.data.Const` with field and index access."""
+    return layout.from_bits(int(bits))
+
+
+class Bench:
+    """Per-test context: configuration, replayable RNG, clock and reset."""
+
+    def __init__(self, dut):
+        self.dut = dut
+        self.params = load_tb_config()
+        self.config = ArrayConfig.from_dict(self.params["hw"]) if "hw" in self.params else None
+        self.seed = int(self.params.get("seed", 0))
+        self.rng = np.random.default_rng(self.seed)
+        dut._log.info("random seed %d (replay with --seed %d)", self.seed, self.seed)
+
+    async def start(self, reset_cycles: int = 2) -> None:
+        Clock(self.dut.clk, 10, unit="ns").start()
+        self.dut.rst.value = 1
+        await self.cycles(reset_cycles)
+        self.dut.rst.value = 0
+
+    async def cycles(self, n: int) -> None:
+        for _ in range(n):
+            await RisingEdge(self.dut.clk)

