@@ -5,14 +5,30 @@ from __future__ import annotations
 from amaranth.hdl import Module, Signal
 
 
-def delayed(m: Module, value, cycles: int, *, name: str):
-    """Return ``value`` delayed by ``cycles`` registers in ``m``'s sync domain.
+def delay_line(m: Module, value, cycles: int, *, name: str) -> list:
+    """``[value, value delayed 1 cycle, …, delayed `cycles` cycles]`` as one register chain.
 
-    Works for plain values and :mod:`amaranth.lib.data` views; ``cycles == 0`` returns
-    ``value`` itself.
+    Works for plain values and :mod:`amaranth.lib.data` views. The registers carry no reset:
+    use it for data, and give control bits that must start at 0 their own chain.
     """
+    taps = [value]
     for stage in range(cycles):
-        reg = Signal(value.shape(), name=f"{name}_d{stage + 1}")
-        m.d.sync += reg.eq(value)
-        value = reg
-    return value
+        reg = Signal(value.shape(), name=f"{name}_d{stage + 1}", reset_less=True)
+        m.d.sync += reg.eq(taps[-1])
+        taps.append(reg)
+    return taps
+
+
+def delayed(m: Module, value, cycles: int, *, name: str):
+    """``value`` delayed by ``cycles`` registers (``value`` itself for 0)."""
+    return delay_line(m, value, cycles, name=name)[-1]
+
+
+def valid_delayed(m: Module, valid, cycles: int, *, name: str):
+    """A valid bit delayed by ``cycles`` resettable registers, so no phantom beat leaves a
+    pipeline after reset."""
+    for stage in range(cycles):
+        reg = Signal(name=f"{name}_d{stage + 1}")
+        m.d.sync += reg.eq(valid)
+        valid = reg
+    return valid

@@ -23,18 +23,21 @@ def unpack(layout: data.Layout, bits) -> data.Const:
 
 
 class Bench:
-    """Per-test context: configuration, replayable RNG, clock and reset."""
+    """Per-test context: the runner's settings, hardware configuration, replayable RNG,
+    clock and reset."""
+
+    CLOCK_NS = 10
 
     def __init__(self, dut):
         self.dut = dut
-        self.params = load_tb_config()
-        self.config = ArrayConfig.from_dict(self.params["hw"]) if "hw" in self.params else None
-        self.seed = int(self.params.get("seed", 0))
+        self.settings = load_tb_config()
+        self.config = ArrayConfig.from_dict(self.settings["hw"]) if "hw" in self.settings else None
+        self.seed = int(self.settings.get("seed", 0))
         self.rng = np.random.default_rng(self.seed)
         dut._log.info("random seed %d (replay with --seed %d)", self.seed, self.seed)
 
     async def start(self, reset_cycles: int = 2) -> None:
-        Clock(self.dut.clk, 10, unit="ns").start()
+        Clock(self.dut.clk, self.CLOCK_NS, unit="ns").start()
         self.dut.rst.value = 1
         await self.cycles(reset_cycles)
         self.dut.rst.value = 0

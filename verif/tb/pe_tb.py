@@ -20,7 +20,7 @@ async def mac_matches_golden_model(dut):
     act, load = activation_layout(config), weight_load_layout(config)
     lo, hi = dtype_range(config.dtype)
     await bench.start()
-    for trial in range(int(bench.params.get("trials", 50))):
+    for trial in range(int(bench.settings.get("trials", 50))):
         x, zx, w, zw = (int(v) for v in bench.rng.integers(lo, hi + 1, size=4))
         psum = int(bench.rng.integers(-(1 << 30), 1 << 30))
         bank = trial % 2

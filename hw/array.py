@@ -1,0 +1,156 @@
+"""The weight-stationary systolic array (TPU v1 style; Gemmini's weight-stationary mode)."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .config import ArrayConfig
+from .pe import ProcessingElement, activation_layout, weight_load_layout
+from .pipeline import delayed, valid_delayed
+
+
+def activation_stream_layout(config: ArrayConfig) -> data.StructLayout:
+    """One activation vector: ``data[r]`` feeds row ``r`` (reduction index k within the tile);
+    ``zero`` is the input zero point; ``last`` marks the tile's final vector, after which the
+    array switches to the next weight tile."""
+    return data.StructLayout({
+        "data": data.ArrayLayout(config.data_shape, config.rows),
+        "zero": config.data_shape,
+        "last": 1,
+    })
+
+
+def weight_stream_layout(config: ArrayConfig) -> data.StructLayout:
+    """One row of a weight tile: ``data[c]`` is ``w[k, c]``; a tile is ``rows`` beats, row 0
+    first. ``zero`` is the weight zero point (0 for TFLite int8's symmetric weights)."""
+    return data.StructLayout({
+        "data": data.ArrayLayout(config.data_shape, config.cols),
+        "zero": config.data_shape,
+    })
+
+
+def accumulator_stream_layout(config: ArrayConfig) -> data.StructLayout:
+    """One result vector: ``data[c] = Σ_k (x[k] − zx)·(w[k, c] − zw)``; ``last`` as sent."""
+    return data.StructLayout({
+        "data": data.ArrayLayout(config.acc_shape, config.cols),
+        "last": 1,
+    })
+
+
+class SystolicArray(wiring.Component):
+    """A ``rows × cols`` weight-stationary array of :class:`~hw.pe.ProcessingElement`.
+
+    Activation vectors enter from the left, skewed one cycle per row; partial sums flow down;
+    results leave the bottom de-skewed, one ``cols``-wide int32 vector per cycle at full rate.
+    Zero points are subtracted once at the edges (inputs as they enter, weights as they load).
+
+    Weights are double-buffered. While vectors use one bank, the next tile's ``rows`` beats load
+    into the other through a per-column pipeline; the bank a vector uses travels with it, so a
+    tile switch needs no bubble. A tile may load once the bank's previous readers have passed
+    (``cols − 1`` cycles after its ``last`` vector); vectors of a tile are accepted from the
+    cycle after its final weight beat. So loading is hidden whenever a tile is used for at least
+    ``rows + cols`` vectors.
+
+    Parameters
+    ----------
+    config : :class:`~hw.config.ArrayConfig`.
+
+    Attributes
+    ----------
+    x : stream of :func:`activation_stream_layout`; not ready while the tile it needs is
+        still loading.
+    w : stream of :func:`weight_stream_layout`; not ready while both banks hold tiles in use.
+    acc : stream of :func:`accumulator_stream_layout`, ``config.array_latency`` cycles after the
+        activation handshake. No backpressure: the consumer must take every beat.
+    """
+
+    def __init__(self, config: ArrayConfig):
+        self._config = config
+        super().__init__({
+            "x": In(stream.Signature(activation_stream_layout(config))),
+            "w": In(stream.Signature(weight_stream_layout(config))),
+            "acc": Out(stream.Signature(accumulator_stream_layout(config), always_ready=True)),
+        })
+
+    @property
+    def config(self) -> ArrayConfig:
+        return self._config
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        rows, cols = cfg.rows, cfg.cols
+
+        # --- bank bookkeeping --------------------------------------------------------------
+        x_bank = Signal()                  # bank the next activation vector multiplies with
+        load_bank = Signal()               # bank the next weight beat is written to
+        load_row = Signal(range(max(rows, 2)))
+        loaded = Signal(2)                 # bank holds a complete tile not yet released
+        # Cycles until a released bank's last readers have left the array (see docstring).
+        drain = [Signal(range(max(cols - 1, 2)), name=f"drain{b}") for b in range(2)]
+        drain_init = max(cols - 2, 0)
+
+        bank_free = [~loaded[b] & (drain[b] == 0) for b in range(2)]
+        m.d.comb += [
+            self.w.ready.eq(Mux(load_bank, bank_free[1], bank_free[0])),
+            self.x.ready.eq(Mux(x_bank, loaded[1], loaded[0])),
+        ]
+        w_fire = self.w.valid & self.w.ready
+        x_fire = self.x.valid & self.x.ready
+        for b in range(2):
+            with m.If(drain[b] != 0):
+                m.d.sync += drain[b].eq(drain[b] - 1)
+        with m.If(w_fire):
+            with m.If(load_row == rows - 1):
+                m.d.sync += [load_row.eq(0), load_bank.eq(~load_bank),
+                             loaded.bit_select(load_bank, 1).eq(1)]
+            with m.Else():
+                m.d.sync += load_row.eq(load_row + 1)
+        with m.If(x_fire & self.x.payload.last):
+            m.d.sync += [x_bank.eq(~x_bank), loaded.bit_select(x_bank, 1).eq(0)]
+            for b in range(2):
+                with m.If(x_bank == b):
+                    m.d.sync += drain[b].eq(drain_init)
+
+        # --- edges: zero points subtracted once, then registered into the grid ---------------
+        load_edge = []
+        for c in range(cols):
+            packet = Signal(weight_load_layout(cfg), name=f"load_edge{c}")
+            m.d.sync += [
+                packet.value.eq(self.w.payload.data[c] - self.w.payload.zero),
+                packet.bank.eq(load_bank),
+                packet.row.eq(load_row),
+                packet.valid.eq(w_fire),
+            ]
+            load_edge.append(packet)
+        x_edge = []
+        for r in range(rows):
+            act = Signal(activation_layout(cfg), name=f"x_edge{r}", reset_less=True)
+            m.d.sync += [act.value.eq(self.x.payload.data[r] - self.x.payload.zero),
+                         act.bank.eq(x_bank)]
+            x_edge.append(delayed(m, act, r, name=f"x_skew{r}"))
+
+        # --- the grid ---------------------------------------------------------------------
+        grid = [[ProcessingElement(cfg, row=r) for _ in range(cols)] for r in range(rows)]
+        for r in range(rows):
+            for c in range(cols):
+                pe = grid[r][c]
+                m.submodules[f"pe_{r}_{c}"] = pe
+                m.d.comb += [
+                    pe.x_in.eq(x_edge[r] if c == 0 else grid[r][c - 1].x_out),
+                    pe.load_in.eq(load_edge[c] if r == 0 else grid[r - 1][c].load_out),
+                    pe.psum_in.eq(0 if r == 0 else grid[r - 1][c].psum_out),
+                ]
+
+        # --- bottom: de-skew so a whole vector leaves in one beat ---------------------------
+        for c in range(cols):
+            m.d.comb += self.acc.payload.data[c].eq(
+                delayed(m, grid[rows - 1][c].psum_out, cols - 1 - c, name=f"deskew{c}"))
+        latency = cfg.array_latency
+        m.d.comb += [
+            self.acc.valid.eq(valid_delayed(m, x_fire, latency, name="acc_valid")),
+            self.acc.payload.last.eq(delayed(m, self.x.payload.last, latency, name="acc_last")),
+        ]
+        return m

@@ -1,0 +1,157 @@
+"""The requantization unit: int32 accumulators → int8, one lane per array column.
+
+Per lane and per beat::
+
+    sum    = acc + bias                                           (int32, wraps)
+    scaled = MultiplyByQuantizedMultiplier(sum, m0, shift)        (double | single | pow2)
+    out    = clamp(scaled + zero, min, max)
+
+bit-exact with the golden model (``quantizer.golden.requantize``). Two identities let one
+multiplier and one rounding shifter serve both TFLite rounding modes:
+
+- gemmlowp's SaturatingRoundingDoublingHighMul with a non-negative ``m0`` is
+  ``(a·m0 + 2^30) >> 31`` (its nudge plus C++'s truncating division round ties toward +∞; the
+  saturating case needs ``m0 = INT32_MIN``, which QuantizeMultiplier never produces), i.e.
+  single rounding's ``(p + 2^(t−1)) >> t`` with ``t = 31``;
+- so ``double`` is "left-shift, multiply, round-shift by 31, RoundingDivideByPOT" and ``single``
+  is "multiply, round-shift by 31 − shift": the same datapath with a per-layer select.
+
+A ``pow2``-only build has no multiplier: ``(sum + 2^(n−1)) >> n`` with ``n = 1 − shift``, which
+equals single rounding for the power-of-two multipliers (``m0 = 2^30``) it is meant for.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .config import ArrayConfig
+from .pipeline import delay_line, valid_delayed
+
+
+def requant_params_layout(config: ArrayConfig) -> data.StructLayout:
+    """Requantization parameters: per column ``bias``, ``m0`` (multiplier builds only) and
+    ``shift``; per layer the output ``zero`` point, clamp bounds ``min``/``max`` and, when both
+    roundings are built, ``double`` (1: double rounding, 0: single rounding)."""
+    cols = config.cols
+    fields = {"bias": data.ArrayLayout(signed(32), cols)}
+    if config.has_multiplier:
+        fields["m0"] = data.ArrayLayout(unsigned(31), cols)
+    fields["shift"] = data.ArrayLayout(signed(6), cols)
+    fields.update({"zero": config.data_shape, "min": config.data_shape, "max": config.data_shape})
+    if config.runtime_rounding_select:
+        fields["double"] = 1
+    return data.StructLayout(fields)
+
+
+def requant_input_layout(config: ArrayConfig) -> data.StructLayout:
+    """One beat into the requantizer: accumulators, their parameters and the ``last`` flag."""
+    return data.StructLayout({
+        "data": data.ArrayLayout(config.acc_shape, config.cols),
+        "params": requant_params_layout(config),
+        "last": 1,
+    })
+
+
+def requant_output_layout(config: ArrayConfig) -> data.StructLayout:
+    return data.StructLayout({
+        "data": data.ArrayLayout(config.data_shape, config.cols),
+        "last": 1,
+    })
+
+
+def _wrap32(value):
+    return value[:32].as_signed()
+
+
+class Requantizer(wiring.Component):
+    """``cols`` requantization lanes, fully pipelined: one beat in and out per cycle,
+    ``config.requant_latency`` cycles apart. Every beat carries its own parameters, so layers
+    and channel tiles can change between consecutive beats.
+
+    Attributes
+    ----------
+    i : stream of :func:`requant_input_layout` (no backpressure).
+    o : stream of :func:`requant_output_layout` (no backpressure).
+    """
+
+    def __init__(self, config: ArrayConfig):
+        self._config = config
+        super().__init__({
+            "i": In(stream.Signature(requant_input_layout(config), always_ready=True)),
+            "o": Out(stream.Signature(requant_output_layout(config), always_ready=True)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        depth = cfg.requant_latency
+        params = self.i.payload.params
+
+        # Layer-wide fields travel beside the lanes, one copy for all of them.
+        zero = delay_line(m, params.zero, depth - 2, name="zero")[-1]
+        lo = delay_line(m, params.min, depth - 1, name="min")[-1]
+        hi = delay_line(m, params.max, depth - 1, name="max")[-1]
+        if cfg.runtime_rounding_select:
+            double = delay_line(m, params.double, 4, name="double")
+        else:
+            double = [Const(int("double" in cfg.requant_modes), 1)] * 5
+
+        for lane in range(cfg.cols):
+            shift = delay_line(m, params.shift[lane], 4, name=f"shift{lane}")
+            total = Signal(signed(32), name=f"sum{lane}", reset_less=True)
+            m.d.sync += total.eq(_wrap32(self.i.payload.data[lane] + params.bias[lane]))
+            if cfg.has_multiplier:
+                m0 = delay_line(m, params.m0[lane], 2, name=f"m0_{lane}")[-1]
+                scaled = self._multiply_and_round(m, lane, total, m0, shift, double)
+            else:
+                scaled = self._shift_and_round(m, lane, total, shift[1])
+            offset = Signal(signed(32), name=f"offset{lane}", reset_less=True)
+            m.d.sync += offset.eq(_wrap32(scaled + zero))
+            out = Signal(cfg.data_shape, name=f"out{lane}", reset_less=True)
+            m.d.sync += out.eq(Mux(offset < lo, lo, Mux(offset > hi, hi, offset)))
+            m.d.comb += self.o.payload.data[lane].eq(out)
+
+        m.d.comb += [
+            self.o.valid.eq(valid_delayed(m, self.i.valid, depth, name="valid")),
+            self.o.payload.last.eq(delay_line(m, self.i.payload.last, depth, name="last")[-1]),
+        ]
+        return m
+
+    @staticmethod
+    def _multiply_and_round(m: Module, lane: int, total, m0, shift, double):
+        """Stages 2–5 of a multiplier lane; ``shift``/``double`` are delay-line taps."""
+        operand = Signal(signed(32), name=f"operand{lane}", reset_less=True)
+        left = Mux(shift[1] > 0, shift[1], 0).as_unsigned()[:5]
+        m.d.sync += operand.eq(Mux(double[1], _wrap32(total << left), total))
+
+        product = Signal(signed(63), name=f"product{lane}", reset_less=True)
+        m.d.sync += product.eq(operand * m0)
+
+        # Round-shift by t: 31 for double rounding (SRDHM), 31 − shift for single rounding.
+        t = Mux(double[3], 31, 31 - shift[3]).as_unsigned()[:6]
+        half = (Const(1, 64) << (t - 1)[:6])[:64]
+        rounded = Signal(signed(32), name=f"rounded{lane}", reset_less=True)
+        m.d.sync += rounded.eq(_wrap32((product + half.as_signed()) >> t))
+
+        # RoundingDivideByPOT by right = max(−shift, 0), ties away from zero (double only).
+        right = Mux(shift[4] < 0, -shift[4], 0).as_unsigned()[:5]
+        mask = ((Const(1, 33) << right)[:33] - 1)[:32]
+        remainder = rounded.as_unsigned() & mask
+        threshold = (mask >> 1) + (rounded < 0)
+        divided = (rounded >> right) + (remainder > threshold)
+        return Mux(double[4], divided, rounded)
+
+    @staticmethod
+    def _shift_and_round(m: Module, lane: int, total, shift):
+        """Stage 2 of a shift-only lane: ``(sum + 2^(n−1)) >> n``, ``n = 1 − shift``."""
+        n = Signal(signed(7), name=f"n{lane}")
+        m.d.comb += n.eq(1 - shift)
+        right = Mux(n > 0, n, 0).as_unsigned()[:6]
+        left = Mux(n < 0, -n, 0).as_unsigned()[:5]
+        half = (Const(1, 34) << right)[:34] >> 1
+        scaled = Signal(signed(32), name=f"scaled{lane}", reset_less=True)
+        m.d.sync += scaled.eq(Mux(n > 0, ((total + half.as_signed()) >> right)[:32].as_signed(),
+                                  _wrap32(total << left)))
+        return scaled
