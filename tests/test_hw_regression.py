@@ -12,7 +12,7 @@ from hw import ArrayConfig
 from hw.generate import to_verilog
 from hw.matrix_unit import MatrixUnit
 from hw.requant import Requantizer
-from verif.runner import Simulator, build_simulator
+from verif.runner import build_simulator
 
 MATRIX_UNIT_CONFIGS = {
     "1x1": ArrayConfig(rows=1, cols=1),
@@ -34,24 +34,22 @@ REQUANT_CONFIGS = {
 }
 
 
-def _simulator(kind: str, component, config: ArrayConfig) -> Simulator:
-    return build_simulator(f"{kind}-{config.rows}x{config.cols}-{config.digest()}",
-                           to_verilog(component, config, kind), kind)
+def _regression(kind: str, component, config: ArrayConfig, tb_module: str, seed: int) -> None:
+    """Build (or reuse) the simulator of ``component`` and run ``tb_module`` on it once."""
+    sim = build_simulator(f"{kind}-{config.rows}x{config.cols}-{config.digest()}",
+                          to_verilog(component, config, kind), kind)
+    outcome = sim.run(tb_module, config={"hw": config.to_dict(), "seed": seed}, seed=seed,
+                      name=f"seed{seed}")
+    assert outcome.passed, outcome.summary()
 
 
 @pytest.mark.parametrize("name", MATRIX_UNIT_CONFIGS)
 def test_matrix_unit_matches_golden_model(name, seed):
     config = MATRIX_UNIT_CONFIGS[name]
-    sim = _simulator("mxu", MatrixUnit(config), config)
-    outcome = sim.run("verif.tb.mxu_tb", config={"hw": config.to_dict(), "seed": seed},
-                      seed=seed, name=f"seed{seed}")
-    assert outcome.passed, outcome.summary()
+    _regression("mxu", MatrixUnit(config), config, "verif.tb.mxu_tb", seed)
 
 
 @pytest.mark.parametrize("name", REQUANT_CONFIGS)
 def test_requantizer_matches_golden_model(name, seed):
     config = REQUANT_CONFIGS[name]
-    sim = _simulator("requant", Requantizer(config), config)
-    outcome = sim.run("verif.tb.requant_tb", config={"hw": config.to_dict(), "seed": seed},
-                      seed=seed, name=f"seed{seed}")
-    assert outcome.passed, outcome.summary()
+    _regression("requant", Requantizer(config), config, "verif.tb.requant_tb", seed)
