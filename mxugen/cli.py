@@ -7,35 +7,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
+
+from quantizer.files import write_atomic
 
 from . import __version__
 
 EXAMPLES = """\
 examples:
   mxugen generate --rows 8 --cols 8 -o out/mxu8x8
+  mxugen quantize model.npz --calib calib.npz --per-channel -o out/net
   mxugen generate --rows 16 --cols 4 --dtype uint8 --requant pow2 --lint -o out/pow2
 """
 
 
 class UsageError(Exception):
     """A user mistake: reported as one line, exit code 2."""
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and a rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _modes(text: str) -> tuple[str, ...]:
@@ -95,6 +83,44 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def _load_calibration(path: str, input_name: str):
+    import numpy as np
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read calibration data {path}: {exc}") from None
+    if input_name not in archive:
+        raise UsageError(f"{path} has no array named '{input_name}' (the model's input); "
+                         f"it has: {', '.join(archive.files) or 'nothing'}")
+    data = archive[input_name]
+    return data.reshape(len(data), -1) if data.ndim > 2 else data  # images → vectors
+
+
+def cmd_quantize(args) -> int:
+    from quantizer.network import FloatNetwork
+    from quantizer.quantize import quantize_network
+    from quantizer.report import layer_report
+
+    model = Path(args.model)
+    if model.suffix != ".npz":
+        raise UsageError(f"{model}: only .npz dense-layer models are supported so far "
+                         "(ONNX import is coming); see docs/quantization.md for the format")
+    net = FloatNetwork.from_npz(model)
+    data = _load_calibration(args.calib, net.input_name)
+    qnet = quantize_network(net, data, per_channel=args.per_channel, scheme=args.scheme,
+                            method=args.calibration, dtype=args.dtype, rounding=args.rounding)
+    out = qnet.save(args.output)
+    report = layer_report(net, qnet, data)
+    if args.json:
+        print(json.dumps({"output": str(out), "layers": report}))
+    else:
+        for row in report:
+            print(f"{row['layer']:>10s} {str(row['shape']):>10s}  SQNR {row['sqnr_db']:6.2f} dB"
+                  f"  range used {row['range_used']:.0%}")
+        print(f"wrote {out}/network.json and weights.npz")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mxugen", description="Generate int8 systolic matrix units and verify them "
@@ -113,6 +139,29 @@ def build_parser() -> argparse.ArgumentParser:
                           help="also run verilator --lint-only -Wall on the result")
     generate.add_argument("-o", "--output", required=True, help="output directory")
     generate.set_defaults(run=cmd_generate)
+
+    quantize = commands.add_parser(
+        "quantize", help="quantize a float model to an int8 network folder",
+        description="Post-training quantization: calibrate activation ranges on sample data, "
+                    "quantize weights, write the integer network (network.json + weights.npz).")
+    quantize.add_argument("model", help="float model: .npz of dense layers (weight_0, bias_0, ...)")
+    quantize.add_argument("--calib", required=True,
+                          help=".npz with one array per model input, keyed by the input's name, "
+                               "samples along axis 0")
+    quantize.add_argument("--per-channel", action="store_true",
+                          help="one weight scale per output channel (default: per tensor)")
+    quantize.add_argument("--scheme", default="asymmetric", choices=["asymmetric", "pow2"],
+                          help="activation scheme; pow2 makes every multiplier a power of two")
+    quantize.add_argument("--calibration", default="minmax",
+                          choices=["minmax", "moving_average", "percentile", "mse", "entropy"],
+                          help="activation range method (default minmax)")
+    quantize.add_argument("--dtype", default="int8", choices=["int8", "uint8"])
+    quantize.add_argument("--rounding", default="single", choices=["single", "double"],
+                          help="requantization rounding recorded per layer (default single, "
+                               "what TFLite's fully-connected kernel does)")
+    quantize.add_argument("--json", action="store_true", help="print the report as JSON")
+    quantize.add_argument("-o", "--output", required=True, help="output folder")
+    quantize.set_defaults(run=cmd_quantize)
     return parser
 
 

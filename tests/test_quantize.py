@@ -1,0 +1,158 @@
+"""Post-training quantization of dense networks, checked on a real dataset (scikit-learn's
+bundled digits) against the float model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier
+
+from quantizer import QuantizerError
+from quantizer.network import DenseLayer, FloatNetwork
+from quantizer.quantize import QuantizedNetwork, quantize_network
+
+
+@pytest.fixture(scope="module")
+def digits_mlp():
+    x, y = load_digits(return_X_y=True)
+    x = x / 16.0
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=0,
+                                                        stratify=y)
+    mlp = MLPClassifier(hidden_layer_sizes=(64, 32), max_iter=300, random_state=0)
+    mlp.fit(x_train, y_train)
+    layers = [DenseLayer(w.T, b, "relu" if i < len(mlp.coefs_) - 1 else "none", name=f"dense{i}")
+              for i, (w, b) in enumerate(zip(mlp.coefs_, mlp.intercepts_))]
+    return FloatNetwork(layers), x_train, x_test, y_test
+
+
+def _accuracy(outputs, labels) -> float:
+    return 100.0 * float(np.mean(np.argmax(outputs, axis=1) == labels))
+
+
+@pytest.mark.parametrize("per_channel, scheme, dtype", [
+    (True, "asymmetric", "int8"), (False, "asymmetric", "int8"), (True, "pow2", "int8"),
+    (True, "asymmetric", "uint8"),
+])
+def test_int8_accuracy_within_one_point_of_float(digits_mlp, per_channel, scheme, dtype):
+    net, x_train, x_test, y_test = digits_mlp
+    float_acc = _accuracy(net.forward(x_test), y_test)
+    q = quantize_network(net, x_train, per_channel=per_channel, scheme=scheme, dtype=dtype,
+                         progress=False)
+    int_acc = _accuracy(q.run(q.quantize_input(x_test)), y_test)
+    print(f"float {float_acc:.2f}%  quantized {int_acc:.2f}%")
+    assert float_acc > 90
+    assert abs(int_acc - float_acc) <= 1.0
+
+
+def test_every_layer_tracks_the_float_network(digits_mlp):
+    """Per-layer SQNR of the dequantized integer activations against float: > 25 dB."""
+    net, x_train, x_test, _ = digits_mlp
+    q = quantize_network(net, x_train, progress=False)
+    ints = q.run(q.quantize_input(x_test), all_layers=True)[1:]
+    floats = net.forward(x_test, all_layers=True)[1:]
+    for layer, qi, fl in zip(q.layers, ints, floats):
+        deq = layer.output_scale * (qi.astype(np.float64) - layer.output_zero_point)
+        sqnr = 10 * np.log10(np.sum(fl ** 2) / np.sum((fl - deq) ** 2))
+        assert sqnr > 25, f"{layer.name}: SQNR {sqnr:.1f} dB"
+
+
+def test_pow2_scheme_needs_no_multiplier(digits_mlp):
+    net, x_train, _, _ = digits_mlp
+    q = quantize_network(net, x_train, scheme="pow2", progress=False)
+    for layer in q.layers:
+        assert layer.rounding == "pow2" and np.all(layer.m0 == 1 << 30)
+
+
+def test_relu_bounds_and_zero_points(digits_mlp):
+    net, x_train, _, _ = digits_mlp
+    q = quantize_network(net, x_train, progress=False)
+    hidden = q.layers[0]
+    assert hidden.activation == "relu" and hidden.act_min == hidden.output_zero_point
+    assert hidden.weight.dtype == np.int8 and hidden.weight.min() >= -127
+    assert hidden.weight_zero_point == 0 and hidden.bias.dtype == np.int32
+
+
+def test_saved_folder_round_trips_bit_exactly(digits_mlp, tmp_path):
+    net, x_train, x_test, _ = digits_mlp
+    q = quantize_network(net, x_train, progress=False)
+    loaded = QuantizedNetwork.load(q.save(tmp_path / "net"))
+    np.testing.assert_array_equal(loaded.run(loaded.quantize_input(x_test)),
+                                  q.run(q.quantize_input(x_test)))
+    assert sorted(p.name for p in (tmp_path / "net").iterdir()) == ["network.json", "weights.npz"]
+
+
+def test_tiny_weights_with_large_bias_keep_the_accumulator_in_range():
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(3, 8))
+    w[1] = 1e-9  # a channel that almost died in training
+    net = FloatNetwork([DenseLayer(w, np.array([0.1, 5.0, -0.2]), "none")])
+    q = quantize_network(net, rng.normal(size=(64, 8)), progress=False)
+    assert abs(int(q.layers[0].bias[1])) <= 1 << 30
+    zero = FloatNetwork([DenseLayer(np.zeros((2, 4)), np.zeros(2), "none")])
+    with pytest.raises(QuantizerError, match="single point at 0"):
+        quantize_network(zero, rng.normal(size=(8, 4)), progress=False)  # its output is all 0
+
+
+def test_npz_round_trip_and_errors(tmp_path):
+    net = FloatNetwork([DenseLayer(np.ones((3, 4)), np.zeros(3), "relu6"),
+                        DenseLayer(np.ones((2, 3)), np.zeros(2))])
+    net.save_npz(tmp_path / "m.npz")
+    back = FloatNetwork.from_npz(tmp_path / "m.npz")
+    assert [layer.activation for layer in back.layers] == ["relu6", "none"]
+    np.testing.assert_array_equal(back.forward(np.ones((1, 4))), net.forward(np.ones((1, 4))))
+    np.savez(tmp_path / "bad.npz", weight_0=np.ones((3, 4)))
+    with pytest.raises(QuantizerError, match="'weight_0' has no matching 'bias_0'"):
+        FloatNetwork.from_npz(tmp_path / "bad.npz")
+    (tmp_path / "junk.npz").write_text("not a zip")
+    with pytest.raises(QuantizerError, match="cannot read .* as .npz"):
+        FloatNetwork.from_npz(tmp_path / "junk.npz")
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: DenseLayer(np.full((2, 2), np.nan), np.zeros(2)), r"contain NaN or inf"),
+    (lambda: DenseLayer(np.ones((2, 2)), np.zeros(3)), r"bias has shape \(3,\), expected \(2,\)"),
+    (lambda: DenseLayer(np.ones((2, 2)), np.zeros(2), "gelu"), r"unknown activation 'gelu'"),
+    (lambda: FloatNetwork([DenseLayer(np.ones((2, 3)), np.zeros(2)),
+                           DenseLayer(np.ones((2, 5)), np.zeros(2))]),
+     r"layer 0 outputs 2 values but layer 1 expects 5"),
+    (lambda: quantize_network(FloatNetwork([DenseLayer(np.ones((2, 3)), np.zeros(2))]),
+                              np.ones((4, 7)), progress=False),
+     r"input must have shape \(samples, 3\), got \(4, 7\)"),
+    (lambda: quantize_network(FloatNetwork([DenseLayer(np.ones((2, 3)), np.zeros(2))]),
+                              np.ones((4, 3)), scheme="symmetric", progress=False),
+     r"activation scheme must be 'asymmetric' or 'pow2'"),
+])
+def test_bad_networks_and_data_are_refused(call, message):
+    with pytest.raises(QuantizerError, match=message):
+        call()
+
+
+def test_quantize_command_writes_a_network_folder(digits_mlp, tmp_path, capsys):
+    from mxugen.cli import main
+    net, x_train, _, _ = digits_mlp
+    net.save_npz(tmp_path / "mlp.npz")
+    np.savez(tmp_path / "calib.npz", input=x_train.reshape(-1, 8, 8))  # images are flattened
+    assert main(["quantize", str(tmp_path / "mlp.npz"), "--calib", str(tmp_path / "calib.npz"),
+                 "--per-channel", "--json", "-o", str(tmp_path / "net")]) == 0
+    import json
+    report = json.loads(capsys.readouterr().out)
+    assert [row["layer"] for row in report["layers"]] == ["dense0", "dense1", "dense2"]
+    assert all(row["sqnr_db"] > 25 and 0.2 < row["range_used"] <= 1 for row in report["layers"])
+    assert QuantizedNetwork.load(tmp_path / "net").settings["per_channel"] is True
+
+
+@pytest.mark.parametrize("calib, message", [
+    ({"pixels": np.ones((4, 64))}, "has no array named 'input' (the model's input); it has: pixels"),
+    ({"input": np.ones((4, 63))}, r"input must have shape (samples, 64), got (4, 63)"),
+])
+def test_quantize_command_bad_calibration_data(digits_mlp, tmp_path, capsys, calib, message):
+    from mxugen.cli import main
+    digits_mlp[0].save_npz(tmp_path / "mlp.npz")
+    np.savez(tmp_path / "calib.npz", **calib)
+    assert main(["quantize", str(tmp_path / "mlp.npz"), "--calib", str(tmp_path / "calib.npz"),
+                 "-o", str(tmp_path / "net")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+    assert not (tmp_path / "net").exists()
