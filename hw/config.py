@@ -16,6 +16,9 @@ DTYPES = ("int8", "uint8")
 SHIFT_MIN, SHIFT_MAX = -31, 30
 
 
+MEMORY_FIELDS = ("weight_depth", "act_depth", "param_depth", "psum_depth", "program_depth")
+
+
 class ConfigError(ValueError):
     """An invalid hardware parameter; the message names the field and its allowed values."""
 
@@ -37,6 +40,10 @@ class ArrayConfig:
         on the ``single`` path, which is identical for power-of-two multipliers).
     pipelined_product : register each PE's product before the add (one more cycle of latency,
         roughly twice the Fmax on FPGA DSPs).
+    weight_depth, act_depth, param_depth, psum_depth, program_depth : words of the
+        accelerator's memories: weights (one tile row of ``cols`` bytes per word), activations
+        (``rows`` bytes per word), requantization parameters (one column tile per word),
+        partial sums (the largest batch M of a layer), layer descriptors. 2..2^20.
     """
 
     rows: int = 8
@@ -45,6 +52,11 @@ class ArrayConfig:
     acc_width: int = 32
     requant_modes: tuple[str, ...] = ("double", "single")
     pipelined_product: bool = True
+    weight_depth: int = 4096
+    act_depth: int = 4096
+    param_depth: int = 64
+    psum_depth: int = 512
+    program_depth: int = 16
 
     def __post_init__(self):
         for name in ("rows", "cols"):
@@ -65,6 +77,11 @@ class ArrayConfig:
         # Canonical order, so equal configurations hash equally.
         object.__setattr__(self, "requant_modes",
                            tuple(m for m in REQUANT_MODES if m in modes))
+        for name in MEMORY_FIELDS:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or \
+                    not 2 <= value <= 1 << 20:
+                raise ConfigError(f"{name} must be an integer in 2..{1 << 20}, got {value!r}")
         if not isinstance(self.pipelined_product, bool):
             raise ConfigError(
                 f"pipelined_product must be true or false, got {self.pipelined_product!r}")

@@ -30,15 +30,22 @@ from .config import ArrayConfig
 from .pipeline import delay_line, valid_delayed
 
 
-def requant_params_layout(config: ArrayConfig) -> data.StructLayout:
-    """Requantization parameters: per column ``bias``, ``m0`` (multiplier builds only) and
-    ``shift``; per layer the output ``zero`` point, clamp bounds ``min``/``max`` and, when both
-    roundings are built, ``double`` (1: double rounding, 0: single rounding)."""
+def lane_params_layout(config: ArrayConfig) -> data.StructLayout:
+    """Per-column requantization parameters: ``bias``, ``m0`` (multiplier builds only) and
+    ``shift`` for each of the ``cols`` lanes (one word of the accelerator's parameter memory)."""
     cols = config.cols
     fields = {"bias": data.ArrayLayout(signed(32), cols)}
     if config.has_multiplier:
         fields["m0"] = data.ArrayLayout(unsigned(31), cols)
     fields["shift"] = data.ArrayLayout(signed(6), cols)
+    return data.StructLayout(fields)
+
+
+def requant_params_layout(config: ArrayConfig) -> data.StructLayout:
+    """Requantization parameters: the :func:`lane_params_layout` fields; per layer the output
+    ``zero`` point, clamp bounds ``min``/``max`` and, when both roundings are built, ``double``
+    (1: double rounding, 0: single rounding)."""
+    fields = {name: field.shape for name, field in lane_params_layout(config)}
     fields.update({"zero": config.data_shape, "min": config.data_shape, "max": config.data_shape})
     if config.runtime_rounding_select:
         fields["double"] = 1
