@@ -21,11 +21,12 @@ class MemoryStreamer(wiring.Component):
 
     Attributes
     ----------
-    cmd : stream of :func:`range_command_layout`; accepted once the previous range is issued.
+    cmd : stream of :func:`range_command_layout`; accepted as the previous range's last word
+        is issued, so back-to-back ranges stream without a gap.
     words : stream of memory words, in address order.
     """
 
-    FIFO_DEPTH = 4
+    FIFO_DEPTH = 8  # credit must cover the read + FIFO round trip (~4 cycles)
 
     def __init__(self, *, addr_width: int, count_width: int, word_width: int):
         self._word_width = word_width
@@ -46,7 +47,8 @@ class MemoryStreamer(wiring.Component):
         in_flight = Signal()  # a read issued last cycle lands in the FIFO this cycle
         issue = (remaining != 0) & (buf.level + in_flight < self.FIFO_DEPTH - 1)
         m.d.comb += [
-            self.cmd.ready.eq(remaining == 0),
+            # The next range may start in the cycle the last word of this one is issued.
+            self.cmd.ready.eq((remaining == 0) | (issue & (remaining == 1))),
             self.addr.eq(addr),
             self.en.eq(issue),
             buf.w_data.eq(self.data),

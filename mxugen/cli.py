@@ -1,6 +1,7 @@
 """The ``mxugen`` command line: one tool over the generator, quantizer and verification.
 
-Exit codes: 0 success, 1 verification failure (mismatch or lint finding), 2 usage or input error.
+Exit codes: 0 success, 1 verification failure (mismatch or lint finding), 2 usage or input error,
+3 the simulator could not be built or run.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ EXAMPLES = """\
 examples:
   mxugen generate --rows 8 --cols 8 -o out/mxu8x8
   mxugen quantize model.npz --calib calib.npz --per-channel -o out/net
+  mxugen sim out/net --input x.npy --float-input --output y.npy
+  mxugen bench gemm --rows 16 --cols 16 --m 256 --k 256 --n 256 --json
   mxugen generate --rows 16 --cols 4 --dtype uint8 --requant pow2 --lint -o out/pow2
 """
 
@@ -121,6 +124,70 @@ def cmd_quantize(args) -> int:
     return 0
 
 
+def _load_inputs(args, qnet):
+    import numpy as np
+    try:
+        x = np.load(args.input, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read inputs {args.input}: {exc}") from None
+    x = x.reshape(len(x), -1) if x.ndim > 2 else x
+    if args.float_input:
+        return qnet.quantize_input(x)
+    if x.dtype.kind not in "iu":
+        raise UsageError(f"{args.input} holds {x.dtype} values; pass --float-input to quantize "
+                         "them with the network's input parameters")
+    lo, hi = (-128, 127) if qnet.dtype == "int8" else (0, 255)
+    if x.size and (x.min() < lo or x.max() > hi):
+        raise UsageError(f"{args.input} has values outside {qnet.dtype} [{lo}, {hi}]")
+    return x
+
+
+def cmd_sim(args) -> int:
+    import numpy as np
+    from quantizer.quantize import QuantizedNetwork
+
+    qnet = QuantizedNetwork.load(args.network)
+    x = _load_inputs(args, qnet)
+    expected_in = qnet.layers[0].weight.shape[1]
+    if x.ndim != 2 or x.shape[1] != expected_in:
+        raise UsageError(f"inputs must have shape (samples, {expected_in}), got {x.shape}")
+    summary = {"samples": len(x), "mode": "golden" if args.golden else "rtl"}
+    if args.golden:
+        y, mismatches = qnet.run(x), []
+    else:
+        from verif.network_sim import accelerator_config, run_on_rtl
+        config = accelerator_config(qnet, min(args.batch, len(x)), rows=args.rows,
+                                    cols=args.cols)
+        run = run_on_rtl(qnet, x, config, batch=args.batch, seed=args.seed)
+        y, mismatches = run.outputs, run.mismatches
+        summary.update({"hardware": config.describe(), "cycles": run.cycles,
+                        "cycles_per_sample": round(run.cycles / len(x), 1),
+                        "weight_stall_cycles": run.weight_stall_cycles})
+    tmp = Path(args.output).with_suffix(".tmp.npy")
+    np.save(tmp, y)
+    tmp.replace(args.output)
+    summary.update({"output": str(args.output), "mismatches": len(mismatches)})
+    if args.json:
+        print(json.dumps({**summary, "mismatch_report": mismatches[:20]}))
+    else:
+        for line in mismatches[:20]:
+            print(f"MISMATCH {line}")
+        print(", ".join(f"{k}: {v}" for k, v in summary.items()))
+    return 1 if mismatches else 0
+
+
+def cmd_bench_gemm(args) -> int:
+    from verif.bench import gemm_benchmark
+    figures = gemm_benchmark(rows=args.rows, cols=args.cols, m=args.m, k=args.k, n=args.n,
+                             seed=args.seed)
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        for key, value in figures.items():
+            print(f"{key:>22s}: {value}")
+    return 1 if figures["mismatches"] else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mxugen", description="Generate int8 systolic matrix units and verify them "
@@ -162,6 +229,37 @@ def build_parser() -> argparse.ArgumentParser:
     quantize.add_argument("--json", action="store_true", help="print the report as JSON")
     quantize.add_argument("-o", "--output", required=True, help="output folder")
     quantize.set_defaults(run=cmd_quantize)
+
+    sim = commands.add_parser(
+        "sim", help="run a quantized network on the generated RTL (or the golden model)",
+        description="Run a network folder written by `mxugen quantize` on the accelerator RTL "
+                    "in Verilator, many samples per simulator launch, and compare every output "
+                    "with the golden model (exit code 1 on any mismatch).")
+    sim.add_argument("network", help="quantized network folder")
+    sim.add_argument("--input", required=True, help=".npy of inputs, one sample per row")
+    sim.add_argument("--output", required=True, help=".npy to write the int8 outputs to")
+    sim.add_argument("--float-input", action="store_true",
+                     help="inputs are float: quantize them with the network's input parameters")
+    sim.add_argument("--golden", action="store_true", help="run the golden model only, no RTL")
+    sim.add_argument("--rows", type=int, default=8, help="array rows (default 8)")
+    sim.add_argument("--cols", type=int, default=8, help="array columns (default 8)")
+    sim.add_argument("--batch", type=int, default=256, help="samples per accelerator run")
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--json", action="store_true", help="print the summary as JSON")
+    sim.set_defaults(run=cmd_sim)
+
+    bench = commands.add_parser("bench", help="benchmarks that print measured figures")
+    bench_kinds = bench.add_subparsers(dest="kind", metavar="KIND", required=True)
+    gemm = bench_kinds.add_parser(
+        "gemm", help="array utilization on one M×K×N GEMM, checked against the golden model")
+    gemm.add_argument("--rows", type=int, default=16)
+    gemm.add_argument("--cols", type=int, default=16)
+    gemm.add_argument("--m", type=int, default=256)
+    gemm.add_argument("--k", type=int, default=256)
+    gemm.add_argument("--n", type=int, default=256)
+    gemm.add_argument("--seed", type=int, default=0)
+    gemm.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    gemm.set_defaults(run=cmd_bench_gemm)
     return parser
 
 
@@ -173,12 +271,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from hw import ConfigError
     from quantizer import QuantizerError
+    from verif.runner import SimulationError
     from verif.toolchain import ToolchainError
     try:
         return args.run(args)
     except (UsageError, ConfigError, QuantizerError, ToolchainError) as exc:
         print(f"mxugen: error: {exc}", file=sys.stderr)
         return 2
+    except SimulationError as exc:
+        print(f"mxugen: simulation failed: {exc}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
-"""cocotb test of the whole accelerator: load images through the host port, run the program,
-read the outputs back and compare them with the golden model's."""
+"""cocotb test of the whole accelerator: load the network's images through the host port once,
+then for every batch write its inputs, run the program, read the outputs back and compare them
+with the golden model's. Results (outputs, counters, mismatches) go to a JSON file for the
+caller (``mxugen sim``, ``mxugen bench``)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from pathlib import Path
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ReadOnly, RisingEdge
+from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
 from quantizer.image_formats import unpack_lanes
 
@@ -23,31 +25,36 @@ class HostPort:
         dut.host_we.value = 0
         dut.start.value = 0
 
-    async def write(self, sel: int, addr: int, word: int) -> None:
-        self.dut.host_sel.value, self.dut.host_addr.value = sel, addr
-        self.dut.host_wdata.value, self.dut.host_we.value = word, 1
-        await RisingEdge(self.dut.clk)
+    async def write(self, sel: int, base: int, words) -> None:
+        self.dut.host_sel.value = sel
+        for offset, word in enumerate(words):
+            self.dut.host_addr.value, self.dut.host_wdata.value = base + offset, word
+            self.dut.host_we.value = 1
+            await RisingEdge(self.dut.clk)
         self.dut.host_we.value = 0
 
-    async def read(self, addr: int) -> int:
-        self.dut.host_raddr.value = addr
-        await RisingEdge(self.dut.clk)
-        await ReadOnly()
-        value = int(self.dut.host_rdata.value)
-        await RisingEdge(self.dut.clk)
-        return value
+    async def read(self, base: int, count: int) -> list[int]:
+        words = []
+        for offset in range(count):
+            self.dut.host_raddr.value = base + offset
+            await RisingEdge(self.dut.clk)
+            await ReadOnly()
+            words.append(int(self.dut.host_rdata.value))
+            await RisingEdge(self.dut.clk)
+        return words
 
     async def run(self, timeout_cycles: int) -> None:
+        """Pulse start and wait for done without touching the design every cycle."""
         self.dut.start.value = 1
         await RisingEdge(self.dut.clk)
         self.dut.start.value = 0
-        for _ in range(timeout_cycles):
-            await RisingEdge(self.dut.clk)
-            await ReadOnly()
-            if int(self.dut.done.value):
-                await RisingEdge(self.dut.clk)  # leave the read-only phase before returning
-                return
-        raise AssertionError(f"no done after {timeout_cycles} cycles")
+        await RisingEdge(self.dut.clk)
+        if not int(self.dut.done.value):
+            finished = await First(RisingEdge(self.dut.done),
+                                   Timer(timeout_cycles * Bench.CLOCK_NS, unit="ns"))
+            if not int(self.dut.done.value):
+                raise AssertionError(f"no done after {timeout_cycles} cycles ({finished})")
+        await RisingEdge(self.dut.clk)
 
 
 @cocotb.test()
@@ -56,23 +63,27 @@ async def network_matches_golden_model(dut):
     s = bench.settings
     await bench.start()
     host = HostPort(dut)
-    for sel, base, words in ((0, 0, s["weights"]), (2, 0, s["params"]), (3, 0, s["program"]),
-                             (1, s["input_base"], s["inputs"])):
-        for offset, word in enumerate(words):
-            await host.write(sel, base + offset, word)
-    await host.run(int(s["timeout_cycles"]))
-    assert int(dut.error.value) == 0, "the accelerator flagged an invalid descriptor"
-    words = [await host.read(s["output_base"] + i) for i in range(s["output_words"])]
-    rows, samples, size = s["rows"], s["samples"], s["output_size"]
-    lanes = unpack_lanes(words, rows, 8, signed=s["dtype"] == "int8")
-    got = lanes.reshape(-1, samples, rows).transpose(1, 0, 2).reshape(samples, -1)[:, :size]
-    expected = np.array(s["expected"])
-    figures = {"cycles": int(dut.cycles.value), "weight_stall_cycles":
-               int(dut.weight_stall_cycles.value), "vectors": int(dut.vectors.value)}
-    Path(s["figures_file"]).write_text(json.dumps(figures))
-    mismatches = np.argwhere(got != expected)
-    report = "; ".join(f"sample {i} output {j}: expected {expected[i, j]}, got {got[i, j]}"
-                       for i, j in mismatches[:8])
-    assert not len(mismatches), f"{len(mismatches)} mismatches: {report}"
-    dut._log.info("%d outputs matched the golden model in %d cycles", got.size,
-                  figures["cycles"])
+    await host.write(0, 0, s["weights"])
+    await host.write(2, 0, s["params"])
+    results, problems = [], []
+    for number, batch in enumerate(s["batches"]):
+        await host.write(3, 0, batch["program"])
+        await host.write(1, batch["input_base"], batch["inputs"])
+        await host.run(int(batch["timeout_cycles"]))
+        assert int(dut.error.value) == 0, "the accelerator flagged an invalid descriptor"
+        words = await host.read(batch["output_base"], batch["output_words"])
+        samples = batch["samples"]
+        lanes = unpack_lanes(words, s["rows"], 8, signed=s["dtype"] == "int8")
+        got = lanes.reshape(-1, samples, s["rows"]).transpose(1, 0, 2)
+        got = got.reshape(samples, -1)[:, :s["output_size"]]
+        expected = np.array(batch["expected"])
+        for i, j in np.argwhere(got != expected):
+            problems.append(f"sample {batch['first_sample'] + i}, output {j}: "
+                            f"expected {expected[i, j]}, got {got[i, j]}")
+        results.append({"outputs": got.tolist(), "cycles": int(dut.cycles.value),
+                        "weight_stall_cycles": int(dut.weight_stall_cycles.value),
+                        "vectors": int(dut.vectors.value)})
+    Path(s["results_file"]).write_text(json.dumps({"batches": results, "mismatches": problems}))
+    assert not problems, f"{len(problems)} mismatches with the golden model: " + \
+        "; ".join(problems[:8])
+    dut._log.info("%d batches matched the golden model", len(results))
