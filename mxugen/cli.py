@@ -176,6 +176,21 @@ def cmd_sim(args) -> int:
     return 1 if mismatches else 0
 
 
+def cmd_compile(args) -> int:
+    from quantizer.manifest import write_images
+    from quantizer.quantize import QuantizedNetwork
+    from verif.network_sim import accelerator_config
+
+    qnet = QuantizedNetwork.load(args.network)
+    config = accelerator_config(qnet, args.samples, rows=args.rows, cols=args.cols)
+    formats = tuple(dict.fromkeys(["hex", *args.format]))
+    compiled = write_images(qnet, config.to_dict(), args.samples, args.output, formats=formats)
+    print(f"wrote {len(compiled.weights)} weight, {len(compiled.params)} parameter and "
+          f"{len(compiled.program)} program words ({', '.join(formats)}) and manifest.json to "
+          f"{args.output} for {config.describe()}")
+    return 0
+
+
 def cmd_bench_gemm(args) -> int:
     from verif.bench import gemm_benchmark
     figures = gemm_benchmark(rows=args.rows, cols=args.cols, m=args.m, k=args.k, n=args.n,
@@ -229,6 +244,19 @@ def build_parser() -> argparse.ArgumentParser:
     quantize.add_argument("--json", action="store_true", help="print the report as JSON")
     quantize.add_argument("-o", "--output", required=True, help="output folder")
     quantize.set_defaults(run=cmd_quantize)
+
+    compile_ = commands.add_parser(
+        "compile", help="lay a quantized network out as memory images for the accelerator",
+        description="Write weights/params/program images ($readmemh hex; .coe/.mif on request) "
+                    "and manifest.json for an accelerator sized to the network.")
+    compile_.add_argument("network", help="quantized network folder")
+    compile_.add_argument("--rows", type=int, default=8, help="array rows (default 8)")
+    compile_.add_argument("--cols", type=int, default=8, help="array columns (default 8)")
+    compile_.add_argument("--samples", type=int, default=256, help="batch size (default 256)")
+    compile_.add_argument("--format", action="append", default=[], choices=["coe", "mif"],
+                          help="also write Xilinx .coe or Intel .mif files (repeatable)")
+    compile_.add_argument("-o", "--output", required=True, help="output folder")
+    compile_.set_defaults(run=cmd_compile)
 
     sim = commands.add_parser(
         "sim", help="run a quantized network on the generated RTL (or the golden model)",

@@ -1,0 +1,89 @@
+"""`mxugen sim` and `mxugen bench gemm` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from mxugen.cli import main
+from quantizer.network import DenseLayer, FloatNetwork
+from quantizer.quantize import quantize_network
+
+
+@pytest.fixture
+def network_folder(tmp_path, seed):
+    rng = np.random.default_rng(seed)
+    net = FloatNetwork([DenseLayer(rng.normal(size=(12, 10)), rng.normal(size=12), "relu"),
+                        DenseLayer(rng.normal(size=(4, 12)), rng.normal(size=4), "none")])
+    qnet = quantize_network(net, rng.normal(size=(100, 10)), per_channel=True, progress=False)
+    qnet.save(tmp_path / "net")
+    np.save(tmp_path / "x.npy", rng.normal(size=(20, 10)))
+    return tmp_path, qnet
+
+
+def test_sim_on_rtl_matches_golden_and_writes_outputs(network_folder, capsys):
+    tmp, qnet = network_folder
+    args = ["sim", str(tmp / "net"), "--input", str(tmp / "x.npy"), "--float-input",
+            "--rows", "4", "--cols", "4", "--batch", "8", "--json"]
+    assert main(args + ["--output", str(tmp / "y.npy")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["mismatches"] == 0 and summary["samples"] == 20 and summary["cycles"] > 0
+    expected = qnet.run(qnet.quantize_input(np.load(tmp / "x.npy")))
+    np.testing.assert_array_equal(np.load(tmp / "y.npy"), expected)
+    assert main(args[:-1] + ["--golden", "--output", str(tmp / "g.npy")]) == 0
+    np.testing.assert_array_equal(np.load(tmp / "g.npy"), expected)
+
+
+@pytest.mark.parametrize("make_input, extra, message", [
+    (lambda rng: rng.normal(size=(3, 10)), [], "holds float64 values; pass --float-input"),
+    (lambda rng: np.full((3, 10), 300), [], "values outside int8 [-128, 127]"),
+    (lambda rng: np.zeros((3, 9), np.int8), [], r"inputs must have shape (samples, 10)"),
+])
+def test_sim_bad_inputs(network_folder, capsys, make_input, extra, message):
+    tmp, _ = network_folder
+    np.save(tmp / "bad.npy", make_input(np.random.default_rng(0)))
+    assert main(["sim", str(tmp / "net"), "--input", str(tmp / "bad.npy"), "--golden",
+                 "--output", str(tmp / "y.npy"), *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+    assert not (tmp / "y.npy").exists()
+
+
+def test_sim_refuses_a_folder_that_is_not_a_network(tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.zeros((1, 4), np.int8))
+    assert main(["sim", str(tmp_path), "--input", str(tmp_path / "x.npy"), "--golden",
+                 "--output", str(tmp_path / "y.npy")]) == 2
+    assert "is not a quantized network folder" in capsys.readouterr().err
+
+
+def test_bench_gemm_reports_utilization_and_checks_results(capsys):
+    assert main(["bench", "gemm", "--rows", "4", "--cols", "4", "--m", "24", "--k", "12",
+                 "--n", "8", "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["mismatches"] == 0
+    assert figures["ideal_cycles"] == 24 * 12 * 8 / 16
+    assert figures["utilization"] == pytest.approx(figures["ideal_cycles"] / figures["cycles"],
+                                                   abs=1e-4)
+    assert figures["model_error"] <= 0.02
+
+
+def test_compile_writes_images_that_only_their_hardware_accepts(network_folder, capsys):
+    from hw import ArrayConfig
+    from quantizer import QuantizerError
+    from quantizer.manifest import read_images
+    from verif.network_sim import accelerator_config
+    tmp, qnet = network_folder
+    assert main(["compile", str(tmp / "net"), "--rows", "4", "--cols", "2", "--samples", "16",
+                 "--format", "coe", "--format", "mif", "-o", str(tmp / "img")]) == 0
+    names = sorted(p.name for p in (tmp / "img").iterdir())
+    assert names == sorted(["manifest.json"] + [f"{m}.{f}" for m in ("weights", "params", "program")
+                                                for f in ("hex", "coe", "mif")])
+    hw = accelerator_config(qnet, 16, rows=4, cols=2).to_dict()
+    images = read_images(tmp / "img", hw)
+    from quantizer.compile import compile_network
+    assert images["weights"] == compile_network(qnet, hw, 16).weights
+    other = ArrayConfig.from_dict({**hw, "rows": 8}).to_dict()
+    with pytest.raises(QuantizerError, match=r"laid out for different hardware \(rows differ"):
+        read_images(tmp / "img", other)
