@@ -18,10 +18,11 @@ from . import __version__
 EXAMPLES = """\
 examples:
   mxugen generate --rows 8 --cols 8 -o out/mxu8x8
+  mxugen generate --rows 16 --cols 4 --dtype uint8 --requant pow2 --lint -o out/pow2
   mxugen quantize model.npz --calib calib.npz --per-channel -o out/net
+  mxugen compile out/net --rows 8 --cols 8 --format coe -o out/images
   mxugen sim out/net --input x.npy --float-input --output y.npy
   mxugen bench gemm --rows 16 --cols 16 --m 256 --k 256 --n 256 --json
-  mxugen generate --rows 16 --cols 4 --dtype uint8 --requant pow2 --lint -o out/pow2
 """
 
 
@@ -33,10 +34,16 @@ def _modes(text: str) -> tuple[str, ...]:
     return tuple(m.strip() for m in text.split(",") if m.strip())
 
 
+def _add_shape_options(parser, default: int = 8) -> None:
+    parser.add_argument("--rows", type=int, default=default,
+                        help=f"PE rows, the K of one tile (default {default})")
+    parser.add_argument("--cols", type=int, default=default,
+                        help=f"PE columns, the N of one tile (default {default})")
+
+
 def _add_hw_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("hardware parameters")
-    group.add_argument("--rows", type=int, default=8, help="PE rows, the K of one tile (default 8)")
-    group.add_argument("--cols", type=int, default=8, help="PE columns, the N of one tile (default 8)")
+    _add_shape_options(group)
     group.add_argument("--dtype", default="int8", help="int8 (default) or uint8")
     group.add_argument("--acc-width", type=int, default=32, help="accumulator bits, 18..32 (default 32)")
     group.add_argument("--requant", type=_modes, default=("double", "single"),
@@ -250,8 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write weights/params/program images ($readmemh hex; .coe/.mif on request) "
                     "and manifest.json for an accelerator sized to the network.")
     compile_.add_argument("network", help="quantized network folder")
-    compile_.add_argument("--rows", type=int, default=8, help="array rows (default 8)")
-    compile_.add_argument("--cols", type=int, default=8, help="array columns (default 8)")
+    _add_shape_options(compile_)
     compile_.add_argument("--samples", type=int, default=256, help="batch size (default 256)")
     compile_.add_argument("--format", action="append", default=[], choices=["coe", "mif"],
                           help="also write Xilinx .coe or Intel .mif files (repeatable)")
@@ -269,8 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--float-input", action="store_true",
                      help="inputs are float: quantize them with the network's input parameters")
     sim.add_argument("--golden", action="store_true", help="run the golden model only, no RTL")
-    sim.add_argument("--rows", type=int, default=8, help="array rows (default 8)")
-    sim.add_argument("--cols", type=int, default=8, help="array columns (default 8)")
+    _add_shape_options(sim)
     sim.add_argument("--batch", type=int, default=256, help="samples per accelerator run")
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -280,8 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_kinds = bench.add_subparsers(dest="kind", metavar="KIND", required=True)
     gemm = bench_kinds.add_parser(
         "gemm", help="array utilization on one M×K×N GEMM, checked against the golden model")
-    gemm.add_argument("--rows", type=int, default=16)
-    gemm.add_argument("--cols", type=int, default=16)
+    _add_shape_options(gemm, default=16)
     gemm.add_argument("--m", type=int, default=256)
     gemm.add_argument("--k", type=int, default=256)
     gemm.add_argument("--n", type=int, default=256)
