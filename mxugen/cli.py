@@ -164,8 +164,9 @@ def cmd_sim(args) -> int:
     else:
         from verif.network_sim import accelerator_config, run_on_rtl
         config = accelerator_config(qnet, min(args.batch, len(x)), rows=args.rows,
-                                    cols=args.cols)
-        run = run_on_rtl(qnet, x, config, batch=args.batch, seed=args.seed)
+                                    cols=args.cols, keep_layers=args.check_layers)
+        run = run_on_rtl(qnet, x, config, batch=args.batch, check_layers=args.check_layers,
+                         seed=args.seed)
         y, mismatches = run.outputs, run.mismatches
         summary.update({"hardware": config.describe(), "cycles": run.cycles,
                         "cycles_per_sample": round(run.cycles / len(x), 1),
@@ -275,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--float-input", action="store_true",
                      help="inputs are float: quantize them with the network's input parameters")
     sim.add_argument("--golden", action="store_true", help="run the golden model only, no RTL")
+    sim.add_argument("--check-layers", action="store_true",
+                     help="also compare every intermediate layer's outputs with the golden model")
     _add_shape_options(sim)
     sim.add_argument("--batch", type=int, default=256, help="samples per accelerator run")
     sim.add_argument("--seed", type=int, default=0)

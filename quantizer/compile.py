@@ -60,6 +60,14 @@ def pack_lane_params(hw: dict, bias, m0, shift) -> int:
     return word
 
 
+def decode_activations(words, rows: int, samples: int, size: int,
+                       dtype: str = "int8") -> np.ndarray:
+    """Activation-memory words (K-slice major, ``rows`` lanes) → values ``(samples, size)``."""
+    lanes = unpack_lanes(words, rows, 8, signed=dtype == "int8")
+    values = lanes.reshape(-1, samples, rows).transpose(1, 0, 2).reshape(samples, -1)
+    return values[:, :size]
+
+
 @dataclass
 class CompiledNetwork:
     """Memory images (word lists) and where the input goes and the output comes from."""
@@ -92,20 +100,20 @@ class CompiledNetwork:
         slices = padded.reshape(self.samples, k_tiles, self.rows).transpose(1, 0, 2)
         return pack_lanes(slices.reshape(-1, self.rows), 8)
 
-    def output_word_count(self) -> int:
-        return -(-self.output_size // self.rows) * self.samples
-
-    def outputs(self, words, dtype: str = "int8") -> np.ndarray:
-        """Activation-memory words from ``output_base`` → outputs ``(samples, N)``."""
-        lanes = unpack_lanes(words, self.rows, 8, signed=dtype == "int8")
-        k_tiles = -(-self.output_size // self.rows)
-        values = lanes.reshape(k_tiles, self.samples, self.rows).transpose(1, 0, 2)
-        return values.reshape(self.samples, -1)[:, :self.output_size]
+    def reads(self) -> list[dict]:
+        """Where each layer's outputs are after a run: ``name``, ``base``, ``words``, ``size``
+        (with ping-pong regions only the last two layers' survive; the last is the output)."""
+        return [{"name": layer["name"], "base": layer["out_base"], "words": layer["words"],
+                 "size": layer["size"]} for layer in self.layers]
 
 
-def compile_network(qnet: QuantizedNetwork, hw: dict, samples: int) -> CompiledNetwork:
+def compile_network(qnet: QuantizedNetwork, hw: dict, samples: int, *,
+                    keep_layers: bool = False) -> CompiledNetwork:
     """Lay out ``qnet`` for the accelerator described by ``hw`` (an ``ArrayConfig`` as a dict,
-    e.g. from ``mxu.json``), for batches of ``samples`` inputs."""
+    e.g. from ``mxu.json``), for batches of ``samples`` inputs.
+
+    Activations ping-pong between two regions; with ``keep_layers`` every layer writes its own
+    region instead, so all intermediate outputs can be read back after a run."""
     rows, cols = hw["rows"], hw["cols"]
     if rows % cols:
         raise QuantizerError(f"the accelerator needs rows to be a multiple of cols, got "
@@ -122,8 +130,9 @@ def compile_network(qnet: QuantizedNetwork, hw: dict, samples: int) -> CompiledN
     # Ping-pong activation regions, each as large as the widest layer boundary needs.
     widths = [first.weight.shape[1]] + [layer.weight.shape[0] for layer in qnet.layers]
     region = max(-(-w // rows) for w in widths) * samples
-    if 2 * region > hw["act_depth"]:
-        raise QuantizerError(f"activations need {2 * region} words but act_depth is "
+    regions = len(widths) if keep_layers else 2
+    if regions * region > hw["act_depth"]:
+        raise QuantizerError(f"activations need {regions * region} words but act_depth is "
                              f"{hw['act_depth']}: use fewer samples per run")
     fields = descriptor_fields(hw)
     for i, layer in enumerate(qnet.layers):
@@ -146,8 +155,8 @@ def compile_network(qnet: QuantizedNetwork, hw: dict, samples: int) -> CompiledN
             bias[:n], m0[:n], shift[:n] = layer.bias, layer.m0, layer.shift
             out.params.append(pack_lane_params(hw, bias[channels], m0[channels],
                                                shift[channels]))
-        in_base = (i % 2) * region
-        out_base = ((i + 1) % 2) * region
+        in_base = (i if keep_layers else i % 2) * region
+        out_base = (i + 1 if keep_layers else (i + 1) % 2) * region
         out.program.append(pack_fields(fields, {
             "m": samples, "k_tiles": k_tiles, "n_tiles": n_tiles, "in_base": in_base,
             "out_base": out_base, "w_base": w_base, "p_base": p_base,
@@ -155,7 +164,8 @@ def compile_network(qnet: QuantizedNetwork, hw: dict, samples: int) -> CompiledN
             "zy": layer.output_zero_point, "act_min": layer.act_min, "act_max": layer.act_max,
             "double": int(mode == "double"), "last": int(i == len(qnet.layers) - 1)}))
         out.layers.append({"name": layer.name, "k_tiles": k_tiles, "n_tiles": n_tiles,
-                           "rounding": mode})
+                           "rounding": mode, "out_base": out_base, "size": n,
+                           "words": -(-n // rows) * samples})
         if i == 0:
             out.input_base = in_base
         out.output_base = out_base

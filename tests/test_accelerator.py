@@ -14,7 +14,7 @@ from quantizer.network import DenseLayer, FloatNetwork
 from quantizer.quantize import quantize_network
 from verif.network_sim import run_on_rtl
 
-SMALL = dict(weight_depth=512, act_depth=256, param_depth=32, psum_depth=64, program_depth=8)
+SMALL = dict(weight_depth=512, act_depth=512, param_depth=32, psum_depth=64, program_depth=8)
 CONFIGS = {
     "4x2": ArrayConfig(rows=4, cols=2, **SMALL),
     "3x3-pow2-uint8": ArrayConfig(rows=3, cols=3, dtype="uint8", requant_modes=("pow2",),
@@ -59,13 +59,14 @@ def _random_network(rng, sizes, scheme, dtype):
 
 @pytest.mark.parametrize("name", CONFIGS)
 def test_network_runs_start_to_done_bit_exact(name, seed):
-    """A 3-layer network whose shapes fit no tile evenly, several batches in one launch."""
+    """A 3-layer network whose shapes fit no tile evenly, several batches in one launch, every
+    layer's outputs checked."""
     config = CONFIGS[name]
     rng = np.random.default_rng(seed)
     scheme = "pow2" if config.requant_modes == ("pow2",) else "asymmetric"
     qnet = _random_network(rng, [11, 9, 6, 5], scheme, config.dtype)
     x = qnet.quantize_input(rng.normal(size=(17, 11)))
-    run = run_on_rtl(qnet, x, config, batch=7, seed=seed)
+    run = run_on_rtl(qnet, x, config, batch=7, check_layers=True, seed=seed)
     assert run.mismatches == []
     np.testing.assert_array_equal(run.outputs, qnet.run(x))
     tiles = sum(-(-layer.weight.shape[0] // config.cols) * -(-layer.weight.shape[1] //

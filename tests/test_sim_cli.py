@@ -26,7 +26,7 @@ def network_folder(tmp_path, seed):
 def test_sim_on_rtl_matches_golden_and_writes_outputs(network_folder, capsys):
     tmp, qnet = network_folder
     args = ["sim", str(tmp / "net"), "--input", str(tmp / "x.npy"), "--float-input",
-            "--rows", "4", "--cols", "4", "--batch", "8", "--json"]
+            "--rows", "4", "--cols", "4", "--batch", "8", "--check-layers", "--json"]
     assert main(args + ["--output", str(tmp / "y.npy")]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["mismatches"] == 0 and summary["samples"] == 20 and summary["cycles"] > 0

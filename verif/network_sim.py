@@ -43,9 +43,10 @@ def _pow2_at_least(n: int) -> int:
 
 
 def accelerator_config(qnet: QuantizedNetwork, batch: int, *, rows: int = 8, cols: int = 8,
-                       **options) -> ArrayConfig:
+                       keep_layers: bool = False, **options) -> ArrayConfig:
     """An accelerator sized for ``qnet`` at ``batch`` samples per run (memories rounded up to
-    powers of two, so similar networks share one simulator build)."""
+    powers of two, so similar networks share one simulator build); ``keep_layers`` makes room
+    for every layer's outputs at once."""
     words = {"weights": 0, "params": 0}
     widest = qnet.layers[0].weight.shape[1]
     for layer in qnet.layers:
@@ -56,29 +57,33 @@ def accelerator_config(qnet: QuantizedNetwork, batch: int, *, rows: int = 8, col
         widest = max(widest, n)
     return ArrayConfig(rows=rows, cols=cols, dtype=qnet.dtype,
                        weight_depth=_pow2_at_least(words["weights"]),
-                       act_depth=_pow2_at_least(2 * -(-widest // rows) * batch),
+                       act_depth=_pow2_at_least((len(qnet.layers) + 1 if keep_layers else 2)
+                                                * -(-widest // rows) * batch),
                        param_depth=_pow2_at_least(words["params"]),
                        psum_depth=_pow2_at_least(batch),
                        program_depth=_pow2_at_least(len(qnet.layers)), **options)
 
 
 def run_on_rtl(qnet: QuantizedNetwork, x: np.ndarray, config: ArrayConfig, *,
-               batch: int | None = None, seed: int = 0) -> RtlRun:
-    """Run int8 inputs ``x`` ``(samples, in)`` through the accelerator ``config``."""
+               batch: int | None = None, check_layers: bool = False, seed: int = 0) -> RtlRun:
+    """Run int8 inputs ``x`` ``(samples, in)`` through the accelerator ``config``, comparing
+    the outputs (with ``check_layers``, every layer's) with the golden model."""
     x = np.asarray(x)
     batch = min(batch or config.psum_depth, config.psum_depth, len(x))
-    expected = qnet.run(x)
+    expected = qnet.run(x, all_layers=True)[1:]
     batches, static = [], None
     for first in range(0, len(x), batch):
         chunk = x[first:first + batch]
-        compiled = compile_network(qnet, config.to_dict(), len(chunk))
+        compiled = compile_network(qnet, config.to_dict(), len(chunk),
+                                   keep_layers=check_layers)
+        reads = [{**read, "expected": golden[first:first + batch].tolist()}
+                 for read, golden in zip(compiled.reads(), expected)]
         static = static or {"weights": compiled.weights, "params": compiled.params}
         vectors = sum(layer["k_tiles"] * layer["n_tiles"] for layer in compiled.layers)
         batches.append({
             "program": compiled.program, "input_base": compiled.input_base,
-            "inputs": compiled.activation_words(chunk), "output_base": compiled.output_base,
-            "output_words": compiled.output_word_count(), "samples": len(chunk),
-            "first_sample": first, "expected": expected[first:first + batch].tolist(),
+            "inputs": compiled.activation_words(chunk), "samples": len(chunk),
+            "reads": reads if check_layers else reads[-1:], "first_sample": first,
             "timeout_cycles": 100_000 + 4 * vectors * (len(chunk) + config.rows + config.cols),
         })
     sim = build_simulator(f"accel-{config.rows}x{config.cols}-{config.digest()}",
@@ -93,5 +98,5 @@ def run_on_rtl(qnet: QuantizedNetwork, x: np.ndarray, config: ArrayConfig, *,
             raise SimulationError(f"the simulation did not finish: {outcome.summary()}")
         results = json.loads(results_file.read_text())
     outputs = np.concatenate([np.array(b["outputs"]) for b in results["batches"]])
-    return RtlRun(outputs=outputs.astype(expected.dtype), batches=results["batches"],
+    return RtlRun(outputs=outputs.astype(expected[-1].dtype), batches=results["batches"],
                   mismatches=results["mismatches"], config=config)

@@ -1,7 +1,7 @@
 """cocotb test of the whole accelerator: load the network's images through the host port once,
-then for every batch write its inputs, run the program, read the outputs back and compare them
-with the golden model's. Results (outputs, counters, mismatches) go to a JSON file for the
-caller (``mxugen sim``, ``mxugen bench``)."""
+then for every batch write its inputs, run the program, read the outputs (and, on request,
+every layer's) back and compare them with the golden model's. Results (outputs, counters,
+mismatches) go to a JSON file for the caller (``mxugen sim``, ``mxugen bench``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
-from quantizer.image_formats import unpack_lanes
+from quantizer.compile import decode_activations
 
 from .common import Bench
 
@@ -71,15 +71,15 @@ async def network_matches_golden_model(dut):
         await host.write(1, batch["input_base"], batch["inputs"])
         await host.run(int(batch["timeout_cycles"]))
         assert int(dut.error.value) == 0, "the accelerator flagged an invalid descriptor"
-        words = await host.read(batch["output_base"], batch["output_words"])
         samples = batch["samples"]
-        lanes = unpack_lanes(words, s["rows"], 8, signed=s["dtype"] == "int8")
-        got = lanes.reshape(-1, samples, s["rows"]).transpose(1, 0, 2)
-        got = got.reshape(samples, -1)[:, :s["output_size"]]
-        expected = np.array(batch["expected"])
-        for i, j in np.argwhere(got != expected):
-            problems.append(f"sample {batch['first_sample'] + i}, output {j}: "
-                            f"expected {expected[i, j]}, got {got[i, j]}")
+        for read in batch["reads"]:
+            words = await host.read(read["base"], read["words"])
+            got = decode_activations(words, s["rows"], samples, read["size"], s["dtype"])
+            expected = np.array(read["expected"])
+            for i, j in np.argwhere(got != expected):
+                problems.append(f"layer {read['name']}, sample {batch['first_sample'] + i}, "
+                                f"output {j}: expected {expected[i, j]}, got {got[i, j]}")
+        # The last read is the network's output.
         results.append({"outputs": got.tolist(), "cycles": int(dut.cycles.value),
                         "weight_stall_cycles": int(dut.weight_stall_cycles.value),
                         "vectors": int(dut.vectors.value)})
