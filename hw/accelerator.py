@@ -65,6 +65,10 @@ def host_word_width(config: ArrayConfig) -> int:
 class Accelerator(wiring.Component):
     """Memories + sequencer + array + requantizer; ``rows`` must be a multiple of ``cols``.
 
+    ``images`` (``weights``, ``params``, ``program`` word lists, as ``quantizer.manifest``
+    reads them) bake a network into the memories' initial contents for an FPGA build; without
+    them the host loads everything at run time.
+
     Attributes
     ----------
     host_sel, host_addr, host_wdata, host_we : write one word of memory ``host_sel`` while
@@ -78,11 +82,12 @@ class Accelerator(wiring.Component):
         for its weight tile. vectors : activation vectors the array took.
     """
 
-    def __init__(self, config: ArrayConfig):
+    def __init__(self, config: ArrayConfig, images: dict[str, list[int]] | None = None):
         if config.rows % config.cols:
             raise ConfigError(f"the accelerator needs rows to be a multiple of cols, got "
                               f"{config.rows}x{config.cols}")
         self._config = config
+        self._images = images or {}
         addr = max(_bits(d) for d in (config.weight_depth, config.act_depth,
                                       config.param_depth, config.program_depth))
         super().__init__({
@@ -100,11 +105,15 @@ class Accelerator(wiring.Component):
         lanes = lane_params_layout(cfg)
 
         # --- memories and host access -------------------------------------------------------
-        m.submodules.wmem = wmem = memory.Memory(shape=8 * cols, depth=cfg.weight_depth, init=[])
+        images = self._images
+        m.submodules.wmem = wmem = memory.Memory(shape=8 * cols, depth=cfg.weight_depth,
+                                                 init=images.get("weights", []))
         m.submodules.amem = amem = memory.Memory(shape=8 * rows, depth=cfg.act_depth, init=[])
-        m.submodules.pmem = pmem = memory.Memory(shape=lanes.size, depth=cfg.param_depth, init=[])
+        m.submodules.pmem = pmem = memory.Memory(shape=lanes.size, depth=cfg.param_depth,
+                                                 init=images.get("params", []))
         m.submodules.prog = prog = memory.Memory(shape=descriptor_layout(cfg).size,
-                                                 depth=cfg.program_depth, init=[])
+                                                 depth=cfg.program_depth,
+                                                 init=images.get("program", []))
         m.submodules.psum = psum = memory.Memory(shape=cfg.acc_width * cols,
                                                  depth=cfg.psum_depth, init=[])
         w_wr, p_wr, g_wr = wmem.write_port(), pmem.write_port(), prog.write_port()

@@ -51,13 +51,19 @@ def _add_hw_options(parser: argparse.ArgumentParser) -> None:
                             "(default double,single; pow2 alone builds no multiplier)")
     group.add_argument("--no-pipeline", action="store_true",
                        help="single-cycle PEs (default: product registered before the add)")
+    for name, default in (("weight", 4096), ("act", 4096), ("param", 64), ("psum", 512),
+                          ("program", 16)):
+        group.add_argument(f"--{name}-depth", type=int, default=default,
+                           help=f"accelerator {name} memory words (default {default})")
 
 
 def _config_from(args):
     from hw import ArrayConfig
     return ArrayConfig(rows=args.rows, cols=args.cols, dtype=args.dtype,
                        acc_width=args.acc_width, requant_modes=args.requant,
-                       pipelined_product=not args.no_pipeline)
+                       pipelined_product=not args.no_pipeline, weight_depth=args.weight_depth,
+                       act_depth=args.act_depth, param_depth=args.param_depth,
+                       psum_depth=args.psum_depth, program_depth=args.program_depth)
 
 
 def cmd_generate(args) -> int:
@@ -68,8 +74,16 @@ def cmd_generate(args) -> int:
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise UsageError(f"output {out} exists and is not a directory; choose another -o")
-    top = args.top
-    unit = MatrixUnit(config)
+    if args.images and not args.accelerator:
+        raise UsageError("--images bakes a network into the accelerator: add --accelerator")
+    top = args.top or ("accel" if args.accelerator else "mxu")
+    if args.accelerator:
+        from hw.accelerator import Accelerator
+        from quantizer.manifest import read_images
+        images = read_images(args.images, config.to_dict()) if args.images else None
+        unit = Accelerator(config, images)
+    else:
+        unit = MatrixUnit(config)
     verilog_text = to_verilog(unit, config, top)
     description = {
         "generator": f"mxugen {__version__}",
@@ -77,6 +91,7 @@ def cmd_generate(args) -> int:
         "config": config.to_dict(),
         "config_digest": config.digest(),
         "latency_cycles": {"array": config.array_latency, "requant": config.requant_latency},
+        "baked_images": str(args.images) if args.images else None,
         "ports": port_table(unit),
     }
     verilog_path, json_path = out / f"{top}.v", out / f"{top}.json"
@@ -224,7 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write the matrix unit (systolic array + requantizer) as Verilog, with the "
                     "parameters in a header comment and a JSON file beside it.")
     _add_hw_options(generate)
-    generate.add_argument("--top", default="mxu", help="top module name (default mxu)")
+    generate.add_argument("--accelerator", action="store_true",
+                          help="the whole accelerator (memories, sequencer) instead of the "
+                               "matrix unit alone")
+    generate.add_argument("--images", help="bake the images of `mxugen compile` into the "
+                                           "accelerator's memories (FPGA build)")
+    generate.add_argument("--top", help="top module name (default mxu, or accel)")
     generate.add_argument("--lint", action="store_true",
                           help="also run verilator --lint-only -Wall on the result")
     generate.add_argument("-o", "--output", required=True, help="output directory")

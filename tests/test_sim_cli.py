@@ -87,3 +87,20 @@ def test_compile_writes_images_that_only_their_hardware_accepts(network_folder, 
     other = ArrayConfig.from_dict({**hw, "rows": 8}).to_dict()
     with pytest.raises(QuantizerError, match=r"laid out for different hardware \(rows differ"):
         read_images(tmp / "img", other)
+
+
+def test_generate_accelerator_bakes_images_of_its_own_hardware_only(network_folder, capsys):
+    tmp, qnet = network_folder
+    assert main(["compile", str(tmp / "net"), "--rows", "4", "--cols", "2", "--samples", "16",
+                 "-o", str(tmp / "img")]) == 0
+    hw = json.loads((tmp / "img" / "manifest.json").read_text())["hardware"]
+    depths = [f"--{k.replace('_', '-')}={hw[k]}" for k in
+              ("weight_depth", "act_depth", "param_depth", "psum_depth", "program_depth")]
+    base = ["generate", "--accelerator", "--images", str(tmp / "img"), "--cols", "2", *depths]
+    assert main(base + ["--rows", "4", "-o", str(tmp / "fpga")]) == 0
+    verilog = (tmp / "fpga" / "accel.v").read_text()
+    first_weight = open(tmp / "img" / "weights.hex").read().split("\n")[1]
+    assert first_weight in verilog  # the image is in the memory's initial contents
+    capsys.readouterr()
+    assert main(base + ["--rows", "8", "-o", str(tmp / "other")]) == 2
+    assert "laid out for different hardware (rows differ" in capsys.readouterr().err
