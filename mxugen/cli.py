@@ -179,7 +179,8 @@ def cmd_sim(args) -> int:
     else:
         from verif.network_sim import accelerator_config, run_on_rtl
         config = accelerator_config(qnet, min(args.batch, len(x)), rows=args.rows,
-                                    cols=args.cols, keep_layers=args.check_layers)
+                                    cols=args.cols, keep_layers=args.check_layers,
+                                    requant_modes=args.requant)
         run = run_on_rtl(qnet, x, config, batch=args.batch, check_layers=args.check_layers,
                          seed=args.seed)
         y, mismatches = run.outputs, run.mismatches
@@ -299,6 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--check-layers", action="store_true",
                      help="also compare every intermediate layer's outputs with the golden model")
     _add_shape_options(sim)
+    sim.add_argument("--requant", type=_modes, default=("double", "single"),
+                     help="rounding modes built into the simulated hardware (default "
+                          "double,single)")
     sim.add_argument("--batch", type=int, default=256, help="samples per accelerator run")
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--json", action="store_true", help="print the summary as JSON")
