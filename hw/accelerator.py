@@ -77,7 +77,7 @@ class Accelerator(wiring.Component):
     host_raddr, host_rdata : read an activation word while idle, one cycle latency.
     start : pulse to run the program from descriptor 0.
     busy, done, error : running; finished (held until the next ``start``); the program had an
-        invalid descriptor (zero or too many samples, zero tiles).
+        invalid descriptor (zero or too many samples, zero tiles) or no ``last`` layer.
     cycles : cycles of the last run. weight_stall_cycles : cycles an activation vector waited
         for its weight tile. vectors : activation vectors the array took.
     """
@@ -175,6 +175,9 @@ class Accelerator(wiring.Component):
                 with m.If(layer_done):
                     with m.If(desc.last):
                         m.d.sync += self.done.eq(1)
+                        m.next = "IDLE"
+                    with m.Elif(pc == cfg.program_depth - 1):  # ran off the program's end
+                        m.d.sync += [self.error.eq(1), self.done.eq(1)]
                         m.next = "IDLE"
                     with m.Else():
                         m.d.sync += pc.eq(pc + 1)

@@ -87,3 +87,14 @@ async def network_matches_golden_model(dut):
     assert not problems, f"{len(problems)} mismatches with the golden model: " + \
         "; ".join(problems[:8])
     dut._log.info("%d batches matched the golden model", len(results))
+
+
+@cocotb.test()
+async def invalid_descriptor_stops_with_error(dut):
+    """A descriptor with no samples and no tiles: the run ends at once with done and error."""
+    bench = Bench(dut)
+    await bench.start()
+    host = HostPort(dut)
+    await host.write(3, 0, [0])
+    await host.run(100)
+    assert int(dut.done.value) == 1 and int(dut.error.value) == 1
