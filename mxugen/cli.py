@@ -171,8 +171,11 @@ def cmd_sim(args) -> int:
     qnet = QuantizedNetwork.load(args.network)
     x = _load_inputs(args, qnet)
     expected_in = qnet.layers[0].weight.shape[1]
-    if x.ndim != 2 or x.shape[1] != expected_in:
-        raise UsageError(f"inputs must have shape (samples, {expected_in}), got {x.shape}")
+    if x.ndim != 2 or x.shape[1] != expected_in or len(x) == 0:
+        raise UsageError(f"inputs must have shape (samples, {expected_in}) with at least one "
+                         f"sample, got {x.shape}")
+    if args.batch < 1:
+        raise UsageError(f"--batch must be at least 1, got {args.batch}")
     summary = {"samples": len(x), "mode": "golden" if args.golden else "rtl"}
     if args.golden:
         y, mismatches = qnet.run(x), []
@@ -217,6 +220,9 @@ def cmd_compile(args) -> int:
 
 def cmd_bench_gemm(args) -> int:
     from verif.bench import gemm_benchmark
+    for name in ("m", "k", "n"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name} must be at least 1, got {getattr(args, name)}")
     figures = gemm_benchmark(rows=args.rows, cols=args.cols, m=args.m, k=args.k, n=args.n,
                              seed=args.seed)
     if args.json:

@@ -40,6 +40,7 @@ def test_sim_on_rtl_matches_golden_and_writes_outputs(network_folder, capsys):
     (lambda rng: rng.normal(size=(3, 10)), [], "holds float64 values; pass --float-input"),
     (lambda rng: np.full((3, 10), 300), [], "values outside int8 [-128, 127]"),
     (lambda rng: np.zeros((3, 9), np.int8), [], r"inputs must have shape (samples, 10)"),
+    (lambda rng: np.zeros((0, 10), np.int8), [], r"with at least one sample"),
 ])
 def test_sim_bad_inputs(network_folder, capsys, make_input, extra, message):
     tmp, _ = network_folder
@@ -104,3 +105,8 @@ def test_generate_accelerator_bakes_images_of_its_own_hardware_only(network_fold
     capsys.readouterr()
     assert main(base + ["--rows", "8", "-o", str(tmp / "other")]) == 2
     assert "laid out for different hardware (rows differ" in capsys.readouterr().err
+
+
+def test_bench_gemm_rejects_empty_shapes(capsys):
+    assert main(["bench", "gemm", "--m", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "mxugen: error: --m must be at least 1, got 0"
