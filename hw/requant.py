@@ -106,7 +106,9 @@ class Requantizer(wiring.Component):
             double = [Const(int("double" in cfg.requant_modes), 1)] * 5
 
         for lane in range(cfg.cols):
-            shift = delay_line(m, params.shift[lane], 4, name=f"shift{lane}")
+            # Multiplier lanes read the shift in stages 2, 4 and 5; shift-only lanes in stage 2.
+            shift = delay_line(m, params.shift[lane], 4 if cfg.has_multiplier else 1,
+                               name=f"shift{lane}")
             total = Signal(signed(32), name=f"sum{lane}", reset_less=True)
             m.d.sync += total.eq(_wrap32(self.i.payload.data[lane] + params.bias[lane]))
             if cfg.has_multiplier:

@@ -33,7 +33,7 @@ def descriptor_fields(hw: dict) -> list[tuple[str, int]]:
             ("last", 1)]
 
 
-def _has_multiplier(hw: dict) -> bool:
+def has_multiplier(hw: dict) -> bool:
     return bool({"single", "double"} & set(hw["requant_modes"]))
 
 
@@ -51,7 +51,7 @@ def pack_fields(fields: list[tuple[str, int]], values: dict) -> int:
 def pack_lane_params(hw: dict, bias, m0, shift) -> int:
     """One parameter word: ``bias[cols]`` (32 bits each), ``m0[cols]`` (31 bits, multiplier
     builds only), ``shift[cols]`` (6 bits)."""
-    parts = [(bias, 32)] + ([(m0, 31)] if _has_multiplier(hw) else []) + [(shift, 6)]
+    parts = [(bias, 32)] + ([(m0, 31)] if has_multiplier(hw) else []) + [(shift, 6)]
     word, offset = 0, 0
     for values, width in parts:
         packed = pack_lanes(np.asarray(values)[None, :], width)[0]

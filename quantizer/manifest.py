@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .compile import CompiledNetwork, compile_network, descriptor_fields
+from .compile import CompiledNetwork, has_multiplier, compile_network, descriptor_fields
 from .errors import QuantizerError
 from .files import write_atomic
 from .image_formats import parse_readmemh, write_image
@@ -18,9 +18,8 @@ MEMORIES = ("weights", "params", "program")
 
 
 def _word_widths(hw: dict) -> dict[str, int]:
-    multiplier = bool({"single", "double"} & set(hw["requant_modes"]))
     return {"weights": 8 * hw["cols"],
-            "params": hw["cols"] * (32 + (31 if multiplier else 0) + 6),
+            "params": hw["cols"] * (32 + (31 if has_multiplier(hw) else 0) + 6),
             "program": sum(width for _name, width in descriptor_fields(hw))}
 
 

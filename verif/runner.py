@@ -78,8 +78,7 @@ class Simulator:
         results = run_dir / "results.xml"
         log = run_dir / "sim.log"
         runner = get_runner("verilator")
-        runner.build_dir = self.build_dir  # reuse the cached build; test() does not rebuild
-        try:
+        try:  # test() runs the cached build in build_dir; it never rebuilds
             runner.test(test_module=test_module, hdl_toplevel=self.toplevel,
                         hdl_toplevel_lang="verilog",
                         build_dir=self.build_dir, test_dir=run_dir, results_xml=str(results),

@@ -12,6 +12,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
+from hw.accelerator import MEM_ACTIVATIONS, MEM_PARAMS, MEM_PROGRAM, MEM_WEIGHTS
 from quantizer.compile import decode_activations
 
 from .common import Bench
@@ -63,12 +64,12 @@ async def network_matches_golden_model(dut):
     s = bench.settings
     await bench.start()
     host = HostPort(dut)
-    await host.write(0, 0, s["weights"])
-    await host.write(2, 0, s["params"])
+    await host.write(MEM_WEIGHTS, 0, s["weights"])
+    await host.write(MEM_PARAMS, 0, s["params"])
     results, problems = [], []
     for number, batch in enumerate(s["batches"]):
-        await host.write(3, 0, batch["program"])
-        await host.write(1, batch["input_base"], batch["inputs"])
+        await host.write(MEM_PROGRAM, 0, batch["program"])
+        await host.write(MEM_ACTIVATIONS, batch["input_base"], batch["inputs"])
         await host.run(int(batch["timeout_cycles"]))
         assert int(dut.error.value) == 0, "the accelerator flagged an invalid descriptor"
         samples = batch["samples"]
@@ -95,6 +96,6 @@ async def invalid_descriptor_stops_with_error(dut):
     bench = Bench(dut)
     await bench.start()
     host = HostPort(dut)
-    await host.write(3, 0, [0])
+    await host.write(MEM_PROGRAM, 0, [0])
     await host.run(100)
     assert int(dut.done.value) == 1 and int(dut.error.value) == 1
