@@ -74,3 +74,15 @@ def _layout_fields(shape, prefix: str = "", lsb: int = 0):
     else:
         shape = Shape.cast(shape)
         yield {"field": prefix, "lsb": lsb, "width": shape.width, "signed": shape.signed}
+
+
+
+def design_description(component: wiring.Component, config: ArrayConfig, top: str,
+                       **extra) -> dict:
+    """What goes beside the Verilog: parameters, latencies, ``extra`` and the port table."""
+    return {
+        "generator": f"mxugen {_version()}", "top": top, "config": config.to_dict(),
+        "config_digest": config.digest(),
+        "latency_cycles": {"array": config.array_latency, "requant": config.requant_latency},
+        **extra, "ports": port_table(component),
+    }

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from quantizer.files import write_atomic
+from quantizer.files import save_array
 
 from . import __version__
 
@@ -67,8 +67,9 @@ def _config_from(args):
 
 
 def cmd_generate(args) -> int:
-    from hw.generate import port_table, to_verilog
     from hw.matrix_unit import MatrixUnit
+
+    from .outputs import write_design
 
     config = _config_from(args)
     out = Path(args.output)
@@ -84,19 +85,8 @@ def cmd_generate(args) -> int:
         unit = Accelerator(config, images)
     else:
         unit = MatrixUnit(config)
-    verilog_text = to_verilog(unit, config, top)
-    description = {
-        "generator": f"mxugen {__version__}",
-        "top": top,
-        "config": config.to_dict(),
-        "config_digest": config.digest(),
-        "latency_cycles": {"array": config.array_latency, "requant": config.requant_latency},
-        "baked_images": str(args.images) if args.images else None,
-        "ports": port_table(unit),
-    }
-    verilog_path, json_path = out / f"{top}.v", out / f"{top}.json"
-    write_atomic(verilog_path, verilog_text)
-    write_atomic(json_path, json.dumps(description, indent=2) + "\n")
+    verilog_path, json_path, _ = write_design(
+        unit, config, out, top, baked_images=str(args.images) if args.images else None)
     print(f"wrote {verilog_path} ({config.describe()}) and {json_path}")
     if args.lint:
         from verif.lint import lint
@@ -190,9 +180,7 @@ def cmd_sim(args) -> int:
         summary.update({"hardware": config.describe(), "cycles": run.cycles,
                         "cycles_per_sample": round(run.cycles / len(x), 1),
                         "weight_stall_cycles": run.weight_stall_cycles})
-    tmp = Path(args.output).with_suffix(".tmp.npy")
-    np.save(tmp, y)
-    tmp.replace(args.output)
+    save_array(args.output, y)
     summary.update({"output": str(args.output), "mismatches": len(mismatches)})
     if args.json:
         print(json.dumps({**summary, "mismatch_report": mismatches[:20]}))
@@ -230,6 +218,29 @@ def cmd_bench_gemm(args) -> int:
     else:
         for key, value in figures.items():
             print(f"{key:>22s}: {value}")
+    return 1 if figures["mismatches"] else 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+    if args.rows < 1 or args.cols < 1:
+        raise UsageError(f"--rows and --cols must be at least 1, got {args.rows}×{args.cols}")
+    figures = run_demo(args.output, rows=args.rows, cols=args.cols, seed=args.seed,
+                       plot=args.plot)
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        print(f"{figures['network']} on {figures['hardware']}, "
+              f"{figures['test_samples']} test images")
+        for key in ("float_accuracy", "int8_golden_accuracy", "rtl_accuracy"):
+            print(f"  {key.replace('_', ' '):>22s}: {figures[key]:.2f}%")
+        for key in ("mismatches", "cycles_per_inference", "utilization", "seconds"):
+            print(f"  {key.replace('_', ' '):>22s}: {figures[key]}")
+        for key, path in figures["outputs"].items():
+            path = ", ".join(path) if isinstance(path, list) else path
+            print(f"  {key.replace('_', ' '):>22s}: {path}")
+    if abs(figures["int8_golden_accuracy"] - figures["float_accuracy"]) > 1.0:
+        print("mxugen: warning: int8 accuracy is more than 1 point from float", file=sys.stderr)
     return 1 if figures["mismatches"] else 0
 
 
@@ -325,6 +336,20 @@ def build_parser() -> argparse.ArgumentParser:
     gemm.add_argument("--seed", type=int, default=0)
     gemm.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     gemm.set_defaults(run=cmd_bench_gemm)
+
+    demo = commands.add_parser(
+        "demo", help="train, quantize, generate and simulate a digits classifier end to end",
+        description="Train an MLP on scikit-learn's bundled digits, quantize it to int8 per "
+                    "channel, generate the accelerator's Verilog, run the test split through it "
+                    "in Verilator and compare every output with the golden model.")
+    _add_shape_options(demo)
+    demo.add_argument("--seed", type=int, default=0, help="training and data-split seed")
+    demo.add_argument("--plot", action="store_true",
+                      help="also write PNGs: confusion matrix, per-layer error, utilization")
+    demo.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    demo.add_argument("-o", "--output", default="out/demo",
+                      help="output folder (default out/demo)")
+    demo.set_defaults(run=cmd_demo)
     return parser
 
 

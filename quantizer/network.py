@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import QuantizerError
+from .files import save_arrays
 
 ACTIVATIONS = ("none", "relu", "relu6")
 
@@ -119,4 +120,4 @@ class FloatNetwork:
         for i, layer in enumerate(self.layers):
             arrays.update({f"weight_{i}": layer.weight, f"bias_{i}": layer.bias,
                            f"activation_{i}": np.array(layer.activation)})
-        np.savez(path, **arrays)
+        save_arrays(path, **arrays)

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from .accumulator import check_accumulator
 from .calibrate import make_observer
 from .errors import QuantizerError
-from .files import write_atomic
+from .files import save_arrays, write_atomic
 from .fixedpoint import quantize_multipliers
 from .golden import dtype_range, fully_connected
 from .network import FloatNetwork
@@ -108,9 +108,7 @@ class QuantizedNetwork:
                 "name", "weight_zero_point", "input_scale", "input_zero_point", "output_scale",
                 "output_zero_point",
                 "act_min", "act_max", "activation", "rounding")})
-        tmp = folder / ".weights.npz.tmp.npz"
-        np.savez(tmp, **arrays)
-        tmp.replace(folder / "weights.npz")
+        save_arrays(folder / "weights.npz", **arrays)
         write_atomic(folder / "network.json", json.dumps({
             "format": "mxugen-quantized-network", "version": FORMAT_VERSION,
             "dtype": self.dtype, "input_name": self.input_name, "settings": self.settings,

@@ -1,4 +1,5 @@
-"""Quantization reports: how far the integer network is from the float one, layer by layer."""
+"""Quantization reports: how far the integer network is from the float one, layer by layer,
+and what it costs to store."""
 
 from __future__ import annotations
 
@@ -15,16 +16,30 @@ def sqnr_db(reference: np.ndarray, approximation: np.ndarray) -> float:
     return float("inf") if noise == 0 else 10.0 * np.log10(max(signal, 1e-300) / noise)
 
 
-def layer_report(net: FloatNetwork, qnet: QuantizedNetwork, x) -> list[dict]:
-    """Per layer: SQNR of the dequantized integer output against float, and how much of the
-    integer range the outputs use."""
+def accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Top-1 accuracy in percent of class scores ``(samples, classes)`` against labels."""
+    scores, labels = np.asarray(scores), np.asarray(labels)
+    if len(scores) != len(labels):
+        raise ValueError(f"{len(scores)} score rows for {len(labels)} labels")
+    return 100.0 * float(np.mean(np.argmax(scores, axis=1) == labels))
+
+
+def layer_errors(net: FloatNetwork, qnet: QuantizedNetwork, x) -> list[dict]:
+    """Per layer: the dequantized integer output minus the float one (``error``), its SQNR,
+    and how much of the integer range the outputs use."""
     floats = net.forward(x, all_layers=True)[1:]
     ints = qnet.run(qnet.quantize_input(x), all_layers=True)[1:]
     rows = []
     for layer, fl, qi in zip(qnet.layers, floats, ints):
         deq = layer.output_scale * (qi.astype(np.float64) - layer.output_zero_point)
         rows.append({"layer": layer.name, "shape": list(layer.weight.shape),
-                     "sqnr_db": round(sqnr_db(fl, deq), 2),
+                     "sqnr_db": round(sqnr_db(fl, deq), 2), "error": deq - fl,
                      "range_used": round((int(qi.max()) - int(qi.min())) /
                                          (layer.act_max - layer.act_min), 3)})
     return rows
+
+
+def layer_report(net: FloatNetwork, qnet: QuantizedNetwork, x) -> list[dict]:
+    """:func:`layer_errors` without the error arrays: what a JSON report prints."""
+    return [{k: v for k, v in row.items() if k != "error"}
+            for row in layer_errors(net, qnet, x)]

@@ -5,30 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
-from sklearn.neural_network import MLPClassifier
-
+from mxugen.demo import digits_classifier
 from quantizer import QuantizerError
 from quantizer.network import DenseLayer, FloatNetwork
 from quantizer.quantize import QuantizedNetwork, quantize_network
+from quantizer.report import accuracy
 
 
 @pytest.fixture(scope="module")
 def digits_mlp():
-    x, y = load_digits(return_X_y=True)
-    x = x / 16.0
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=0,
-                                                        stratify=y)
-    mlp = MLPClassifier(hidden_layer_sizes=(64, 32), max_iter=300, random_state=0)
-    mlp.fit(x_train, y_train)
-    layers = [DenseLayer(w.T, b, "relu" if i < len(mlp.coefs_) - 1 else "none", name=f"dense{i}")
-              for i, (w, b) in enumerate(zip(mlp.coefs_, mlp.intercepts_))]
-    return FloatNetwork(layers), x_train, x_test, y_test
-
-
-def _accuracy(outputs, labels) -> float:
-    return 100.0 * float(np.mean(np.argmax(outputs, axis=1) == labels))
+    task = digits_classifier(seed=0)
+    return task.net, task.x_train, task.x_test, task.y_test
 
 
 @pytest.mark.parametrize("per_channel, scheme, dtype", [
@@ -37,10 +24,10 @@ def _accuracy(outputs, labels) -> float:
 ])
 def test_int8_accuracy_within_one_point_of_float(digits_mlp, per_channel, scheme, dtype):
     net, x_train, x_test, y_test = digits_mlp
-    float_acc = _accuracy(net.forward(x_test), y_test)
+    float_acc = accuracy(net.forward(x_test), y_test)
     q = quantize_network(net, x_train, per_channel=per_channel, scheme=scheme, dtype=dtype,
                          progress=False)
-    int_acc = _accuracy(q.run(q.quantize_input(x_test)), y_test)
+    int_acc = accuracy(q.run(q.quantize_input(x_test)), y_test)
     print(f"float {float_acc:.2f}%  quantized {int_acc:.2f}%")
     assert float_acc > 90
     assert abs(int_acc - float_acc) <= 1.0
@@ -133,7 +120,7 @@ def test_quantize_command_writes_a_network_folder(digits_mlp, tmp_path, capsys):
     from mxugen.cli import main
     net, x_train, _, _ = digits_mlp
     net.save_npz(tmp_path / "mlp.npz")
-    np.savez(tmp_path / "calib.npz", input=x_train.reshape(-1, 8, 8))  # images are flattened
+    np.savez(tmp_path / "calib.npz", pixels=x_train.reshape(-1, 8, 8))  # images are flattened
     assert main(["quantize", str(tmp_path / "mlp.npz"), "--calib", str(tmp_path / "calib.npz"),
                  "--per-channel", "--json", "-o", str(tmp_path / "net")]) == 0
     import json
@@ -144,8 +131,8 @@ def test_quantize_command_writes_a_network_folder(digits_mlp, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("calib, message", [
-    ({"pixels": np.ones((4, 64))}, "has no array named 'input' (the model's input); it has: pixels"),
-    ({"input": np.ones((4, 63))}, r"input must have shape (samples, 64), got (4, 63)"),
+    ({"input": np.ones((4, 64))}, "has no array named 'pixels' (the model's input); it has: input"),
+    ({"pixels": np.ones((4, 63))}, r"input must have shape (samples, 64), got (4, 63)"),
 ])
 def test_quantize_command_bad_calibration_data(digits_mlp, tmp_path, capsys, calib, message):
     from mxugen.cli import main

@@ -65,9 +65,14 @@ def accelerator_config(qnet: QuantizedNetwork, batch: int, *, rows: int = 8, col
 
 
 def run_on_rtl(qnet: QuantizedNetwork, x: np.ndarray, config: ArrayConfig, *,
-               batch: int | None = None, check_layers: bool = False, seed: int = 0) -> RtlRun:
+               batch: int | None = None, check_layers: bool = False, seed: int = 0,
+               verilog: str | None = None) -> RtlRun:
     """Run int8 inputs ``x`` ``(samples, in)`` through the accelerator ``config``, comparing
-    the outputs (with ``check_layers``, every layer's) with the golden model."""
+    the outputs (with ``check_layers``, every layer's) with the golden model.
+
+    ``verilog`` is the accelerator's Verilog (top ``accel``) when the caller already generated
+    it, so what is simulated is exactly what it wrote.
+    """
     x = np.asarray(x)
     batch = min(batch or config.psum_depth, config.psum_depth, len(x))
     expected = qnet.run(x, all_layers=True)[1:]
@@ -87,7 +92,7 @@ def run_on_rtl(qnet: QuantizedNetwork, x: np.ndarray, config: ArrayConfig, *,
             "timeout_cycles": 100_000 + 4 * vectors * (len(chunk) + config.rows + config.cols),
         })
     sim = build_simulator(f"accel-{config.rows}x{config.cols}-{config.digest()}",
-                          to_verilog(Accelerator(config), config, "accel"), "accel")
+                          verilog or to_verilog(Accelerator(config), config, "accel"), "accel")
     with tempfile.TemporaryDirectory(prefix="mxugen-run-") as tmp:
         results_file = Path(tmp) / "results.json"
         outcome = sim.run("verif.tb.accel_tb", seed=seed, name="network", config={

@@ -1,0 +1,194 @@
+"""``mxugen demo``: the whole product on real data in one command.
+
+Train a small MLP on scikit-learn's bundled digits (8×8 images, 10 classes; nothing to
+download), quantize it to int8 per channel, lay it out for an accelerator, generate the Verilog,
+run every test image through that Verilog in Verilator, and compare the RTL's outputs with the
+golden model's, value by value.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from hw.accelerator import Accelerator
+from quantizer.files import save_array, save_arrays, write_atomic
+from quantizer.manifest import write_images
+from quantizer.network import DenseLayer, FloatNetwork
+from quantizer.quantize import QuantizedNetwork, quantize_network
+from quantizer.report import accuracy, layer_errors
+from verif.bench import predicted_cycles
+from verif.network_sim import accelerator_config, run_on_rtl
+
+from .outputs import save_figure, write_design
+
+HIDDEN = (64, 32)
+
+
+@dataclass
+class DigitsTask:
+    """A float classifier for scikit-learn's digits and the data it was trained and tested on
+    (pixels scaled to [0, 1], a stratified 75/25 split)."""
+
+    net: FloatNetwork
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def digits_classifier(seed: int = 0, hidden: tuple[int, ...] = HIDDEN) -> DigitsTask:
+    """Train an MLP (ReLU hidden layers) on digits; the same ``seed`` gives the same network."""
+    from sklearn.datasets import load_digits
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import train_test_split
+    from sklearn.neural_network import MLPClassifier
+
+    x, y = load_digits(return_X_y=True)
+    x_train, x_test, y_train, y_test = train_test_split(x / 16.0, y, test_size=0.25,
+                                                        random_state=seed, stratify=y)
+    mlp = MLPClassifier(hidden_layer_sizes=hidden, max_iter=300, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        mlp.fit(x_train, y_train)
+    last = len(mlp.coefs_) - 1
+    layers = [DenseLayer(w.T, b, "relu" if i < last else "none", name=f"dense{i}")
+              for i, (w, b) in enumerate(zip(mlp.coefs_, mlp.intercepts_))]
+    return DigitsTask(FloatNetwork(layers, input_name="pixels"), x_train, y_train, x_test, y_test)
+
+
+STEPS = ("train", "quantize", "compile", "generate Verilog", "build simulator + run RTL",
+         "report")
+
+
+def run_demo(output: Path | str, *, rows: int = 8, cols: int = 8, seed: int = 0,
+             plot: bool = False, progress: bool | None = None) -> dict:
+    """Run the demo, write everything under ``output``, return the figures."""
+    output = Path(output)
+    started = time.monotonic()
+    bar = tqdm(total=len(STEPS), desc="mxugen demo", unit="step",
+               disable=None if progress is None else not progress,
+               bar_format="{desc}: {n}/{total} steps |{bar:20}| {elapsed}")
+
+    def step(name: str) -> None:
+        bar.set_description(f"mxugen demo: {name}")
+
+    step(STEPS[0])
+    task = digits_classifier(seed)
+    net = task.net
+    net.save_npz(output / "model.npz")
+    save_arrays(output / "calib.npz", **{net.input_name: task.x_train})
+    save_array(output / "test_inputs.npy", task.x_test)
+    save_array(output / "test_labels.npy", task.y_test)
+    bar.update()
+
+    step(STEPS[1])
+    qnet = quantize_network(net, task.x_train, per_channel=True, progress=False)
+    qnet.save(output / "net")
+    x_q = qnet.quantize_input(task.x_test)
+    golden = qnet.run(x_q)
+    bar.update()
+
+    step(STEPS[2])
+    samples = len(task.x_test)
+    config = accelerator_config(qnet, samples, rows=rows, cols=cols)
+    write_images(qnet, config.to_dict(), samples, output / "images")
+    bar.update()
+
+    step(STEPS[3])
+    verilog_path, _, verilog = write_design(Accelerator(config), config, output / "rtl", "accel")
+    bar.update()
+
+    step(STEPS[4])
+    run = run_on_rtl(qnet, x_q, config, batch=samples, seed=seed, verilog=verilog)
+    bar.update()
+
+    step(STEPS[5])
+    macs = samples * sum(layer.weight.size for layer in qnet.layers)
+    predicted = sum(predicted_cycles(config, samples, layer.weight.shape[1],
+                                     layer.weight.shape[0]) for layer in qnet.layers)
+    figures = {
+        "hardware": config.describe(),
+        "network": "digits MLP " + "-".join(str(n) for n in
+                                           [net.input_size, *(l.weight.shape[0]
+                                                              for l in net.layers)]),
+        "test_samples": samples,
+        "float_accuracy": round(accuracy(net.forward(task.x_test), task.y_test), 2),
+        "int8_golden_accuracy": round(accuracy(golden, task.y_test), 2),
+        "rtl_accuracy": round(accuracy(run.outputs, task.y_test), 2),
+        "mismatches": len(run.mismatches),
+        "cycles": run.cycles,
+        "predicted_cycles": predicted,
+        "cycles_per_inference": round(run.cycles / samples, 2),
+        "utilization": round(macs / (rows * cols * run.cycles), 4),
+        "weight_stall_cycles": run.weight_stall_cycles,
+        "outputs": {"float_model": str(output / "model.npz"),
+                    "quantized_network": str(output / "net"),
+                    "images": str(output / "images"), "verilog": str(verilog_path),
+                    "results": str(output / "results.json")},
+    }
+    if plot:
+        figures["outputs"]["plots"] = [str(p) for p in write_plots(
+            output / "plots", task, qnet, run.outputs, config, macs, run.cycles)]
+    figures["seconds"] = round(time.monotonic() - started, 1)
+    write_atomic(output / "results.json", json.dumps(
+        {**figures, "mismatch_report": run.mismatches[:100]}, indent=2) + "\n")
+    bar.update()
+    bar.close()
+    return figures
+
+
+def write_plots(folder: Path, task: DigitsTask, qnet: QuantizedNetwork, rtl_outputs, config,
+                macs: int, cycles: int) -> list[Path]:
+    """Confusion matrix of the RTL's answers, per-layer quantization error, utilization."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    predicted = np.argmax(rtl_outputs, axis=1)
+    confusion = np.zeros((10, 10), dtype=int)
+    np.add.at(confusion, (task.y_test, predicted), 1)
+    fig, ax = plt.subplots(figsize=(5, 4.5), layout="constrained")
+    ax.imshow(confusion, cmap="Blues")
+    for (i, j), count in np.ndenumerate(confusion):
+        if count:
+            ax.text(j, i, count, ha="center", va="center", fontsize=7,
+                    color="white" if count > confusion.max() / 2 else "black")
+    ax.set(xlabel="RTL prediction", ylabel="label", xticks=range(10), yticks=range(10),
+           title=f"digits on the {config.rows}×{config.cols} RTL: "
+                 f"{accuracy(rtl_outputs, task.y_test):.2f}%")
+    paths.append(save_figure(fig, folder / "confusion_matrix.png"))
+
+    errors = layer_errors(task.net, qnet, task.x_test)
+    fig, axes = plt.subplots(1, len(errors), figsize=(4 * len(errors), 3.4), squeeze=False,
+                             layout="constrained")
+    for ax, row in zip(axes[0], errors):
+        ax.hist(row["error"].ravel(), bins=60, color="tab:orange")
+        ax.set(title=f"{row['layer']}: SQNR {row['sqnr_db']:.1f} dB",
+               xlabel="int8 − float (dequantized)", ylabel="count")
+    fig.suptitle("per-layer quantization error on the test split")
+    paths.append(save_figure(fig, folder / "layer_error.png"))
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
+    names, ideal, model = [], [], []
+    for layer in qnet.layers:
+        n, k = layer.weight.shape
+        names.append(f"{layer.name}\n{k}→{n}")
+        ideal.append(len(task.x_test) * n * k / (config.rows * config.cols))
+        model.append(predicted_cycles(config, len(task.x_test), k, n))
+    positions = np.arange(len(names))
+    ax.bar(positions - 0.2, ideal, 0.4, label="ideal (every PE busy)")
+    ax.bar(positions + 0.2, model, 0.4, label="cycle model")
+    ax.set(xticks=positions, xticklabels=names, ylabel="cycles",
+           title=f"measured {cycles} cycles, utilization "
+                 f"{macs / (config.rows * config.cols * cycles):.1%}")
+    ax.legend()
+    paths.append(save_figure(fig, folder / "utilization.png"))
+    return paths

@@ -1,0 +1,42 @@
+"""Files the command line writes: designs (Verilog + JSON) and figures, each written whole or
+not at all (a temporary name, then a rename)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from hw import ArrayConfig
+from hw.generate import design_description, to_verilog
+from quantizer.files import write_atomic
+
+
+def write_design(component, config: ArrayConfig, folder: Path | str, top: str,
+                 **extra) -> tuple[Path, Path, str]:
+    """Write ``<top>.v`` and ``<top>.json`` into ``folder``; return both paths and the
+    Verilog text (so a caller can simulate exactly what it wrote)."""
+    folder = Path(folder)
+    text = to_verilog(component, config, top)
+    description = design_description(component, config, top, **extra)
+    verilog_path, json_path = folder / f"{top}.v", folder / f"{top}.json"
+    write_atomic(verilog_path, text)
+    write_atomic(json_path, json.dumps(description, indent=2) + "\n")
+    return verilog_path, json_path, text
+
+
+def save_figure(figure, path: Path | str) -> Path:
+    """Save a matplotlib figure as PNG through a temporary file, then close it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
+    os.close(fd)
+    try:
+        figure.savefig(tmp, dpi=110, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+        import matplotlib.pyplot as plt
+        plt.close(figure)
+    return path
