@@ -112,15 +112,11 @@ def _load_calibration(path: str, input_name: str):
 
 
 def cmd_quantize(args) -> int:
-    from quantizer.network import FloatNetwork
+    from quantizer.importers import load_float_model
     from quantizer.quantize import quantize_network
     from quantizer.report import layer_report
 
-    model = Path(args.model)
-    if model.suffix != ".npz":
-        raise UsageError(f"{model}: only .npz dense-layer models are supported so far "
-                         "(ONNX import is coming); see docs/quantization.md for the format")
-    net = FloatNetwork.from_npz(model)
+    net = load_float_model(args.model)
     data = _load_calibration(args.calib, net.input_name)
     qnet = quantize_network(net, data, per_channel=args.per_channel, scheme=args.scheme,
                             method=args.calibration, dtype=args.dtype, rounding=args.rounding)
@@ -272,7 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
         "quantize", help="quantize a float model to an int8 network folder",
         description="Post-training quantization: calibrate activation ranges on sample data, "
                     "quantize weights, write the integer network (network.json + weights.npz).")
-    quantize.add_argument("model", help="float model: .npz of dense layers (weight_0, bias_0, ...)")
+    quantize.add_argument("model", help="float model: an ONNX file (Gemm/MatMul+Add, Relu, Clip, "
+                                        "Flatten) or an .npz of dense layers (weight_0, bias_0, …)")
     quantize.add_argument("--calib", required=True,
                           help=".npz with one array per model input, keyed by the input's name, "
                                "samples along axis 0")

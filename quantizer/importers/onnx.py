@@ -1,0 +1,162 @@
+"""Float ONNX import with the ``onnx`` package: the graphs PyTorch and scikit-learn converters
+export for MLPs — a chain of ``Gemm`` (or ``MatMul`` + ``Add``) layers with ``Relu`` or
+``Clip`` (ReLU6) activations, and ``Flatten``/``Reshape`` on the input. Any other operator is
+refused by name.
+
+The graph is walked node by node in its (topological) order, following the one tensor that
+flows through the chain; weights and biases must be initializers or ``Constant`` nodes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from ..errors import QuantizerError
+from ..network import DenseLayer, FloatNetwork
+
+SUPPORTED = ("Gemm", "MatMul", "Add", "Relu", "Clip", "Flatten", "Reshape", "Identity")
+_HINTS = {"Softmax": " (the array outputs logits, and argmax is unchanged: export the model "
+                     "without its final Softmax)",
+          "Conv": " (convolutions are planned; only dense layers import today)"}
+
+
+class _Chain:
+    """The network being assembled: finished layers, and the one whose activation and bias
+    the following nodes may still fold in."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.layers: list[DenseLayer] = []
+        self.pending: DenseLayer | None = None
+        self.bias_folded = False
+
+    def error(self, node, message: str) -> QuantizerError:
+        label = f"{node.op_type} node '{node.name}'" if node.name else f"{node.op_type} node"
+        return QuantizerError(f"{self.path}: {label}: {message}")
+
+    def add_dense(self, weight: np.ndarray, bias: np.ndarray, name: str) -> None:
+        self.finish()
+        self.pending = DenseLayer(weight, bias, "none", name=name)
+        self.bias_folded = False
+
+    def finish(self) -> None:
+        if self.pending is not None:
+            self.layers.append(self.pending)
+            self.pending = None
+
+
+def _attributes(node) -> dict:
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+def load_onnx(path: Path | str) -> FloatNetwork:
+    """Import the float MLP in the ONNX file ``path``."""
+    path = Path(path)
+    try:
+        model = onnx.load(str(path))
+        onnx.checker.check_model(model)
+    except Exception as exc:  # onnx raises several unrelated types for unreadable files
+        raise QuantizerError(f"{path} is not a valid ONNX model: "
+                             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                             ) from None
+    graph = model.graph
+    constants = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in constants]
+    if len(inputs) != 1 or len(graph.output) != 1:
+        raise QuantizerError(f"{path}: the graph must have one input and one output, it has "
+                             f"{len(inputs)} and {len(graph.output)}")
+    unsupported = sorted({n.op_type for n in graph.node} - set(SUPPORTED) - {"Constant"})
+    if unsupported:
+        op = unsupported[0]
+        raise QuantizerError(f"{path}: unsupported ONNX operator {op}{_HINTS.get(op, '')}; "
+                             f"supported: {', '.join(SUPPORTED)}")
+    chain, current = _Chain(path), inputs[0].name
+    for node in graph.node:
+        if node.op_type == "Constant":
+            constants[node.output[0]] = numpy_helper.to_array(
+                _attributes(node)["value"]).astype(np.float64)
+            continue
+        data = [name for name in node.input if name and name not in constants]
+        if data != [current]:
+            raise chain.error(node, f"reads {data or 'only constants'}, but only a chain of "
+                                    f"layers over the input '{current}' is supported")
+        _apply(chain, node, constants)
+        current = node.output[0]
+    if current != graph.output[0].name:
+        raise QuantizerError(f"{path}: the graph output '{graph.output[0].name}' is not the "
+                             "end of the layer chain")
+    chain.finish()
+    if not chain.layers:
+        raise QuantizerError(f"{path}: the graph has no Gemm or MatMul layer")
+    return FloatNetwork(chain.layers, input_name=inputs[0].name,
+                        meta={"source": str(path), "format": "onnx"})
+
+
+def _constant(chain: _Chain, node, constants: dict, index: int) -> np.ndarray | None:
+    name = node.input[index] if index < len(node.input) else ""
+    return constants.get(name) if name else None
+
+
+def _apply(chain: _Chain, node, constants: dict) -> None:
+    op, attrs = node.op_type, _attributes(node)
+    name = node.name or f"dense{len(chain.layers) + (chain.pending is not None)}"
+    if op == "Gemm":
+        if attrs.get("transA", 0):
+            raise chain.error(node, "transA=1 is not supported (samples must be rows)")
+        b = _constant(chain, node, constants, 1)
+        weight = (b if attrs.get("transB", 0) else b.T) * attrs.get("alpha", 1.0)
+        c = _constant(chain, node, constants, 2)
+        bias = np.zeros(weight.shape[0]) if c is None else \
+            np.broadcast_to(c * attrs.get("beta", 1.0), (1, weight.shape[0])).reshape(-1)
+        chain.add_dense(weight, bias, name)
+        chain.bias_folded = c is not None
+    elif op == "MatMul":
+        if node.input[1] not in constants:
+            raise chain.error(node, "the weight must be the second operand (x @ W)")
+        w = constants[node.input[1]]
+        if w.ndim != 2:
+            raise chain.error(node, f"the weight must be 2-D, got shape {w.shape}")
+        chain.add_dense(w.T, np.zeros(w.shape[1]), name)
+    elif op == "Add":
+        bias = next((constants[i] for i in node.input if i in constants), None)
+        layer = chain.pending
+        if layer is None or chain.bias_folded or layer.activation != "none":
+            raise chain.error(node, "an Add is supported only as the bias right after MatMul")
+        try:
+            layer.bias = layer.bias + np.broadcast_to(bias, (1, len(layer.bias))).reshape(-1)
+        except ValueError:
+            raise chain.error(node, f"bias of shape {bias.shape} does not match "
+                                    f"{len(layer.bias)} outputs") from None
+        chain.bias_folded = True
+    elif op in ("Relu", "Clip"):
+        if chain.pending is None:
+            raise chain.error(node, "an activation on the network input is not supported")
+        activation = "relu" if op == "Relu" else _clip_activation(chain, node, constants, attrs)
+        if chain.pending.activation == "none" or activation == "relu6":
+            chain.pending.activation = activation
+    elif op in ("Flatten", "Reshape"):
+        if chain.pending is not None or chain.layers:
+            raise chain.error(node, f"{op} is supported only on the network input")
+        if op == "Flatten" and attrs.get("axis", 1) != 1:
+            raise chain.error(node, "only Flatten with axis=1 (samples × features) is supported")
+        if op == "Reshape":
+            shape = _constant(chain, node, constants, 1)
+            if shape is None or len(shape) != 2 or shape[1] == 0:
+                raise chain.error(node, "only a Reshape to (samples, features) is supported")
+
+
+def _clip_activation(chain: _Chain, node, constants: dict, attrs: dict) -> str:
+    lo = _constant(chain, node, constants, 1)
+    hi = _constant(chain, node, constants, 2)
+    lo = float(attrs.get("min", -np.inf) if lo is None else lo)
+    hi = float(attrs.get("max", np.inf) if hi is None else hi)
+    if lo == 0.0 and hi == 6.0:
+        return "relu6"
+    if lo == 0.0 and np.isinf(hi):
+        return "relu"
+    raise chain.error(node, f"Clip({lo:g}, {hi:g}) is not supported: only Clip(0, 6) (ReLU6) "
+                            "and Clip(0, inf) (ReLU)")
