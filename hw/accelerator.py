@@ -5,10 +5,11 @@ Memory layout (one word = one address; the compiler in ``quantizer/`` writes it,
 docs/images.md):
 
 - weights: tile ``(nt, kt)`` of a layer at ``w_base + (nt·k_tiles + kt)·rows``, one word per
-  tile row k (``cols`` bytes, byte c = ``W[k, c]``);
+  tile row k (``cols`` lanes of ``weight_bits`` bits, lane c = ``W[k, c]``; see
+  :func:`~hw.unpack.unpack_weights`);
 - activations: K-slice ``kt`` of sample ``m`` at ``base + kt·M + m`` (``rows`` bytes). A layer
   writes its output (N values per sample) in the same layout for the next layer, ``rows/cols``
-  consecutive column tiles sharing one word;
+  consecutive column tiles sharing one word, and pads the last word with its output zero point;
 - parameters: column tile ``nt`` at ``p_base + nt`` (:func:`~hw.requant.lane_params_layout`);
 - program: one :func:`descriptor_layout` per layer, run from address 0 until ``last``.
 
@@ -29,6 +30,7 @@ from .array import SystolicArray
 from .config import ArrayConfig, ConfigError
 from .memstream import MemoryStreamer
 from .requant import Requantizer, lane_params_layout
+from .unpack import unpack_weights
 
 #: ``host_sel`` values.
 MEM_WEIGHTS, MEM_ACTIVATIONS, MEM_PARAMS, MEM_PROGRAM = 0, 1, 2, 3
@@ -106,7 +108,8 @@ class Accelerator(wiring.Component):
 
         # --- memories and host access -------------------------------------------------------
         images = self._images
-        m.submodules.wmem = wmem = memory.Memory(shape=8 * cols, depth=cfg.weight_depth,
+        m.submodules.wmem = wmem = memory.Memory(shape=cfg.weight_bits * cols,
+                                                 depth=cfg.weight_depth,
                                                  init=images.get("weights", []))
         m.submodules.amem = amem = memory.Memory(shape=8 * rows, depth=cfg.act_depth, init=[])
         m.submodules.pmem = pmem = memory.Memory(shape=lanes.size, depth=cfg.param_depth,
@@ -131,7 +134,7 @@ class Accelerator(wiring.Component):
         m.submodules.array = array = SystolicArray(cfg)
         m.submodules.requant = requant = Requantizer(cfg)
         m.submodules.w_stream = w_stream = MemoryStreamer(
-            addr_width=len(w_rd.addr), count_width=24, word_width=8 * cols)
+            addr_width=len(w_rd.addr), count_width=24, word_width=cfg.weight_bits * cols)
         m.submodules.x_stream = x_stream = MemoryStreamer(
             addr_width=len(a_rd.addr), count_width=24, word_width=8 * rows)
         m.d.comb += [w_rd.addr.eq(w_stream.addr), w_rd.en.eq(w_stream.en),
@@ -219,7 +222,9 @@ class Accelerator(wiring.Component):
         x_last = x_m == desc.m - 1
         m.d.comb += [
             array.w.valid.eq(w_stream.words.valid), w_stream.words.ready.eq(array.w.ready),
-            array.w.payload.data.eq(w_stream.words.payload), array.w.payload.zero.eq(desc.zw),
+            array.w.payload.data.eq(unpack_weights(w_stream.words.payload, cfg.weight_bits,
+                                                   cols)),
+            array.w.payload.zero.eq(desc.zw),
             array.x.valid.eq(x_stream.words.valid), x_stream.words.ready.eq(array.x.ready),
             array.x.payload.data.eq(x_stream.words.payload), array.x.payload.zero.eq(desc.zx),
             array.x.payload.last.eq(x_last),
@@ -283,10 +288,20 @@ class Accelerator(wiring.Component):
                 m.d.sync += w_m.eq(w_m + 1)
         m.d.comb += layer_done.eq(w_nt == desc.n_tiles)
 
+        # The last column tile also fills the word's remaining groups with the output zero
+        # point: the next layer reads them as padding, which must contribute exactly zero
+        # whatever the weights there (1-bit weight memories cannot hold a zero weight).
+        last_tile = w_nt == desc.n_tiles - 1
+        padding = Cat(*[desc.zy] * cols)
+        groups = [g == w_group for g in range(ratio)]
         with m.If(self.busy):
             m.d.comb += [a_wr.addr.eq(w_word + w_m),
-                         a_wr.data.eq(Cat(*[requant.o.payload.data.as_value()] * ratio)),
-                         a_wr.en.eq(Mux(requant.o.valid, 1 << w_group, 0))]
+                         a_wr.data.eq(Cat(*[Mux(here, requant.o.payload.data.as_value(),
+                                                padding) for here in groups])),
+                         a_wr.en.eq(Mux(requant.o.valid,
+                                        Cat(groups[0], *[here | (last_tile & (w_group < g))
+                                                         for g, here in enumerate(groups)
+                                                         if g]), 0))]
         with m.Else():
             m.d.comb += [a_wr.addr.eq(self.host_addr), a_wr.data.eq(self.host_wdata),
                          a_wr.en.eq(Mux(host_write & (self.host_sel == MEM_ACTIVATIONS),

@@ -10,6 +10,7 @@ from amaranth.hdl import Shape, signed, unsigned
 
 REQUANT_MODES = ("double", "single", "pow2")
 DTYPES = ("int8", "uint8")
+WEIGHT_BITS = (8, 4, 2, 1)
 
 #: Range of the per-channel shift every rounding mode accepts (TFLite's convention:
 #: multiplier = m0 · 2^(shift − 31)).
@@ -40,6 +41,9 @@ class ArrayConfig:
         on the ``single`` path, which is identical for power-of-two multipliers).
     pipelined_product : register each PE's product before the add (one more cycle of latency,
         roughly twice the Fmax on FPGA DSPs).
+    weight_bits : bits per weight in the accelerator's weight memory: 8, or 4/2/1 for packed
+        low-bit weights (two's complement; 1 bit encodes −1/+1), widened to int8 on their way
+        into the array. Low-bit weights need ``dtype="int8"``.
     weight_depth, act_depth, param_depth, psum_depth, program_depth : words of the
         accelerator's memories: weights (one tile row of ``cols`` bytes per word), activations
         (``rows`` bytes per word), requantization parameters (one column tile per word),
@@ -52,6 +56,7 @@ class ArrayConfig:
     acc_width: int = 32
     requant_modes: tuple[str, ...] = ("double", "single")
     pipelined_product: bool = True
+    weight_bits: int = 8
     weight_depth: int = 4096
     act_depth: int = 4096
     param_depth: int = 64
@@ -82,6 +87,12 @@ class ArrayConfig:
             if not isinstance(value, int) or isinstance(value, bool) or \
                     not 2 <= value <= 1 << 20:
                 raise ConfigError(f"{name} must be an integer in 2..{1 << 20}, got {value!r}")
+        if self.weight_bits not in WEIGHT_BITS or isinstance(self.weight_bits, bool):
+            raise ConfigError(f"weight_bits must be one of {', '.join(map(str, WEIGHT_BITS))}, "
+                              f"got {self.weight_bits!r}")
+        if self.weight_bits != 8 and self.dtype != "int8":
+            raise ConfigError(f"weight_bits={self.weight_bits} needs dtype int8 (uint8 weights "
+                              "are offset by 128 and do not pack)")
         if not isinstance(self.pipelined_product, bool):
             raise ConfigError(
                 f"pipelined_product must be true or false, got {self.pipelined_product!r}")
@@ -144,6 +155,7 @@ class ArrayConfig:
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def describe(self) -> str:
+        packed = f", {self.weight_bits}-bit weights" if self.weight_bits != 8 else ""
         return (f"{self.rows}x{self.cols} {self.dtype}, acc{self.acc_width}, requant "
                 f"{'/'.join(self.requant_modes)}, "
-                f"{'pipelined' if self.pipelined_product else 'single-cycle'} PE")
+                f"{'pipelined' if self.pipelined_product else 'single-cycle'} PE{packed}")

@@ -14,7 +14,7 @@ import numpy as np
 
 from .accumulator import check_accumulator
 from .errors import QuantizerError
-from .fixedpoint import POW2_M0
+from .fixedpoint import POW2_M0, SHIFT_MIN
 from .golden import dtype_range
 from .image_formats import pack_lanes, unpack_lanes
 from .quantize import QuantizedNetwork
@@ -58,6 +58,17 @@ def pack_lane_params(hw: dict, bias, m0, shift) -> int:
         word |= packed << offset
         offset += width * len(values)
     return word
+
+
+def pack_weights(tile: np.ndarray, bits: int) -> list[int]:
+    """Weight-memory words from a tile ``(k, cols)``: lanes of ``bits`` bits, two's
+    complement, except 1-bit lanes, which encode −1 as 0 and +1 as 1."""
+    tile = np.asarray(tile, dtype=np.int64)
+    if bits == 1:
+        if np.any(np.abs(tile) != 1):
+            raise QuantizerError("1-bit weight memories hold only binary weights (−1, +1)")
+        tile = (tile + 1) // 2
+    return pack_lanes(tile, bits)
 
 
 def decode_activations(words, rows: int, samples: int, size: int,
@@ -135,23 +146,30 @@ def compile_network(qnet: QuantizedNetwork, hw: dict, samples: int, *,
         raise QuantizerError(f"activations need {regions * region} words but act_depth is "
                              f"{hw['act_depth']}: use fewer samples per run")
     fields = descriptor_fields(hw)
+    bits = hw.get("weight_bits", 8)
     for i, layer in enumerate(qnet.layers):
         n, k = layer.weight.shape
+        _check_weight_bits(layer, bits)
         k_tiles, n_tiles = -(-k // rows), -(-n // cols)
         mode = _hardware_rounding(hw, layer.rounding, layer.m0, layer.name)
         check_accumulator(layer.weight, input_zero_point=layer.input_zero_point,
                           weight_zero_point=layer.weight_zero_point, bias=layer.bias,
                           input_min=lo, input_max=dtype_range(qnet.dtype)[1],
                           acc_bits=hw["acc_width"], layer=layer.name)
-        w = np.full((n_tiles * cols, k_tiles * rows), layer.weight_zero_point)
+        # Padding multiplies zero-point activations or feeds discarded columns, so its value is
+        # free: the zero point, or +1 where a 1-bit memory cannot hold 0.
+        w = np.full((n_tiles * cols, k_tiles * rows), 1 if bits == 1 else layer.weight_zero_point)
         w[:n, :k] = layer.weight
         w_base, p_base = len(out.weights), len(out.params)
         for nt in range(n_tiles):
             for kt in range(k_tiles):
                 tile = w[nt * cols:(nt + 1) * cols, kt * rows:(kt + 1) * rows].T  # (k, c)
-                out.weights += pack_lanes(tile, 8)
+                out.weights += pack_weights(tile, bits)
             channels = slice(nt * cols, (nt + 1) * cols)
-            bias, m0, shift = (np.zeros(n_tiles * cols, np.int64) for _ in range(3))
+            # Padded columns requantize to exactly the output zero point (multiplier 0, or the
+            # largest right shift), which is what the next layer's padded inputs must be.
+            bias, m0 = np.zeros(n_tiles * cols, np.int64), np.zeros(n_tiles * cols, np.int64)
+            shift = np.full(n_tiles * cols, SHIFT_MIN, np.int64)
             bias[:n], m0[:n], shift[:n] = layer.bias, layer.m0, layer.shift
             out.params.append(pack_lane_params(hw, bias[channels], m0[channels],
                                                shift[channels]))
@@ -176,6 +194,17 @@ def compile_network(qnet: QuantizedNetwork, hw: dict, samples: int, *,
             raise QuantizerError(f"the network needs {len(words)} {name} words but the "
                                  f"hardware has {depth}; generate it with a larger memory")
     return out
+
+
+def _check_weight_bits(layer, bits: int) -> None:
+    values = np.asarray(layer.weight, dtype=np.int64) - layer.weight_zero_point
+    fits = np.all(np.abs(values) == 1) if bits == 1 else \
+        values.size == 0 or (values.min() >= -(1 << (bits - 1)) and
+                             values.max() < (1 << (bits - 1)))
+    if bits != 8 and not fits:
+        raise QuantizerError(f"{layer.name}: {layer.weight_format} weights do not fit the "
+                             f"hardware's {bits}-bit weight memory; quantize with a matching "
+                             "--bits or build the hardware with wider weights")
 
 
 def _hardware_rounding(hw: dict, rounding: str, m0, name: str) -> str:

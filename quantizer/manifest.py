@@ -18,7 +18,7 @@ MEMORIES = ("weights", "params", "program")
 
 
 def _word_widths(hw: dict) -> dict[str, int]:
-    return {"weights": 8 * hw["cols"],
+    return {"weights": hw.get("weight_bits", 8) * hw["cols"],
             "params": hw["cols"] * (32 + (31 if has_multiplier(hw) else 0) + 6),
             "program": sum(width for _name, width in descriptor_fields(hw))}
 

@@ -25,6 +25,7 @@ from .fixedpoint import quantize_multipliers
 from .golden import dtype_range, fully_connected
 from .network import FloatNetwork
 from .schemes import QuantParams, choose_qparams, round_half_away
+from .weights import WEIGHT_FORMATS, quantize_weights
 
 FORMAT_VERSION = 1
 
@@ -48,6 +49,11 @@ class QuantizedLayer:
     act_max: int
     activation: str
     rounding: str = "single"
+    weight_format: str = "int8"
+
+    @property
+    def weight_bits(self) -> int:
+        return WEIGHT_FORMATS[self.weight_format]
 
     def run(self, x: np.ndarray, dtype: str) -> np.ndarray:
         return fully_connected(x, self.weight, self.bias, input_zero_point=self.input_zero_point,
@@ -62,6 +68,11 @@ class QuantizedNetwork:
     dtype: str = "int8"
     input_name: str = "input"
     settings: dict | None = None
+
+    @property
+    def weight_bits(self) -> int:
+        """Bits per weight a memory needs to hold every layer's weights."""
+        return max(layer.weight_bits for layer in self.layers)
 
     @property
     def input_params(self) -> QuantParams:
@@ -107,7 +118,7 @@ class QuantizedNetwork:
             layers.append({k: getattr(layer, k) for k in (
                 "name", "weight_zero_point", "input_scale", "input_zero_point", "output_scale",
                 "output_zero_point",
-                "act_min", "act_max", "activation", "rounding")})
+                "act_min", "act_max", "activation", "rounding", "weight_format")})
         save_arrays(folder / "weights.npz", **arrays)
         write_atomic(folder / "network.json", json.dumps({
             "format": "mxugen-quantized-network", "version": FORMAT_VERSION,
@@ -141,27 +152,12 @@ def _json_scalar(value):
     raise TypeError(f"cannot serialize {type(value).__name__}")
 
 
-def _weight_qparams(w: np.ndarray, bias: np.ndarray, input_scale: float, *, per_channel: bool,
-                    scheme: str, dtype: str) -> QuantParams:
-    """Symmetric weight parameters, one scale per output channel (equal when per tensor).
-
-    Like TFLite's converter, a scale is raised where the bias would not fit at scale
-    ``s_in · s_w`` (channels with near-zero weights): here to keep it within ±2^30, so the
-    accumulation still fits int32. An all-zero channel gets scale 1.
-    """
-    absmax = np.abs(w).max(axis=1)
-    if not per_channel:
-        absmax = np.full_like(absmax, absmax.max())
-    absmax = np.where(absmax == 0, 127.0, absmax)
-    scale = choose_qparams(-absmax, absmax, scheme=scheme, dtype=dtype, axis=0).scale
-    # Half of int32 for the bias leaves the other half to the accumulation.
+def _bias_limited_scale(bias: np.ndarray, input_scale: float, per_channel: bool) -> np.ndarray:
+    """The smallest weight scales that keep the bias within ±2^30 at scale ``s_in · s_w`` —
+    half of int32, leaving the other half to the accumulation. Like TFLite's converter, the
+    scale is raised where the bias would not fit (channels with near-zero weights)."""
     needed = np.abs(bias) / (input_scale * (1 << 30))
-    scale = np.maximum(scale, needed if per_channel else needed.max())
-    if scheme == "pow2":
-        scale = np.exp2(np.ceil(np.log2(scale)))
-    center = 0 if dtype == "int8" else 128
-    return QuantParams(scale=scale, zero_point=np.full(len(scale), center), dtype=dtype,
-                       qmin=center - 127, qmax=center + 127, axis=0)
+    return needed if per_channel else np.full_like(needed, needed.max())
 
 
 def calibrate_ranges(net: FloatNetwork, data, *, method: str = "minmax", batch_size: int = 256,
@@ -183,7 +179,7 @@ def calibrate_ranges(net: FloatNetwork, data, *, method: str = "minmax", batch_s
 
 def quantize_network(net: FloatNetwork, calibration_data, *, per_channel: bool = True,
                      scheme: str = "asymmetric", method: str = "minmax", dtype: str = "int8",
-                     rounding: str = "single", acc_bits: int = 32,
+                     rounding: str = "single", weights: str = "int8", acc_bits: int = 32,
                      progress: bool | None = None) -> QuantizedNetwork:
     """Quantize ``net`` with activation ranges calibrated on ``calibration_data``.
 
@@ -194,17 +190,17 @@ def quantize_network(net: FloatNetwork, calibration_data, *, per_channel: bool =
     if scheme not in ("asymmetric", "pow2"):
         raise QuantizerError(f"activation scheme must be 'asymmetric' or 'pow2', got {scheme!r}")
     ranges = calibrate_ranges(net, calibration_data, method=method, progress=progress)
-    weight_scheme = "pow2" if scheme == "pow2" else "symmetric"
     act = [choose_qparams(lo, hi, scheme=scheme, dtype=dtype) for lo, hi in ranges]
     qlo, qhi = dtype_range(dtype)
     layers = []
     for i, (layer, q_in, q_out) in enumerate(zip(net.layers, act, act[1:])):
-        w = layer.weight
-        wq = _weight_qparams(w, layer.bias, float(q_in.scale), per_channel=per_channel,
-                             scheme=weight_scheme, dtype=dtype)
-        weight = wq.quantize(w)
+        wq = quantize_weights(layer.weight, fmt=weights, per_channel=per_channel,
+                              pow2=scheme == "pow2", dtype=dtype,
+                              min_scale=_bias_limited_scale(layer.bias, float(q_in.scale),
+                                                            per_channel))
+        weight = wq.values.astype(np.int8 if dtype == "int8" else np.uint8)
         w_scale = wq.scale
-        weight_zero_point = int(wq.zero_point[0])
+        weight_zero_point = wq.zero_point
         bias_scale = float(q_in.scale) * w_scale
         bias = round_half_away(layer.bias / bias_scale)
         m0, shift = quantize_multipliers(bias_scale / float(q_out.scale))
@@ -224,7 +220,7 @@ def quantize_network(net: FloatNetwork, calibration_data, *, per_channel: bool =
             input_scale=float(q_in.scale), input_zero_point=int(q_in.zero_point),
             output_scale=float(q_out.scale), output_zero_point=zp_out, m0=m0, shift=shift,
             act_min=act_min, act_max=act_max, activation=layer.activation,
-            rounding="pow2" if scheme == "pow2" else rounding))
+            rounding="pow2" if scheme == "pow2" else rounding, weight_format=weights))
     settings = {"per_channel": per_channel, "scheme": scheme, "method": method,
-                "rounding": rounding}
+                "rounding": rounding, "weights": weights}
     return QuantizedNetwork(layers, dtype=dtype, input_name=net.input_name, settings=settings)

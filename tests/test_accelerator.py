@@ -19,7 +19,12 @@ CONFIGS = {
     "4x2": ArrayConfig(rows=4, cols=2, **SMALL),
     "3x3-pow2-uint8": ArrayConfig(rows=3, cols=3, dtype="uint8", requant_modes=("pow2",),
                                   **SMALL),
+    # Packed low-bit weights, unpacked on their way into the array.
+    "4x2-binary": ArrayConfig(rows=4, cols=2, weight_bits=1, **SMALL),
+    "4x4-int4-pow2": ArrayConfig(rows=4, cols=4, weight_bits=4, requant_modes=("pow2",),
+                                 **SMALL),
 }
+WEIGHT_FORMAT = {1: "binary", 2: "ternary", 4: "int4", 8: "int8"}
 
 
 def test_descriptor_layout_agrees_with_hardware(seed):
@@ -48,13 +53,13 @@ def test_lane_params_agree_with_hardware(seed, modes):
         assert list(decoded.m0) == m0.tolist()
 
 
-def _random_network(rng, sizes, scheme, dtype):
+def _random_network(rng, sizes, scheme, dtype, weights="int8"):
     layers = [DenseLayer(rng.normal(0, 1 / np.sqrt(k), (n, k)), rng.normal(0, 0.1, n),
                          "relu" if i < len(sizes) - 2 else "none", name=f"dense{i}")
               for i, (k, n) in enumerate(zip(sizes, sizes[1:]))]
     net = FloatNetwork(layers)
     return quantize_network(net, rng.normal(size=(64, sizes[0])), per_channel=True,
-                            scheme=scheme, dtype=dtype, progress=False)
+                            scheme=scheme, dtype=dtype, weights=weights, progress=False)
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -64,7 +69,9 @@ def test_network_runs_start_to_done_bit_exact(name, seed):
     config = CONFIGS[name]
     rng = np.random.default_rng(seed)
     scheme = "pow2" if config.requant_modes == ("pow2",) else "asymmetric"
-    qnet = _random_network(rng, [11, 9, 6, 5], scheme, config.dtype)
+    qnet = _random_network(rng, [11, 9, 6, 5], scheme, config.dtype,
+                           WEIGHT_FORMAT[config.weight_bits])
+    assert qnet.weight_bits == config.weight_bits
     x = qnet.quantize_input(rng.normal(size=(17, 11)))
     run = run_on_rtl(qnet, x, config, batch=7, check_layers=True, seed=seed)
     assert run.mismatches == []

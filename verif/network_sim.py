@@ -55,6 +55,7 @@ def accelerator_config(qnet: QuantizedNetwork, batch: int, *, rows: int = 8, col
         words["weights"] += n_tiles * k_tiles * rows
         words["params"] += n_tiles
         widest = max(widest, n)
+    options.setdefault("weight_bits", qnet.weight_bits)
     return ArrayConfig(rows=rows, cols=cols, dtype=qnet.dtype,
                        weight_depth=_pow2_at_least(words["weights"]),
                        act_depth=_pow2_at_least((len(qnet.layers) + 1 if keep_layers else 2)
