@@ -51,6 +51,9 @@ def _add_hw_options(parser: argparse.ArgumentParser) -> None:
                             "(default double,single; pow2 alone builds no multiplier)")
     group.add_argument("--no-pipeline", action="store_true",
                        help="single-cycle PEs (default: product registered before the add)")
+    group.add_argument("--weight-bits", type=int, default=8, choices=[8, 4, 2, 1],
+                       help="accelerator weight-memory bits per weight: packed low-bit weights "
+                            "(default 8)")
     for name, default in (("weight", 4096), ("act", 4096), ("param", 64), ("psum", 512),
                           ("program", 16)):
         group.add_argument(f"--{name}-depth", type=int, default=default,
@@ -61,7 +64,8 @@ def _config_from(args):
     from hw import ArrayConfig
     return ArrayConfig(rows=args.rows, cols=args.cols, dtype=args.dtype,
                        acc_width=args.acc_width, requant_modes=args.requant,
-                       pipelined_product=not args.no_pipeline, weight_depth=args.weight_depth,
+                       pipelined_product=not args.no_pipeline, weight_bits=args.weight_bits,
+                       weight_depth=args.weight_depth,
                        act_depth=args.act_depth, param_depth=args.param_depth,
                        psum_depth=args.psum_depth, program_depth=args.program_depth)
 
@@ -98,37 +102,114 @@ def cmd_generate(args) -> int:
     return 0
 
 
-def _load_calibration(path: str, input_name: str):
+BITS = {"8": "int8", "4": "int4", "2": "int2", "ternary": "ternary", "binary": "binary"}
+
+
+def _real_range(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO,HI (two numbers), got {text!r}") from None
+    return lo, hi
+
+
+def _load_samples(path: str, input_name: str, what: str):
+    """The array named after the model's input in an .npz (images flattened to vectors), and
+    the archive for any other arrays."""
     import numpy as np
     try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot read calibration data {path}: {exc}") from None
+        raise UsageError(f"cannot read {what} {path}: {exc}") from None
     if input_name not in archive:
         raise UsageError(f"{path} has no array named '{input_name}' (the model's input); "
                          f"it has: {', '.join(archive.files) or 'nothing'}")
     data = archive[input_name]
-    return data.reshape(len(data), -1) if data.ndim > 2 else data  # images → vectors
+    return (data.reshape(len(data), -1) if data.ndim > 2 else data), archive
+
+
+def _quantize_report(net, qnet, requantize, data, labels, folder: Path, plot: bool) -> dict:
+    """Sizes; with data, per-layer errors; with labels, accuracies; with ``plot``, figures
+    (``requantize(format)`` quantizes again with another weight format for the sweep)."""
+    from quantizer.fakequant import fake_quant_forward
+    from quantizer.report import accuracy, layer_errors, model_size
+    from quantizer.weights import WEIGHT_FORMATS
+
+    summary = {"output": str(folder), "settings": qnet.settings,
+               "size": model_size(net, qnet)}
+    if data is None:
+        return summary
+    errors = layer_errors(net, qnet, data)
+    summary["layers"] = [{k: v for k, v in row.items() if k != "error"} for row in errors]
+    if labels is not None:
+        summary["accuracy"] = {
+            "float": round(accuracy(net.forward(data), labels), 2),
+            "fake_quant": round(accuracy(fake_quant_forward(qnet, data), labels), 2),
+            "int8": round(accuracy(qnet.run(qnet.quantize_input(data)), labels), 2)}
+    if plot:
+        from . import plots
+        from .outputs import save_figure
+        formats = list(WEIGHT_FORMATS) if qnet.dtype == "int8" else ["int8"]
+        sweep = [requantize(fmt) for fmt in formats]
+        if labels is not None:
+            values = [accuracy(q.run(q.quantize_input(data)), labels) for q in sweep]
+            ylabel, reference = "accuracy (%)", summary["accuracy"]["float"]
+        else:
+            values = [layer_errors(net, q, data)[-1]["sqnr_db"] for q in sweep]
+            ylabel, reference = "output SQNR (dB)", None
+        summary["plots"] = [
+            str(save_figure(plots.layer_errors(errors, "per-layer quantization error"),
+                            folder / "plots" / "layer_error.png")),
+            str(save_figure(plots.bit_width_sweep(formats, values, ylabel, reference,
+                                                  "quantized network vs weight format"),
+                            folder / "plots" / "bit_width.png"))]
+    return summary
 
 
 def cmd_quantize(args) -> int:
     from quantizer.importers import load_float_model
     from quantizer.quantize import quantize_network
-    from quantizer.report import layer_report
 
     net = load_float_model(args.model)
-    data = _load_calibration(args.calib, net.input_name)
-    qnet = quantize_network(net, data, per_channel=args.per_channel, scheme=args.scheme,
-                            method=args.calibration, dtype=args.dtype, rounding=args.rounding)
+    if bool(args.calib) == bool(args.input_range):
+        raise UsageError("give either --calib DATA.npz (calibration samples) or "
+                         "--input-range LO,HI (data-free: ranges from the weights alone)")
+    data = _load_samples(args.calib, net.input_name, "calibration data")[0] \
+        if args.calib else None
+    labels = None
+    if args.eval:
+        eval_x, archive = _load_samples(args.eval, net.input_name, "evaluation data")
+        if "labels" not in archive:
+            raise UsageError(f"{args.eval} has no 'labels' array (one class index per sample)")
+        labels = archive["labels"]
+        if len(labels) != len(eval_x):
+            raise UsageError(f"{args.eval}: {len(eval_x)} samples but {len(labels)} labels")
+    kwargs = dict(per_channel=args.per_channel, scheme=args.scheme, method=args.calibration,
+                  dtype=args.dtype, rounding=args.rounding, weights=BITS[args.bits],
+                  input_range=args.input_range, n_std=args.n_std, clamp_std=args.clamp_std,
+                  equalize=args.equalize, bias_correction=args.bias_correction)
+    qnet = quantize_network(net, data, **kwargs)
     out = qnet.save(args.output)
-    report = layer_report(net, qnet, data)
+    report_data = eval_x if args.eval else data
+    summary = _quantize_report(
+        net, qnet, lambda fmt: quantize_network(net, data, progress=False,
+                                                **{**kwargs, "weights": fmt}),
+        report_data, labels, out, args.plot)
     if args.json:
-        print(json.dumps({"output": str(out), "layers": report}))
-    else:
-        for row in report:
-            print(f"{row['layer']:>10s} {str(row['shape']):>10s}  SQNR {row['sqnr_db']:6.2f} dB"
-                  f"  range used {row['range_used']:.0%}")
-        print(f"wrote {out}/network.json and weights.npz")
+        print(json.dumps(summary))
+        return 0
+    for row in summary.get("layers", []):
+        print(f"{row['layer']:>10s} {str(row['shape']):>10s}  SQNR {row['sqnr_db']:6.2f} dB"
+              f"  range used {row['range_used']:.0%}")
+    if "accuracy" in summary:
+        print("accuracy: " + ", ".join(f"{k} {v:.2f}%" for k, v in summary["accuracy"].items()))
+    size = summary["size"]
+    print(f"parameters: {size['float32_bytes']} bytes float32 → {size['quantized_bytes']} "
+          f"bytes quantized ({size['compression']}× smaller; weights "
+          f"{size['weight_bytes_packed']} bytes packed)")
+    for path in summary.get("plots", []):
+        print(f"wrote {path}")
+    print(f"wrote {out}/network.json and weights.npz")
     return 0
 
 
@@ -199,6 +280,11 @@ def cmd_compile(args) -> int:
     print(f"wrote {len(compiled.weights)} weight, {len(compiled.params)} parameter and "
           f"{len(compiled.program)} program words ({', '.join(formats)}) and manifest.json to "
           f"{args.output} for {config.describe()}")
+    if config.weight_bits != 8:
+        packed = len(compiled.weights) * config.weight_bits * config.cols // 8
+        print(f"weights packed at {config.weight_bits} bits: {packed} bytes of weight memory "
+              f"and weight-stream bandwidth instead of {packed * 8 // config.weight_bits} "
+              f"({8 // config.weight_bits}× less)")
     return 0
 
 
@@ -270,11 +356,19 @@ def build_parser() -> argparse.ArgumentParser:
                     "quantize weights, write the integer network (network.json + weights.npz).")
     quantize.add_argument("model", help="float model: an ONNX file (Gemm/MatMul+Add, Relu, Clip, "
                                         "Flatten) or an .npz of dense layers (weight_0, bias_0, …)")
-    quantize.add_argument("--calib", required=True,
-                          help=".npz with one array per model input, keyed by the input's name, "
-                               "samples along axis 0")
+    data = quantize.add_argument_group("ranges (one of)")
+    data.add_argument("--calib", help=".npz with one array per model input, keyed by the "
+                                      "input's name, samples along axis 0")
+    data.add_argument("--input-range", type=_real_range, metavar="LO,HI",
+                      help="data-free: the input's real range; activation ranges come from "
+                           "the weights (e.g. 0,1 for pixels scaled to [0, 1])")
+    data.add_argument("--n-std", type=float, default=4.0,
+                      help="data-free ranges span mean ± N standard deviations (default 4)")
     quantize.add_argument("--per-channel", action="store_true",
                           help="one weight scale per output channel (default: per tensor)")
+    quantize.add_argument("--bits", default="8", choices=list(BITS),
+                          help="weight format: 8, 4 or 2-bit uniform, ternary or binary "
+                               "(default 8); low-bit weights are packed in the images")
     quantize.add_argument("--scheme", default="asymmetric", choices=["asymmetric", "pow2"],
                           help="activation scheme; pow2 makes every multiplier a power of two")
     quantize.add_argument("--calibration", default="minmax",
@@ -284,6 +378,18 @@ def build_parser() -> argparse.ArgumentParser:
     quantize.add_argument("--rounding", default="single", choices=["single", "double"],
                           help="requantization rounding recorded per layer (default single, "
                                "what TFLite's fully-connected kernel does)")
+    recovery = quantize.add_argument_group("accuracy recovery")
+    recovery.add_argument("--clamp-std", type=float, metavar="N",
+                          help="clip each channel's weight outliers at mean ± N std")
+    recovery.add_argument("--equalize", action="store_true",
+                          help="cross-layer equalization of ReLU-joined layers (Nagel 2019)")
+    recovery.add_argument("--bias-correction", action="store_true",
+                          help="subtract the weight error's expected output shift from biases")
+    quantize.add_argument("--eval", metavar="DATA.npz",
+                          help="labelled set (the input array and 'labels'): report float, "
+                               "fake-quant and int8 accuracy")
+    quantize.add_argument("--plot", action="store_true",
+                          help="write OUT/plots/*.png: per-layer error, quality vs weight format")
     quantize.add_argument("--json", action="store_true", help="print the report as JSON")
     quantize.add_argument("-o", "--output", required=True, help="output folder")
     quantize.set_defaults(run=cmd_quantize)

@@ -147,48 +147,23 @@ def run_demo(output: Path | str, *, rows: int = 8, cols: int = 8, seed: int = 0,
 def write_plots(folder: Path, task: DigitsTask, qnet: QuantizedNetwork, rtl_outputs, config,
                 macs: int, cycles: int) -> list[Path]:
     """Confusion matrix of the RTL's answers, per-layer quantization error, utilization."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from . import plots
 
-    paths = []
-    predicted = np.argmax(rtl_outputs, axis=1)
-    confusion = np.zeros((10, 10), dtype=int)
-    np.add.at(confusion, (task.y_test, predicted), 1)
-    fig, ax = plt.subplots(figsize=(5, 4.5), layout="constrained")
-    ax.imshow(confusion, cmap="Blues")
-    for (i, j), count in np.ndenumerate(confusion):
-        if count:
-            ax.text(j, i, count, ha="center", va="center", fontsize=7,
-                    color="white" if count > confusion.max() / 2 else "black")
-    ax.set(xlabel="RTL prediction", ylabel="label", xticks=range(10), yticks=range(10),
-           title=f"digits on the {config.rows}×{config.cols} RTL: "
-                 f"{accuracy(rtl_outputs, task.y_test):.2f}%")
-    paths.append(save_figure(fig, folder / "confusion_matrix.png"))
-
-    errors = layer_errors(task.net, qnet, task.x_test)
-    fig, axes = plt.subplots(1, len(errors), figsize=(4 * len(errors), 3.4), squeeze=False,
-                             layout="constrained")
-    for ax, row in zip(axes[0], errors):
-        ax.hist(row["error"].ravel(), bins=60, color="tab:orange")
-        ax.set(title=f"{row['layer']}: SQNR {row['sqnr_db']:.1f} dB",
-               xlabel="int8 − float (dequantized)", ylabel="count")
-    fig.suptitle("per-layer quantization error on the test split")
-    paths.append(save_figure(fig, folder / "layer_error.png"))
-
-    fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
-    names, ideal, model = [], [], []
-    for layer in qnet.layers:
-        n, k = layer.weight.shape
-        names.append(f"{layer.name}\n{k}→{n}")
-        ideal.append(len(task.x_test) * n * k / (config.rows * config.cols))
-        model.append(predicted_cycles(config, len(task.x_test), k, n))
-    positions = np.arange(len(names))
-    ax.bar(positions - 0.2, ideal, 0.4, label="ideal (every PE busy)")
-    ax.bar(positions + 0.2, model, 0.4, label="cycle model")
-    ax.set(xticks=positions, xticklabels=names, ylabel="cycles",
-           title=f"measured {cycles} cycles, utilization "
-                 f"{macs / (config.rows * config.cols * cycles):.1%}")
-    ax.legend()
-    paths.append(save_figure(fig, folder / "utilization.png"))
-    return paths
+    samples = len(task.x_test)
+    figures = {
+        "confusion_matrix": plots.confusion_matrix(
+            task.y_test, np.argmax(rtl_outputs, axis=1),
+            f"digits on the {config.rows}×{config.cols} RTL: "
+            f"{accuracy(rtl_outputs, task.y_test):.2f}%"),
+        "layer_error": plots.layer_errors(layer_errors(task.net, qnet, task.x_test),
+                                          "per-layer quantization error on the test split"),
+        "utilization": plots.utilization(
+            [f"{layer.name}\n{layer.weight.shape[1]}→{layer.weight.shape[0]}"
+             for layer in qnet.layers],
+            [samples * layer.weight.size / (config.rows * config.cols) for layer in qnet.layers],
+            [predicted_cycles(config, samples, layer.weight.shape[1], layer.weight.shape[0])
+             for layer in qnet.layers],
+            f"measured {cycles} cycles, utilization "
+            f"{macs / (config.rows * config.cols * cycles):.1%}"),
+    }
+    return [save_figure(fig, folder / f"{name}.png") for name, fig in figures.items()]

@@ -28,6 +28,7 @@ def write_design(component, config: ArrayConfig, folder: Path | str, top: str,
 
 def save_figure(figure, path: Path | str) -> Path:
     """Save a matplotlib figure as PNG through a temporary file, then close it."""
+    from .plots import plt
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
@@ -37,6 +38,5 @@ def save_figure(figure, path: Path | str) -> Path:
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
-        import matplotlib.pyplot as plt
         plt.close(figure)
     return path

@@ -22,8 +22,11 @@ from .calibrate import make_observer
 from .errors import QuantizerError
 from .files import save_arrays, write_atomic
 from .fixedpoint import quantize_multipliers
+from .datafree import data_free_statistics
 from .golden import dtype_range, fully_connected
 from .network import FloatNetwork
+from .recovery import clamp_outliers, corrected_bias
+from .recovery import equalize as equalize_layers
 from .schemes import QuantParams, choose_qparams, round_half_away
 from .weights import WEIGHT_FORMATS, quantize_weights
 
@@ -177,19 +180,50 @@ def calibrate_ranges(net: FloatNetwork, data, *, method: str = "minmax", batch_s
     return [observer.range() for observer in observers]
 
 
-def quantize_network(net: FloatNetwork, calibration_data, *, per_channel: bool = True,
+def input_means(net: FloatNetwork, data, batch_size: int = 1024) -> list[np.ndarray]:
+    """The mean of every layer's float input over ``data`` (for bias correction)."""
+    data = net.check_input(data)
+    sums = None
+    for start in range(0, len(data), batch_size):
+        outputs = net.forward(data[start:start + batch_size], all_layers=True)[:-1]
+        batch = [o.sum(axis=0) for o in outputs]
+        sums = batch if sums is None else [a + b for a, b in zip(sums, batch)]
+    return [s / len(data) for s in sums]
+
+
+def quantize_network(net: FloatNetwork, calibration_data=None, *, per_channel: bool = True,
                      scheme: str = "asymmetric", method: str = "minmax", dtype: str = "int8",
-                     rounding: str = "single", weights: str = "int8", acc_bits: int = 32,
+                     rounding: str = "single", weights: str = "int8",
+                     input_range: tuple[float, float] | None = None, n_std: float = 4.0,
+                     clamp_std: float | None = None, equalize: bool = False,
+                     bias_correction: bool = False, acc_bits: int = 32,
                      progress: bool | None = None) -> QuantizedNetwork:
-    """Quantize ``net`` with activation ranges calibrated on ``calibration_data``.
+    """Quantize ``net`` with activation ranges calibrated on ``calibration_data`` — or, with
+    no data, derived from the weights and ``input_range`` (``quantizer.datafree``, ``n_std``
+    standard deviations wide).
 
     ``scheme`` applies to activations (``asymmetric`` or ``pow2``); weights are always symmetric,
-    power-of-two too under ``pow2`` so every multiplier is a power of two. ``rounding`` is the
-    requantization mode recorded per layer (TFLite's fully-connected kernels use ``single``).
+    power-of-two too under ``pow2`` so every multiplier is a power of two. ``weights`` is the
+    weight format (``quantizer.weights``). ``rounding`` is the requantization mode recorded per
+    layer (TFLite's fully-connected kernels use ``single``). Recovery (``quantizer.recovery``):
+    ``clamp_std`` clips weight outliers, ``equalize`` runs cross-layer equalization,
+    ``bias_correction`` removes the expected output shift of the weight error.
     """
     if scheme not in ("asymmetric", "pow2"):
         raise QuantizerError(f"activation scheme must be 'asymmetric' or 'pow2', got {scheme!r}")
-    ranges = calibrate_ranges(net, calibration_data, method=method, progress=progress)
+    if clamp_std is not None:
+        net = clamp_outliers(net, clamp_std)
+    if equalize:
+        net = equalize_layers(net)
+    if calibration_data is None:
+        if input_range is None:
+            raise QuantizerError("without calibration data, give the input's range for "
+                                 "data-free quantization")
+        ranges, means = data_free_statistics(net, input_range, n_std=n_std)
+        method = "data-free"
+    else:
+        ranges = calibrate_ranges(net, calibration_data, method=method, progress=progress)
+        means = input_means(net, calibration_data) if bias_correction else []
     act = [choose_qparams(lo, hi, scheme=scheme, dtype=dtype) for lo, hi in ranges]
     qlo, qhi = dtype_range(dtype)
     layers = []
@@ -202,7 +236,9 @@ def quantize_network(net: FloatNetwork, calibration_data, *, per_channel: bool =
         w_scale = wq.scale
         weight_zero_point = wq.zero_point
         bias_scale = float(q_in.scale) * w_scale
-        bias = round_half_away(layer.bias / bias_scale)
+        bias = corrected_bias(layer.bias, layer.weight, wq.dequantize(), means[i]) \
+            if bias_correction else layer.bias
+        bias = round_half_away(bias / bias_scale)
         m0, shift = quantize_multipliers(bias_scale / float(q_out.scale))
         zp_out = int(q_out.zero_point)
         act_min, act_max = qlo, qhi
@@ -222,5 +258,6 @@ def quantize_network(net: FloatNetwork, calibration_data, *, per_channel: bool =
             act_min=act_min, act_max=act_max, activation=layer.activation,
             rounding="pow2" if scheme == "pow2" else rounding, weight_format=weights))
     settings = {"per_channel": per_channel, "scheme": scheme, "method": method,
-                "rounding": rounding, "weights": weights}
+                "rounding": rounding, "weights": weights, "clamp_std": clamp_std,
+                "equalize": equalize, "bias_correction": bias_correction}
     return QuantizedNetwork(layers, dtype=dtype, input_name=net.input_name, settings=settings)

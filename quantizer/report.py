@@ -43,3 +43,16 @@ def layer_report(net: FloatNetwork, qnet: QuantizedNetwork, x) -> list[dict]:
     """:func:`layer_errors` without the error arrays: what a JSON report prints."""
     return [{k: v for k, v in row.items() if k != "error"}
             for row in layer_errors(net, qnet, x)]
+
+
+def model_size(net: FloatNetwork, qnet: QuantizedNetwork) -> dict:
+    """Bytes of parameters: float32, and quantized with weights packed at their format's bits
+    (int32 bias plus a 4-byte multiplier and 1-byte shift per output channel)."""
+    float_bytes = 4 * sum(layer.weight.size + layer.bias.size for layer in net.layers)
+    weight_bits = sum(layer.weight.size * layer.weight_bits for layer in qnet.layers)
+    per_channel = sum(layer.weight.shape[0] * (4 + 4 + 1) for layer in qnet.layers)
+    quantized = -(-weight_bits // 8) + per_channel
+    return {"float32_bytes": float_bytes, "quantized_bytes": quantized,
+            "weight_bytes_int8": sum(layer.weight.size for layer in qnet.layers),
+            "weight_bytes_packed": -(-weight_bits // 8),
+            "compression": round(float_bytes / quantized, 2)}

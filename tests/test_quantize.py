@@ -143,3 +143,44 @@ def test_quantize_command_bad_calibration_data(digits_mlp, tmp_path, capsys, cal
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err
     assert not (tmp_path / "net").exists()
+
+
+def test_quantize_command_data_free_low_bit_with_eval_and_plots(digits_mlp, tmp_path, capsys):
+    from mxugen.cli import main
+    import json
+    net, _, x_test, y_test = digits_mlp
+    net.save_npz(tmp_path / "mlp.npz")
+    np.savez(tmp_path / "eval.npz", pixels=x_test, labels=y_test)
+    assert main(["quantize", str(tmp_path / "mlp.npz"), "--input-range", "0,1", "--bits", "4",
+                 "--per-channel", "--eval", str(tmp_path / "eval.npz"), "--plot", "--json",
+                 "-o", str(tmp_path / "net")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    acc = summary["accuracy"]
+    assert summary["settings"]["method"] == "data-free"
+    assert abs(acc["int8"] - acc["float"]) <= 1.0
+    q = QuantizedNetwork.load(tmp_path / "net")
+    assert all(layer.weight_format == "int4" and np.abs(layer.weight).max() <= 7
+               for layer in q.layers)
+    assert acc["int8"] == round(accuracy(q.run(q.quantize_input(x_test)), y_test), 2)
+    weights = sum(layer.weight.size for layer in net.layers)
+    assert summary["size"]["weight_bytes_packed"] == weights // 2
+    assert summary["size"]["float32_bytes"] == 4 * (weights + sum(l.bias.size for l in net.layers))
+    for path in summary["plots"]:
+        assert open(path, "rb").read(4) == b"\x89PNG"
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--calib", "CALIB", "--input-range", "0,1"], "give either --calib"),
+    ([], "give either --calib"),
+    (["--input-range", "0,1", "--eval", "CALIB"], "has no 'labels' array"),
+    (["--input-range", "0,1", "--bits", "4", "--dtype", "uint8"], "need an int8 network"),
+])
+def test_quantize_command_option_errors(digits_mlp, tmp_path, capsys, extra, message):
+    from mxugen.cli import main
+    digits_mlp[0].save_npz(tmp_path / "mlp.npz")
+    np.savez(tmp_path / "calib.npz", pixels=digits_mlp[1])
+    extra = [str(tmp_path / "calib.npz") if a == "CALIB" else a for a in extra]
+    assert main(["quantize", str(tmp_path / "mlp.npz"), *extra, "-o", str(tmp_path / "net")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+    assert not (tmp_path / "net").exists()

@@ -1,0 +1,61 @@
+"""The figures ``--plot`` writes: each function returns a matplotlib figure (Agg backend,
+no display needed); :func:`mxugen.outputs.save_figure` writes it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, title: str):
+    classes = int(max(labels.max(), predicted.max())) + 1
+    counts = np.zeros((classes, classes), dtype=int)
+    np.add.at(counts, (labels, predicted), 1)
+    fig, ax = plt.subplots(figsize=(5, 4.5), layout="constrained")
+    ax.imshow(counts, cmap="Blues")
+    for (i, j), count in np.ndenumerate(counts):
+        if count:
+            ax.text(j, i, count, ha="center", va="center", fontsize=7,
+                    color="white" if count > counts.max() / 2 else "black")
+    ax.set(xlabel="prediction", ylabel="label", xticks=range(classes), yticks=range(classes),
+           title=title)
+    return fig
+
+
+def layer_errors(rows: list[dict], title: str):
+    """Histograms of ``row["error"]`` (dequantized int8 − float) per layer, SQNR in titles."""
+    fig, axes = plt.subplots(1, len(rows), figsize=(4 * len(rows), 3.4), squeeze=False,
+                             layout="constrained")
+    for ax, row in zip(axes[0], rows):
+        ax.hist(row["error"].ravel(), bins=60, color="tab:orange")
+        ax.set(title=f"{row['layer']}: SQNR {row['sqnr_db']:.1f} dB",
+               xlabel="int8 − float (dequantized)", ylabel="count")
+    fig.suptitle(title)
+    return fig
+
+
+def utilization(names: list[str], ideal: list[float], model: list[int], title: str):
+    """Per layer: cycles if every PE were busy, and the cycle model's count."""
+    fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
+    positions = np.arange(len(names))
+    ax.bar(positions - 0.2, ideal, 0.4, label="ideal (every PE busy)")
+    ax.bar(positions + 0.2, model, 0.4, label="cycle model")
+    ax.set(xticks=positions, xticklabels=names, ylabel="cycles", title=title)
+    ax.legend()
+    return fig
+
+
+def bit_width_sweep(formats: list[str], values: list[float], ylabel: str,
+                    reference: float | None, title: str):
+    """A figure of ``values`` per weight format, with the float model's as a line."""
+    fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
+    ax.plot(formats, values, "o-", label="quantized")
+    if reference is not None:
+        ax.axhline(reference, color="grey", linestyle="--", label="float")
+    ax.set(xlabel="weight format", ylabel=ylabel, title=title)
+    ax.legend()
+    return fig

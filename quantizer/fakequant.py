@@ -1,0 +1,48 @@
+"""Fake quantization: the integer network simulated in float (quantize → dequantize at every
+tensor), with the integer path's own rounding.
+
+Weights and biases are dequantized from the quantized network; each layer's output is divided
+by its scale, rounded as the hardware's requantizer rounds (``single`` and ``pow2``: ties toward
++∞; ``double``: twice, ties away from zero), offset, clamped and dequantized. It differs from the
+golden model only where float products hit a rounding tie that the integer multiplier's 31-bit
+``m0`` resolves the other way — a rare 1-LSB difference. Being float and differentiable almost
+everywhere, it is what quantization-aware training and quick what-if studies (another bit width,
+another calibration) run on; the golden model stays the reference for the hardware.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .golden import dtype_range
+from .quantize import QuantizedNetwork
+from .schemes import round_half_away
+
+
+def _round(values: np.ndarray, rounding: str, shift: np.ndarray) -> np.ndarray:
+    if rounding != "double":
+        return np.floor(values + 0.5)
+    # Double rounding rounds twice: to an integer at 2^-right of the result (SRDHM), then by
+    # the right shift (RDBPOT), both ties away from zero.
+    step = np.exp2(np.maximum(-shift, 0))
+    return round_half_away(round_half_away(values * step) / step)
+
+
+def fake_quant_forward(qnet: QuantizedNetwork, x, *, all_layers: bool = False):
+    """Float inputs ``(samples, in)`` → dequantized outputs (every layer's with
+    ``all_layers``, input first), computed in float64."""
+    lo, hi = dtype_range(qnet.dtype)
+    first = qnet.layers[0]
+    q = np.clip(round_half_away(np.asarray(x, np.float64) / first.input_scale)
+                + first.input_zero_point, lo, hi)
+    outputs = [first.input_scale * (q - first.input_zero_point)]
+    for layer in qnet.layers:
+        w = layer.weight_scale[:, None] * (layer.weight.astype(np.float64)
+                                           - layer.weight_zero_point)
+        b = layer.bias * layer.input_scale * layer.weight_scale
+        y = outputs[-1] @ w.T + b
+        q = np.clip(_round(y / layer.output_scale, layer.rounding, layer.shift)
+                    + layer.output_zero_point,
+                    layer.act_min, layer.act_max)
+        outputs.append(layer.output_scale * (q - layer.output_zero_point))
+    return outputs if all_layers else outputs[-1]
