@@ -41,33 +41,55 @@ def _add_shape_options(parser, default: int = 8) -> None:
                         help=f"PE columns, the N of one tile (default {default})")
 
 
+#: ``mxugen generate`` option → ArrayConfig field. Options left unset take the ArrayConfig
+#: default, or with ``--images`` the hardware the images were compiled for.
+HW_OPTIONS = {"rows": "rows", "cols": "cols", "dtype": "dtype", "acc_width": "acc_width",
+              "requant": "requant_modes", "weight_bits": "weight_bits",
+              **{f"{m.split('_')[0]}_depth": m for m in
+                 ("weight_depth", "act_depth", "param_depth", "psum_depth", "program_depth")}}
+
+
 def _add_hw_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("hardware parameters")
-    _add_shape_options(group)
-    group.add_argument("--dtype", default="int8", help="int8 (default) or uint8")
-    group.add_argument("--acc-width", type=int, default=32, help="accumulator bits, 18..32 (default 32)")
-    group.add_argument("--requant", type=_modes, default=("double", "single"),
+    from hw import ArrayConfig
+    d = ArrayConfig()
+    group = parser.add_argument_group("hardware parameters (with --images: default the images')")
+    group.add_argument("--rows", type=int, help=f"PE rows, the K of one tile (default {d.rows})")
+    group.add_argument("--cols", type=int,
+                       help=f"PE columns, the N of one tile (default {d.cols})")
+    group.add_argument("--dtype", help="int8 (default) or uint8")
+    group.add_argument("--acc-width", type=int,
+                       help=f"accumulator bits, 18..32 (default {d.acc_width})")
+    group.add_argument("--requant", type=_modes,
                        help="rounding modes to build, comma-separated from double,single,pow2 "
                             "(default double,single; pow2 alone builds no multiplier)")
     group.add_argument("--no-pipeline", action="store_true",
                        help="single-cycle PEs (default: product registered before the add)")
-    group.add_argument("--weight-bits", type=int, default=8, choices=[8, 4, 2, 1],
-                       help="accelerator weight-memory bits per weight: packed low-bit weights "
-                            "(default 8)")
-    for name, default in (("weight", 4096), ("act", 4096), ("param", 64), ("psum", 512),
-                          ("program", 16)):
-        group.add_argument(f"--{name}-depth", type=int, default=default,
-                           help=f"accelerator {name} memory words (default {default})")
+    group.add_argument("--weight-bits", type=int, choices=[8, 4, 2, 1],
+                       help="weight-memory bits per weight: packed low-bit weights (default 8)")
+    for option, field in HW_OPTIONS.items():
+        if option.endswith("_depth"):
+            group.add_argument(f"--{option.replace('_', '-')}", type=int,
+                               help=f"accelerator {option.split('_')[0]} memory words "
+                                    f"(default {getattr(d, field)})")
 
 
-def _config_from(args):
+def _config_from(args, base: dict | None = None):
+    """The ArrayConfig of the options given, over ``base`` (a hardware dict) or the defaults;
+    with a base, a given option that contradicts it is an error."""
     from hw import ArrayConfig
-    return ArrayConfig(rows=args.rows, cols=args.cols, dtype=args.dtype,
-                       acc_width=args.acc_width, requant_modes=args.requant,
-                       pipelined_product=not args.no_pipeline, weight_bits=args.weight_bits,
-                       weight_depth=args.weight_depth,
-                       act_depth=args.act_depth, param_depth=args.param_depth,
-                       psum_depth=args.psum_depth, program_depth=args.program_depth)
+    params = dict(base or {})
+    given = {field: getattr(args, option) for option, field in HW_OPTIONS.items()
+             if getattr(args, option) is not None}
+    if args.no_pipeline:
+        given["pipelined_product"] = False
+    if base is not None:
+        canonical = ArrayConfig.from_dict({**base, **given}).to_dict()
+        clashes = [k for k in given if canonical[k] != base[k]]
+        if clashes:
+            raise UsageError(f"--{clashes[0].replace('_', '-')} contradicts the images' hardware "
+                             f"({clashes[0]}={base[clashes[0]]!r}); leave it out or recompile "
+                             "the images for the hardware you want")
+    return ArrayConfig.from_dict({**params, **given})
 
 
 def cmd_generate(args) -> int:
@@ -75,16 +97,16 @@ def cmd_generate(args) -> int:
 
     from .outputs import write_design
 
-    config = _config_from(args)
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise UsageError(f"output {out} exists and is not a directory; choose another -o")
     if args.images and not args.accelerator:
         raise UsageError("--images bakes a network into the accelerator: add --accelerator")
+    from quantizer.manifest import images_hardware, read_images
+    config = _config_from(args, images_hardware(args.images) if args.images else None)
     top = args.top or ("accel" if args.accelerator else "mxu")
     if args.accelerator:
         from hw.accelerator import Accelerator
-        from quantizer.manifest import read_images
         images = read_images(args.images, config.to_dict()) if args.images else None
         unit = Accelerator(config, images)
     else:

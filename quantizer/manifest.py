@@ -59,14 +59,22 @@ def write_images(qnet: QuantizedNetwork, hw: dict, samples: int, folder: Path | 
     return compiled
 
 
+def _manifest(folder: Path) -> dict:
+    try:
+        return json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise QuantizerError(f"{folder} has no readable manifest.json: {exc}") from None
+
+
+def images_hardware(folder: Path | str) -> dict:
+    """The hardware parameters the images in ``folder`` were laid out for."""
+    return _manifest(Path(folder)).get("hardware", {})
+
+
 def read_images(folder: Path | str, hw: dict) -> dict[str, list[int]]:
     """The hex images in ``folder``, after checking they were laid out for ``hw``."""
     folder = Path(folder)
-    try:
-        manifest = json.loads((folder / "manifest.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise QuantizerError(f"{folder} has no readable manifest.json: {exc}") from None
-    built_for = manifest.get("hardware", {})
+    built_for = _manifest(folder).get("hardware", {})
     if built_for != hw:
         differing = sorted(k for k in set(built_for) | set(hw) if built_for.get(k) != hw.get(k))
         raise QuantizerError(

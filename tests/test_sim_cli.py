@@ -95,16 +95,19 @@ def test_generate_accelerator_bakes_images_of_its_own_hardware_only(network_fold
     assert main(["compile", str(tmp / "net"), "--rows", "4", "--cols", "2", "--samples", "16",
                  "-o", str(tmp / "img")]) == 0
     hw = json.loads((tmp / "img" / "manifest.json").read_text())["hardware"]
-    depths = [f"--{k.replace('_', '-')}={hw[k]}" for k in
-              ("weight_depth", "act_depth", "param_depth", "psum_depth", "program_depth")]
-    base = ["generate", "--accelerator", "--images", str(tmp / "img"), "--cols", "2", *depths]
-    assert main(base + ["--rows", "4", "-o", str(tmp / "fpga")]) == 0
+    # Unset hardware options come from the images' manifest; given ones must agree with it.
+    base = ["generate", "--accelerator", "--images", str(tmp / "img"), "--cols", "2"]
+    assert main(base + ["-o", str(tmp / "fpga")]) == 0
+    description = json.loads((tmp / "fpga" / "accel.json").read_text())
+    assert description["config"] == hw
     verilog = (tmp / "fpga" / "accel.v").read_text()
     first_weight = open(tmp / "img" / "weights.hex").read().split("\n")[1]
     assert first_weight in verilog  # the image is in the memory's initial contents
     capsys.readouterr()
     assert main(base + ["--rows", "8", "-o", str(tmp / "other")]) == 2
-    assert "laid out for different hardware (rows differ" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--rows contradicts the images' hardware (rows=4)" in err and err.count("\n") == 1
+    assert not (tmp / "other").exists()
 
 
 def test_bench_gemm_rejects_empty_shapes(capsys):
