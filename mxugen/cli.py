@@ -15,15 +15,23 @@ from quantizer.files import save_array
 
 from . import __version__
 
-EXAMPLES = """\
-examples:
-  mxugen generate --rows 8 --cols 8 -o out/mxu8x8
-  mxugen generate --rows 16 --cols 4 --dtype uint8 --requant pow2 --lint -o out/pow2
-  mxugen quantize model.npz --calib calib.npz --per-channel -o out/net
-  mxugen compile out/net --rows 8 --cols 8 --format coe -o out/images
-  mxugen sim out/net --input x.npy --float-input --output y.npy
-  mxugen bench gemm --rows 16 --cols 16 --m 256 --k 256 --n 256 --json
-"""
+EXAMPLES = {
+    "generate": ["mxugen generate --rows 8 --cols 8 --lint -o out/mxu8x8",
+                 "mxugen generate --rows 16 --cols 4 --dtype uint8 --requant pow2 -o out/pow2",
+                 "mxugen generate --accelerator --images out/images -o out/rtl"],
+    "quantize": ["mxugen quantize model.onnx --calib calib.npz --per-channel -o out/net",
+                 "mxugen quantize model.npz --input-range 0,1 --bits 4 --bias-correction "
+                 "--eval test.npz --plot -o out/net4"],
+    "compile": ["mxugen compile out/net --rows 8 --cols 8 --format coe -o out/images"],
+    "sim": ["mxugen sim out/net --input x.npy --float-input --output y.npy",
+            "mxugen sim out/net --input x.npy --float-input --golden --output y.npy"],
+    "bench": ["mxugen bench gemm --rows 16 --cols 16 --m 256 --k 256 --n 256 --json"],
+    "demo": ["mxugen demo", "mxugen demo --json --plot -o out/demo"],
+}
+
+
+def _epilog(*commands: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for c in commands for line in EXAMPLES[c])
 
 
 class UsageError(Exception):
@@ -351,13 +359,14 @@ def cmd_demo(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mxugen", description="Generate int8 systolic matrix units and verify them "
-        "bit-exactly against TFLite integer semantics.", epilog=EXAMPLES,
+        "bit-exactly against TFLite integer semantics.", epilog=_epilog(*EXAMPLES),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"mxugen {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     generate = commands.add_parser(
-        "generate", help="write the matrix unit's Verilog and a JSON description",
+        "generate", epilog=_epilog("generate"),
+        formatter_class=argparse.RawDescriptionHelpFormatter, help="write the matrix unit's Verilog and a JSON description",
         description="Write the matrix unit (systolic array + requantizer) as Verilog, with the "
                     "parameters in a header comment and a JSON file beside it.")
     _add_hw_options(generate)
@@ -373,7 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.set_defaults(run=cmd_generate)
 
     quantize = commands.add_parser(
-        "quantize", help="quantize a float model to an int8 network folder",
+        "quantize", epilog=_epilog("quantize"),
+        formatter_class=argparse.RawDescriptionHelpFormatter, help="quantize a float model to an int8 network folder",
         description="Post-training quantization: calibrate activation ranges on sample data, "
                     "quantize weights, write the integer network (network.json + weights.npz).")
     quantize.add_argument("model", help="float model: an ONNX file (Gemm/MatMul+Add, Relu, Clip, "
@@ -417,7 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
     quantize.set_defaults(run=cmd_quantize)
 
     compile_ = commands.add_parser(
-        "compile", help="lay a quantized network out as memory images for the accelerator",
+        "compile", epilog=_epilog("compile"),
+        formatter_class=argparse.RawDescriptionHelpFormatter, help="lay a quantized network out as memory images for the accelerator",
         description="Write weights/params/program images ($readmemh hex; .coe/.mif on request) "
                     "and manifest.json for an accelerator sized to the network.")
     compile_.add_argument("network", help="quantized network folder")
@@ -429,7 +440,8 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.set_defaults(run=cmd_compile)
 
     sim = commands.add_parser(
-        "sim", help="run a quantized network on the generated RTL (or the golden model)",
+        "sim", epilog=_epilog("sim"),
+        formatter_class=argparse.RawDescriptionHelpFormatter, help="run a quantized network on the generated RTL (or the golden model)",
         description="Run a network folder written by `mxugen quantize` on the accelerator RTL "
                     "in Verilator, many samples per simulator launch, and compare every output "
                     "with the golden model (exit code 1 on any mismatch).")
@@ -450,7 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--json", action="store_true", help="print the summary as JSON")
     sim.set_defaults(run=cmd_sim)
 
-    bench = commands.add_parser("bench", help="benchmarks that print measured figures")
+    bench = commands.add_parser("bench", help="benchmarks that print measured figures",
+                                epilog=_epilog("bench"),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     bench_kinds = bench.add_subparsers(dest="kind", metavar="KIND", required=True)
     gemm = bench_kinds.add_parser(
         "gemm", help="array utilization on one M×K×N GEMM, checked against the golden model")
@@ -463,7 +477,8 @@ def build_parser() -> argparse.ArgumentParser:
     gemm.set_defaults(run=cmd_bench_gemm)
 
     demo = commands.add_parser(
-        "demo", help="train, quantize, generate and simulate a digits classifier end to end",
+        "demo", epilog=_epilog("demo"),
+        formatter_class=argparse.RawDescriptionHelpFormatter, help="train, quantize, generate and simulate a digits classifier end to end",
         description="Train an MLP on scikit-learn's bundled digits, quantize it to int8 per "
                     "channel, generate the accelerator's Verilog, run the test split through it "
                     "in Verilator and compare every output with the golden model.")

@@ -113,3 +113,15 @@ def test_generate_accelerator_bakes_images_of_its_own_hardware_only(network_fold
 def test_bench_gemm_rejects_empty_shapes(capsys):
     assert main(["bench", "gemm", "--m", "0"]) == 2
     assert capsys.readouterr().err.strip() == "mxugen: error: --m must be at least 1, got 0"
+
+
+def test_help_lists_every_command_with_examples(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for command in ("generate", "quantize", "compile", "sim", "bench", "demo"):
+        assert f"\n  mxugen {command}" in text.split("examples:")[1], command
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.startswith("mxugen ")

@@ -96,7 +96,7 @@ def load_onnx(path: Path | str) -> FloatNetwork:
                         meta={"source": str(path), "format": "onnx"})
 
 
-def _constant(chain: _Chain, node, constants: dict, index: int) -> np.ndarray | None:
+def _constant(node, constants: dict, index: int) -> np.ndarray | None:
     name = node.input[index] if index < len(node.input) else ""
     return constants.get(name) if name else None
 
@@ -107,9 +107,11 @@ def _apply(chain: _Chain, node, constants: dict) -> None:
     if op == "Gemm":
         if attrs.get("transA", 0):
             raise chain.error(node, "transA=1 is not supported (samples must be rows)")
-        b = _constant(chain, node, constants, 1)
+        b = _constant(node, constants, 1)
+        if b.ndim != 2:
+            raise chain.error(node, f"the weight must be 2-D, got shape {b.shape}")
         weight = (b if attrs.get("transB", 0) else b.T) * attrs.get("alpha", 1.0)
-        c = _constant(chain, node, constants, 2)
+        c = _constant(node, constants, 2)
         bias = np.zeros(weight.shape[0]) if c is None else \
             np.broadcast_to(c * attrs.get("beta", 1.0), (1, weight.shape[0])).reshape(-1)
         chain.add_dense(weight, bias, name)
@@ -144,14 +146,14 @@ def _apply(chain: _Chain, node, constants: dict) -> None:
         if op == "Flatten" and attrs.get("axis", 1) != 1:
             raise chain.error(node, "only Flatten with axis=1 (samples × features) is supported")
         if op == "Reshape":
-            shape = _constant(chain, node, constants, 1)
+            shape = _constant(node, constants, 1)
             if shape is None or len(shape) != 2 or shape[1] == 0:
                 raise chain.error(node, "only a Reshape to (samples, features) is supported")
 
 
 def _clip_activation(chain: _Chain, node, constants: dict, attrs: dict) -> str:
-    lo = _constant(chain, node, constants, 1)
-    hi = _constant(chain, node, constants, 2)
+    lo = _constant(node, constants, 1)
+    hi = _constant(node, constants, 2)
     lo = float(attrs.get("min", -np.inf) if lo is None else lo)
     hi = float(attrs.get("max", np.inf) if hi is None else hi)
     if lo == 0.0 and hi == 6.0:
