@@ -150,3 +150,21 @@ def test_onnx_mlp_through_quantize_and_sim_golden(tmp_path, capsys):
     int8_acc = accuracy(np.load(tmp_path / "y.npy"), task.y_test)
     print(f"float {float_acc:.2f}%  int8 {int8_acc:.2f}%")
     assert float_acc > 90 and abs(int8_acc - float_acc) <= 1.0
+
+
+def test_constant_expressions_on_weights_are_folded(task, tmp_path):
+    """Some exporters store W as (out, in) and transpose it in the graph, or cast it: nodes
+    computed from constants alone are folded, whatever their operator."""
+    weights, biases = _weights(task)
+    model = _mlp_graph(weights, biases, style="matmul", flatten=False)
+    for i, w in enumerate(weights):
+        init = next(t for t in model.graph.initializer if t.name == f"W{i}")
+        init.CopyFrom(numpy_helper.from_array(w.astype(np.float16), f"W{i}_raw"))
+        model.graph.node.insert(0, helper.make_node("Transpose", [f"W{i}_raw"], [f"W{i}_t"],
+                                                    perm=[1, 0]))
+        model.graph.node.insert(1, helper.make_node("Cast", [f"W{i}_t"], [f"W{i}"],
+                                                    to=TensorProto.FLOAT))
+    onnx.save(model, tmp_path / "folded.onnx")
+    net = load_float_model(tmp_path / "folded.onnx")
+    reference = ReferenceEvaluator(model).run(None, {"x": task.x_test.astype(np.float32)})[0]
+    np.testing.assert_allclose(net.forward(task.x_test), reference, rtol=1e-3, atol=1e-3)

@@ -4,7 +4,9 @@ export for MLPs — a chain of ``Gemm`` (or ``MatMul`` + ``Add``) layers with ``
 refused by name.
 
 The graph is walked node by node in its (topological) order, following the one tensor that
-flows through the chain; weights and biases must be initializers or ``Constant`` nodes.
+flows through the chain. Weights and biases are initializers, ``Constant`` nodes, or anything
+computed from them alone (a ``Transpose`` of a weight, a ``Cast``): such nodes are folded with
+onnx's reference implementation, whatever their operator.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import numpy_helper
+from onnx.reference import ReferenceEvaluator
 
 from ..errors import QuantizerError
 from ..network import DenseLayer, FloatNetwork
@@ -64,23 +67,21 @@ def load_onnx(path: Path | str) -> FloatNetwork:
                              f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
                              ) from None
     graph = model.graph
-    constants = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in graph.initializer}
+    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     inputs = [i for i in graph.input if i.name not in constants]
     if len(inputs) != 1 or len(graph.output) != 1:
         raise QuantizerError(f"{path}: the graph must have one input and one output, it has "
                              f"{len(inputs)} and {len(graph.output)}")
-    unsupported = sorted({n.op_type for n in graph.node} - set(SUPPORTED) - {"Constant"})
-    if unsupported:
-        op = unsupported[0]
-        raise QuantizerError(f"{path}: unsupported ONNX operator {op}{_HINTS.get(op, '')}; "
-                             f"supported: {', '.join(SUPPORTED)}")
     chain, current = _Chain(path), inputs[0].name
     for node in graph.node:
-        if node.op_type == "Constant":
-            constants[node.output[0]] = numpy_helper.to_array(
-                _attributes(node)["value"]).astype(np.float64)
-            continue
         data = [name for name in node.input if name and name not in constants]
+        if not data:  # Constant, or e.g. a Transpose of a weight: fold it
+            _fold(chain, node, constants)
+            continue
+        if node.op_type not in SUPPORTED:
+            op = node.op_type
+            raise QuantizerError(f"{path}: unsupported ONNX operator {op}{_HINTS.get(op, '')}; "
+                                 f"supported: {', '.join(SUPPORTED)}")
         if data != [current]:
             raise chain.error(node, f"reads {data or 'only constants'}, but only a chain of "
                                     f"layers over the input '{current}' is supported")
@@ -96,9 +97,20 @@ def load_onnx(path: Path | str) -> FloatNetwork:
                         meta={"source": str(path), "format": "onnx"})
 
 
+def _fold(chain: _Chain, node, constants: dict) -> None:
+    """Evaluate a node whose inputs are all constants with onnx's reference implementation."""
+    try:
+        values = ReferenceEvaluator(node).run(None, {name: constants[name]
+                                                     for name in node.input if name})
+    except Exception as exc:  # the reference ops raise many types
+        raise chain.error(node, f"cannot fold this constant expression: {exc}") from None
+    constants.update(zip(node.output, values))
+
+
 def _constant(node, constants: dict, index: int) -> np.ndarray | None:
     name = node.input[index] if index < len(node.input) else ""
-    return constants.get(name) if name else None
+    value = constants.get(name) if name else None
+    return None if value is None else np.asarray(value, dtype=np.float64)
 
 
 def _apply(chain: _Chain, node, constants: dict) -> None:
@@ -117,14 +129,14 @@ def _apply(chain: _Chain, node, constants: dict) -> None:
         chain.add_dense(weight, bias, name)
         chain.bias_folded = c is not None
     elif op == "MatMul":
-        if node.input[1] not in constants:
+        w = _constant(node, constants, 1)
+        if w is None:
             raise chain.error(node, "the weight must be the second operand (x @ W)")
-        w = constants[node.input[1]]
         if w.ndim != 2:
             raise chain.error(node, f"the weight must be 2-D, got shape {w.shape}")
         chain.add_dense(w.T, np.zeros(w.shape[1]), name)
     elif op == "Add":
-        bias = next((constants[i] for i in node.input if i in constants), None)
+        bias = next(np.asarray(constants[i], np.float64) for i in node.input if i in constants)
         layer = chain.pending
         if layer is None or chain.bias_folded or layer.activation != "none":
             raise chain.error(node, "an Add is supported only as the bias right after MatMul")
