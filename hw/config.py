@@ -45,7 +45,7 @@ class ArrayConfig:
         low-bit weights (two's complement; 1 bit encodes −1/+1), widened to int8 on their way
         into the array. Low-bit weights need ``dtype="int8"``.
     weight_depth, act_depth, param_depth, psum_depth, program_depth : words of the
-        accelerator's memories: weights (one tile row of ``cols`` bytes per word), activations
+        accelerator's memories: weights (one tile row of ``cols`` weights per word), activations
         (``rows`` bytes per word), requantization parameters (one column tile per word),
         partial sums (the largest batch M of a layer), layer descriptors. 2..2^20.
     """

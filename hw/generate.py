@@ -76,7 +76,6 @@ def _layout_fields(shape, prefix: str = "", lsb: int = 0):
         yield {"field": prefix, "lsb": lsb, "width": shape.width, "signed": shape.signed}
 
 
-
 def design_description(component: wiring.Component, config: ArrayConfig, top: str,
                        **extra) -> dict:
     """What goes beside the Verilog: parameters, latencies, ``extra`` and the port table."""

@@ -1,9 +1,9 @@
 """Post-training quantization of a :class:`~quantizer.network.FloatNetwork` into an integer
 network that the golden model (and the array) runs exactly.
 
-Per layer: weights symmetric int8 ([-127, 127], zero point 0), per output channel or per tensor;
-bias int32 at scale ``s_in · s_w[c]``; activations asymmetric (or power-of-two) from calibrated
-ranges; the requantization multiplier ``s_in · s_w[c] / s_out`` as TFLite's ``(m0, shift)``;
+Per layer: weights symmetric (int8 [-127, 127] or a low-bit format, zero point 0), per output
+channel or per tensor; bias int32 at scale ``s_in · s_w[c]``; activations asymmetric (or
+power-of-two) from calibrated or data-free ranges; the requantization multiplier ``s_in · s_w[c] / s_out`` as TFLite's ``(m0, shift)``;
 fused ReLU/ReLU6 as clamp bounds. The result is saved as a folder (``network.json`` +
 ``weights.npz``) that ``mxugen sim`` and the compiler read.
 """
@@ -19,10 +19,10 @@ from tqdm import tqdm
 
 from .accumulator import check_accumulator
 from .calibrate import make_observer
+from .datafree import data_free_statistics
 from .errors import QuantizerError
 from .files import save_arrays, write_atomic
 from .fixedpoint import quantize_multipliers
-from .datafree import data_free_statistics
 from .golden import dtype_range, fully_connected
 from .network import FloatNetwork
 from .recovery import clamp_outliers, corrected_bias
