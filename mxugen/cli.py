@@ -26,6 +26,8 @@ EXAMPLES = {
     "sim": ["mxugen sim out/net --input x.npy --float-input --output y.npy",
             "mxugen sim out/net --input x.npy --float-input --golden --output y.npy"],
     "bench": ["mxugen bench gemm --rows 16 --cols 16 --m 256 --k 256 --n 256 --json"],
+    "fpga": ["mxugen fpga --rows 4 --cols 4 --json",
+             "mxugen fpga --accelerator --rows 8 --cols 8 --no-pnr"],
     "demo": ["mxugen demo", "mxugen demo --json --plot -o out/demo"],
 }
 
@@ -333,6 +335,41 @@ def cmd_bench_gemm(args) -> int:
     return 1 if figures["mismatches"] else 0
 
 
+def cmd_fpga(args) -> int:
+    from hw.matrix_unit import MatrixUnit
+
+    from .fpga import FpgaToolError, fpga_report
+    from .outputs import write_design
+
+    config = _config_from(args)
+    top = "accel" if args.accelerator else "mxu"
+    if args.accelerator:
+        from hw.accelerator import Accelerator
+        unit = Accelerator(config)
+    else:
+        unit = MatrixUnit(config)
+    out = Path(args.output)
+    write_design(unit, config, out, top)
+    try:
+        report = fpga_report(out, top, device=args.device,
+                             place_and_route=not args.no_pnr, seed=args.seed)
+    except FpgaToolError as exc:
+        raise UsageError(str(exc)) from None
+    report = {"hardware": config.describe(), **report}
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{report['hardware']} on ECP5 {report['device']} (out of context)")
+        for key in ("luts", "ffs", "dsps", "carry_cells", "block_rams", "fmax_mhz"):
+            if key in report:
+                print(f"  {key.replace('_', ' '):>12s}: {report[key]}")
+        if "critical_path" in report:
+            path = report["critical_path"]
+            print(f"  {'critical path':>12s}: {path['from']} → {path['to']}")
+        print(f"  {'logs':>12s}: {report['logs']}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
     if args.rows < 1 or args.cols < 1:
@@ -475,6 +512,25 @@ def build_parser() -> argparse.ArgumentParser:
     gemm.add_argument("--seed", type=int, default=0)
     gemm.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     gemm.set_defaults(run=cmd_bench_gemm)
+
+    fpga = commands.add_parser(
+        "fpga", epilog=_epilog("fpga"), formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="FPGA resources and Fmax of a generated design (Lattice ECP5, Yosys + nextpnr)",
+        description="Generate the design, synthesize it for a Lattice ECP5 with Yosys and place "
+                    "and route it out of context with nextpnr (both from PyPI), and report LUTs, "
+                    "flip-flops, DSP multipliers, block RAMs and the highest clock frequency.")
+    _add_hw_options(fpga)
+    fpga.add_argument("--accelerator", action="store_true",
+                      help="the whole accelerator instead of the matrix unit alone")
+    fpga.add_argument("--device", default="85k", choices=["25k", "45k", "85k"],
+                      help="ECP5 size (default 85k)")
+    fpga.add_argument("--no-pnr", action="store_true",
+                      help="synthesis only: resources without place and route or Fmax")
+    fpga.add_argument("--seed", type=int, default=1, help="placement seed")
+    fpga.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    fpga.add_argument("-o", "--output", default="out/fpga", help="output folder "
+                                                                 "(default out/fpga)")
+    fpga.set_defaults(run=cmd_fpga)
 
     demo = commands.add_parser(
         "demo", epilog=_epilog("demo"),
