@@ -102,9 +102,16 @@ def _config_from(args, base: dict | None = None):
     return ArrayConfig.from_dict({**params, **given})
 
 
-def cmd_generate(args) -> int:
+def _design(config, accelerator: bool, images: dict | None = None):
+    """The component to generate: the whole accelerator, or the matrix unit alone."""
+    if accelerator:
+        from hw.accelerator import Accelerator
+        return Accelerator(config, images)
     from hw.matrix_unit import MatrixUnit
+    return MatrixUnit(config)
 
+
+def cmd_generate(args) -> int:
     from .outputs import write_design
 
     out = Path(args.output)
@@ -115,12 +122,8 @@ def cmd_generate(args) -> int:
     from quantizer.manifest import images_hardware, read_images
     config = _config_from(args, images_hardware(args.images) if args.images else None)
     top = args.top or ("accel" if args.accelerator else "mxu")
-    if args.accelerator:
-        from hw.accelerator import Accelerator
-        images = read_images(args.images, config.to_dict()) if args.images else None
-        unit = Accelerator(config, images)
-    else:
-        unit = MatrixUnit(config)
+    images = read_images(args.images, config.to_dict()) if args.images else None
+    unit = _design(config, args.accelerator, images)
     verilog_path, json_path, _ = write_design(
         unit, config, out, top, baked_images=str(args.images) if args.images else None)
     print(f"wrote {verilog_path} ({config.describe()}) and {json_path}")
@@ -336,20 +339,13 @@ def cmd_bench_gemm(args) -> int:
 
 
 def cmd_fpga(args) -> int:
-    from hw.matrix_unit import MatrixUnit
-
     from .fpga import FpgaToolError, fpga_report
     from .outputs import write_design
 
     config = _config_from(args)
     top = "accel" if args.accelerator else "mxu"
-    if args.accelerator:
-        from hw.accelerator import Accelerator
-        unit = Accelerator(config)
-    else:
-        unit = MatrixUnit(config)
     out = Path(args.output)
-    write_design(unit, config, out, top)
+    write_design(_design(config, args.accelerator), config, out, top)
     try:
         report = fpga_report(out, top, device=args.device,
                              place_and_route=not args.no_pnr, seed=args.seed)
