@@ -370,6 +370,11 @@ def cmd_demo(args) -> int:
     from .demo import run_demo
     if args.rows < 1 or args.cols < 1:
         raise UsageError(f"--rows and --cols must be at least 1, got {args.rows}×{args.cols}")
+    if args.rows % args.cols:
+        raise UsageError(f"the accelerator needs --rows to be a multiple of --cols, got "
+                         f"{args.rows}×{args.cols}")
+    if Path(args.output).exists() and not Path(args.output).is_dir():
+        raise UsageError(f"output {args.output} exists and is not a directory; choose another -o")
     figures = run_demo(args.output, rows=args.rows, cols=args.cols, seed=args.seed,
                        plot=args.plot)
     if args.json:
