@@ -130,7 +130,7 @@ class ArrayConfig:
     @property
     def requant_latency(self) -> int:
         """Pipeline depth of the requantizer."""
-        return 6 if self.has_multiplier else 4
+        return 7 if self.has_multiplier else 4
 
     # -- serialization -----------------------------------------------------------------------
     def to_dict(self) -> dict:

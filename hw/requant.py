@@ -130,7 +130,7 @@ class Requantizer(wiring.Component):
 
     @staticmethod
     def _multiply_and_round(m: Module, lane: int, total, m0, shift, double):
-        """Stages 2–5 of a multiplier lane; ``shift``/``double`` are delay-line taps."""
+        """Stages 2–6 of a multiplier lane; ``shift``/``double`` are delay-line taps."""
         operand = Signal(signed(32), name=f"operand{lane}", reset_less=True)
         left = Mux(shift[1] > 0, shift[1], 0).as_unsigned()[:5]
         m.d.sync += operand.eq(Mux(double[1], _wrap32(total << left), total))
@@ -150,7 +150,11 @@ class Requantizer(wiring.Component):
         remainder = rounded.as_unsigned() & mask
         threshold = (mask >> 1) + (rounded < 0)
         divided = (rounded >> right) + (remainder > threshold)
-        return Mux(double[4], divided, rounded)
+        # Registered before the zero-point add: the variable shift, compare and add above are
+        # the requantizer's longest path (ECP5 place and route, docs/verilog.md).
+        scaled = Signal(signed(32), name=f"scaled{lane}", reset_less=True)
+        m.d.sync += scaled.eq(Mux(double[4], divided, rounded))
+        return scaled
 
     @staticmethod
     def _shift_and_round(m: Module, lane: int, total, shift):
