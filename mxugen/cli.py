@@ -394,6 +394,13 @@ def cmd_demo(args) -> int:
     return 1 if figures["mismatches"] else 0
 
 
+def _command(commands, name: str, help: str, description: str | None = None):
+    """A subcommand parser with its examples under the option list."""
+    return commands.add_parser(name, help=help, description=description or help,
+                               epilog=_epilog(name),
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mxugen", description="Generate int8 systolic matrix units and verify them "
@@ -402,9 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mxugen {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    generate = commands.add_parser(
-        "generate", epilog=_epilog("generate"),
-        formatter_class=argparse.RawDescriptionHelpFormatter, help="write the matrix unit's Verilog and a JSON description",
+    generate = _command(
+        commands, "generate",
+        help="write the matrix unit's Verilog and a JSON description",
         description="Write the matrix unit (systolic array + requantizer) as Verilog, with the "
                     "parameters in a header comment and a JSON file beside it.")
     _add_hw_options(generate)
@@ -419,13 +426,14 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("-o", "--output", required=True, help="output directory")
     generate.set_defaults(run=cmd_generate)
 
-    quantize = commands.add_parser(
-        "quantize", epilog=_epilog("quantize"),
-        formatter_class=argparse.RawDescriptionHelpFormatter, help="quantize a float model to an int8 network folder",
+    quantize = _command(
+        commands, "quantize",
+        help="quantize a float model to an int8 network folder",
         description="Post-training quantization: calibrate activation ranges on sample data, "
                     "quantize weights, write the integer network (network.json + weights.npz).")
-    quantize.add_argument("model", help="float model: an ONNX file (Gemm/MatMul+Add, Relu, Clip, "
-                                        "Flatten) or an .npz of dense layers (weight_0, bias_0, …)")
+    quantize.add_argument("model", help="float model: an ONNX file (Gemm/MatMul+Add, Relu, "
+                                        "Clip, Flatten) or an .npz of dense layers (weight_0, "
+                                        "bias_0, …)")
     data = quantize.add_argument_group("ranges (one of)")
     data.add_argument("--calib", help=".npz with one array per model input, keyed by the "
                                       "input's name, samples along axis 0")
@@ -464,9 +472,9 @@ def build_parser() -> argparse.ArgumentParser:
     quantize.add_argument("-o", "--output", required=True, help="output folder")
     quantize.set_defaults(run=cmd_quantize)
 
-    compile_ = commands.add_parser(
-        "compile", epilog=_epilog("compile"),
-        formatter_class=argparse.RawDescriptionHelpFormatter, help="lay a quantized network out as memory images for the accelerator",
+    compile_ = _command(
+        commands, "compile",
+        help="lay a quantized network out as memory images for the accelerator",
         description="Write weights/params/program images ($readmemh hex; .coe/.mif on request) "
                     "and manifest.json for an accelerator sized to the network.")
     compile_.add_argument("network", help="quantized network folder")
@@ -477,9 +485,9 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("-o", "--output", required=True, help="output folder")
     compile_.set_defaults(run=cmd_compile)
 
-    sim = commands.add_parser(
-        "sim", epilog=_epilog("sim"),
-        formatter_class=argparse.RawDescriptionHelpFormatter, help="run a quantized network on the generated RTL (or the golden model)",
+    sim = _command(
+        commands, "sim",
+        help="run a quantized network on the generated RTL (or the golden model)",
         description="Run a network folder written by `mxugen quantize` on the accelerator RTL "
                     "in Verilator, many samples per simulator launch, and compare every output "
                     "with the golden model (exit code 1 on any mismatch).")
@@ -500,9 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--json", action="store_true", help="print the summary as JSON")
     sim.set_defaults(run=cmd_sim)
 
-    bench = commands.add_parser("bench", help="benchmarks that print measured figures",
-                                epilog=_epilog("bench"),
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    bench = _command(commands, "bench", help="benchmarks that print measured figures")
     bench_kinds = bench.add_subparsers(dest="kind", metavar="KIND", required=True)
     gemm = bench_kinds.add_parser(
         "gemm", help="array utilization on one M×K×N GEMM, checked against the golden model")
@@ -514,8 +520,8 @@ def build_parser() -> argparse.ArgumentParser:
     gemm.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     gemm.set_defaults(run=cmd_bench_gemm)
 
-    fpga = commands.add_parser(
-        "fpga", epilog=_epilog("fpga"), formatter_class=argparse.RawDescriptionHelpFormatter,
+    fpga = _command(
+        commands, "fpga",
         help="FPGA resources and Fmax of a generated design (Lattice ECP5, Yosys + nextpnr)",
         description="Generate the design, synthesize it for a Lattice ECP5 with Yosys and place "
                     "and route it out of context with nextpnr (both from PyPI), and report LUTs, "
@@ -533,9 +539,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                                  "(default out/fpga)")
     fpga.set_defaults(run=cmd_fpga)
 
-    demo = commands.add_parser(
-        "demo", epilog=_epilog("demo"),
-        formatter_class=argparse.RawDescriptionHelpFormatter, help="train, quantize, generate and simulate a digits classifier end to end",
+    demo = _command(
+        commands, "demo",
+        help="train, quantize, generate and simulate a digits classifier end to end",
         description="Train an MLP on scikit-learn's bundled digits, quantize it to int8 per "
                     "channel, generate the accelerator's Verilog, run the test split through it "
                     "in Verilator and compare every output with the golden model.")

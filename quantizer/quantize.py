@@ -3,9 +3,10 @@ network that the golden model (and the array) runs exactly.
 
 Per layer: weights symmetric (int8 [-127, 127] or a low-bit format, zero point 0), per output
 channel or per tensor; bias int32 at scale ``s_in · s_w[c]``; activations asymmetric (or
-power-of-two) from calibrated or data-free ranges; the requantization multiplier ``s_in · s_w[c] / s_out`` as TFLite's ``(m0, shift)``;
-fused ReLU/ReLU6 as clamp bounds. The result is saved as a folder (``network.json`` +
-``weights.npz``) that ``mxugen sim`` and the compiler read.
+power-of-two) from calibrated or data-free ranges; the requantization multiplier
+``s_in · s_w[c] / s_out`` as TFLite's ``(m0, shift)``; fused ReLU/ReLU6 as clamp bounds. The
+result is saved as a folder (``network.json`` + ``weights.npz``) that ``mxugen sim`` and the
+compiler read.
 """
 
 from __future__ import annotations
