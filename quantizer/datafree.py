@@ -2,7 +2,8 @@
 
 Nothing but the input's range is needed. Each input feature is taken as uniform on that range
 and independent of the others; mean and variance then propagate exactly through each dense
-layer (``μ' = Wμ + b``, ``σ'² = W²σ²``) and, taking pre-activations as Gaussian, through ReLU
+layer (``μ' = Wμ + b``, ``σ'² = W²σ²``) — or, where a BatchNorm was folded into the layer, are
+its ``β`` and ``|γ|`` (DFQ's folded statistics) — and, taking pre-activations as Gaussian, through ReLU
 with the rectified-Gaussian moments used for DFQ's bias correction (Nagel et al. 2019).
 A layer's range is ``μ ± n·σ`` over its channels, never wider than interval arithmetic's hard
 bound; the means feed bias correction.
@@ -45,7 +46,10 @@ def data_free_statistics(net: FloatNetwork, input_range: tuple[float, float], *,
     for layer in net.layers:
         means.append(mean)
         w, b = layer.weight, layer.bias
-        mean, var = w @ mean + b, (w ** 2) @ var
+        if layer.preact_stats is not None:  # a folded BatchNorm knows its output's statistics
+            mean, var = layer.preact_stats[0], layer.preact_stats[1] ** 2
+        else:
+            mean, var = w @ mean + b, (w ** 2) @ var
         pos, neg = np.maximum(w, 0), np.minimum(w, 0)
         box_lo, box_hi = pos @ box_lo + neg @ box_hi + b, pos @ box_hi + neg @ box_lo + b
         std = np.sqrt(var)

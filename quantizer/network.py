@@ -23,12 +23,18 @@ ACTIVATIONS = ("none", "relu", "relu6")
 
 @dataclass
 class DenseLayer:
-    """``y = act(x · weightᵀ + bias)``; ``weight`` is ``(out, in)``."""
+    """``y = act(x · weightᵀ + bias)``; ``weight`` is ``(out, in)``.
+
+    ``preact_stats`` is ``(mean, std)`` per output channel of the pre-activation when a
+    BatchNorm was folded into the layer (its ``β`` and ``|γ|``): the statistics data-free
+    calibration uses instead of propagating its own.
+    """
 
     weight: np.ndarray
     bias: np.ndarray
     activation: str = "none"
     name: str = ""
+    preact_stats: tuple[np.ndarray, np.ndarray] | None = None
 
     def __post_init__(self):
         self.weight = np.asarray(self.weight, dtype=np.float64)

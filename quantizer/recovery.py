@@ -23,8 +23,13 @@ from .errors import QuantizerError
 from .network import DenseLayer, FloatNetwork
 
 
-def _replace(layer: DenseLayer, weight: np.ndarray, bias: np.ndarray) -> DenseLayer:
-    return DenseLayer(weight, bias, layer.activation, name=layer.name)
+def _replace(layer: DenseLayer, weight: np.ndarray, bias: np.ndarray,
+             output_scale: np.ndarray | float = 1.0) -> DenseLayer:
+    """``layer`` with new parameters; ``output_scale`` is how its outputs were scaled (folded
+    BatchNorm statistics follow them)."""
+    stats = None if layer.preact_stats is None else \
+        (layer.preact_stats[0] * output_scale, layer.preact_stats[1] * output_scale)
+    return DenseLayer(weight, bias, layer.activation, name=layer.name, preact_stats=stats)
 
 
 def clamp_outliers(net: FloatNetwork, n_std: float) -> FloatNetwork:
@@ -61,7 +66,7 @@ def equalize(net: FloatNetwork, iterations: int = 20) -> FloatNetwork:
                 continue
             s = equalization_scales(first.weight, second.weight)
             largest_step = max(largest_step, float(np.max(np.abs(np.log(s)))))
-            layers[i] = _replace(first, first.weight / s[:, None], first.bias / s)
+            layers[i] = _replace(first, first.weight / s[:, None], first.bias / s, 1 / s)
             layers[i + 1] = _replace(second, second.weight * s[None, :], second.bias)
         if largest_step < 1e-6:
             break

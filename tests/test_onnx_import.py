@@ -168,3 +168,32 @@ def test_constant_expressions_on_weights_are_folded(task, tmp_path):
     net = load_float_model(tmp_path / "folded.onnx")
     reference = ReferenceEvaluator(model).run(None, {"x": task.x_test.astype(np.float32)})[0]
     np.testing.assert_allclose(net.forward(task.x_test), reference, rtol=1e-3, atol=1e-3)
+
+
+def test_batchnorm_is_folded_and_its_statistics_seed_data_free_ranges(task, tmp_path):
+    """Gemm → BatchNormalization → Relu, as PyTorch exports Linear + BatchNorm1d in eval mode:
+    folded into the Gemm, and β ± n·|γ| become the data-free range of the pre-activation."""
+    from quantizer.datafree import data_free_statistics
+    weights, biases = _weights(task)
+    model = _mlp_graph(weights, biases, flatten=False)
+    pre = task.x_train @ weights[0].T + biases[0]
+    stats = {name: value.astype(np.float32).astype(np.float64) for name, value in (
+        ("gamma", pre.std(axis=0) + 0.01), ("beta", pre.mean(axis=0)),
+        ("mean", pre.mean(axis=0)), ("var", pre.var(axis=0)))}
+    for name, value in stats.items():
+        model.graph.initializer.append(numpy_helper.from_array(value.astype(np.float32),
+                                                               f"bn_{name}"))
+    relu = next(n for n in model.graph.node if n.op_type == "Relu")
+    relu.input[0] = "bn_out"
+    index = list(model.graph.node).index(relu)
+    model.graph.node.insert(index, helper.make_node(
+        "BatchNormalization", ["y0", "bn_gamma", "bn_beta", "bn_mean", "bn_var"], ["bn_out"],
+        epsilon=1e-5))
+    onnx.save(model, tmp_path / "bn.onnx")
+    net = load_float_model(tmp_path / "bn.onnx")
+    assert len(net.layers) == 3
+    reference = ReferenceEvaluator(model).run(None, {"x": task.x_test.astype(np.float32)})[0]
+    np.testing.assert_allclose(net.forward(task.x_test), reference, rtol=1e-3, atol=1e-3)
+    ranges, _ = data_free_statistics(net, (0.0, 1.0), n_std=3.0)
+    np.testing.assert_allclose(net.layers[0].preact_stats[1], np.abs(stats["gamma"]))
+    assert ranges[1][1] <= float(np.max(stats["beta"] + 3 * stats["gamma"])) + 1e-9

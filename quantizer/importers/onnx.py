@@ -1,7 +1,7 @@
 """Float ONNX import with the ``onnx`` package: the graphs PyTorch and scikit-learn converters
-export for MLPs — a chain of ``Gemm`` (or ``MatMul`` + ``Add``) layers with ``Relu`` or
-``Clip`` (ReLU6) activations, and ``Flatten``/``Reshape`` on the input. Any other operator is
-refused by name.
+export for MLPs — a chain of ``Gemm`` (or ``MatMul`` + ``Add``) layers, each optionally followed
+by a ``BatchNormalization`` (folded into the layer), with ``Relu`` or ``Clip`` (ReLU6)
+activations, and ``Flatten``/``Reshape`` on the input. Any other operator is refused by name.
 
 The graph is walked node by node in its (topological) order, following the one tensor that
 flows through the chain. Weights and biases are initializers, ``Constant`` nodes, or anything
@@ -21,7 +21,8 @@ from onnx.reference import ReferenceEvaluator
 from ..errors import QuantizerError
 from ..network import DenseLayer, FloatNetwork
 
-SUPPORTED = ("Gemm", "MatMul", "Add", "Relu", "Clip", "Flatten", "Reshape", "Identity")
+SUPPORTED = ("Gemm", "MatMul", "Add", "BatchNormalization", "Relu", "Clip", "Flatten",
+             "Reshape", "Identity")
 _HINTS = {"Softmax": " (the array outputs logits, and argmax is unchanged: export the model "
                      "without its final Softmax)",
           "Conv": " (convolutions are planned; only dense layers import today)"}
@@ -146,6 +147,8 @@ def _apply(chain: _Chain, node, constants: dict) -> None:
             raise chain.error(node, f"bias of shape {bias.shape} does not match "
                                     f"{len(layer.bias)} outputs") from None
         chain.bias_folded = True
+    elif op == "BatchNormalization":
+        _fold_batchnorm(chain, node, constants, attrs)
     elif op in ("Relu", "Clip"):
         if chain.pending is None:
             raise chain.error(node, "an activation on the network input is not supported")
@@ -161,6 +164,24 @@ def _apply(chain: _Chain, node, constants: dict) -> None:
             shape = _constant(node, constants, 1)
             if shape is None or len(shape) != 2 or shape[1] == 0:
                 raise chain.error(node, "only a Reshape to (samples, features) is supported")
+
+
+def _fold_batchnorm(chain: _Chain, node, constants: dict, attrs: dict) -> None:
+    """``γ·(y − μ)/√(σ² + ε) + β`` folded into the layer before it; ``β`` and ``|γ|`` are kept
+    as the pre-activation's statistics for data-free calibration."""
+    layer = chain.pending
+    if layer is None or layer.activation != "none":
+        raise chain.error(node, "a BatchNormalization is supported only right after a Gemm or "
+                                "MatMul (+ Add)")
+    gamma, beta, mean, var = (_constant(node, constants, i) for i in range(1, 5))
+    n = len(layer.bias)
+    if any(v is None or v.shape != (n,) for v in (gamma, beta, mean, var)):
+        raise chain.error(node, f"scale, bias, mean and variance must be constants of shape "
+                                f"({n},)")
+    factor = gamma / np.sqrt(var + attrs.get("epsilon", 1e-5))
+    chain.pending = DenseLayer(layer.weight * factor[:, None], (layer.bias - mean) * factor + beta,
+                               "none", name=layer.name, preact_stats=(beta, np.abs(gamma)))
+    chain.bias_folded = True
 
 
 def _clip_activation(chain: _Chain, node, constants: dict, attrs: dict) -> str:
