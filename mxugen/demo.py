@@ -19,12 +19,15 @@ from tqdm import tqdm
 
 from hw.accelerator import Accelerator
 from quantizer.files import save_array, save_arrays, write_atomic
+from quantizer.cycles import predicted_cycles
+from quantizer.graph import Graph
+from quantizer.layers import dense_chain
 from quantizer.manifest import write_images
 from quantizer.network import DenseLayer, FloatNetwork
-from quantizer.quantize import QuantizedNetwork, quantize_network
+from quantizer.quantize import quantize_network
 from quantizer.report import accuracy, layer_errors
-from verif.bench import predicted_cycles
-from verif.network_sim import accelerator_config, run_on_rtl
+from quantizer.sizing import accelerator_config
+from verif.network_sim import run_on_rtl
 
 from .outputs import save_figure, write_design
 
@@ -89,16 +92,17 @@ def run_demo(output: Path | str, *, rows: int = 8, cols: int = 8, seed: int = 0,
     bar.update()
 
     step(STEPS[1])
-    qnet = quantize_network(net, task.x_train, per_channel=True, progress=False)
-    qnet.save(output / "net")
-    x_q = qnet.quantize_input(task.x_test)
-    golden = qnet.run(x_q)
+    graph = quantize_network(net, task.x_train, per_channel=True, progress=False)
+    graph.save(output / "net")
+    layers = dense_chain(graph)
+    x_q = graph.input.quantize(task.x_test)
+    golden = graph.run(x_q)
     bar.update()
 
     step(STEPS[2])
     samples = len(task.x_test)
-    config = accelerator_config(qnet, samples, rows=rows, cols=cols)
-    write_images(qnet, config.to_dict(), samples, output / "images")
+    config = accelerator_config(graph, samples, rows=rows, cols=cols)
+    write_images(graph, config.to_dict(), samples, output / "images")
     bar.update()
 
     step(STEPS[3])
@@ -106,13 +110,13 @@ def run_demo(output: Path | str, *, rows: int = 8, cols: int = 8, seed: int = 0,
     bar.update()
 
     step(STEPS[4])
-    run = run_on_rtl(qnet, x_q, config, batch=samples, seed=seed, verilog=verilog)
+    run = run_on_rtl(graph, x_q, config, batch=samples, seed=seed, verilog=verilog)
     bar.update()
 
     step(STEPS[5])
-    macs = samples * sum(layer.weight.size for layer in qnet.layers)
+    macs = samples * sum(layer.weight.size for layer in layers)
     predicted = sum(predicted_cycles(config, samples, layer.weight.shape[1],
-                                     layer.weight.shape[0]) for layer in qnet.layers)
+                                     layer.weight.shape[0]) for layer in layers)
     figures = {
         "hardware": config.describe(),
         "network": "digits MLP " + "-".join(str(n) for n in
@@ -135,7 +139,7 @@ def run_demo(output: Path | str, *, rows: int = 8, cols: int = 8, seed: int = 0,
     }
     if plot:
         figures["outputs"]["plots"] = [str(p) for p in write_plots(
-            output / "plots", task, qnet, run.outputs, config, macs, run.cycles)]
+            output / "plots", task, graph, run.outputs, config, macs, run.cycles)]
     figures["seconds"] = round(time.monotonic() - started, 1)
     write_atomic(output / "results.json", json.dumps(
         {**figures, "mismatch_report": run.mismatches[:100]}, indent=2) + "\n")
@@ -144,25 +148,26 @@ def run_demo(output: Path | str, *, rows: int = 8, cols: int = 8, seed: int = 0,
     return figures
 
 
-def write_plots(folder: Path, task: DigitsTask, qnet: QuantizedNetwork, rtl_outputs, config,
+def write_plots(folder: Path, task: DigitsTask, graph: Graph, rtl_outputs, config,
                 macs: int, cycles: int) -> list[Path]:
     """Confusion matrix of the RTL's answers, per-layer quantization error, utilization."""
     from . import plots
 
     samples = len(task.x_test)
+    layers = dense_chain(graph)
     figures = {
         "confusion_matrix": plots.confusion_matrix(
             task.y_test, np.argmax(rtl_outputs, axis=1),
             f"digits on the {config.rows}×{config.cols} RTL: "
             f"{accuracy(rtl_outputs, task.y_test):.2f}%"),
-        "layer_error": plots.layer_errors(layer_errors(task.net, qnet, task.x_test),
+        "layer_error": plots.layer_errors(layer_errors(task.net, graph, task.x_test),
                                           "per-layer quantization error on the test split"),
         "utilization": plots.utilization(
             [f"{layer.name}\n{layer.weight.shape[1]}→{layer.weight.shape[0]}"
-             for layer in qnet.layers],
-            [samples * layer.weight.size / (config.rows * config.cols) for layer in qnet.layers],
+             for layer in layers],
+            [samples * layer.weight.size / (config.rows * config.cols) for layer in layers],
             [predicted_cycles(config, samples, layer.weight.shape[1], layer.weight.shape[0])
-             for layer in qnet.layers],
+             for layer in layers],
             f"measured {cycles} cycles, utilization "
             f"{macs / (config.rows * config.cols * cycles):.1%}"),
     }

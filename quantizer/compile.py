@@ -1,5 +1,5 @@
-"""Compiler: a :class:`~quantizer.quantize.QuantizedNetwork` → memory images and a layer
-program for one accelerator configuration.
+"""Compiler: an operator graph (a chain of fully-connected layers today) → memory images and a
+layer program for one accelerator configuration.
 
 The word layouts are the accelerator's (documented in docs/images.md); they are restated here
 from the configuration alone, because ``quantizer/`` and ``hw/`` share a documented format, not
@@ -17,7 +17,8 @@ from .errors import QuantizerError
 from .fixedpoint import POW2_M0, SHIFT_MIN
 from .golden import dtype_range
 from .image_formats import pack_lanes, unpack_lanes
-from .quantize import QuantizedNetwork
+from .graph import Graph
+from .layers import dense_chain
 
 
 def _bits(depth: int) -> int:
@@ -118,10 +119,11 @@ class CompiledNetwork:
                  "size": layer["size"]} for layer in self.layers]
 
 
-def compile_network(qnet: QuantizedNetwork, hw: dict, samples: int, *,
+def compile_network(graph: Graph, hw: dict, samples: int, *, runtime: str = "litert",
                     keep_layers: bool = False) -> CompiledNetwork:
-    """Lay out ``qnet`` for the accelerator described by ``hw`` (an ``ArrayConfig`` as a dict,
-    e.g. from ``mxu.json``), for batches of ``samples`` inputs.
+    """Lay out ``graph`` for the accelerator described by ``hw`` (an ``ArrayConfig`` as a dict,
+    e.g. from ``mxu.json``), for batches of ``samples`` inputs, with the rounding ``runtime``
+    uses for each operator.
 
     Activations ping-pong between two regions; with ``keep_layers`` every layer writes its own
     region instead, so all intermediate outputs can be read back after a run."""
@@ -129,17 +131,18 @@ def compile_network(qnet: QuantizedNetwork, hw: dict, samples: int, *,
     if rows % cols:
         raise QuantizerError(f"the accelerator needs rows to be a multiple of cols, got "
                              f"{rows}x{cols}")
-    if hw["dtype"] != qnet.dtype:
-        raise QuantizerError(f"network is {qnet.dtype} but the hardware is {hw['dtype']}")
+    if hw["dtype"] != graph.dtype:
+        raise QuantizerError(f"network is {graph.dtype} but the hardware is {hw['dtype']}")
     if not 1 <= samples <= hw["psum_depth"]:
         raise QuantizerError(f"samples per run must be in 1..{hw['psum_depth']} (psum_depth)")
-    lo, _hi = dtype_range(qnet.dtype)
-    first = qnet.layers[0]
+    layers = dense_chain(graph, runtime)
+    lo, hi = dtype_range(graph.dtype)
+    first = layers[0]
     out = CompiledNetwork(hw=hw, samples=samples, input_size=first.weight.shape[1],
-                          output_size=qnet.layers[-1].weight.shape[0],
-                          input_zero_point=first.input_zero_point)
+                          output_size=layers[-1].weight.shape[0],
+                          input_zero_point=first.params.input_zero_point)
     # Ping-pong activation regions, each as large as the widest layer boundary needs.
-    widths = [first.weight.shape[1]] + [layer.weight.shape[0] for layer in qnet.layers]
+    widths = [first.weight.shape[1]] + [layer.weight.shape[0] for layer in layers]
     region = max(-(-w // rows) for w in widths) * samples
     regions = len(widths) if keep_layers else 2
     if regions * region > hw["act_depth"]:
@@ -147,18 +150,19 @@ def compile_network(qnet: QuantizedNetwork, hw: dict, samples: int, *,
                              f"{hw['act_depth']}: use fewer samples per run")
     fields = descriptor_fields(hw)
     bits = hw.get("weight_bits", 8)
-    for i, layer in enumerate(qnet.layers):
+    for i, layer in enumerate(layers):
+        p = layer.params
         n, k = layer.weight.shape
         _check_weight_bits(layer, bits)
         k_tiles, n_tiles = -(-k // rows), -(-n // cols)
-        mode = _hardware_rounding(hw, layer.rounding, layer.m0, layer.name)
-        check_accumulator(layer.weight, input_zero_point=layer.input_zero_point,
-                          weight_zero_point=layer.weight_zero_point, bias=layer.bias,
-                          input_min=lo, input_max=dtype_range(qnet.dtype)[1],
-                          acc_bits=hw["acc_width"], layer=layer.name)
+        mode = _hardware_rounding(hw, p.rounding, p.m0, layer.name)
+        check_accumulator(layer.weight, input_zero_point=p.input_zero_point,
+                          weight_zero_point=p.weight_zero_point, bias=layer.bias,
+                          input_min=lo, input_max=hi, acc_bits=hw["acc_width"],
+                          layer=layer.name)
         # Padding multiplies zero-point activations or feeds discarded columns, so its value is
         # free: the zero point, or +1 where a 1-bit memory cannot hold 0.
-        w = np.full((n_tiles * cols, k_tiles * rows), 1 if bits == 1 else layer.weight_zero_point)
+        w = np.full((n_tiles * cols, k_tiles * rows), 1 if bits == 1 else p.weight_zero_point)
         w[:n, :k] = layer.weight
         w_base, p_base = len(out.weights), len(out.params)
         for nt in range(n_tiles):
@@ -170,7 +174,7 @@ def compile_network(qnet: QuantizedNetwork, hw: dict, samples: int, *,
             # largest right shift), which is what the next layer's padded inputs must be.
             bias, m0 = np.zeros(n_tiles * cols, np.int64), np.zeros(n_tiles * cols, np.int64)
             shift = np.full(n_tiles * cols, SHIFT_MIN, np.int64)
-            bias[:n], m0[:n], shift[:n] = layer.bias, layer.m0, layer.shift
+            bias[:n], m0[:n], shift[:n] = layer.bias, p.m0, p.shift
             out.params.append(pack_lane_params(hw, bias[channels], m0[channels],
                                                shift[channels]))
         in_base = (i if keep_layers else i % 2) * region
@@ -178,9 +182,9 @@ def compile_network(qnet: QuantizedNetwork, hw: dict, samples: int, *,
         out.program.append(pack_fields(fields, {
             "m": samples, "k_tiles": k_tiles, "n_tiles": n_tiles, "in_base": in_base,
             "out_base": out_base, "w_base": w_base, "p_base": p_base,
-            "zx": layer.input_zero_point, "zw": layer.weight_zero_point,
-            "zy": layer.output_zero_point, "act_min": layer.act_min, "act_max": layer.act_max,
-            "double": int(mode == "double"), "last": int(i == len(qnet.layers) - 1)}))
+            "zx": p.input_zero_point, "zw": p.weight_zero_point, "zy": p.output_zero_point,
+            "act_min": p.act_min, "act_max": p.act_max, "double": int(mode == "double"),
+            "last": int(i == len(layers) - 1)}))
         out.layers.append({"name": layer.name, "k_tiles": k_tiles, "n_tiles": n_tiles,
                            "rounding": mode, "out_base": out_base, "size": n,
                            "words": -(-n // rows) * samples})
@@ -197,7 +201,7 @@ def compile_network(qnet: QuantizedNetwork, hw: dict, samples: int, *,
 
 
 def _check_weight_bits(layer, bits: int) -> None:
-    values = np.asarray(layer.weight, dtype=np.int64) - layer.weight_zero_point
+    values = np.asarray(layer.weight, dtype=np.int64) - layer.params.weight_zero_point
     fits = np.all(np.abs(values) == 1) if bits == 1 else \
         values.size == 0 or (values.min() >= -(1 << (bits - 1)) and
                              values.max() < (1 << (bits - 1)))

@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from .golden import dtype_range
-from .quantize import QuantizedNetwork
+from .graph import Graph
+from .layers import dense_chain
 from .schemes import round_half_away
 
 
@@ -28,21 +29,22 @@ def _round(values: np.ndarray, rounding: str, shift: np.ndarray) -> np.ndarray:
     return round_half_away(round_half_away(values * step) / step)
 
 
-def fake_quant_forward(qnet: QuantizedNetwork, x, *, all_layers: bool = False):
+def fake_quant_forward(graph: Graph, x, *, all_layers: bool = False):
     """Float inputs ``(samples, in)`` → dequantized outputs (every layer's with
     ``all_layers``, input first), computed in float64."""
-    lo, hi = dtype_range(qnet.dtype)
-    first = qnet.layers[0]
-    q = np.clip(round_half_away(np.asarray(x, np.float64) / first.input_scale)
-                + first.input_zero_point, lo, hi)
-    outputs = [first.input_scale * (q - first.input_zero_point)]
-    for layer in qnet.layers:
+    lo, hi = dtype_range(graph.dtype)
+    layers = dense_chain(graph)
+    scale, zero_point = graph.input.scalar_scale, graph.input.zp
+    q = np.clip(round_half_away(np.asarray(x, np.float64) / scale) + zero_point, lo, hi)
+    outputs = [scale * (q - zero_point)]
+    for layer in layers:
+        p = layer.params
         w = layer.weight_scale[:, None] * (layer.weight.astype(np.float64)
-                                           - layer.weight_zero_point)
-        b = layer.bias * layer.input_scale * layer.weight_scale
+                                           - p.weight_zero_point)
+        b = layer.bias * layer.input.scalar_scale * layer.weight_scale
         y = outputs[-1] @ w.T + b
-        q = np.clip(_round(y / layer.output_scale, layer.rounding, layer.shift)
-                    + layer.output_zero_point,
-                    layer.act_min, layer.act_max)
-        outputs.append(layer.output_scale * (q - layer.output_zero_point))
+        out_scale = layer.output.scalar_scale
+        q = np.clip(_round(y / out_scale, p.rounding, p.shift) + p.output_zero_point,
+                    p.act_min, p.act_max)
+        outputs.append(out_scale * (q - p.output_zero_point))
     return outputs if all_layers else outputs[-1]

@@ -1,16 +1,14 @@
-"""The integer golden model: TFLite int8 reference-kernel semantics for the operators the
-array runs. This module is the specification of the silicon; the RTL must match it bit for bit.
+"""The integer arithmetic every multiply-accumulate operator shares — TFLite int8 reference
+semantics, and the specification of the array and its requantizer, which match it bit for bit.
 
-Conventions follow TFLite: activations NHWC, fully-connected weights ``[out, in]``, conv
-weights ``[out, kh, kw, in]``, ``real = scale · (q − zero_point)``, int32 bias with zero point 0.
-Every op computes
+Conventions follow TFLite: ``real = scale · (q − zero_point)``, int32 bias with zero point 0.
+Fully-connected, convolution and depthwise kernels (:mod:`quantizer.kernels`) all compute
 
     acc[c] = bias[c] + Σ_k (x[k] − zx) · (w[c, k] − zw)          (int32)
     y[c]   = clamp(MultiplyByQuantizedMultiplier(acc[c], m0[c], shift[c]) + zy,
                    act_min, act_max)
 
-with the rounding mode chosen per call. The defaults are what TFLite's interpreter does today
-(measured, see DESIGN.md): ``single`` for fully-connected layers, ``double`` for convolutions.
+with the rounding mode chosen per operator and runtime.
 """
 
 from __future__ import annotations
@@ -45,7 +43,7 @@ def _check_values(name: str, value, lo: int, hi: int) -> np.ndarray:
     return arr.astype(np.int64)
 
 
-def _check_zero_point(name: str, zp: int, dtype: str) -> int:
+def check_zero_point(name: str, zp: int, dtype: str) -> int:
     lo, hi = dtype_range(dtype)
     if not lo <= int(zp) <= hi:
         raise QuantizerError(f"{name} must lie in [{lo}, {hi}] for {dtype}, got {zp}")
@@ -62,8 +60,8 @@ def accumulate(x, w, *, input_zero_point: int, weight_zero_point: int = 0, bias=
     if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[1]:
         raise QuantizerError(
             f"input {x.shape} and weights {w.shape} do not chain: need (N, K) and (C, K)")
-    zx = _check_zero_point("input zero point", input_zero_point, dtype)
-    zw = _check_zero_point("weight zero point", weight_zero_point, dtype)
+    zx = check_zero_point("input zero point", input_zero_point, dtype)
+    zw = check_zero_point("weight zero point", weight_zero_point, dtype)
     acc = (x - zx) @ (w - zw).T
     if bias is not None:
         b = _check_values("bias", bias, -(1 << 31), (1 << 31) - 1)
@@ -85,25 +83,10 @@ def requantize(acc, m0, shift, *, output_zero_point: int, act_min: int | None = 
         raise QuantizerError(
             f"activation bounds [{act_min}, {act_max}] must be ordered and inside "
             f"[{lo}, {hi}] for {dtype}")
-    zy = _check_zero_point("output zero point", output_zero_point, dtype)
+    zy = check_zero_point("output zero point", output_zero_point, dtype)
     scaled = multiply_by_quantized_multiplier(acc, m0, shift, rounding)
     out = np.clip(wrap_int32(np.asarray(scaled) + zy), act_min, act_max)
     return out.astype(_NUMPY_DTYPES[dtype])
-
-
-def fully_connected(x, w, bias, *, input_zero_point: int, weight_zero_point: int = 0,
-                    m0, shift, output_zero_point: int, act_min: int | None = None,
-                    act_max: int | None = None, rounding: Rounding = "single",
-                    dtype: DType = "int8") -> np.ndarray:
-    """TFLite FULLY_CONNECTED (int8 reference kernel, per-tensor or per-channel).
-
-    ``x``: ``(N, K)``; ``w``: ``(C, K)``; ``bias``: ``(C,)`` int32 or None;
-    ``m0``/``shift``: scalars or ``(C,)``. Returns ``(N, C)``.
-    """
-    acc = accumulate(x, w, input_zero_point=input_zero_point,
-                     weight_zero_point=weight_zero_point, bias=bias, dtype=dtype)
-    return requantize(acc, m0, shift, output_zero_point=output_zero_point, act_min=act_min,
-                      act_max=act_max, rounding=rounding, dtype=dtype)
 
 
 def _pair(name: str, value) -> tuple[int, int]:
@@ -144,30 +127,3 @@ def im2col(x: np.ndarray, kernel: tuple[int, int], *, stride=1, dilation=1,
     taps = [padded[:, i * dh:i * dh + (oh - 1) * sh + 1:sh, j * dw:j * dw + (ow - 1) * sw + 1:sw]
             for i in range(kh) for j in range(kw)]
     return np.stack(taps, axis=3).reshape(n, oh, ow, kh * kw * cin)
-
-
-def conv2d(x, w, bias, *, input_zero_point: int, weight_zero_point: int = 0, m0, shift,
-           output_zero_point: int, stride=1, dilation=1, padding: str = "SAME",
-           act_min: int | None = None, act_max: int | None = None,
-           rounding: Rounding = "double", dtype: DType = "int8") -> np.ndarray:
-    """TFLite CONV_2D (int8 reference kernel ``ConvPerChannel``), NHWC.
-
-    ``x``: ``(N, H, W, Cin)``; ``w``: ``(Cout, KH, KW, Cin)``; ``bias``: ``(Cout,)`` or None.
-    Padding taps count as the input zero point, i.e. real 0, exactly like the reference
-    kernel skipping them. Returns ``(N, OH, OW, Cout)``.
-    """
-    x = np.asarray(x)
-    w = np.asarray(w)
-    if x.ndim != 4 or w.ndim != 4 or x.shape[3] != w.shape[3]:
-        raise QuantizerError(
-            f"conv2d needs NHWC input and (Cout, KH, KW, Cin) weights with matching Cin, "
-            f"got input {x.shape} and weights {w.shape}")
-    zx = _check_zero_point("input zero point", input_zero_point, dtype)
-    patches = im2col(x, (w.shape[1], w.shape[2]), stride=stride, dilation=dilation,
-                     padding=padding, pad_value=zx)
-    n, oh, ow, depth = patches.shape
-    out = fully_connected(patches.reshape(-1, depth), w.reshape(w.shape[0], depth), bias,
-                          input_zero_point=zx, weight_zero_point=weight_zero_point, m0=m0,
-                          shift=shift, output_zero_point=output_zero_point, act_min=act_min,
-                          act_max=act_max, rounding=rounding, dtype=dtype)
-    return out.reshape(n, oh, ow, w.shape[0])

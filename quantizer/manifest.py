@@ -11,7 +11,8 @@ from .compile import CompiledNetwork, has_multiplier, compile_network, descripto
 from .errors import QuantizerError
 from .files import write_atomic
 from .image_formats import parse_readmemh, write_image
-from .quantize import QuantizedNetwork
+from .graph import Graph
+from .layers import dense_chain
 
 MANIFEST_VERSION = 1
 MEMORIES = ("weights", "params", "program")
@@ -23,10 +24,11 @@ def _word_widths(hw: dict) -> dict[str, int]:
             "program": sum(width for _name, width in descriptor_fields(hw))}
 
 
-def write_images(qnet: QuantizedNetwork, hw: dict, samples: int, folder: Path | str, *,
-                 formats: tuple[str, ...] = ("hex",)) -> CompiledNetwork:
-    """Compile ``qnet`` for ``hw`` and write its images and manifest into ``folder``."""
-    compiled = compile_network(qnet, hw, samples)
+def write_images(graph: Graph, hw: dict, samples: int, folder: Path | str, *,
+                 formats: tuple[str, ...] = ("hex",), runtime: str = "litert") -> CompiledNetwork:
+    """Compile ``graph`` for ``hw`` and write its images and manifest into ``folder``."""
+    compiled = compile_network(graph, hw, samples, runtime=runtime)
+    layers = dense_chain(graph, runtime)
     folder = Path(folder)
     widths = _word_widths(hw)
     depths = {"weights": hw["weight_depth"], "params": hw["param_depth"],
@@ -37,23 +39,22 @@ def write_images(qnet: QuantizedNetwork, hw: dict, samples: int, folder: Path | 
                         depth=depths[name], comment=f"mxugen {name} image, {widths[name]}-bit words")
     manifest = {
         "format": "mxugen-images", "version": MANIFEST_VERSION, "hardware": hw,
-        "samples": samples, "word_bits": widths,
+        "samples": samples, "runtime": runtime, "word_bits": widths,
         "files": {name: [f"{name}.{fmt}" for fmt in formats] for name in MEMORIES},
         "input": {"base": compiled.input_base, "size": compiled.input_size,
-                  "scale": qnet.layers[0].input_scale,
-                  "zero_point": qnet.layers[0].input_zero_point},
+                  "scale": graph.input.scalar_scale, "zero_point": graph.input.zp},
         "output": {"base": compiled.output_base, "size": compiled.output_size,
-                   "scale": qnet.layers[-1].output_scale,
-                   "zero_point": qnet.layers[-1].output_zero_point},
+                   "scale": graph.output.scalar_scale, "zero_point": graph.output.zp},
         "layers": [{**info, "shape": list(layer.weight.shape),
-                    "input_scale": layer.input_scale, "input_zero_point": layer.input_zero_point,
-                    "weight_zero_point": layer.weight_zero_point,
+                    "input_scale": layer.input.scalar_scale,
+                    "input_zero_point": layer.params.input_zero_point,
+                    "weight_zero_point": layer.params.weight_zero_point,
                     "weight_scale": layer.weight_scale.tolist(),
-                    "output_scale": layer.output_scale,
-                    "output_zero_point": layer.output_zero_point,
-                    "m0": layer.m0.tolist(), "shift": layer.shift.tolist(),
-                    "act_min": layer.act_min, "act_max": layer.act_max}
-                   for info, layer in zip(compiled.layers, qnet.layers)],
+                    "output_scale": layer.output.scalar_scale,
+                    "output_zero_point": layer.params.output_zero_point,
+                    "m0": layer.params.m0.tolist(), "shift": layer.params.shift.tolist(),
+                    "act_min": layer.params.act_min, "act_max": layer.params.act_max}
+                   for info, layer in zip(compiled.layers, layers)],
     }
     write_atomic(folder / "manifest.json", json.dumps(manifest, indent=1) + "\n")
     return compiled

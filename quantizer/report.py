@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .graph import Graph
+from .layers import dense_chain
 from .network import FloatNetwork
-from .quantize import QuantizedNetwork
 
 
 def sqnr_db(reference: np.ndarray, approximation: np.ndarray) -> float:
@@ -24,35 +25,37 @@ def accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
     return 100.0 * float(np.mean(np.argmax(scores, axis=1) == labels))
 
 
-def layer_errors(net: FloatNetwork, qnet: QuantizedNetwork, x) -> list[dict]:
+def layer_errors(net: FloatNetwork, graph: Graph, x) -> list[dict]:
     """Per layer: the dequantized integer output minus the float one (``error``), its SQNR,
     and how much of the integer range the outputs use."""
     floats = net.forward(x, all_layers=True)[1:]
-    ints = qnet.run(qnet.quantize_input(x), all_layers=True)[1:]
+    values = graph.run(graph.input.quantize(net.check_input(x)), all_tensors=True)
     rows = []
-    for layer, fl, qi in zip(qnet.layers, floats, ints):
-        deq = layer.output_scale * (qi.astype(np.float64) - layer.output_zero_point)
+    for layer, fl in zip(dense_chain(graph), floats):
+        qi = values[layer.name]
+        deq = layer.output.dequantize(qi)
         rows.append({"layer": layer.name, "shape": list(layer.weight.shape),
                      "sqnr_db": round(sqnr_db(fl, deq), 2), "error": deq - fl,
                      "range_used": round((int(qi.max()) - int(qi.min())) /
-                                         (layer.act_max - layer.act_min), 3)})
+                                         (layer.params.act_max - layer.params.act_min), 3)})
     return rows
 
 
-def layer_report(net: FloatNetwork, qnet: QuantizedNetwork, x) -> list[dict]:
+def layer_report(net: FloatNetwork, graph: Graph, x) -> list[dict]:
     """:func:`layer_errors` without the error arrays: what a JSON report prints."""
     return [{k: v for k, v in row.items() if k != "error"}
-            for row in layer_errors(net, qnet, x)]
+            for row in layer_errors(net, graph, x)]
 
 
-def model_size(net: FloatNetwork, qnet: QuantizedNetwork) -> dict:
+def model_size(net: FloatNetwork, graph: Graph) -> dict:
     """Bytes of parameters: float32, and quantized with weights packed at their format's bits
     (int32 bias plus a 4-byte multiplier and 1-byte shift per output channel)."""
+    layers = dense_chain(graph)
     float_bytes = 4 * sum(layer.weight.size + layer.bias.size for layer in net.layers)
-    weight_bits = sum(layer.weight.size * layer.weight_bits for layer in qnet.layers)
-    per_channel = sum(layer.weight.shape[0] * (4 + 4 + 1) for layer in qnet.layers)
+    weight_bits = sum(layer.weight.size * layer.weight_bits for layer in layers)
+    per_channel = sum(layer.weight.shape[0] * (4 + 4 + 1) for layer in layers)
     quantized = -(-weight_bits // 8) + per_channel
     return {"float32_bytes": float_bytes, "quantized_bytes": quantized,
-            "weight_bytes_int8": sum(layer.weight.size for layer in qnet.layers),
+            "weight_bytes_int8": sum(layer.weight.size for layer in layers),
             "weight_bytes_packed": -(-weight_bits // 8),
             "compression": round(float_bytes / quantized, 2)}

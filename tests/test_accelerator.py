@@ -10,6 +10,7 @@ from hw import ArrayConfig
 from hw.accelerator import descriptor_layout
 from hw.requant import lane_params_layout
 from quantizer.compile import descriptor_fields, pack_fields, pack_lane_params
+from quantizer.layers import dense_chain
 from quantizer.network import DenseLayer, FloatNetwork
 from quantizer.quantize import quantize_network
 from verif.network_sim import run_on_rtl
@@ -62,6 +63,7 @@ def _random_network(rng, sizes, scheme, dtype, weights="int8"):
                             scheme=scheme, dtype=dtype, weights=weights, progress=False)
 
 
+@pytest.mark.rtl
 @pytest.mark.parametrize("name", CONFIGS)
 def test_network_runs_start_to_done_bit_exact(name, seed):
     """A 3-layer network whose shapes fit no tile evenly, several batches in one launch, every
@@ -69,13 +71,14 @@ def test_network_runs_start_to_done_bit_exact(name, seed):
     config = CONFIGS[name]
     rng = np.random.default_rng(seed)
     scheme = "pow2" if config.requant_modes == ("pow2",) else "asymmetric"
-    qnet = _random_network(rng, [11, 9, 6, 5], scheme, config.dtype,
-                           WEIGHT_FORMAT[config.weight_bits])
-    assert qnet.weight_bits == config.weight_bits
-    x = qnet.quantize_input(rng.normal(size=(17, 11)))
-    run = run_on_rtl(qnet, x, config, batch=7, check_layers=True, seed=seed)
+    graph = _random_network(rng, [11, 9, 6, 5], scheme, config.dtype,
+                            WEIGHT_FORMAT[config.weight_bits])
+    layers = dense_chain(graph)
+    assert max(layer.weight_bits for layer in layers) == config.weight_bits
+    x = graph.input.quantize(rng.normal(size=(17, 11)))
+    run = run_on_rtl(graph, x, config, batch=7, check_layers=True, seed=seed)
     assert run.mismatches == []
-    np.testing.assert_array_equal(run.outputs, qnet.run(x))
+    np.testing.assert_array_equal(run.outputs, graph.run(x))
     tiles = sum(-(-layer.weight.shape[0] // config.cols) * -(-layer.weight.shape[1] //
-                config.rows) for layer in qnet.layers)
+                config.rows) for layer in layers)
     assert [b["vectors"] for b in run.batches] == [tiles * 7, tiles * 7, tiles * 3]

@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 
 from mxugen.cli import main
-from quantizer.quantize import QuantizedNetwork
+from quantizer.graph import Graph
+from quantizer.layers import dense_chain
 from quantizer.report import accuracy
+
+pytestmark = pytest.mark.rtl  # Verilator builds or place and route
 
 
 def test_accuracy_is_top1_percent():
@@ -43,10 +46,10 @@ def test_demo_rtl_equals_golden_and_int8_tracks_float(demo_run):
 
 def test_demo_figures_agree_with_its_files(demo_run):
     _, figures, out = demo_run
-    qnet = QuantizedNetwork.load(out / "net")
+    graph = Graph.load(out / "net")
     x, labels = np.load(out / "test_inputs.npy"), np.load(out / "test_labels.npy")
     assert figures["test_samples"] == len(x) == len(labels)
-    golden = accuracy(qnet.run(qnet.quantize_input(x)), labels)
+    golden = accuracy(graph.run(graph.input.quantize(x)), labels)
     assert figures["int8_golden_accuracy"] == round(golden, 2)
     saved = json.loads((out / "results.json").read_text())
     assert {k: saved[k] for k in figures} == figures
@@ -56,7 +59,7 @@ def test_demo_figures_agree_with_its_files(demo_run):
     assert manifest["samples"] == len(x)
     # The measured cycle count is the sum of the documented per-layer cycle model.
     assert figures["cycles"] == figures["predicted_cycles"]
-    macs = len(x) * sum(layer.weight.size for layer in qnet.layers)
+    macs = len(x) * sum(layer.weight.size for layer in dense_chain(graph))
     assert figures["utilization"] == round(macs / (8 * 8 * figures["cycles"]), 4)
     for path in figures["outputs"]["plots"]:
         assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"

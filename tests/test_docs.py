@@ -16,6 +16,8 @@ import pytest
 from mxugen.cli import main
 from verif.runner import sim_build_root
 
+pytestmark = pytest.mark.rtl  # Verilator builds or place and route
+
 DOCS = sorted((Path(__file__).parent.parent / "docs").glob("*.md"))
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```[ \t]*$", re.M | re.S)
 

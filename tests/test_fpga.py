@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from mxugen.cli import main
+
+pytestmark = pytest.mark.rtl  # Verilator builds or place and route
 
 
 def _report(capsys, *args) -> dict:

@@ -45,6 +45,7 @@ def test_config_is_canonical_and_round_trips():
     ArrayConfig(rows=8, cols=4, dtype="uint8", requant_modes=("pow2",), pipelined_product=False),
     ArrayConfig(rows=16, cols=16),
 ], ids=lambda c: c.describe())
+@pytest.mark.rtl
 def test_generated_verilog_lints_clean_and_records_parameters(tmp_path, config):
     text = to_verilog(MatrixUnit(config), config, "mxu")
     recorded = re.search(r"^// mxugen-config: (.*)$", text, re.MULTILINE).group(1)

@@ -14,6 +14,8 @@ from hw.matrix_unit import MatrixUnit
 from hw.requant import Requantizer
 from verif.runner import build_simulator
 
+pytestmark = pytest.mark.rtl  # Verilator builds or place and route
+
 MATRIX_UNIT_CONFIGS = {
     "1x1": ArrayConfig(rows=1, cols=1),
     "2x3": ArrayConfig(rows=2, cols=3),

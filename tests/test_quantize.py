@@ -8,7 +8,9 @@ import pytest
 from mxugen.demo import digits_classifier
 from quantizer import QuantizerError
 from quantizer.network import DenseLayer, FloatNetwork
-from quantizer.quantize import QuantizedNetwork, quantize_network
+from quantizer.graph import Graph
+from quantizer.layers import dense_chain
+from quantizer.quantize import quantize_network
 from quantizer.report import accuracy
 
 
@@ -27,7 +29,7 @@ def test_int8_accuracy_within_one_point_of_float(digits_mlp, per_channel, scheme
     float_acc = accuracy(net.forward(x_test), y_test)
     q = quantize_network(net, x_train, per_channel=per_channel, scheme=scheme, dtype=dtype,
                          progress=False)
-    int_acc = accuracy(q.run(q.quantize_input(x_test)), y_test)
+    int_acc = accuracy(q.run(q.input.quantize(x_test)), y_test)
     print(f"float {float_acc:.2f}%  quantized {int_acc:.2f}%")
     assert float_acc > 90
     assert abs(int_acc - float_acc) <= 1.0
@@ -37,10 +39,11 @@ def test_every_layer_tracks_the_float_network(digits_mlp):
     """Per-layer SQNR of the dequantized integer activations against float: > 25 dB."""
     net, x_train, x_test, _ = digits_mlp
     q = quantize_network(net, x_train, progress=False)
-    ints = q.run(q.quantize_input(x_test), all_layers=True)[1:]
+    ints = q.run(q.input.quantize(x_test), all_tensors=True)
     floats = net.forward(x_test, all_layers=True)[1:]
-    for layer, qi, fl in zip(q.layers, ints, floats):
-        deq = layer.output_scale * (qi.astype(np.float64) - layer.output_zero_point)
+    for layer, fl in zip(dense_chain(q), floats):
+        deq = layer.output.scalar_scale * (ints[layer.name].astype(np.float64)
+                                           - layer.output.zp)
         sqnr = 10 * np.log10(np.sum(fl ** 2) / np.sum((fl - deq) ** 2))
         assert sqnr > 25, f"{layer.name}: SQNR {sqnr:.1f} dB"
 
@@ -48,26 +51,27 @@ def test_every_layer_tracks_the_float_network(digits_mlp):
 def test_pow2_scheme_needs_no_multiplier(digits_mlp):
     net, x_train, _, _ = digits_mlp
     q = quantize_network(net, x_train, scheme="pow2", progress=False)
-    for layer in q.layers:
-        assert layer.rounding == "pow2" and np.all(layer.m0 == 1 << 30)
+    for layer in dense_chain(q):
+        assert layer.params.rounding == "pow2" and np.all(layer.params.m0 == 1 << 30)
 
 
 def test_relu_bounds_and_zero_points(digits_mlp):
     net, x_train, _, _ = digits_mlp
     q = quantize_network(net, x_train, progress=False)
-    hidden = q.layers[0]
-    assert hidden.activation == "relu" and hidden.act_min == hidden.output_zero_point
+    hidden = dense_chain(q)[0]
+    assert hidden.op.activation == "RELU" and hidden.params.act_min == hidden.output.zp
     assert hidden.weight.dtype == np.int8 and hidden.weight.min() >= -127
-    assert hidden.weight_zero_point == 0 and hidden.bias.dtype == np.int32
+    assert hidden.params.weight_zero_point == 0
+    assert q.tensors[hidden.op.inputs[2]].data.dtype == np.int32
 
 
 def test_saved_folder_round_trips_bit_exactly(digits_mlp, tmp_path):
     net, x_train, x_test, _ = digits_mlp
     q = quantize_network(net, x_train, progress=False)
-    loaded = QuantizedNetwork.load(q.save(tmp_path / "net"))
-    np.testing.assert_array_equal(loaded.run(loaded.quantize_input(x_test)),
-                                  q.run(q.quantize_input(x_test)))
-    assert sorted(p.name for p in (tmp_path / "net").iterdir()) == ["network.json", "weights.npz"]
+    loaded = Graph.load(q.save(tmp_path / "net"))
+    np.testing.assert_array_equal(loaded.run(loaded.input.quantize(x_test)),
+                                  q.run(q.input.quantize(x_test)))
+    assert sorted(p.name for p in (tmp_path / "net").iterdir()) == ["graph.json", "tensors.npz"]
 
 
 def test_tiny_weights_with_large_bias_keep_the_accumulator_in_range():
@@ -76,7 +80,7 @@ def test_tiny_weights_with_large_bias_keep_the_accumulator_in_range():
     w[1] = 1e-9  # a channel that almost died in training
     net = FloatNetwork([DenseLayer(w, np.array([0.1, 5.0, -0.2]), "none")])
     q = quantize_network(net, rng.normal(size=(64, 8)), progress=False)
-    assert abs(int(q.layers[0].bias[1])) <= 1 << 30
+    assert abs(int(dense_chain(q)[0].bias[1])) <= 1 << 30
     zero = FloatNetwork([DenseLayer(np.zeros((2, 4)), np.zeros(2), "none")])
     with pytest.raises(QuantizerError, match="single point at 0"):
         quantize_network(zero, rng.normal(size=(8, 4)), progress=False)  # its output is all 0
@@ -127,7 +131,7 @@ def test_quantize_command_writes_a_network_folder(digits_mlp, tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert [row["layer"] for row in report["layers"]] == ["dense0", "dense1", "dense2"]
     assert all(row["sqnr_db"] > 25 and 0.2 < row["range_used"] <= 1 for row in report["layers"])
-    assert QuantizedNetwork.load(tmp_path / "net").settings["per_channel"] is True
+    assert Graph.load(tmp_path / "net").meta["settings"]["per_channel"] is True
 
 
 @pytest.mark.parametrize("calib, message", [
@@ -158,10 +162,10 @@ def test_quantize_command_data_free_low_bit_with_eval_and_plots(digits_mlp, tmp_
     acc = summary["accuracy"]
     assert summary["settings"]["method"] == "data-free"
     assert abs(acc["int8"] - acc["float"]) <= 1.0
-    q = QuantizedNetwork.load(tmp_path / "net")
+    q = Graph.load(tmp_path / "net")
     assert all(layer.weight_format == "int4" and np.abs(layer.weight).max() <= 7
-               for layer in q.layers)
-    assert acc["int8"] == round(accuracy(q.run(q.quantize_input(x_test)), y_test), 2)
+               for layer in dense_chain(q))
+    assert acc["int8"] == round(accuracy(q.run(q.input.quantize(x_test)), y_test), 2)
     weights = sum(layer.weight.size for layer in net.layers)
     assert summary["size"]["weight_bytes_packed"] == weights // 2
     assert summary["size"]["float32_bytes"] == 4 * (weights + sum(l.bias.size for l in net.layers))

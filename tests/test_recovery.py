@@ -23,7 +23,7 @@ def task():
 def _int8_accuracy(task, **options) -> float:
     q = quantize_network(options.pop("net", task.net), options.pop("data", task.x_train),
                          progress=False, **options)
-    return accuracy(q.run(q.quantize_input(task.x_test)), task.y_test)
+    return accuracy(q.run(q.input.quantize(task.x_test)), task.y_test)
 
 
 def test_clamping_clips_each_channel_at_n_std():
@@ -127,9 +127,11 @@ def test_fake_quantization_predicts_the_integer_network(task, options):
     rounding ties (float vs 31-bit multiplier), and the same accuracy."""
     from quantizer.fakequant import fake_quant_forward
     q = quantize_network(task.net, task.x_train, progress=False, **options)
-    ints = q.run(q.quantize_input(task.x_test), all_layers=True)[1:]
+    from quantizer.layers import dense_chain
+    values = q.run(q.input.quantize(task.x_test), all_tensors=True)
+    ints = [values[op.outputs[0]] for op in q.operators]
     fakes = fake_quant_forward(q, task.x_test, all_layers=True)[1:]
-    for layer, qi, fq in zip(q.layers, ints, fakes):
-        back = np.round(fq / layer.output_scale) + layer.output_zero_point
+    for layer, qi, fq in zip(dense_chain(q), ints, fakes):
+        back = np.round(fq / layer.output.scalar_scale) + layer.output.zp
         assert np.max(np.abs(back - qi)) <= 1 and np.mean(back != qi) <= 1e-3, layer.name
     assert accuracy(fakes[-1], task.y_test) == accuracy(ints[-1], task.y_test)

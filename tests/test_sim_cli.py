@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,20 +18,21 @@ def network_folder(tmp_path, seed):
     rng = np.random.default_rng(seed)
     net = FloatNetwork([DenseLayer(rng.normal(size=(12, 10)), rng.normal(size=12), "relu"),
                         DenseLayer(rng.normal(size=(4, 12)), rng.normal(size=4), "none")])
-    qnet = quantize_network(net, rng.normal(size=(100, 10)), per_channel=True, progress=False)
-    qnet.save(tmp_path / "net")
+    graph = quantize_network(net, rng.normal(size=(100, 10)), per_channel=True, progress=False)
+    graph.save(tmp_path / "net")
     np.save(tmp_path / "x.npy", rng.normal(size=(20, 10)))
-    return tmp_path, qnet
+    return tmp_path, graph
 
 
+@pytest.mark.rtl
 def test_sim_on_rtl_matches_golden_and_writes_outputs(network_folder, capsys):
-    tmp, qnet = network_folder
+    tmp, graph = network_folder
     args = ["sim", str(tmp / "net"), "--input", str(tmp / "x.npy"), "--float-input",
             "--rows", "4", "--cols", "4", "--batch", "8", "--check-layers", "--json"]
     assert main(args + ["--output", str(tmp / "y.npy")]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["mismatches"] == 0 and summary["samples"] == 20 and summary["cycles"] > 0
-    expected = qnet.run(qnet.quantize_input(np.load(tmp / "x.npy")))
+    expected = graph.run(graph.input.quantize(np.load(tmp / "x.npy")))
     np.testing.assert_array_equal(np.load(tmp / "y.npy"), expected)
     assert main(args[:-1] + ["--golden", "--output", str(tmp / "g.npy")]) == 0
     np.testing.assert_array_equal(np.load(tmp / "g.npy"), expected)
@@ -38,9 +40,9 @@ def test_sim_on_rtl_matches_golden_and_writes_outputs(network_folder, capsys):
 
 @pytest.mark.parametrize("make_input, extra, message", [
     (lambda rng: rng.normal(size=(3, 10)), [], "holds float64 values; pass --float-input"),
-    (lambda rng: np.full((3, 10), 300), [], "values outside int8 [-128, 127]"),
+    (lambda rng: np.full((3, 10), 300), [], "outside int8 [-128, 127]"),
     (lambda rng: np.zeros((3, 9), np.int8), [], r"inputs must have shape (samples, 10)"),
-    (lambda rng: np.zeros((0, 10), np.int8), [], r"with at least one sample"),
+    (lambda rng: np.zeros((0, 10), np.int8), [], "at least one sample"),
 ])
 def test_sim_bad_inputs(network_folder, capsys, make_input, extra, message):
     tmp, _ = network_folder
@@ -56,9 +58,11 @@ def test_sim_refuses_a_folder_that_is_not_a_network(tmp_path, capsys):
     np.save(tmp_path / "x.npy", np.zeros((1, 4), np.int8))
     assert main(["sim", str(tmp_path), "--input", str(tmp_path / "x.npy"), "--golden",
                  "--output", str(tmp_path / "y.npy")]) == 2
-    assert "is not a quantized network folder" in capsys.readouterr().err
+    assert "has no graph.json: give a folder written by mxugen quantize" in \
+        capsys.readouterr().err
 
 
+@pytest.mark.rtl
 def test_bench_gemm_reports_utilization_and_checks_results(capsys):
     assert main(["bench", "gemm", "--rows", "4", "--cols", "4", "--m", "24", "--k", "12",
                  "--n", "8", "--json"]) == 0
@@ -74,24 +78,24 @@ def test_compile_writes_images_that_only_their_hardware_accepts(network_folder, 
     from hw import ArrayConfig
     from quantizer import QuantizerError
     from quantizer.manifest import read_images
-    from verif.network_sim import accelerator_config
-    tmp, qnet = network_folder
+    from quantizer.sizing import accelerator_config
+    tmp, graph = network_folder
     assert main(["compile", str(tmp / "net"), "--rows", "4", "--cols", "2", "--samples", "16",
                  "--format", "coe", "--format", "mif", "-o", str(tmp / "img")]) == 0
     names = sorted(p.name for p in (tmp / "img").iterdir())
     assert names == sorted(["manifest.json"] + [f"{m}.{f}" for m in ("weights", "params", "program")
                                                 for f in ("hex", "coe", "mif")])
-    hw = accelerator_config(qnet, 16, rows=4, cols=2).to_dict()
+    hw = accelerator_config(graph, 16, rows=4, cols=2).to_dict()
     images = read_images(tmp / "img", hw)
     from quantizer.compile import compile_network
-    assert images["weights"] == compile_network(qnet, hw, 16).weights
+    assert images["weights"] == compile_network(graph, hw, 16).weights
     other = ArrayConfig.from_dict({**hw, "rows": 8}).to_dict()
     with pytest.raises(QuantizerError, match=r"laid out for different hardware \(rows differ"):
         read_images(tmp / "img", other)
 
 
 def test_generate_accelerator_bakes_images_of_its_own_hardware_only(network_folder, capsys):
-    tmp, qnet = network_folder
+    tmp, graph = network_folder
     assert main(["compile", str(tmp / "net"), "--rows", "4", "--cols", "2", "--samples", "16",
                  "-o", str(tmp / "img")]) == 0
     hw = json.loads((tmp / "img" / "manifest.json").read_text())["hardware"]
@@ -125,3 +129,17 @@ def test_help_lists_every_command_with_examples(capsys):
     with pytest.raises(SystemExit):
         main(["--version"])
     assert capsys.readouterr().out.startswith("mxugen ")
+
+
+def test_compile_needs_no_simulator(tmp_path):
+    """Sizing, compiling and writing images import neither cocotb nor the testbenches."""
+    import subprocess
+    import sys
+    model = Path(__file__).parent / "models" / "fc.tflite"
+    code = ("import sys\nfrom mxugen.cli import main\n"
+            f"assert main(['compile', {str(model)!r}, '--rows', '4', '--cols', '4', "
+            f"'--samples', '8', '-o', {str(tmp_path / 'img')!r}]) == 0\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('cocotb', 'verif'))))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip().splitlines()[-1] == "['verif', 'verif.errors']"

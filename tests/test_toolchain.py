@@ -36,6 +36,7 @@ def test_missing_host_tool_is_one_clear_sentence(monkeypatch):
         toolchain.ensure_toolchain()
 
 
+@pytest.mark.rtl
 @pytest.mark.parametrize("pipelined", [False, True])
 def test_cocotb_smoke_one_mac(seed, pipelined):
     """Amaranth → Verilog → Verilator via cocotb_tools.runner → compared with the golden model."""

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from cocotb_tools.runner import get_runner
 
+from .errors import SimulationError
 from .toolchain import ensure_toolchain
 
 #: Narrow, documented waivers for Verilator's default-fatal warnings (docs/verilog.md):
@@ -23,10 +24,6 @@ from .toolchain import ensure_toolchain
 #: semantics are width-exact), and its FSMs assign a default before a ``case`` that lists only
 #: the states driving that signal.
 VERILATOR_WAIVERS = ("-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-CASEINCOMPLETE")
-
-
-class SimulationError(RuntimeError):
-    """The simulator could not be built or did not run; the message says where to look."""
 
 
 def sim_build_root() -> Path:

@@ -16,12 +16,10 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from .errors import ToolchainError
+
 #: cocotb 2.x needs Verilator 5.036 or newer.
 MIN_VERILATOR = (5, 36)
-
-
-class ToolchainError(RuntimeError):
-    """Something the simulator build needs is missing; the message names what to install."""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import numpy as np
 
 from hw.array import accumulator_stream_layout, activation_stream_layout, weight_stream_layout
 from hw.requant import requant_output_layout
-from quantizer import accumulate, dtype_range, requantize
+from quantizer import accumulate, dtype_range
 
 from .common import Bench, pack
 from .requant_params import RequantParams

@@ -1,0 +1,46 @@
+"""``mxugen compile``: a network → memory images and a manifest for the accelerator."""
+
+from __future__ import annotations
+
+from ..options import add_shape_options, command
+
+EXAMPLES = ["mxugen compile out/net --rows 8 --cols 8 --format coe -o out/images"]
+
+
+def register(commands) -> None:
+    parser = command(
+        commands, "compile", "lay a network out as memory images for the accelerator",
+        EXAMPLES,
+        "Write weights/params/program images ($readmemh hex; .coe/.mif on request) and "
+        "manifest.json for an accelerator sized to the network.")
+    parser.add_argument("network", metavar="MODEL",
+                        help="a folder written by mxugen quantize, or an int8 .tflite file")
+    add_shape_options(parser)
+    parser.add_argument("--samples", type=int, default=256, help="batch size (default 256)")
+    parser.add_argument("--match", default="litert", choices=["litert", "tflm"],
+                        help="whose rounding the images reproduce (default litert)")
+    parser.add_argument("--format", action="append", default=[], choices=["coe", "mif"],
+                        help="also write Xilinx .coe or Intel .mif files (repeatable)")
+    parser.add_argument("-o", "--output", required=True, help="output folder")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from quantizer.importers import load_network
+    from quantizer.manifest import write_images
+    from quantizer.sizing import accelerator_config
+
+    graph = load_network(args.network)
+    config = accelerator_config(graph, args.samples, rows=args.rows, cols=args.cols)
+    formats = tuple(dict.fromkeys(["hex", *args.format]))
+    compiled = write_images(graph, config.to_dict(), args.samples, args.output, formats=formats,
+                            runtime=args.match)
+    print(f"wrote {len(compiled.weights)} weight, {len(compiled.params)} parameter and "
+          f"{len(compiled.program)} program words ({', '.join(formats)}) and manifest.json to "
+          f"{args.output} for {config.describe()}")
+    if config.weight_bits != 8:
+        packed = len(compiled.weights) * config.weight_bits * config.cols // 8
+        print(f"weights packed at {config.weight_bits} bits: {packed} bytes of weight memory "
+              f"and weight-stream bandwidth instead of {packed * 8 // config.weight_bits} "
+              f"({8 // config.weight_bits}× less)")
+    return 0

@@ -1,0 +1,61 @@
+"""``mxugen fpga``: ECP5 resources and Fmax of a generated design (Yosys + nextpnr)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..options import UsageError, add_hw_options, command, config_from, design
+
+EXAMPLES = ["mxugen fpga --rows 4 --cols 4 --json",
+            "mxugen fpga --accelerator --rows 8 --cols 8 --no-pnr"]
+
+
+def register(commands) -> None:
+    parser = command(
+        commands, "fpga",
+        "FPGA resources and Fmax of a generated design (Lattice ECP5, Yosys + nextpnr)",
+        EXAMPLES,
+        "Generate the design, synthesize it for a Lattice ECP5 with Yosys and place and route "
+        "it out of context with nextpnr (both from PyPI), and report LUTs, flip-flops, DSP "
+        "multipliers, block RAMs and the highest clock frequency.")
+    add_hw_options(parser)
+    parser.add_argument("--accelerator", action="store_true",
+                        help="the whole accelerator instead of the matrix unit alone")
+    parser.add_argument("--device", default="85k", choices=["25k", "45k", "85k"],
+                        help="ECP5 size (default 85k)")
+    parser.add_argument("--no-pnr", action="store_true",
+                        help="synthesis only: resources without place and route or Fmax")
+    parser.add_argument("--seed", type=int, default=1, help="placement seed")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    parser.add_argument("-o", "--output", default="out/fpga",
+                        help="output folder (default out/fpga)")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from ..fpga import FpgaToolError, fpga_report
+    from ..outputs import write_design
+
+    config = config_from(args)
+    top = "accel" if args.accelerator else "mxu"
+    out = Path(args.output)
+    write_design(design(config, args.accelerator), config, out, top)
+    try:
+        report = fpga_report(out, top, device=args.device,
+                             place_and_route=not args.no_pnr, seed=args.seed)
+    except FpgaToolError as exc:
+        raise UsageError(str(exc)) from None
+    report = {"hardware": config.describe(), **report}
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"{report['hardware']} on ECP5 {report['device']} (out of context)")
+    for key in ("luts", "ffs", "dsps", "carry_cells", "block_rams", "fmax_mhz"):
+        if key in report:
+            print(f"  {key.replace('_', ' '):>12s}: {report[key]}")
+    if "critical_path" in report:
+        path = report["critical_path"]
+        print(f"  {'critical path':>12s}: {path['from']} → {path['to']}")
+    print(f"  {'logs':>12s}: {report['logs']}")
+    return 0

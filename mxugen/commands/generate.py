@@ -1,0 +1,54 @@
+"""``mxugen generate``: the matrix unit's or the accelerator's Verilog and JSON description."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..options import UsageError, add_hw_options, check_output_folder, command, config_from, design
+
+EXAMPLES = ["mxugen generate --rows 8 --cols 8 --lint -o out/mxu8x8",
+            "mxugen generate --rows 16 --cols 4 --dtype uint8 --requant pow2 -o out/pow2",
+            "mxugen generate --accelerator --images out/images -o out/rtl"]
+
+
+def register(commands) -> None:
+    parser = command(
+        commands, "generate", "write the matrix unit's Verilog and a JSON description", EXAMPLES,
+        "Write the matrix unit (systolic array + requantizer) as Verilog, with the parameters "
+        "in a header comment and a JSON file beside it.")
+    add_hw_options(parser)
+    parser.add_argument("--accelerator", action="store_true",
+                        help="the whole accelerator (memories, sequencer) instead of the "
+                             "matrix unit alone")
+    parser.add_argument("--images", help="bake the images of `mxugen compile` into the "
+                                         "accelerator's memories (FPGA build)")
+    parser.add_argument("--top", help="top module name (default mxu, or accel)")
+    parser.add_argument("--lint", action="store_true",
+                        help="also run verilator --lint-only -Wall on the result")
+    parser.add_argument("-o", "--output", required=True, help="output directory")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from quantizer.manifest import images_hardware, read_images
+
+    from ..outputs import write_design
+
+    check_output_folder(args.output)
+    if args.images and not args.accelerator:
+        raise UsageError("--images bakes a network into the accelerator: add --accelerator")
+    config = config_from(args, images_hardware(args.images) if args.images else None)
+    top = args.top or ("accel" if args.accelerator else "mxu")
+    images = read_images(args.images, config.to_dict()) if args.images else None
+    verilog_path, json_path, _ = write_design(
+        design(config, args.accelerator, images), config, Path(args.output), top,
+        baked_images=str(args.images) if args.images else None)
+    print(f"wrote {verilog_path} ({config.describe()}) and {json_path}")
+    if args.lint:
+        from verif.lint import lint
+        findings = lint(verilog_path, top)
+        if findings:
+            print("\n".join(findings))
+            return 1
+        print("verilator --lint-only -Wall: clean (waivers: see docs/verilog.md)")
+    return 0

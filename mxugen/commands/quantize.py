@@ -1,0 +1,171 @@
+"""``mxugen quantize``: a float model → an int8 network folder, with a report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..options import UsageError, command
+
+EXAMPLES = ["mxugen quantize model.onnx --calib calib.npz --per-channel -o out/net",
+            "mxugen quantize model.npz --input-range 0,1 --bits 4 --bias-correction "
+            "--eval test.npz --plot -o out/net4"]
+
+
+def register(commands) -> None:
+    parser = command(
+        commands, "quantize", "quantize a float model to an int8 network folder", EXAMPLES,
+        "Post-training quantization: calibrate activation ranges on sample data, quantize "
+        "weights, write the integer network (graph.json + tensors.npz).")
+    parser.add_argument("model", help="float model: an ONNX file (Gemm/MatMul+Add, Relu, "
+                                        "Clip, Flatten) or an .npz of dense layers (weight_0, "
+                                        "bias_0, …)")
+    data = parser.add_argument_group("ranges (one of)")
+    data.add_argument("--calib", help=".npz with one array per model input, keyed by the "
+                                      "input's name, samples along axis 0")
+    data.add_argument("--input-range", type=_real_range, metavar="LO,HI",
+                      help="data-free: the input's real range; activation ranges come from "
+                           "the weights (e.g. 0,1 for pixels scaled to [0, 1])")
+    data.add_argument("--n-std", type=float, default=4.0,
+                      help="data-free ranges span mean ± N standard deviations (default 4)")
+    parser.add_argument("--per-channel", action="store_true",
+                          help="one weight scale per output channel (default: per tensor)")
+    parser.add_argument("--bits", default="8", choices=list(BITS),
+                          help="weight format: 8, 4 or 2-bit uniform, ternary or binary "
+                               "(default 8); low-bit weights are packed in the images")
+    parser.add_argument("--scheme", default="asymmetric", choices=["asymmetric", "pow2"],
+                          help="activation scheme; pow2 makes every multiplier a power of two")
+    parser.add_argument("--calibration", default="minmax",
+                          choices=["minmax", "moving_average", "percentile", "mse", "entropy"],
+                          help="activation range method (default minmax)")
+    parser.add_argument("--dtype", default="int8", choices=["int8", "uint8"])
+    parser.add_argument("--rounding", default="single", choices=["single", "double"],
+                          help="requantization rounding recorded per layer (default single, "
+                               "what TFLite's fully-connected kernel does)")
+    recovery = parser.add_argument_group("accuracy recovery")
+    recovery.add_argument("--clamp-std", type=float, metavar="N",
+                          help="clip each channel's weight outliers at mean ± N std")
+    recovery.add_argument("--equalize", action="store_true",
+                          help="cross-layer equalization of ReLU-joined layers (Nagel 2019)")
+    recovery.add_argument("--bias-correction", action="store_true",
+                          help="subtract the weight error's expected output shift from biases")
+    parser.add_argument("--eval", metavar="DATA.npz",
+                          help="labelled set (the input array and 'labels'): report float, "
+                               "fake-quant and int8 accuracy")
+    parser.add_argument("--plot", action="store_true",
+                          help="write OUT/plots/*.png: per-layer error, quality vs weight format")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("-o", "--output", required=True, help="output folder")
+    parser.set_defaults(run=run)
+
+
+BITS = {"8": "int8", "4": "int4", "2": "int2", "ternary": "ternary", "binary": "binary"}
+
+
+def _real_range(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO,HI (two numbers), got {text!r}") from None
+    return lo, hi
+
+
+def _load_samples(path: str, input_name: str, what: str):
+    """The array named after the model's input in an .npz (images flattened to vectors), and
+    the archive for any other arrays."""
+    import numpy as np
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read {what} {path}: {exc}") from None
+    if input_name not in archive:
+        raise UsageError(f"{path} has no array named '{input_name}' (the model's input); "
+                         f"it has: {', '.join(archive.files) or 'nothing'}")
+    data = archive[input_name]
+    return (data.reshape(len(data), -1) if data.ndim > 2 else data), archive
+
+
+def _quantize_report(net, graph, requantize, data, labels, folder: Path, plot: bool) -> dict:
+    """Sizes; with data, per-layer errors; with labels, accuracies; with ``plot``, figures
+    (``requantize(format)`` quantizes again with another weight format for the sweep)."""
+    from quantizer.fakequant import fake_quant_forward
+    from quantizer.report import accuracy, layer_errors, model_size
+    from quantizer.weights import WEIGHT_FORMATS
+
+    summary = {"output": str(folder), "settings": graph.meta["settings"],
+               "size": model_size(net, graph)}
+    if data is None:
+        return summary
+    errors = layer_errors(net, graph, data)
+    summary["layers"] = [{k: v for k, v in row.items() if k != "error"} for row in errors]
+    if labels is not None:
+        summary["accuracy"] = {
+            "float": round(accuracy(net.forward(data), labels), 2),
+            "fake_quant": round(accuracy(fake_quant_forward(graph, data), labels), 2),
+            "int8": round(accuracy(graph.run(graph.input.quantize(data)), labels), 2)}
+    if plot:
+        from .. import plots
+        from ..outputs import save_figure
+        formats = list(WEIGHT_FORMATS) if graph.dtype == "int8" else ["int8"]
+        sweep = [requantize(fmt) for fmt in formats]
+        if labels is not None:
+            values = [accuracy(q.run(q.input.quantize(data)), labels) for q in sweep]
+            ylabel, reference = "accuracy (%)", summary["accuracy"]["float"]
+        else:
+            values = [layer_errors(net, q, data)[-1]["sqnr_db"] for q in sweep]
+            ylabel, reference = "output SQNR (dB)", None
+        summary["plots"] = [
+            str(save_figure(plots.layer_errors(errors, "per-layer quantization error"),
+                            folder / "plots" / "layer_error.png")),
+            str(save_figure(plots.bit_width_sweep(formats, values, ylabel, reference,
+                                                  "quantized network vs weight format"),
+                            folder / "plots" / "bit_width.png"))]
+    return summary
+
+
+def run(args) -> int:
+    from quantizer.importers import load_float_model
+    from quantizer.quantize import quantize_network
+
+    net = load_float_model(args.model)
+    if bool(args.calib) == bool(args.input_range):
+        raise UsageError("give either --calib DATA.npz (calibration samples) or "
+                         "--input-range LO,HI (data-free: ranges from the weights alone)")
+    data = _load_samples(args.calib, net.input_name, "calibration data")[0] \
+        if args.calib else None
+    labels = None
+    if args.eval:
+        eval_x, archive = _load_samples(args.eval, net.input_name, "evaluation data")
+        if "labels" not in archive:
+            raise UsageError(f"{args.eval} has no 'labels' array (one class index per sample)")
+        labels = archive["labels"]
+        if len(labels) != len(eval_x):
+            raise UsageError(f"{args.eval}: {len(eval_x)} samples but {len(labels)} labels")
+    kwargs = dict(per_channel=args.per_channel, scheme=args.scheme, method=args.calibration,
+                  dtype=args.dtype, rounding=args.rounding, weights=BITS[args.bits],
+                  input_range=args.input_range, n_std=args.n_std, clamp_std=args.clamp_std,
+                  equalize=args.equalize, bias_correction=args.bias_correction)
+    graph = quantize_network(net, data, **kwargs)
+    out = graph.save(args.output)
+    report_data = eval_x if args.eval else data
+    summary = _quantize_report(
+        net, graph, lambda fmt: quantize_network(net, data, progress=False,
+                                                **{**kwargs, "weights": fmt}),
+        report_data, labels, out, args.plot)
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    for row in summary.get("layers", []):
+        print(f"{row['layer']:>10s} {str(row['shape']):>10s}  SQNR {row['sqnr_db']:6.2f} dB"
+              f"  range used {row['range_used']:.0%}")
+    if "accuracy" in summary:
+        print("accuracy: " + ", ".join(f"{k} {v:.2f}%" for k, v in summary["accuracy"].items()))
+    size = summary["size"]
+    print(f"parameters: {size['float32_bytes']} bytes float32 → {size['quantized_bytes']} "
+          f"bytes quantized ({size['compression']}× smaller; weights "
+          f"{size['weight_bytes_packed']} bytes packed)")
+    for path in summary.get("plots", []):
+        print(f"wrote {path}")
+    print(f"wrote {out}/graph.json and tensors.npz")
+    return 0

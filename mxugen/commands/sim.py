@@ -1,0 +1,129 @@
+"""``mxugen sim``: a network through the accelerator RTL in Verilator, or the golden model."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from quantizer.files import save_array
+
+from ..options import UsageError, add_shape_options, command, modes
+
+EXAMPLES = ["mxugen sim model.tflite --golden --input x.npy --output y.npy --dump out/tensors",
+            "mxugen sim model.tflite --golden --match tflm --input x.npy --output y.npy",
+            "mxugen sim out/net --input x.npy --float-input --output y.npy"]
+
+
+def register(commands) -> None:
+    parser = command(
+        commands, "sim", "run a network on the generated RTL (or the golden model)", EXAMPLES,
+        "Run an int8 .tflite model or a network folder written by `mxugen quantize` on the "
+        "golden model (--golden) or on the accelerator RTL in Verilator, many samples per "
+        "simulator launch, comparing every output with the golden model (exit code 1 on any "
+        "mismatch).")
+    parser.add_argument("network", metavar="MODEL",
+                        help="an int8 .tflite file or a folder written by mxugen quantize")
+    parser.add_argument("--input", required=True,
+                        help=".npy of inputs, one sample per row (in the model's input shape, "
+                             "NHWC for images, or flattened)")
+    parser.add_argument("--output", required=True, help=".npy to write the int8 outputs to")
+    parser.add_argument("--float-input", action="store_true",
+                        help="inputs are float: quantize them with the model's input parameters")
+    parser.add_argument("--golden", action="store_true", help="run the golden model only, no RTL")
+    parser.add_argument("--match", default="litert", choices=["litert", "tflm"],
+                        help="whose arithmetic to reproduce where the runtimes differ: LiteRT's "
+                             "reference kernels (default) or TFLite Micro")
+    parser.add_argument("--dump", metavar="DIR",
+                        help="write every tensor an operator computes to DIR/<name>.npy, one "
+                             "row per sample (name: the model's, non-alphanumerics as _)")
+    parser.add_argument("--check-layers", action="store_true",
+                        help="also compare every intermediate layer's outputs with the golden "
+                             "model")
+    add_shape_options(parser)
+    parser.add_argument("--requant", type=modes, default=("double", "single"),
+                        help="rounding modes built into the simulated hardware (default "
+                             "double,single)")
+    parser.add_argument("--batch", type=int, default=256, help="samples per accelerator run")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.set_defaults(run=run)
+
+
+def dump_name(tensor: str) -> str:
+    """The file name of a dumped tensor: every character but letters and digits becomes ``_``."""
+    return re.sub(r"[^A-Za-z0-9]", "_", tensor)
+
+
+def _load_inputs(args, graph):
+    import numpy as np
+    try:
+        x = np.load(args.input, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise UsageError(f"cannot read inputs {args.input}: {exc}") from None
+    if x.ndim == 0 or len(x) == 0:
+        raise UsageError(f"{args.input} has shape {x.shape}: inputs need at least one sample")
+    if args.float_input:
+        if x.dtype.kind not in "fiu":
+            raise UsageError(f"{args.input} holds {x.dtype} values, not numbers")
+        x = graph.input.quantize(x)
+    elif x.dtype.kind not in "iu":
+        raise UsageError(f"{args.input} holds {x.dtype} values; pass --float-input to quantize "
+                         "them with the model's input parameters")
+    return graph.check_input(x)
+
+
+def _write_dump(folder: Path, tensors: dict) -> None:
+    names = {}
+    for name in tensors:
+        file = dump_name(name)
+        if file in names:
+            raise UsageError(f"tensors {names[file]!r} and {name!r} both dump to {file}.npy")
+        names[file] = name
+    folder.mkdir(parents=True, exist_ok=True)
+    for file, name in names.items():
+        save_array(folder / f"{file}.npy", tensors[name])
+
+
+def run(args) -> int:
+    from quantizer.importers import load_network
+
+    if args.batch < 1:
+        raise UsageError(f"--batch must be at least 1, got {args.batch}")
+    if args.dump and Path(args.dump).exists() and not Path(args.dump).is_dir():
+        raise UsageError(f"--dump {args.dump} exists and is not a directory")
+    graph = load_network(args.network)
+    x = _load_inputs(args, graph)
+    summary = {"samples": len(x), "mode": "golden" if args.golden else "rtl",
+               "match": args.match, "operators": graph.summary()}
+    if args.golden:
+        tensors = graph.run(x, runtime=args.match, all_tensors=True)
+        y, mismatches = tensors[graph.outputs[0]], []
+        if args.dump:
+            _write_dump(Path(args.dump), {n: v for n, v in tensors.items()
+                                          if n not in graph.inputs})
+    else:
+        if args.dump:
+            raise UsageError("--dump writes the golden model's tensors: add --golden")
+        from quantizer.sizing import accelerator_config
+        from verif.network_sim import run_on_rtl
+        config = accelerator_config(graph, min(args.batch, len(x)), rows=args.rows,
+                                    cols=args.cols, keep_layers=args.check_layers,
+                                    requant_modes=args.requant)
+        run = run_on_rtl(graph, x, config, batch=args.batch, check_layers=args.check_layers,
+                         seed=args.seed, runtime=args.match)
+        y, mismatches = run.outputs, run.mismatches
+        summary.update({"hardware": config.describe(), "cycles": run.cycles,
+                        "cycles_per_sample": round(run.cycles / len(x), 1),
+                        "weight_stall_cycles": run.weight_stall_cycles})
+    save_array(args.output, y)
+    summary.update({"output": str(args.output), "mismatches": len(mismatches)})
+    if args.dump:
+        summary["dump"] = str(args.dump)
+    if args.json:
+        print(json.dumps({**summary, "mismatch_report": mismatches[:20]}))
+    else:
+        for line in mismatches[:20]:
+            print(f"MISMATCH {line}")
+        print(", ".join(f"{k}: {v}" for k, v in summary.items()))
+    return 1 if mismatches else 0

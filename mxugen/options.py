@@ -1,0 +1,99 @@
+"""What the command modules share: the usage error, subcommand declaration with examples, and
+the hardware options that become an :class:`~hw.ArrayConfig`."""
+
+from __future__ import annotations
+
+import argparse
+
+
+class UsageError(Exception):
+    """A user mistake: reported as one line, exit code 2."""
+
+
+def command(commands, name: str, help: str, examples: list[str],
+            description: str | None = None) -> argparse.ArgumentParser:
+    """A subcommand parser with its examples under the option list."""
+    return commands.add_parser(name, help=help, description=description or help,
+                               epilog=epilog(examples),
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def epilog(examples: list[str]) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in examples)
+
+
+def modes(text: str) -> tuple[str, ...]:
+    return tuple(m.strip() for m in text.split(",") if m.strip())
+
+
+def add_shape_options(parser, default: int = 8) -> None:
+    parser.add_argument("--rows", type=int, default=default,
+                        help=f"PE rows, the K of one tile (default {default})")
+    parser.add_argument("--cols", type=int, default=default,
+                        help=f"PE columns, the N of one tile (default {default})")
+
+
+#: Hardware option → ArrayConfig field. Options left unset take the ArrayConfig default, or
+#: with ``--images`` the hardware the images were compiled for.
+HW_OPTIONS = {"rows": "rows", "cols": "cols", "dtype": "dtype", "acc_width": "acc_width",
+              "requant": "requant_modes", "weight_bits": "weight_bits",
+              **{f"{m.split('_')[0]}_depth": m for m in
+                 ("weight_depth", "act_depth", "param_depth", "psum_depth", "program_depth")}}
+
+
+def add_hw_options(parser: argparse.ArgumentParser) -> None:
+    from hw import ArrayConfig
+    d = ArrayConfig()
+    group = parser.add_argument_group("hardware parameters (with --images: default the images')")
+    group.add_argument("--rows", type=int, help=f"PE rows, the K of one tile (default {d.rows})")
+    group.add_argument("--cols", type=int,
+                       help=f"PE columns, the N of one tile (default {d.cols})")
+    group.add_argument("--dtype", help="int8 (default) or uint8")
+    group.add_argument("--acc-width", type=int,
+                       help=f"accumulator bits, 18..32 (default {d.acc_width})")
+    group.add_argument("--requant", type=modes,
+                       help="rounding modes to build, comma-separated from double,single,pow2 "
+                            "(default double,single; pow2 alone builds no multiplier)")
+    group.add_argument("--no-pipeline", action="store_true",
+                       help="single-cycle PEs (default: product registered before the add)")
+    group.add_argument("--weight-bits", type=int, choices=[8, 4, 2, 1],
+                       help="weight-memory bits per weight: packed low-bit weights (default 8)")
+    for option, field in HW_OPTIONS.items():
+        if option.endswith("_depth"):
+            group.add_argument(f"--{option.replace('_', '-')}", type=int,
+                               help=f"accelerator {option.split('_')[0]} memory words "
+                                    f"(default {getattr(d, field)})")
+
+
+def config_from(args, base: dict | None = None):
+    """The ArrayConfig of the options given, over ``base`` (a hardware dict) or the defaults;
+    with a base, a given option that contradicts it is an error."""
+    from hw import ArrayConfig
+    params = dict(base or {})
+    given = {field: getattr(args, option) for option, field in HW_OPTIONS.items()
+             if getattr(args, option) is not None}
+    if args.no_pipeline:
+        given["pipelined_product"] = False
+    if base is not None:
+        canonical = ArrayConfig.from_dict({**base, **given}).to_dict()
+        clashes = [k for k in given if canonical[k] != base[k]]
+        if clashes:
+            raise UsageError(f"--{clashes[0].replace('_', '-')} contradicts the images' hardware "
+                             f"({clashes[0]}={base[clashes[0]]!r}); leave it out or recompile "
+                             "the images for the hardware you want")
+    return ArrayConfig.from_dict({**params, **given})
+
+
+def design(config, accelerator: bool, images: dict | None = None):
+    """The component to generate: the whole accelerator, or the matrix unit alone."""
+    if accelerator:
+        from hw.accelerator import Accelerator
+        return Accelerator(config, images)
+    from hw.matrix_unit import MatrixUnit
+    return MatrixUnit(config)
+
+
+def check_output_folder(path) -> None:
+    from pathlib import Path
+    if Path(path).exists() and not Path(path).is_dir():
+        raise UsageError(f"output {path} exists and is not a directory; choose another -o")
