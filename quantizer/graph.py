@@ -14,7 +14,9 @@ shape.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,10 @@ DTYPE_RANGES: dict[str, tuple[int, int]] = {
     "int32": (-(1 << 31), (1 << 31) - 1)}
 NUMPY_DTYPES = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16, "int32": np.int32,
                 "float32": np.float32}
+
+#: ``Graph.meta`` key: the NCHW sample shape of a graph imported from a channels-first model,
+#: whose inputs may come in that layout too.
+CHANNELS_FIRST_INPUT = "channels_first_input"
 
 #: TFLite's fused activation functions.
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
@@ -238,11 +244,38 @@ class Graph:
             return values
         return values[self.outputs[0]]
 
-    def check_input(self, x) -> np.ndarray:
-        """``x`` as the input tensor's integers ``(samples, *sample shape)``; flat rows are
-        reshaped, anything else is an error that names the expected shape."""
-        tensor = self.input
+    def conform_layout(self, x) -> np.ndarray:
+        """``x`` as ``(samples, *input sample shape)``: the graph's own (NHWC) layout; for a
+        graph imported from a channels-first model also NCHW samples, transposed, when the
+        shape is NCHW and not NHWC; flat rows when flattening cannot mix channels up (one
+        channel, or a non-image input); images for a vector input, flattened. Anything else
+        is refused naming the expected shape."""
         x = np.asarray(x)
+        sample = self.input.sample_shape
+        nchw = tuple(self.meta.get(CHANNELS_FIRST_INPUT) or ())
+        if x.ndim >= 1 and x.shape[1:] == sample:
+            pass
+        elif nchw and x.shape[1:] == nchw:
+            x = x.transpose(0, 2, 3, 1)
+        elif x.ndim == 2 and x.shape[1] == int(np.prod(sample)) and (
+                not nchw or nchw[0] == 1 or int(np.prod(nchw[1:])) == 1):
+            x = x.reshape(len(x), *sample)
+        elif len(sample) == 1 and x.ndim > 2 and int(np.prod(x.shape[1:])) == sample[0]:
+            x = x.reshape(len(x), -1)  # images into a vector input: flattened in C order
+        else:
+            also = f" or NCHW (samples, {', '.join(map(str, nchw))})" if nchw else ""
+            raise QuantizerError(f"inputs must have shape (samples, "
+                                 f"{', '.join(map(str, sample))}){also} for the input "
+                                 f"{self.inputs[0]!r}, got {x.shape}")
+        if len(x) == 0:
+            raise QuantizerError("inputs have no samples: give at least one sample")
+        return x
+
+    def check_input(self, x) -> np.ndarray:
+        """``x`` as the input tensor's integers ``(samples, *sample shape)``
+        (:meth:`conform_layout`), refusing floats and values outside the input's type."""
+        tensor = self.input
+        x = self.conform_layout(x)
         lo, hi = tensor.range
         if x.dtype.kind not in "iu":
             raise QuantizerError(f"inputs are {x.dtype}, the model's input {tensor.name} is "
@@ -250,14 +283,6 @@ class Graph:
         if x.size and (x.min() < lo or x.max() > hi):
             raise QuantizerError(f"inputs have values in [{x.min()}, {x.max()}], outside "
                                  f"{tensor.dtype} [{lo}, {hi}]")
-        sample = tensor.sample_shape
-        if x.ndim >= 1 and x.shape[1:] != sample and \
-                int(np.prod(x.shape[1:])) == int(np.prod(sample)):
-            x = x.reshape(len(x), *sample)
-        if x.ndim < 1 or x.shape[1:] != sample or len(x) == 0:
-            raise QuantizerError(f"inputs must have shape (samples, {', '.join(map(str, sample))}"
-                                 f"){' ' if sample else ''}with at least one sample, got "
-                                 f"{x.shape}")
         return x.astype(NUMPY_DTYPES[tensor.dtype])
 
     def run_float(self, x, *, runtime: str = "litert") -> np.ndarray:
@@ -275,13 +300,15 @@ class Graph:
             tensors.append({"name": t.name, "shape": list(t.shape), "dtype": t.dtype,
                             "scale": t.scale.tolist(), "zero_point": t.zero_point.tolist(),
                             "axis": t.axis, "data": f"t{i}" if t.is_constant else None})
-        save_arrays(folder / TENSORS_FILE, **arrays)
-        write_atomic(folder / GRAPH_FILE, json.dumps({
+        doc = json.loads(json.dumps({
             "format": GRAPH_FORMAT, "version": GRAPH_VERSION, "inputs": self.inputs,
             "outputs": self.outputs, "meta": self.meta, "tensors": tensors,
             "operators": [{"kind": op.kind, "name": op.name, "inputs": list(op.inputs),
                            "outputs": list(op.outputs), "options": op.options}
-                          for op in self.operators]}, indent=1, default=_json_value) + "\n")
+                          for op in self.operators]}, default=_json_value))
+        doc["digest"] = _digest(doc, arrays)
+        save_arrays(folder / TENSORS_FILE, **arrays)
+        write_atomic(folder / GRAPH_FILE, json.dumps(doc, indent=1) + "\n")
         return folder
 
     @classmethod
@@ -289,14 +316,19 @@ class Graph:
         folder = Path(folder)
         try:
             doc = json.loads((folder / GRAPH_FILE).read_text())
-            arrays = np.load(folder / TENSORS_FILE, allow_pickle=False)
-        except (OSError, ValueError) as exc:
+            with np.load(folder / TENSORS_FILE, allow_pickle=False) as archive:
+                arrays = {name: archive[name] for name in archive.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise QuantizerError(f"{folder} is not a network folder written by mxugen "
                                  f"quantize: {exc}") from None
         if not isinstance(doc, dict) or doc.get("format") != GRAPH_FORMAT \
                 or doc.get("version") != GRAPH_VERSION:
             raise QuantizerError(f"{folder}/{GRAPH_FILE} is not a version {GRAPH_VERSION} "
                                  "mxugen network; quantize the model again")
+        if doc.get("digest") != _digest(doc, arrays):
+            raise QuantizerError(f"{folder} was changed after mxugen wrote it ({GRAPH_FILE} and "
+                                 f"{TENSORS_FILE} no longer match their digest); write it again "
+                                 "with mxugen quantize")
         try:
             tensors = {}
             for entry in doc["tensors"]:
@@ -317,6 +349,18 @@ class Graph:
 
 GRAPH_FORMAT, GRAPH_VERSION = "mxugen-graph", 1
 GRAPH_FILE, TENSORS_FILE = "graph.json", "tensors.npz"
+
+
+def _digest(doc: dict, arrays: dict) -> str:
+    """SHA-256 of the document (without its digest) and of every constant's type, shape and
+    bytes: what makes a folder match itself."""
+    h = hashlib.sha256(json.dumps({k: v for k, v in doc.items() if k != "digest"},
+                                  sort_keys=True).encode())
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
+        h.update(array.tobytes())
+    return h.hexdigest()
 
 
 def _json_value(value):

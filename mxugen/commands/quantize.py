@@ -9,6 +9,7 @@ from pathlib import Path
 from ..options import UsageError, command
 
 EXAMPLES = ["mxugen quantize model.onnx --calib calib.npz --per-channel -o out/net",
+            "mxugen quantize cnn.onnx --calib calib.npz --per-channel --eval test.npz -o out/cnn",
             "mxugen quantize model.npz --input-range 0,1 --bits 4 --bias-correction "
             "--eval test.npz --plot -o out/net4"]
 
@@ -18,12 +19,15 @@ def register(commands) -> None:
         commands, "quantize", "quantize a float model to an int8 network folder", EXAMPLES,
         "Post-training quantization: calibrate activation ranges on sample data, quantize "
         "weights, write the integer network (graph.json + tensors.npz).")
-    parser.add_argument("model", help="float model: an ONNX file (Gemm/MatMul+Add, Relu, "
-                                        "Clip, Flatten) or an .npz of dense layers (weight_0, "
-                                        "bias_0, …)")
+    parser.add_argument("model", help="float model: an ONNX file — a dense chain "
+                                        "(Gemm/MatMul+Add, Relu, Clip, Flatten) or a CNN graph "
+                                        "(Conv, pools, Add, Concat, Softmax, …; image arrays "
+                                        "NHWC) — or an .npz of dense layers (weight_0, bias_0, "
+                                        "…)")
     data = parser.add_argument_group("ranges (one of)")
     data.add_argument("--calib", help=".npz with one array per model input, keyed by the "
-                                      "input's name, samples along axis 0")
+                                      "input's name, samples along axis 0 (images of a CNN: "
+                                      "NHWC, or NCHW when the shape cannot be NHWC)")
     data.add_argument("--input-range", type=_real_range, metavar="LO,HI",
                       help="data-free: the input's real range; activation ranges come from "
                            "the weights (e.g. 0,1 for pixels scaled to [0, 1])")
@@ -40,9 +44,10 @@ def register(commands) -> None:
                           choices=["minmax", "moving_average", "percentile", "mse", "entropy"],
                           help="activation range method (default minmax)")
     parser.add_argument("--dtype", default="int8", choices=["int8", "uint8"])
-    parser.add_argument("--rounding", default="single", choices=["single", "double"],
-                          help="requantization rounding recorded per layer (default single, "
-                               "what TFLite's fully-connected kernel does)")
+    parser.add_argument("--rounding", choices=["single", "double"],
+                          help="dense chains: requantization rounding recorded per layer "
+                               "(default single, what TFLite's fully-connected kernel does); "
+                               "CNN graphs follow each kernel's runtime")
     recovery = parser.add_argument_group("accuracy recovery")
     recovery.add_argument("--clamp-std", type=float, metavar="N",
                           help="clip each channel's weight outliers at mean ± N std")
@@ -71,9 +76,9 @@ def _real_range(text: str) -> tuple[float, float]:
     return lo, hi
 
 
-def _load_samples(path: str, input_name: str, what: str):
-    """The array named after the model's input in an .npz (images flattened to vectors), and
-    the archive for any other arrays."""
+def _load_samples(path: str, input_name: str, what: str, flatten: bool = True):
+    """The array named after the model's input in an .npz (images flattened to vectors unless
+    ``flatten`` is false), and the archive for any other arrays."""
     import numpy as np
     try:
         archive = np.load(path, allow_pickle=False)
@@ -83,7 +88,18 @@ def _load_samples(path: str, input_name: str, what: str):
         raise UsageError(f"{path} has no array named '{input_name}' (the model's input); "
                          f"it has: {', '.join(archive.files) or 'nothing'}")
     data = archive[input_name]
-    return (data.reshape(len(data), -1) if data.ndim > 2 else data), archive
+    return (data.reshape(len(data), -1) if data.ndim > 2 and flatten else data), archive
+
+
+def _load_labelled(path: str, input_name: str, flatten: bool = True):
+    """``(samples, labels)`` of a labelled evaluation set."""
+    x, archive = _load_samples(path, input_name, "evaluation data", flatten)
+    if "labels" not in archive:
+        raise UsageError(f"{path} has no 'labels' array (one class index per sample)")
+    labels = archive["labels"]
+    if len(labels) != len(x):
+        raise UsageError(f"{path}: {len(x)} samples but {len(labels)} labels")
+    return x, labels
 
 
 def _quantize_report(net, graph, requantize, data, labels, folder: Path, plot: bool) -> dict:
@@ -124,11 +140,71 @@ def _quantize_report(net, graph, requantize, data, labels, folder: Path, plot: b
     return summary
 
 
+#: Options of the dense-chain quantizer that the CNN graph path does not have (yet).
+DENSE_ONLY = {"--equalize": "equalize", "--bias-correction": "bias_correction",
+              "--clamp-std": "clamp_std", "--input-range": "input_range", "--plot": "plot",
+              "--rounding": "rounding"}
+
+
+def _run_graph(args, float_graph) -> int:
+    """A CNN graph: calibrate, quantize like TFLite's converter, report per-tensor SQNR."""
+    from quantizer.float_graph import conform_input, run_float
+    from quantizer.quantize_graph import (parameter_bytes, quantize_graph, run_quantized,
+                                          tensor_errors)
+    from quantizer.report import accuracy
+
+    refused = [option for option, field in DENSE_ONLY.items()
+               if getattr(args, field) not in (None, False)]
+    refused += [f"--bits {args.bits}"] if args.bits != "8" else []
+    if refused:
+        raise UsageError(f"{', '.join(refused)}: only for dense-chain models (MLPs) so far, "
+                         f"and {args.model} is a CNN graph ({float_graph.summary()}); leave "
+                         f"{'it' if len(refused) == 1 else 'them'} out")
+    if not args.calib:
+        raise UsageError("give --calib DATA.npz: CNN graphs are calibrated on sample data")
+    name = float_graph.inputs[0]
+    data = conform_input(float_graph, _load_samples(args.calib, name, "calibration data",
+                                                    flatten=False)[0])
+    labels = None
+    if args.eval:
+        eval_x, labels = _load_labelled(args.eval, name, flatten=False)
+        eval_x = conform_input(float_graph, eval_x)
+    graph = quantize_graph(float_graph, data, per_channel=args.per_channel, scheme=args.scheme,
+                           method=args.calibration, dtype=args.dtype)
+    out = graph.save(args.output)
+    report_x = eval_x if args.eval else data
+    summary = {"output": str(out), "settings": graph.meta["settings"],
+               "operators": graph.summary(), "size": parameter_bytes(float_graph, graph),
+               "tensors": tensor_errors(float_graph, graph, report_x)}
+    if labels is not None:
+        summary["accuracy"] = {
+            "float": round(accuracy(run_float(float_graph, eval_x), labels), 2),
+            "int8": round(accuracy(run_quantized(graph, eval_x), labels), 2)}
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(f"operators: {summary['operators']}")
+    for row in summary["tensors"]:
+        print(f"{row['tensor']:>28s} {row['kind']:<18s} {row['shape']!s:>12s}  SQNR "
+              f"{row['sqnr_db']:6.2f} dB  range used {row['range_used']:.0%}")
+    if "accuracy" in summary:
+        print("accuracy: " + ", ".join(f"{k} {v:.2f}%" for k, v in summary["accuracy"].items()))
+    size = summary["size"]
+    print(f"parameters: {size['float32_bytes']} bytes float32 → {size['quantized_bytes']} "
+          f"bytes quantized ({size['compression']}× smaller)")
+    print(f"wrote {out}/graph.json and tensors.npz (input {name}: NHWC "
+          f"{tuple(graph.input.sample_shape)})")
+    return 0
+
+
 def run(args) -> int:
-    from quantizer.importers import load_float_model
+    from quantizer.graph import Graph
+    from quantizer.importers import load_float
     from quantizer.quantize import quantize_network
 
-    net = load_float_model(args.model)
+    net = load_float(args.model)
+    if isinstance(net, Graph):
+        return _run_graph(args, net)
     if bool(args.calib) == bool(args.input_range):
         raise UsageError("give either --calib DATA.npz (calibration samples) or "
                          "--input-range LO,HI (data-free: ranges from the weights alone)")
@@ -136,14 +212,9 @@ def run(args) -> int:
         if args.calib else None
     labels = None
     if args.eval:
-        eval_x, archive = _load_samples(args.eval, net.input_name, "evaluation data")
-        if "labels" not in archive:
-            raise UsageError(f"{args.eval} has no 'labels' array (one class index per sample)")
-        labels = archive["labels"]
-        if len(labels) != len(eval_x):
-            raise UsageError(f"{args.eval}: {len(eval_x)} samples but {len(labels)} labels")
+        eval_x, labels = _load_labelled(args.eval, net.input_name)
     kwargs = dict(per_channel=args.per_channel, scheme=args.scheme, method=args.calibration,
-                  dtype=args.dtype, rounding=args.rounding, weights=BITS[args.bits],
+                  dtype=args.dtype, rounding=args.rounding or "single", weights=BITS[args.bits],
                   input_range=args.input_range, n_std=args.n_std, clamp_std=args.clamp_std,
                   equalize=args.equalize, bias_correction=args.bias_correction)
     graph = quantize_network(net, data, **kwargs)

@@ -1,7 +1,8 @@
-"""Model importers. Float models (``.npz`` dense layers, ONNX) become a
-:class:`~quantizer.network.FloatNetwork` for the quantizer; quantized models (``.tflite``, and
-the folders ``mxugen quantize`` writes) become the int8 operator graph
-(:class:`~quantizer.graph.Graph`) that the golden model runs and the compiler lowers.
+"""Model importers. Float models become what the quantizer takes: a
+:class:`~quantizer.network.FloatNetwork` for dense chains (``.npz``, ONNX MLPs), a float
+:class:`~quantizer.graph.Graph` for ONNX CNNs. Quantized models (``.tflite``, QDQ or QOperator
+ONNX, and the folders ``mxugen quantize`` writes) become the int8 operator graph that the golden
+model runs and the compiler lowers.
 
 One module per format, chosen by file suffix; a new format is a new module and one table entry.
 """
@@ -30,8 +31,23 @@ def _load_tflite(path: Path) -> Graph:
     return load_tflite(path)
 
 
+def _is_quantized_onnx(path: Path) -> bool:
+    from .onnx_graph import read_model
+    from .onnx_quantized import is_quantized_onnx
+    return is_quantized_onnx(read_model(path))
+
+
+def _load_quantized_onnx(path: Path) -> Graph:
+    if not _is_quantized_onnx(path):
+        raise QuantizerError(f"{path} is a float ONNX model: quantize it first with mxugen "
+                             "quantize (QDQ and QOperator models run as they are)")
+    from .onnx_quantized import load_quantized_onnx
+    return load_quantized_onnx(path)
+
+
 IMPORTERS: dict[str, Callable[[Path], FloatNetwork]] = {".npz": _load_npz, ".onnx": _load_onnx}
-NETWORK_IMPORTERS: dict[str, Callable[[Path], Graph]] = {".tflite": _load_tflite}
+NETWORK_IMPORTERS: dict[str, Callable[[Path], Graph]] = {".tflite": _load_tflite,
+                                                         ".onnx": _load_quantized_onnx}
 
 
 def load_float_model(path: Path | str) -> FloatNetwork:
@@ -42,14 +58,46 @@ def load_float_model(path: Path | str) -> FloatNetwork:
     importer = IMPORTERS.get(path.suffix.lower())
     if importer is None:
         hint = " (a .tflite model is quantized already: run it with mxugen sim)" \
-            if path.suffix.lower() in NETWORK_IMPORTERS else ""
+            if path.suffix.lower() == ".tflite" else ""
         raise QuantizerError(f"{path}: unsupported model format '{path.suffix}'{hint}; "
                              f"use one of {', '.join(IMPORTERS)}")
     return importer(path)
 
 
+def load_float_graph(path: Path | str) -> Graph:
+    """A float model as a float operator :class:`Graph` (NHWC, TFLite operator kinds; run it
+    with :func:`quantizer.float_graph.run_float`, quantize it with
+    :func:`quantizer.quantize_graph.quantize_graph`). ONNX only, any graph the importer
+    supports: CNNs, residual branches, a final Softmax."""
+    path = Path(path)
+    if not path.is_file():
+        raise QuantizerError(f"model file {path} does not exist")
+    if path.suffix.lower() != ".onnx":
+        raise QuantizerError(f"{path}: float operator graphs are imported from .onnx files")
+    from .onnx_graph import load_onnx_graph
+    return load_onnx_graph(path)
+
+
+def load_float(path: Path | str) -> FloatNetwork | Graph:
+    """The importer the quantizer should use: a :class:`FloatNetwork` for dense chains
+    (``.npz``, and ONNX MLPs :func:`~quantizer.importers.onnx.is_dense_chain` accepts — the path
+    with equalization, bias correction, data-free ranges and low-bit weights), a float
+    :class:`Graph` for any other ONNX model (:func:`load_float_graph`)."""
+    path = Path(path)
+    if path.suffix.lower() == ".onnx" and path.is_file():
+        from .onnx import is_dense_chain
+        from .onnx_graph import read_model
+        if _is_quantized_onnx(path):
+            raise QuantizerError(f"{path} is quantized already (QuantizeLinear/QLinear "
+                                 "operators): run it with mxugen sim")
+        if not is_dense_chain(read_model(path)):
+            return load_float_graph(path)
+    return load_float_model(path)
+
+
 def load_network(path: Path | str) -> Graph:
-    """An int8 network: a ``.tflite`` file or a folder written by ``mxugen quantize``."""
+    """An int8 network: a ``.tflite`` file, a quantized (QDQ or QOperator) ONNX file, or a
+    folder written by ``mxugen quantize``."""
     path = Path(path)
     if path.is_dir():
         if not (path / GRAPH_FILE).is_file():
@@ -62,6 +110,6 @@ def load_network(path: Path | str) -> Graph:
     if importer is None:
         hint = " (a float model: quantize it first with mxugen quantize)" \
             if path.suffix.lower() in IMPORTERS else ""
-        raise QuantizerError(f"{path}: not an int8 network{hint}; give a .tflite file or a "
-                             "folder written by mxugen quantize")
+        raise QuantizerError(f"{path}: not an int8 network{hint}; give a .tflite or quantized "
+                             ".onnx file, or a folder written by mxugen quantize")
     return importer(path)

@@ -53,6 +53,37 @@ class _Chain:
             self.pending = None
 
 
+def is_dense_chain(model) -> bool:
+    """Whether :func:`load_onnx` is the importer for ``model``: its nodes (those not computed
+    from constants alone) are a chain of :data:`SUPPORTED` operators over the one input, and
+    every ``Clip`` is a ReLU or ReLU6 with constant bounds. Anything else — convolutions,
+    branches, a final Softmax — is a graph for :mod:`quantizer.importers.onnx_graph`."""
+    values = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    inputs = [i.name for i in model.graph.input if i.name not in values]
+    if len(inputs) != 1 or len(model.graph.output) != 1:
+        return False
+    current, folded = inputs[0], set(values)
+    for node in model.graph.node:
+        data = [name for name in node.input if name and name not in folded]
+        if not data:
+            folded.update(node.output)
+            if node.op_type == "Constant" and "value" in _attributes(node):
+                values[node.output[0]] = numpy_helper.to_array(_attributes(node)["value"])
+            continue
+        if node.op_type not in SUPPORTED or data != [current]:
+            return False
+        if node.op_type == "Clip":
+            attrs = _attributes(node)
+            bounds = [attrs.get("min", -np.inf), attrs.get("max", np.inf)]
+            for i, name in enumerate(node.input[1:3]):
+                if name in values:
+                    bounds[i] = float(np.asarray(values[name]).reshape(-1)[0])
+            if bounds not in ([0.0, 6.0], [0.0, np.inf]):
+                return False
+        current = node.output[0]
+    return current == model.graph.output[0].name
+
+
 def _attributes(node) -> dict:
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 

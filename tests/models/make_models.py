@@ -429,7 +429,15 @@ counts the bytes where they differ.
 | file | bytes | operators | input (quantization) | output (quantization) | weights | exercises |
 | --- | --- | --- | --- | --- | --- | --- |
 """ + "\n".join(rows) + "\n" + NOTES
-    (HERE / "README.md").write_text(text)
+    # Sections other scripts own (make_onnx_quantized.py's) stay as they are.
+    readme = HERE / "README.md"
+    old = readme.read_text() if readme.exists() else ""
+    kept = old[old.index(ONNX_SECTION):] if ONNX_SECTION in old else ""
+    readme.write_text(text + ("\n" + kept if kept else ""))
+
+
+#: The README section make_onnx_quantized.py writes.
+ONNX_SECTION = "## Quantized ONNX models"
 
 
 def main(argv: list[str]) -> int:

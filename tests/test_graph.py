@@ -1,0 +1,101 @@
+"""The operator graph itself: structure checks, activation ranges, the folder format and its
+refusal of damaged or hand-edited files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from quantizer import QuantizerError
+from quantizer.graph import Graph, Operator, Tensor, activation_range
+from quantizer.importers.tflite import load_tflite
+from tests_paths import MODELS
+
+
+def _fc_graph(order=(0, 1)) -> Graph:
+    rng = np.random.default_rng(0)
+    tensors = {"x": Tensor("x", (1, 4), scale=[0.05], zero_point=[3]),
+               "h": Tensor("h", (1, 3), scale=[0.1], zero_point=[-5]),
+               "y": Tensor("y", (1, 2), scale=[0.2], zero_point=[1]),
+               "w1": Tensor("w1", (3, 4), data=rng.integers(-127, 128, (3, 4)).astype(np.int8),
+                            scale=[0.01, 0.02, 0.03], axis=0),
+               "w2": Tensor("w2", (2, 3), data=rng.integers(-127, 128, (2, 3)).astype(np.int8),
+                            scale=[0.01])}
+    ops = [Operator("FULLY_CONNECTED", ("x", "w1", None), ("h",), {"activation": "RELU"}),
+           Operator("FULLY_CONNECTED", ("h", "w2", None), ("y",))]
+    return Graph(tensors, [ops[i] for i in order], ["x"], ["y"])
+
+
+def test_operators_must_come_in_topological_order():
+    with pytest.raises(QuantizerError, match=r"reads 'h' before any operator writes it"):
+        _fc_graph(order=(1, 0))
+
+
+def test_unknown_tensors_and_missing_outputs_are_named():
+    graph = _fc_graph()
+    with pytest.raises(QuantizerError, match="reads unknown tensor 'nope'"):
+        Graph(graph.tensors, [Operator("RESHAPE", ("nope",), ("y",))], ["x"], ["y"])
+    with pytest.raises(QuantizerError, match="no operator computes the graph output 'h'"):
+        Graph(graph.tensors, graph.operators[:1] and [], ["x"], ["h"])
+
+
+def test_fused_activation_bounds_follow_tflite():
+    t = Tensor("t", (1, 1), scale=[0.05], zero_point=[-128])
+    assert activation_range("NONE", t) == (-128, 127)
+    assert activation_range("RELU", t) == (-128, 127)
+    assert activation_range("RELU6", t) == (-128, -8)          # 6 / 0.05 = 120 steps
+    u = Tensor("u", (1, 1), scale=[0.01], zero_point=[0])
+    assert activation_range("RELU_N1_TO_1", u) == (-100, 100)
+    with pytest.raises(QuantizerError, match="unknown fused activation 'TANH'"):
+        activation_range("TANH", t)
+
+
+def test_folder_round_trip_is_exact(tmp_path, seed):
+    graph = load_tflite(MODELS / "resnet_tiny.tflite")
+    loaded = Graph.load(graph.save(tmp_path / "net"))
+    x = np.random.default_rng(seed).integers(-128, 128, (4, 16, 16, 3))
+    for runtime in ("litert", "tflm"):
+        np.testing.assert_array_equal(loaded.run(x, runtime=runtime),
+                                      graph.run(x, runtime=runtime))
+    assert loaded.summary() == graph.summary()
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda doc: doc["tensors"][1].update(shape=[9, 9]), "changed after mxugen wrote it"),
+    (lambda doc: doc["tensors"][0].update(zero_point=[4]), "changed after mxugen wrote it"),
+    (lambda doc: doc["operators"].reverse(), "changed after mxugen wrote it"),
+    (lambda doc: doc.update(version=99), "is not a version 1 mxugen network"),
+    (lambda doc: doc.pop("digest"), "changed after mxugen wrote it"),
+])
+def test_hand_edited_folders_are_refused(tmp_path, edit, message):
+    folder = _fc_graph().save(tmp_path / "net")
+    doc = json.loads((folder / "graph.json").read_text())
+    edit(doc)
+    (folder / "graph.json").write_text(json.dumps(doc))
+    with pytest.raises(QuantizerError, match=message):
+        Graph.load(folder)
+
+
+def test_damaged_constants_are_refused(tmp_path):
+    folder = _fc_graph().save(tmp_path / "net")
+    arrays = dict(np.load(folder / "tensors.npz"))
+    first = sorted(arrays)[0]
+    arrays[first] = arrays[first] + 1
+    np.savez(folder / "tensors.npz", **arrays)
+    with pytest.raises(QuantizerError, match="changed after mxugen wrote it"):
+        Graph.load(folder)
+    (folder / "tensors.npz").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(QuantizerError, match="is not a network folder written by mxugen"):
+        Graph.load(folder)
+
+
+def test_inputs_are_checked_and_flat_rows_reshaped():
+    graph = load_tflite(MODELS / "conv_same.tflite")
+    flat = np.zeros((2, 9 * 9 * 3), np.int8)
+    assert graph.run(flat).shape == (2, 9, 9, 8)
+    with pytest.raises(QuantizerError, match=r"inputs must have shape \(samples, 9, 9, 3\)"):
+        graph.run(np.zeros((2, 10), np.int8))
+    with pytest.raises(QuantizerError, match="quantize them first"):
+        graph.run(np.zeros((2, 9, 9, 3)))
