@@ -8,13 +8,8 @@ from dataclasses import asdict, dataclass, fields
 
 from amaranth.hdl import Shape, signed, unsigned
 
-REQUANT_MODES = ("double", "single", "pow2")
-DTYPES = ("int8", "uint8")
-WEIGHT_BITS = (8, 4, 2, 1)
-
-#: Range of the per-channel shift every rounding mode accepts (TFLite's convention:
-#: multiplier = m0 · 2^(shift − 31)).
-SHIFT_MIN, SHIFT_MAX = -31, 30
+from . import contract
+from .contract import DTYPES, REQUANT_MODES, WEIGHT_BITS
 
 
 MEMORY_FIELDS = ("weight_depth", "act_depth", "param_depth", "psum_depth", "program_depth")
@@ -114,12 +109,12 @@ class ArrayConfig:
 
     @property
     def has_multiplier(self) -> bool:
-        return "single" in self.requant_modes or "double" in self.requant_modes
+        return contract.has_multiplier(self.requant_modes)
 
     @property
     def runtime_rounding_select(self) -> bool:
         """True when the requantizer has a run-time single/double select input."""
-        return "single" in self.requant_modes and "double" in self.requant_modes
+        return contract.runtime_rounding_select(self.requant_modes)
 
     @property
     def array_latency(self) -> int:

@@ -22,23 +22,16 @@ equals single rounding for the power-of-two multipliers (``m0 = 2^30``) it is me
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import ArrayConfig
+from .layouts import lane_params_layout
 from .pipeline import delay_line, valid_delayed
 
-
-def lane_params_layout(config: ArrayConfig) -> data.StructLayout:
-    """Per-column requantization parameters: ``bias``, ``m0`` (multiplier builds only) and
-    ``shift`` for each of the ``cols`` lanes (one word of the accelerator's parameter memory)."""
-    cols = config.cols
-    fields = {"bias": data.ArrayLayout(signed(32), cols)}
-    if config.has_multiplier:
-        fields["m0"] = data.ArrayLayout(unsigned(31), cols)
-    fields["shift"] = data.ArrayLayout(signed(6), cols)
-    return data.StructLayout(fields)
+__all__ = ["Requantizer", "lane_params_layout", "requant_input_layout", "requant_output_layout",
+           "requant_params_layout"]
 
 
 def requant_params_layout(config: ArrayConfig) -> data.StructLayout:

@@ -102,7 +102,7 @@ def run_demo(output: Path | str, *, rows: int = 8, cols: int = 8, seed: int = 0,
     step(STEPS[2])
     samples = len(task.x_test)
     config = accelerator_config(graph, samples, rows=rows, cols=cols)
-    write_images(graph, config.to_dict(), samples, output / "images")
+    write_images(graph, config, samples, output / "images")
     bar.update()
 
     step(STEPS[3])

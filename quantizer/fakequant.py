@@ -34,9 +34,8 @@ def fake_quant_forward(graph: Graph, x, *, all_layers: bool = False):
     ``all_layers``, input first), computed in float64."""
     lo, hi = dtype_range(graph.dtype)
     layers = dense_chain(graph)
-    scale, zero_point = graph.input.scalar_scale, graph.input.zp
-    q = np.clip(round_half_away(np.asarray(x, np.float64) / scale) + zero_point, lo, hi)
-    outputs = [scale * (q - zero_point)]
+    # The input is quantized exactly as the integer network's (TFLite's QUANTIZE).
+    outputs = [graph.input.dequantize(graph.input.quantize(x))]
     for layer in layers:
         p = layer.params
         w = layer.weight_scale[:, None] * (layer.weight.astype(np.float64)

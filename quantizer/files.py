@@ -16,7 +16,8 @@ def write_atomic(path: Path | str, text: str) -> None:
 
 def _replace_via_temporary(path: Path, suffix: str, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix)
+    # A short prefix: the temporary name must fit wherever the final name fits.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem[:32]}.", suffix=suffix)
     os.close(fd)
     try:
         write(tmp)

@@ -17,20 +17,20 @@ from typing import Literal
 
 import numpy as np
 
+from hw.contract import POW2_M0, REQUANT_MODES, SHIFT_MAX, SHIFT_MIN
+
 from .errors import QuantizerError
 
 INT32_MIN = -(1 << 31)
 INT32_MAX = (1 << 31) - 1
 
 Rounding = Literal["double", "single", "pow2"]
-ROUNDING_MODES: tuple[str, ...] = ("double", "single", "pow2")
+#: The rounding modes, as the requantizer hardware names them.
+ROUNDING_MODES: tuple[str, ...] = REQUANT_MODES
 
-#: Shift range accepted by every rounding mode. TFLite's single-rounding kernel needs
-#: ``31 - shift >= 1`` and gemmlowp's RoundingDivideByPOT needs an exponent of at most 31.
-SHIFT_MIN, SHIFT_MAX = -31, 30
-
-#: The multiplier that ``quantize_multiplier`` returns for every power of two.
-POW2_M0 = 1 << 30
+# SHIFT_MIN..SHIFT_MAX (the shift range every rounding mode accepts: single rounding needs
+# 31 − shift ≥ 1, RoundingDivideByPOT an exponent of at most 31) and POW2_M0 (what
+# quantize_multiplier returns for every power of two) are the hardware contract's, imported above.
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:

@@ -117,11 +117,11 @@ class Tensor:
         return DTYPE_RANGES[self.dtype]
 
     def quantize(self, x) -> np.ndarray:
-        """Real values → this tensor's integers (round half away from zero, as TFLite's
-        QUANTIZE), clamped to its type."""
+        """Real values → this tensor's integers exactly as TFLite's QUANTIZE: the quotient in
+        float32, rounded half away from zero, plus the zero point, clamped to the type."""
         lo, hi = self.range
-        q = np.floor(np.abs(np.asarray(x, np.float64) / self.scalar_scale) + 0.5) \
-            * np.sign(x) + self.zp
+        q = (np.asarray(x, np.float32) / np.float32(self.scalar_scale)).astype(np.float64)
+        q = np.floor(np.abs(q) + 0.5) * np.sign(q) + self.zp
         return np.clip(q, lo, hi).astype(NUMPY_DTYPES[self.dtype])
 
     def dequantize(self, q) -> np.ndarray:

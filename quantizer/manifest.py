@@ -6,39 +6,46 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .compile import CompiledNetwork, has_multiplier, compile_network, descriptor_fields
+from hw import contract
+
+from .compile import CompiledNetwork, compile_network
 from .errors import QuantizerError
 from .files import write_atomic
 from .image_formats import parse_readmemh, write_image
 from .graph import Graph
 from .layers import dense_chain
 
+if TYPE_CHECKING:
+    from hw import ArrayConfig
+
 MANIFEST_VERSION = 1
 MEMORIES = ("weights", "params", "program")
 
 
-def _word_widths(hw: dict) -> dict[str, int]:
-    return {"weights": hw.get("weight_bits", 8) * hw["cols"],
-            "params": hw["cols"] * (32 + (31 if has_multiplier(hw) else 0) + 6),
-            "program": sum(width for _name, width in descriptor_fields(hw))}
+def _word_widths(config: ArrayConfig) -> dict[str, int]:
+    return {"weights": contract.weight_format(config).size,
+            "params": contract.lane_params_format(config).size,
+            "program": contract.descriptor_format(config).size}
 
 
-def write_images(graph: Graph, hw: dict, samples: int, folder: Path | str, *,
+def write_images(graph: Graph, config: ArrayConfig, samples: int, folder: Path | str, *,
                  formats: tuple[str, ...] = ("hex",), runtime: str = "litert") -> CompiledNetwork:
-    """Compile ``graph`` for ``hw`` and write its images and manifest into ``folder``."""
-    compiled = compile_network(graph, hw, samples, runtime=runtime)
+    """Compile ``graph`` for the accelerator ``config`` and write its images and manifest into
+    ``folder``."""
+    compiled = compile_network(graph, config, samples, runtime=runtime)
     layers = dense_chain(graph, runtime)
     folder = Path(folder)
-    widths = _word_widths(hw)
-    depths = {"weights": hw["weight_depth"], "params": hw["param_depth"],
-              "program": hw["program_depth"]}
+    widths = _word_widths(config)
+    depths = {"weights": config.weight_depth, "params": config.param_depth,
+              "program": config.program_depth}
     for name in MEMORIES:
         for fmt in formats:
             write_image(folder / f"{name}.{fmt}", getattr(compiled, name), widths[name], fmt,
                         depth=depths[name], comment=f"mxugen {name} image, {widths[name]}-bit words")
     manifest = {
-        "format": "mxugen-images", "version": MANIFEST_VERSION, "hardware": hw,
+        "format": "mxugen-images", "version": MANIFEST_VERSION, "hardware": config.to_dict(),
         "samples": samples, "runtime": runtime, "word_bits": widths,
         "files": {name: [f"{name}.{fmt}" for fmt in formats] for name in MEMORIES},
         "input": {"base": compiled.input_base, "size": compiled.input_size,

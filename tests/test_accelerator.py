@@ -1,5 +1,5 @@
 """The accelerator runs whole quantized networks from memory images, bit-exact with the golden
-model; the compiler's image layouts agree with the hardware's."""
+model; the hardware's word layouts decode what the contract (hw/contract.py) packs."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from hw import ArrayConfig
-from hw.accelerator import descriptor_layout
-from hw.requant import lane_params_layout
-from quantizer.compile import descriptor_fields, pack_fields, pack_lane_params
+from hw.contract import SHIFT_MAX, SHIFT_MIN, descriptor_format, lane_params_format
+from hw.layouts import descriptor_layout, lane_params_layout
+from quantizer import QuantizerError
+from quantizer.compile import pack_lane_params
 from quantizer.layers import dense_chain
 from quantizer.network import DenseLayer, FloatNetwork
 from quantizer.quantize import quantize_network
@@ -28,30 +29,73 @@ CONFIGS = {
 WEIGHT_FORMAT = {1: "binary", 2: "ternary", 4: "int4", 8: "int8"}
 
 
-def test_descriptor_layout_agrees_with_hardware(seed):
-    rng = np.random.default_rng(seed)
-    config = ArrayConfig(rows=4, cols=2, **SMALL)
-    fields = descriptor_fields(config.to_dict())
-    layout = descriptor_layout(config)
-    assert [(name, width) for name, width in fields] == \
-        [(name, field.width) for name, field in layout]
-    values = {name: int(rng.integers(0, 1 << (width - 1))) for name, width in fields}
-    decoded = layout.from_bits(pack_fields(fields, values))
-    assert all(int(getattr(decoded, name)) == value for name, value in values.items())
+def _random_values(rng, word):
+    """Values for every field of a contract word: each field's extremes, then random ones."""
+    values = {}
+    for field in word:
+        draw = [field.min, field.max] + rng.integers(field.min, field.max + 1, 6).tolist()
+        values[field.name] = draw[int(rng.integers(len(draw)))] if field.lanes is None \
+            else [draw[int(i)] for i in rng.integers(len(draw), size=field.lanes)]
+    return values
 
 
-@pytest.mark.parametrize("modes", [("double", "single"), ("pow2",)])
-def test_lane_params_agree_with_hardware(seed, modes):
+def _decoded(view, field):
+    value = getattr(view, field.name)
+    return int(value) if field.lanes is None else [int(lane) for lane in value]
+
+
+LAYOUT_CONFIGS = [
+    ArrayConfig(rows=4, cols=2, **SMALL),
+    ArrayConfig(rows=3, cols=3, dtype="uint8", requant_modes=("pow2",), **SMALL),
+    ArrayConfig(rows=1, cols=1, requant_modes=("double",), weight_depth=2, act_depth=2,
+                param_depth=2, psum_depth=2, program_depth=2),
+    ArrayConfig(),
+]
+
+
+@pytest.mark.parametrize("config", LAYOUT_CONFIGS, ids=lambda c: c.describe())
+@pytest.mark.parametrize("word, layout", [(descriptor_format, descriptor_layout),
+                                          (lane_params_format, lane_params_layout)],
+                         ids=["descriptor", "params"])
+def test_hardware_layouts_decode_what_the_contract_packs(seed, config, word, layout):
     rng = np.random.default_rng(seed)
-    config = ArrayConfig(rows=3, cols=3, requant_modes=modes)
+    word, layout = word(config), layout(config)
+    assert layout.size == word.size
+    for field in word:
+        assert layout[field.name].offset == word.offset(field.name), field.name
+    for _ in range(20):
+        values = _random_values(rng, word)
+        decoded = layout.from_bits(word.pack(values))
+        assert {field.name: _decoded(decoded, field) for field in word} == values
+        assert word.unpack(word.pack(values)) == values
+
+
+def test_descriptor_format_is_the_documented_one():
+    """docs/images.md's table, for the default configuration: changing the contract changes
+    every compiled image, so it must be deliberate."""
+    fields = [(f.name, f.width, f.signed) for f in descriptor_format(ArrayConfig())]
+    assert fields == [("m", 10, False), ("k_tiles", 12, False), ("n_tiles", 12, False),
+                      ("in_base", 12, False), ("out_base", 12, False), ("w_base", 12, False),
+                      ("p_base", 6, False), ("zx", 8, True), ("zw", 8, True), ("zy", 8, True),
+                      ("act_min", 8, True), ("act_max", 8, True), ("double", 1, False),
+                      ("last", 1, False)]
+    params = [(f.name, f.width, f.signed, f.lanes) for f in lane_params_format(ArrayConfig())]
+    assert params == [("bias", 32, True, 8), ("m0", 31, False, 8), ("shift", 6, True, 8)]
+    assert [f.name for f in lane_params_format(ArrayConfig(requant_modes=("pow2",)))] == \
+        ["bias", "shift"]
+
+
+def test_compiler_packs_parameter_words_with_the_contract(seed):
+    rng = np.random.default_rng(seed)
+    config = ArrayConfig(rows=3, cols=3)
     bias = rng.integers(-(1 << 31), 1 << 31, 3)
     m0 = rng.integers(0, 1 << 31, 3)
-    shift = rng.integers(-31, 31, 3)
-    decoded = lane_params_layout(config).from_bits(
-        pack_lane_params(config.to_dict(), bias, m0, shift))
-    assert list(decoded.bias) == bias.tolist() and list(decoded.shift) == shift.tolist()
-    if "double" in modes:
-        assert list(decoded.m0) == m0.tolist()
+    shift = rng.integers(SHIFT_MIN, SHIFT_MAX + 1, 3)
+    decoded = lane_params_layout(config).from_bits(pack_lane_params(config, bias, m0, shift))
+    assert list(decoded.bias) == bias.tolist() and list(decoded.m0) == m0.tolist()
+    assert list(decoded.shift) == shift.tolist()
+    with pytest.raises(QuantizerError, match=r"shift\[0\]=31 does not fit"):
+        pack_lane_params(config, bias, m0, [31, 0, 0])
 
 
 def _random_network(rng, sizes, scheme, dtype, weights="int8"):

@@ -85,10 +85,11 @@ def test_compile_writes_images_that_only_their_hardware_accepts(network_folder, 
     names = sorted(p.name for p in (tmp / "img").iterdir())
     assert names == sorted(["manifest.json"] + [f"{m}.{f}" for m in ("weights", "params", "program")
                                                 for f in ("hex", "coe", "mif")])
-    hw = accelerator_config(graph, 16, rows=4, cols=2).to_dict()
+    config = accelerator_config(graph, 16, rows=4, cols=2)
+    hw = config.to_dict()
     images = read_images(tmp / "img", hw)
     from quantizer.compile import compile_network
-    assert images["weights"] == compile_network(graph, hw, 16).weights
+    assert images["weights"] == compile_network(graph, config, 16).weights
     other = ArrayConfig.from_dict({**hw, "rows": 8}).to_dict()
     with pytest.raises(QuantizerError, match=r"laid out for different hardware \(rows differ"):
         read_images(tmp / "img", other)

@@ -78,7 +78,7 @@ def test_dump_writes_every_tensor_under_its_sanitized_name(tmp_path, capsys, see
     def file(name: str) -> str:
         return "".join(c if c.isascii() and c.isalnum() else "_" for c in name) + ".npy"
 
-    assert sorted(p.name for p in (tmp_path / "dump").iterdir()) == sorted(map(file, computed))
+    assert sorted(p.name for p in (tmp_path / "dump").glob("*.npy")) == sorted(map(file, computed))
     for name in computed:
         dumped = np.load(tmp_path / "dump" / file(name))
         np.testing.assert_array_equal(dumped, tensors[name].reshape(dumped.shape))
@@ -121,3 +121,51 @@ def test_a_tflite_mlp_runs_in_rtl_bit_exact_with_its_interpreter(tmp_path, capsy
                  "--output", str(tmp_path / "y.npy")]) == 0
     assert "mismatches: 0" in capsys.readouterr().out
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), oracle(path, x))
+
+
+def test_dump_names_fit_the_file_system_and_are_indexed(tmp_path, capsys, seed):
+    """resnet8's fused conv+batch-norm+ReLU tensors have names of up to 500 characters."""
+    import json
+
+    from mxugen.commands.sim import dump_name
+    path = MODELS / "resnet8.tflite"
+    graph = load_tflite(path)
+    assert max(len(op.outputs[0]) for op in graph.operators) > 255
+    x = np.random.default_rng(seed).integers(-128, 128, (3, 32, 32, 3)).astype(np.int8)
+    np.save(tmp_path / "x.npy", x)
+    assert main(["sim", str(path), "--golden", "--match", "tflm", "--input",
+                 str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy"),
+                 "--dump", str(tmp_path / "dump")]) == 0
+    index = json.loads((tmp_path / "dump" / "tensors.json").read_text())
+    _, tensors = tflm(path, x, all_tensors=True)
+    assert sorted(index.values()) == sorted(op.outputs[0] for op in graph.operators)
+    for file, name in index.items():
+        assert len(file) <= 204 and file == dump_name(name) + ".npy"
+        dumped = np.load(tmp_path / "dump" / file)
+        np.testing.assert_array_equal(dumped, tensors[name].reshape(dumped.shape))
+
+
+def test_float_inputs_quantize_as_tflite_quantize_does():
+    """QUANTIZE divides in float32: inputs whose exact quotient lies just below k + 0.5 but
+    whose float32 quotient is k + 0.5 round away from zero (the interpreter's answer)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    path = MODELS / "fc_float_io.tflite"
+    graph = load_tflite(path)
+    scale = np.float32(graph.input.scalar_scale)
+    k = np.arange(-40, 40, dtype=np.float32)
+    ties = (k + np.float32(0.5)) * scale
+    near = np.nextafter(ties, np.float32(0))   # a hair toward zero of each tie
+    x = np.concatenate([ties, near])[:20 * 8].reshape(-1, 20)
+    interpreter = Interpreter(model_path=str(path),
+                              experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+                              experimental_preserve_all_tensors=True)
+    interpreter.allocate_tensors()
+    inp = interpreter.get_input_details()[0]
+    quantized = next(d["index"] for d in interpreter.get_tensor_details()
+                     if d["name"] == graph.inputs[0])
+    reference = []
+    for sample in x:
+        interpreter.set_tensor(inp["index"], sample[None])
+        interpreter.invoke()
+        reference.append(interpreter.get_tensor(quantized)[0])
+    np.testing.assert_array_equal(graph.input.quantize(x), np.asarray(reference))

@@ -55,7 +55,7 @@ def run_on_rtl(graph: Graph, x: np.ndarray, config: ArrayConfig, *,
     batches, static = [], None
     for first in range(0, len(x), batch):
         chunk = x[first:first + batch]
-        compiled = compile_network(graph, config.to_dict(), len(chunk), runtime=runtime,
+        compiled = compile_network(graph, config, len(chunk), runtime=runtime,
                                    keep_layers=check_layers)
         reads = [{**read, "expected": golden[first:first + batch].tolist()}
                  for read, golden in zip(compiled.reads(), expected)]

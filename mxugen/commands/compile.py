@@ -33,7 +33,7 @@ def run(args) -> int:
     graph = load_network(args.network)
     config = accelerator_config(graph, args.samples, rows=args.rows, cols=args.cols)
     formats = tuple(dict.fromkeys(["hex", *args.format]))
-    compiled = write_images(graph, config.to_dict(), args.samples, args.output, formats=formats,
+    compiled = write_images(graph, config, args.samples, args.output, formats=formats,
                             runtime=args.match)
     print(f"wrote {len(compiled.weights)} weight, {len(compiled.params)} parameter and "
           f"{len(compiled.program)} program words ({', '.join(formats)}) and manifest.json to "

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
 
-from quantizer.files import save_array
+from quantizer.files import save_array, write_atomic
 
 from ..options import UsageError, add_shape_options, command, modes
 
@@ -36,7 +37,9 @@ def register(commands) -> None:
                              "reference kernels (default) or TFLite Micro")
     parser.add_argument("--dump", metavar="DIR",
                         help="write every tensor an operator computes to DIR/<name>.npy, one "
-                             "row per sample (name: the model's, non-alphanumerics as _)")
+                             "row per sample (name: the model's, non-alphanumerics as _, names "
+                             "over 200 characters cut and hashed; DIR/tensors.json maps files "
+                             "to names)")
     parser.add_argument("--check-layers", action="store_true",
                         help="also compare every intermediate layer's outputs with the golden "
                              "model")
@@ -50,9 +53,20 @@ def register(commands) -> None:
     parser.set_defaults(run=run)
 
 
+#: File names longer than this are cut and given a hash of the whole tensor name (converters
+#: name fused tensors by joining every op's name, hundreds of characters; file systems allow 255).
+DUMP_NAME_MAX = 200
+
+
 def dump_name(tensor: str) -> str:
-    """The file name of a dumped tensor: every character but letters and digits becomes ``_``."""
-    return re.sub(r"[^A-Za-z0-9]", "_", tensor)
+    """The file name (without ``.npy``) of a dumped tensor: every character but ASCII letters
+    and digits becomes ``_``; a name longer than :data:`DUMP_NAME_MAX` keeps its first
+    characters and ends in ``_`` and 12 hex digits of its SHA-1."""
+    name = re.sub(r"[^A-Za-z0-9]", "_", tensor)
+    if len(name) <= DUMP_NAME_MAX:
+        return name
+    digest = hashlib.sha1(tensor.encode()).hexdigest()[:12]
+    return f"{name[:DUMP_NAME_MAX - 13]}_{digest}"
 
 
 def _load_inputs(args, graph):
@@ -74,15 +88,21 @@ def _load_inputs(args, graph):
 
 
 def _write_dump(folder: Path, tensors: dict) -> None:
+    """One ``.npy`` per tensor, and ``tensors.json`` mapping each file to its tensor's name."""
     names = {}
     for name in tensors:
         file = dump_name(name)
         if file in names:
             raise UsageError(f"tensors {names[file]!r} and {name!r} both dump to {file}.npy")
         names[file] = name
-    folder.mkdir(parents=True, exist_ok=True)
-    for file, name in names.items():
-        save_array(folder / f"{file}.npy", tensors[name])
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for file, name in names.items():
+            save_array(folder / f"{file}.npy", tensors[name])
+        write_atomic(folder / "tensors.json", json.dumps(
+            {f"{file}.npy": name for file, name in names.items()}, indent=1) + "\n")
+    except OSError as exc:
+        raise UsageError(f"cannot write the dump to {folder}: {exc.strerror or exc}") from None
 
 
 def run(args) -> int:
@@ -92,6 +112,8 @@ def run(args) -> int:
         raise UsageError(f"--batch must be at least 1, got {args.batch}")
     if args.dump and Path(args.dump).exists() and not Path(args.dump).is_dir():
         raise UsageError(f"--dump {args.dump} exists and is not a directory")
+    if Path(args.output).is_dir():
+        raise UsageError(f"--output {args.output} is a directory; give a .npy file name")
     graph = load_network(args.network)
     x = _load_inputs(args, graph)
     summary = {"samples": len(x), "mode": "golden" if args.golden else "rtl",
@@ -116,7 +138,10 @@ def run(args) -> int:
         summary.update({"hardware": config.describe(), "cycles": run.cycles,
                         "cycles_per_sample": round(run.cycles / len(x), 1),
                         "weight_stall_cycles": run.weight_stall_cycles})
-    save_array(args.output, y)
+    try:
+        save_array(args.output, y)
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     summary.update({"output": str(args.output), "mismatches": len(mismatches)})
     if args.dump:
         summary["dump"] = str(args.dump)

@@ -32,9 +32,9 @@ def _load_tflite(path: Path) -> Graph:
 
 
 def _is_quantized_onnx(path: Path) -> bool:
-    from .onnx_graph import read_model
+    from .onnx import read_model
     from .onnx_quantized import is_quantized_onnx
-    return is_quantized_onnx(read_model(path))
+    return is_quantized_onnx(read_model(path, check=False))
 
 
 def _load_quantized_onnx(path: Path) -> Graph:
@@ -85,8 +85,7 @@ def load_float(path: Path | str) -> FloatNetwork | Graph:
     :class:`Graph` for any other ONNX model (:func:`load_float_graph`)."""
     path = Path(path)
     if path.suffix.lower() == ".onnx" and path.is_file():
-        from .onnx import is_dense_chain
-        from .onnx_graph import read_model
+        from .onnx import is_dense_chain, read_model
         if _is_quantized_onnx(path):
             raise QuantizerError(f"{path} is quantized already (QuantizeLinear/QLinear "
                                  "operators): run it with mxugen sim")

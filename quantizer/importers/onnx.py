@@ -88,16 +88,25 @@ def _attributes(node) -> dict:
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
-def load_onnx(path: Path | str) -> FloatNetwork:
-    """Import the float MLP in the ONNX file ``path``."""
-    path = Path(path)
+def read_model(path: Path, *, check: bool = True) -> onnx.ModelProto:
+    """The ONNX model in ``path``, checked with ``onnx.checker`` unless ``check`` is false (the
+    quantized importer validates what it reads itself: ONNX Runtime accepts graphs without
+    value shapes, which the checker refuses); an unreadable or invalid file is one line."""
     try:
         model = onnx.load(str(path))
-        onnx.checker.check_model(model)
+        if check:
+            onnx.checker.check_model(model)
     except Exception as exc:  # onnx raises several unrelated types for unreadable files
         raise QuantizerError(f"{path} is not a valid ONNX model: "
                              f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
                              ) from None
+    return model
+
+
+def load_onnx(path: Path | str) -> FloatNetwork:
+    """Import the float MLP in the ONNX file ``path``."""
+    path = Path(path)
+    model = read_model(path)
     graph = model.graph
     constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     inputs = [i for i in graph.input if i.name not in constants]

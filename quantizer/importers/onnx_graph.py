@@ -29,6 +29,7 @@ from onnx.reference import ReferenceEvaluator
 from ..errors import QuantizerError
 from ..golden import conv_output_size
 from ..graph import CHANNELS_FIRST_INPUT, Graph, Operator, Tensor
+from .onnx import read_model
 
 #: Operators a fused activation can follow (TFLite options with fused_activation_function).
 FUSES_ACTIVATION = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MAX_POOL_2D",
@@ -602,17 +603,6 @@ def _identity(b: Builder, node, attrs: dict) -> None:
 
 
 # -- the model ------------------------------------------------------------------------------
-def read_model(path: Path):
-    try:
-        model = onnx.load(str(path))
-        onnx.checker.check_model(model)
-    except Exception as exc:  # onnx raises several unrelated types for unreadable files
-        raise QuantizerError(f"{path} is not a valid ONNX model: "
-                             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-                             ) from None
-    return model
-
-
 def _is_constant(node, constants) -> bool:
     return node.op_type == "Shape" or all(name in constants for name in node.input if name)
 

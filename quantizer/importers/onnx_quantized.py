@@ -79,6 +79,7 @@ from onnx import helper, numpy_helper
 
 from ..errors import QuantizerError
 from ..graph import NUMPY_DTYPES, Graph, Operator, Tensor, activation_range
+from .onnx import read_model
 
 #: Operator types that only a quantized model holds.
 QUANTIZATION_OPS = frozenset({
@@ -1228,12 +1229,7 @@ def load_quantized_onnx(path: Path | str) -> Graph:
     """Import the quantized ONNX model ``path`` (QDQ or QOperator format) as an int8/uint8
     operator graph with the model's own quantization parameters."""
     path = Path(path)
-    try:
-        model = onnx.load(str(path))
-    except Exception as exc:  # noqa: BLE001 — protobuf raises unrelated types for bad files
-        raise QuantizerError(f"{path} is not a readable ONNX model: "
-                             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-                             ) from None
+    model = read_model(path, check=False)
     if not is_quantized_onnx(model):
         raise QuantizerError(f"{path} is a float ONNX model (no QuantizeLinear, "
                              "DequantizeLinear or QLinear operators): import it as a float "

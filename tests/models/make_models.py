@@ -212,6 +212,45 @@ def unsupported() -> keras.Model:
     return keras.Model(inp, x, name="unsupported")
 
 
+def _bn_relu(x: keras.KerasTensor, name: str) -> keras.KerasTensor:
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def kws_dscnn() -> keras.Model:
+    """MLPerf Tiny keyword spotting DS-CNN (49x10 MFCC, 12 classes); Dropout omitted."""
+    inp = _in((49, 10, 1))
+    x = _bn_relu(_conv(64, (10, 4), "conv", strides=2, padding="same")(inp), "conv")
+    for i in range(4):
+        x = _bn_relu(layers.DepthwiseConv2D(3, padding="same", name=f"dw{i}")(x), f"dw{i}")
+        x = _bn_relu(_conv(64, 1, f"pw{i}")(x), f"pw{i}")
+    x = layers.AveragePooling2D((24, 5), name="pool")(x)      # MLPerf's (49 // 2, 10 // 2)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(12, name="logits")(x)
+    x = layers.Softmax(name="softmax")(x)
+    return keras.Model(inp, x, name="kws_dscnn")
+
+
+def resnet8() -> keras.Model:
+    """MLPerf Tiny image classification ResNet-8 (CIFAR-10 32x32x3, 10 classes)."""
+    inp = _in((32, 32, 3))
+    x = _bn_relu(_conv(16, 3, "stem", padding="same")(inp), "stem")
+    for i, (width, stride) in enumerate([(16, 1), (32, 2), (64, 2)]):
+        y = _bn_relu(_conv(width, 3, f"stack{i}_conv1", strides=stride, padding="same")(x),
+                     f"stack{i}_conv1")
+        y = _conv(width, 3, f"stack{i}_conv2", padding="same")(y)
+        y = layers.BatchNormalization(name=f"stack{i}_conv2_bn")(y)
+        if stride != 1:
+            x = _conv(width, 1, f"stack{i}_shortcut", strides=stride, padding="same")(x)
+        x = layers.Add(name=f"stack{i}_add")([x, y])
+        x = layers.ReLU(name=f"stack{i}_relu")(x)
+    x = layers.AveragePooling2D(8, name="pool")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(10, name="logits")(x)
+    x = layers.Softmax(name="softmax")(x)
+    return keras.Model(inp, x, name="resnet8")
+
+
 def fc_float_io() -> keras.Model:
     """The fc model's shape with float input and output (QUANTIZE / DEQUANTIZE at the edges)."""
     inp = _in((20,))
@@ -243,6 +282,8 @@ MODELS: dict[str, tuple[Callable[[], keras.Model], str, bool, str]] = {
     "relu_n1_to_1": (relu_n1_to_1, "uniform11", True, "Dense, clip_by_value(-1, 1)"),
     "unsupported": (unsupported, "uniform11", True, "TANH, LOGISTIC, MUL: refused by name"),
     "fc_float_io": (fc_float_io, "uniform11", True, "float input and output around int8"),
+    "kws_dscnn": (kws_dscnn, "normal", True, "MLPerf Tiny KWS DS-CNN, BN folded, 24x5 avg pool"),
+    "resnet8": (resnet8, "uniform01", True, "MLPerf Tiny ResNet-8, 1x1 stride-2 shortcuts"),
 }
 
 
@@ -254,10 +295,19 @@ def _seed(name: str) -> int:
 
 def randomize(model: keras.Model, rng: np.random.Generator) -> None:
     """He-scaled random kernels with per-output-channel gains in [1/4, 2] (so per-channel scales
-    differ), nonzero random biases.  A layer named ``*_xK`` gets its kernel multiplied by K."""
+    differ), nonzero random biases.  A layer named ``*_xK`` gets its kernel multiplied by K.
+    BatchNormalization gets gamma in [1/2, 3/2], beta and moving mean ~ N(0, 0.3), moving
+    variance in [1/2, 2] (the converter folds it into the layer before)."""
     for layer in model.layers:
         weights = layer.get_weights()
         if not weights:
+            continue
+        if isinstance(layer, layers.BatchNormalization):
+            n = weights[0].shape
+            layer.set_weights([rng.uniform(0.5, 1.5, n).astype(np.float32),
+                               rng.normal(0.0, 0.3, n).astype(np.float32),
+                               rng.normal(0.0, 0.3, n).astype(np.float32),
+                               rng.uniform(0.5, 2.0, n).astype(np.float32)])
             continue
         kernel, *rest = weights
         if isinstance(layer, layers.DepthwiseConv2D):   # (kh, kw, cin, mult)
@@ -379,6 +429,13 @@ NOTES = """
 - A dilated `Conv2D` stays one `CONV_2D` with dilation factors 2 (no `SPACE_TO_BATCH_ND`).
 - The asymmetric `ZeroPadding2D` stays a separate `PAD` (int8 padding uses the zero point);
   `Flatten` becomes `RESHAPE` to (1, N) before `FULLY_CONNECTED`.
+- `BatchNormalization` (`kws_dscnn`, `resnet8`) folds into the `CONV_2D` or
+  `DEPTHWISE_CONV_2D` before it, and the `ReLU` after it fuses too.  The fused tensor's name
+  joins every folded TensorFlow op's name with `;`: up to 310 characters here (more than a
+  file name may have once non-alphanumerics become `_` and `.npy` is added).
+- `kws_dscnn`'s `AveragePooling2D((24, 5))` on its 25x5 map stays one `AVERAGE_POOL_2D`
+  (VALID, the last row unused); `resnet8`'s 1x1 stride-2 shortcut is a `CONV_2D` with no
+  activation feeding `ADD[RELU]`.
 - `CONCATENATION`: the converter gives both inputs the output's scale and zero point (int8
   concatenation requires it), so the two branches do not keep different scales; each branch's
   `CONV_2D` requantizes straight into the shared scale.

@@ -1,0 +1,406 @@
+"""The hardware/software contract: every word the accelerator decodes and the compiler encodes,
+defined once, in plain Python.
+
+This module imports no Amaranth, so ``quantizer/`` packs memory images with it without loading
+the HDL, while ``hw/`` builds its :mod:`amaranth.lib.data` layouts from the same definitions
+(:mod:`hw.layouts`). docs/images.md describes these formats in prose.
+
+A word (:class:`WordFormat`) is a sequence of fields (:class:`Field`), the first in the least
+significant bits; a field of several lanes holds lane 0 in its least significant bits (like
+Amaranth's ``ArrayLayout``); signed values are two's complement. Functions that describe a word
+take the hardware configuration (:class:`hw.ArrayConfig`, or anything with its attributes):
+field widths follow from its memory depths, lane counts from ``rows`` and ``cols``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Union
+
+if TYPE_CHECKING:  # annotations only: importing hw.config would import Amaranth
+    from .config import ArrayConfig
+
+__all__ = [
+    "BIAS_BITS", "DATA_BITS", "DTYPES", "ContractError", "Field", "M0_BITS", "MEM_ACTIVATIONS",
+    "MEM_PARAMS", "MEM_PROGRAM", "MEM_WEIGHTS", "POW2_M0", "REQUANT_MODES", "SHIFT_BITS",
+    "SHIFT_MAX", "SHIFT_MIN", "TILE_COUNT_BITS", "WEIGHT_BITS", "WordFormat",
+    "activation_format", "address_bits", "data_field", "decode_weight", "descriptor_format",
+    "double_bit", "dtype_signed", "encode_weight", "has_multiplier", "lane_params_format",
+    "rounding_path", "runtime_rounding_select", "weight_field", "weight_format", "weight_range",
+]
+
+
+class ContractError(ValueError):
+    """A value does not fit the word it is packed into, or a word format is malformed."""
+
+
+# --- data types ---------------------------------------------------------------------------
+
+#: Types of activations, weights, zero points and outputs.
+DTYPES = ("int8", "uint8")
+#: Bits of one activation, zero point or clamp bound.
+DATA_BITS = 8
+
+
+def dtype_signed(dtype: str) -> bool:
+    """True for ``int8``, False for ``uint8``."""
+    if dtype not in DTYPES:
+        raise ContractError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    return dtype == "int8"
+
+
+# --- requantization -----------------------------------------------------------------------
+
+#: Rounding modes a requantizer can be built with. ``single`` and ``double`` share one
+#: multiplier; ``pow2`` alone builds a shift-only requantizer.
+REQUANT_MODES = ("double", "single", "pow2")
+
+#: Range of the per-channel shift every rounding mode accepts (TFLite's convention:
+#: multiplier = m0 · 2^(shift − 31)). Single rounding needs ``31 − shift ≥ 1``; gemmlowp's
+#: RoundingDivideByPOT an exponent of at most 31.
+SHIFT_MIN, SHIFT_MAX = -31, 30
+
+#: The ``m0`` of every power-of-two multiplier (TFLite's QuantizeMultiplier of 2^n).
+POW2_M0 = 1 << 30
+
+#: Lane widths of a parameter word: int32 bias, unsigned 31-bit ``m0`` (``m0 < 2^31``, so its
+#: sign bit is not stored), signed shift.
+BIAS_BITS, M0_BITS, SHIFT_BITS = 32, 31, 6
+
+
+def has_multiplier(requant_modes: Iterable[str]) -> bool:
+    """True when the requantizer has a multiplier (``single`` or ``double`` is built)."""
+    return bool({"single", "double"} & set(requant_modes))
+
+
+def runtime_rounding_select(requant_modes: Iterable[str]) -> bool:
+    """True when both multiplier roundings are built, so the descriptor's ``double`` bit
+    selects one per layer; otherwise the hardware ignores the bit."""
+    return {"single", "double"} <= set(requant_modes)
+
+
+def rounding_path(requant_modes: Iterable[str], rounding: str) -> str | None:
+    """The requantizer path that runs a layer quantized with ``rounding`` on hardware built
+    with ``requant_modes``, or None if none can.
+
+    ``pow2`` layers run on the ``single`` path when a multiplier is built (identical for
+    power-of-two multipliers, ``m0 = POW2_M0``), otherwise on the shift-only path.
+    """
+    modes = set(requant_modes)
+    if rounding == "pow2":
+        return "single" if "single" in modes else "pow2" if "pow2" in modes else None
+    return rounding if rounding in modes else None
+
+
+def double_bit(path: str) -> int:
+    """The descriptor's ``double`` bit for a layer run on ``path`` (:func:`rounding_path`):
+    1 selects double rounding, 0 single rounding (the shift-only path ignores it)."""
+    if path not in REQUANT_MODES:
+        raise ContractError(f"rounding path must be one of {', '.join(REQUANT_MODES)}, "
+                            f"got {path!r}")
+    return int(path == "double")
+
+
+# --- weights ------------------------------------------------------------------------------
+
+#: Bits per weight in the weight memory: int8, or packed 4/2/1-bit lanes.
+WEIGHT_BITS = (8, 4, 2, 1)
+
+
+def _check_weight_bits(bits: int) -> None:
+    if bits not in WEIGHT_BITS or isinstance(bits, bool):
+        raise ContractError(f"weight_bits must be one of {', '.join(map(str, WEIGHT_BITS))}, "
+                            f"got {bits!r}")
+
+
+def weight_range(bits: int, dtype: str = "int8") -> tuple[int, ...] | range:
+    """The weights a ``bits``-bit lane holds: two's complement for 8/4/2 bits (uint8 for an
+    8-bit ``uint8`` memory); a 1-bit lane has no zero and holds binary weights −1 and +1."""
+    _check_weight_bits(bits)
+    if bits == 1:
+        return (-1, 1)
+    if not dtype_signed(dtype):
+        if bits != 8:
+            raise ContractError(f"{bits}-bit weights need dtype int8 (uint8 weights are "
+                                "offset by 128 and do not pack)")
+        return range(0, 1 << 8)
+    return range(-(1 << (bits - 1)), 1 << (bits - 1))
+
+
+def encode_weight(value: int, bits: int, dtype: str = "int8") -> int:
+    """The code a ``bits``-bit weight lane stores for ``value`` (before two's-complement
+    packing): the value itself, except 1-bit lanes, which store −1 as 0 and +1 as 1."""
+    value = int(value)
+    if value not in weight_range(bits, dtype):
+        raise ContractError(f"weight {value} does not fit a {bits}-bit {dtype} weight lane"
+                            + (" (binary: −1 or +1)" if bits == 1 else ""))
+    return (value + 1) >> 1 if bits == 1 else value
+
+
+def decode_weight(code: int, bits: int) -> int:
+    """The weight a lane code stands for: what the hardware widens to int8
+    (:func:`hw.unpack.unpack_weights`); ``code`` as :meth:`Field.decode` returns it."""
+    _check_weight_bits(bits)
+    return 2 * int(code) - 1 if bits == 1 else int(code)
+
+
+# --- word formats -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a memory word.
+
+    Parameters
+    ----------
+    name : the field's name (a Python identifier, as the Amaranth layout names it).
+    width : bits per value, at least 1.
+    signed : two's complement values.
+    lanes : None for a single value; ``n`` for an array of ``n`` values, lane 0 in the least
+        significant bits (an Amaranth ``ArrayLayout``, even for ``n = 1``).
+    values : the values the hardware accepts, if fewer than ``width`` bits encode (a
+        ``range``); :meth:`encode` refuses others.
+    """
+
+    name: str
+    width: int
+    signed: bool = False
+    lanes: int | None = None
+    values: range | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise ContractError(f"field name must be an identifier, got {self.name!r}")
+        if not isinstance(self.width, int) or isinstance(self.width, bool) or self.width < 1:
+            raise ContractError(f"{self.name}: width must be a positive integer, "
+                                f"got {self.width!r}")
+        if self.lanes is not None and (not isinstance(self.lanes, int) or
+                                       isinstance(self.lanes, bool) or self.lanes < 1):
+            raise ContractError(f"{self.name}: lanes must be None or a positive integer, "
+                                f"got {self.lanes!r}")
+        if self.values is not None and not (
+                isinstance(self.values, range) and self.values.step == 1 and self.values and
+                self._lo <= self.values.start and self.values.stop - 1 <= self._hi):
+            raise ContractError(f"{self.name}: values must be a non-empty range within "
+                                f"{self._lo}..{self._hi}, got {self.values!r}")
+
+    @property
+    def _lo(self) -> int:
+        return -(1 << (self.width - 1)) if self.signed else 0
+
+    @property
+    def _hi(self) -> int:
+        return (1 << (self.width - 1 if self.signed else self.width)) - 1
+
+    @property
+    def min(self) -> int:
+        """Smallest value :meth:`encode` accepts."""
+        return self.values.start if self.values is not None else self._lo
+
+    @property
+    def max(self) -> int:
+        """Largest value :meth:`encode` accepts."""
+        return self.values.stop - 1 if self.values is not None else self._hi
+
+    @property
+    def size(self) -> int:
+        """Bits the field occupies in its word."""
+        return self.width * (1 if self.lanes is None else self.lanes)
+
+    def encode(self, value: int, *, lane: int | None = None) -> int:
+        """``value`` as the field's unsigned ``width`` bits; refuses a value outside
+        :attr:`min`..:attr:`max`."""
+        value = int(value)
+        if not self.min <= value <= self.max:
+            where = self.name if lane is None else f"{self.name}[{lane}]"
+            kind = "signed" if self.signed else "unsigned"
+            raise ContractError(f"{where}={value} does not fit its {self.width}-bit {kind} "
+                                f"field ({self.min}..{self.max})")
+        return value & ((1 << self.width) - 1)
+
+    def decode(self, bits: int) -> int:
+        """The value of the field's ``width`` bits ``bits``."""
+        bits &= (1 << self.width) - 1
+        return bits - (1 << self.width) if self.signed and bits >> (self.width - 1) else bits
+
+
+FieldValue = Union[int, Sequence[int]]
+
+
+class WordFormat:
+    """The fields of one memory word, least significant first.
+
+    Parameters
+    ----------
+    name : what the word is (``"layer descriptor"``), for error messages.
+    fields : the :class:`Field` objects, least significant first, with distinct names.
+
+    Attributes
+    ----------
+    size : bits of the word.
+    """
+
+    def __init__(self, name: str, fields: Iterable[Field]):
+        fields = tuple(fields)
+        for field in fields:
+            if not isinstance(field, Field):
+                raise ContractError(f"{name}: fields must be Field objects, got {field!r}")
+        names = [field.name for field in fields]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ContractError(f"{name}: duplicate field(s) {', '.join(duplicates)}")
+        self._name = name
+        self._fields = fields
+        self._offsets = {}
+        offset = 0
+        for field in fields:
+            self._offsets[field.name] = offset
+            offset += field.size
+        self._size = offset
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def __iter__(self) -> Iterator[Field]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._offsets
+
+    def __getitem__(self, name: str) -> Field:
+        for field in self._fields:
+            if field.name == name:
+                return field
+        raise KeyError(f"{self._name} has no field {name!r}")
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, WordFormat) and self._fields == other._fields
+
+    def __hash__(self) -> int:
+        return hash(self._fields)
+
+    def __repr__(self) -> str:
+        return f"WordFormat({self._name!r}, {list(self._fields)!r})"
+
+    def offset(self, name: str) -> int:
+        """Bit offset of field ``name`` in the word."""
+        if name not in self._offsets:
+            raise KeyError(f"{self._name} has no field {name!r}")
+        return self._offsets[name]
+
+    def pack(self, values: Mapping[str, FieldValue]) -> int:
+        """One word from ``{field name: value}`` (a sequence of ``lanes`` values for a lane
+        field). Every field must be given, and nothing else."""
+        missing = [field.name for field in self._fields if field.name not in values]
+        unknown = sorted(set(values) - set(self._offsets))
+        if missing or unknown:
+            raise ContractError(
+                f"{self._name}: " + "; ".join(
+                    ([f"missing field(s) {', '.join(missing)}"] if missing else []) +
+                    ([f"unknown field(s) {', '.join(unknown)}"] if unknown else [])))
+        word = 0
+        try:
+            for field in self._fields:
+                offset, value = self._offsets[field.name], values[field.name]
+                if field.lanes is None:
+                    word |= field.encode(value) << offset
+                    continue
+                lanes = list(value)
+                if len(lanes) != field.lanes:
+                    raise ContractError(f"{field.name} has {field.lanes} lanes, "
+                                        f"got {len(lanes)} values")
+                for lane, lane_value in enumerate(lanes):
+                    word |= field.encode(lane_value, lane=lane) << (offset + lane * field.width)
+        except ContractError as exc:
+            raise ContractError(f"{self._name}: {exc}") from None
+        return word
+
+    def unpack(self, word: int) -> dict[str, FieldValue]:
+        """Inverse of :meth:`pack`: ``{field name: value or list of lane values}``."""
+        word = int(word)
+        if not 0 <= word < 1 << self._size:
+            raise ContractError(f"{self._name}: {word} is not a {self._size}-bit word")
+        values: dict[str, FieldValue] = {}
+        for field in self._fields:
+            offset = self._offsets[field.name]
+            if field.lanes is None:
+                values[field.name] = field.decode(word >> offset)
+            else:
+                values[field.name] = [field.decode(word >> (offset + lane * field.width))
+                                      for lane in range(field.lanes)]
+        return values
+
+
+def address_bits(depth: int) -> int:
+    """Bits of an address into a memory of ``depth`` words (at least 1)."""
+    return max(1, (depth - 1).bit_length())
+
+
+# --- the accelerator's memories -----------------------------------------------------------
+
+#: ``host_sel`` values: the memory a host write goes to.
+MEM_WEIGHTS, MEM_ACTIVATIONS, MEM_PARAMS, MEM_PROGRAM = 0, 1, 2, 3
+
+#: Width of a descriptor's tile counts: layers up to 4095 tiles along K and along N.
+TILE_COUNT_BITS = 12
+
+
+def data_field(name: str, dtype: str, lanes: int | None = None) -> Field:
+    """An 8-bit activation, zero point or clamp bound (``lanes`` of them), of ``dtype``."""
+    return Field(name, DATA_BITS, signed=dtype_signed(dtype), lanes=lanes)
+
+
+def descriptor_format(config: ArrayConfig) -> WordFormat:
+    """One layer of the program: ``m`` samples, ``k_tiles × n_tiles`` weight tiles, memory
+    bases, zero points (input, weight, output), clamp bounds, the rounding select
+    (:func:`double_bit`) and ``last`` (the final layer)."""
+    act = address_bits(config.act_depth)
+    return WordFormat("layer descriptor", [
+        Field("m", address_bits(config.psum_depth + 1)),
+        Field("k_tiles", TILE_COUNT_BITS),
+        Field("n_tiles", TILE_COUNT_BITS),
+        Field("in_base", act),
+        Field("out_base", act),
+        Field("w_base", address_bits(config.weight_depth)),
+        Field("p_base", address_bits(config.param_depth)),
+        *(data_field(name, config.dtype) for name in ("zx", "zw", "zy", "act_min", "act_max")),
+        Field("double", 1),
+        Field("last", 1),
+    ])
+
+
+def lane_params_format(config: ArrayConfig) -> WordFormat:
+    """One parameter word, the requantization parameters of one column tile: ``bias``,
+    ``m0`` (multiplier builds only) and ``shift``, ``cols`` lanes each."""
+    cols = config.cols
+    return WordFormat("parameter word", [
+        Field("bias", BIAS_BITS, signed=True, lanes=cols),
+        *([Field("m0", M0_BITS, lanes=cols)] if has_multiplier(config.requant_modes) else []),
+        Field("shift", SHIFT_BITS, signed=True, lanes=cols,
+              values=range(SHIFT_MIN, SHIFT_MAX + 1)),
+    ])
+
+
+def weight_field(bits: int, lanes: int, dtype: str = "int8") -> Field:
+    """``lanes`` weight codes (:func:`encode_weight`) of ``bits`` bits each."""
+    weight_range(bits, dtype)  # refuses packed uint8
+    return Field("w", bits, signed=bits != 1 and dtype_signed(dtype), lanes=lanes)
+
+
+def weight_format(config: ArrayConfig) -> WordFormat:
+    """One weight-memory word: row ``k`` of a weight tile, lane ``c`` = code of ``W[k, c]``."""
+    return WordFormat("weight word", [weight_field(config.weight_bits, config.cols,
+                                                   config.dtype)])
+
+
+def activation_format(config: ArrayConfig) -> WordFormat:
+    """One activation-memory word: ``rows`` values, lane ``r`` = input ``r`` of a K-slice."""
+    return WordFormat("activation word", [data_field("x", config.dtype, config.rows)])

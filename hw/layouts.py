@@ -1,0 +1,33 @@
+"""Amaranth views of the hardware/software contract: :mod:`amaranth.lib.data` layouts built from
+the word formats of :mod:`hw.contract`, so the hardware decodes exactly what the compiler packs."""
+
+from __future__ import annotations
+
+from amaranth.hdl import ShapeLike, signed, unsigned
+from amaranth.lib import data
+
+from .config import ArrayConfig
+from .contract import Field, WordFormat, descriptor_format, lane_params_format
+
+
+def field_shape(field: Field) -> ShapeLike:
+    """The shape of one field: ``signed``/``unsigned(width)``, in an ``ArrayLayout`` for a lane
+    field (even of one lane, so lanes are always indexed)."""
+    shape = signed(field.width) if field.signed else unsigned(field.width)
+    return shape if field.lanes is None else data.ArrayLayout(shape, field.lanes)
+
+
+def struct_layout(word: WordFormat) -> data.StructLayout:
+    """A word format as a ``StructLayout``: same fields, same order, same bit offsets."""
+    return data.StructLayout({field.name: field_shape(field) for field in word})
+
+
+def descriptor_layout(config: ArrayConfig) -> data.StructLayout:
+    """One layer of the program (:func:`hw.contract.descriptor_format`)."""
+    return struct_layout(descriptor_format(config))
+
+
+def lane_params_layout(config: ArrayConfig) -> data.StructLayout:
+    """Per-column requantization parameters, one word of the parameter memory:
+    :func:`hw.contract.lane_params_format`."""
+    return struct_layout(lane_params_format(config))

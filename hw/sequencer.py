@@ -1,0 +1,162 @@
+"""The sequencer: walks the layer program and issues each layer's work to the datapath."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .config import ArrayConfig
+from .contract import TILE_COUNT_BITS, address_bits
+from .layouts import descriptor_layout
+from .memstream import range_command_layout
+
+__all__ = ["LayerSignature", "RANGE_COUNT_BITS", "Sequencer", "TILE_LAYOUT"]
+
+#: Width of a memory range's word count: a layer's weights are ``n_tiles·k_tiles·rows`` words.
+RANGE_COUNT_BITS = 24
+
+#: One step of a layer's tile loop ``for nt: for kt:``: column tile ``nt``, K tile ``kt``, and
+#: ``last_k`` on the column tile's final K tile (its sums are complete after it).
+TILE_LAYOUT = data.StructLayout({
+    "nt": unsigned(TILE_COUNT_BITS),
+    "kt": unsigned(TILE_COUNT_BITS),
+    "last_k": 1,
+})
+
+
+class LayerSignature(wiring.Signature):
+    """The running layer, as the sequencer presents it (its members are ``Out`` there) to the
+    datapath components that follow the program.
+
+    Members
+    -------
+    launch : ``Out(1)``
+        High for one cycle as a layer starts: per-layer counters restart.
+    incoming : ``Out(descriptor_layout(config))``
+        The descriptor being launched, meaningful only while ``launch`` is high: registers
+        that start from a base address load it from here.
+    desc : ``Out(descriptor_layout(config))``
+        The running layer's descriptor, from the cycle after ``launch`` until the next launch.
+    """
+
+    def __init__(self, config: ArrayConfig):
+        layout = descriptor_layout(config)
+        super().__init__({"launch": Out(1), "incoming": Out(layout), "desc": Out(layout)})
+
+
+class Sequencer(wiring.Component):
+    """Runs the layer program from descriptor 0: fetches a descriptor, checks it, launches the
+    layer, issues its work, and fetches the next once the layer's outputs are written, until a
+    descriptor marked ``last``.
+
+    A layer's work is issued as two streams that run ahead of the array, at the pace its ready
+    signals set: the layer's weights as one memory range (its tiles are stored in the order
+    they are used, docs/images.md) and its tile loop, ``for nt: for kt:``.
+
+    Parameters
+    ----------
+    config : :class:`~hw.config.ArrayConfig`
+
+    Attributes
+    ----------
+    start : ``In(1)``
+        Pulse while idle to run the program.
+    busy, done, error : ``Out(1)``
+        Running; finished (held until the next ``start``); the run stopped at an invalid
+        descriptor (``m`` of 0 or above ``psum_depth``, no tiles) or at the end of the program
+        memory without a ``last`` layer (``error`` comes with ``done``).
+    program_addr, program_data : ``Out(address)``, ``In(descriptor_layout(config))``
+        A synchronous read port of the program memory (data one cycle after the address).
+    layer : ``Out(LayerSignature(config))``
+        The running layer.
+    layer_done : ``In(1)``
+        The running layer's outputs are all written.
+    weights : ``Out(stream.Signature(range_command_layout(...)))``
+        Weight-memory ranges, one per layer.
+    tiles : ``Out(stream.Signature(TILE_LAYOUT))``
+        The layer's tiles, column tile by column tile.
+    """
+
+    def __init__(self, config: ArrayConfig):
+        self._config = config
+        super().__init__({
+            "start": In(1), "busy": Out(1), "done": Out(1), "error": Out(1),
+            "program_addr": Out(address_bits(config.program_depth)),
+            "program_data": In(descriptor_layout(config)),
+            "layer": Out(LayerSignature(config)),
+            "layer_done": In(1),
+            "weights": Out(stream.Signature(range_command_layout(
+                address_bits(config.weight_depth), RANGE_COUNT_BITS))),
+            "tiles": Out(stream.Signature(TILE_LAYOUT)),
+        })
+
+    @property
+    def config(self) -> ArrayConfig:
+        return self._config
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        fetched, desc, launch = self.program_data, self.layer.desc, self.layer.launch
+
+        pc = Signal(range(cfg.program_depth))
+        m.d.comb += [self.program_addr.eq(pc), self.layer.incoming.eq(fetched)]
+        invalid = ((fetched.m == 0) | (fetched.m > cfg.psum_depth) | (fetched.k_tiles == 0)
+                   | (fetched.n_tiles == 0))
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += [pc.eq(0), self.done.eq(0), self.error.eq(0)]
+                    m.next = "FETCH"
+            with m.State("FETCH"):  # the program read port answers next cycle
+                m.d.comb += self.busy.eq(1)
+                m.next = "LOAD"
+            with m.State("LOAD"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(invalid):
+                    m.d.sync += [self.error.eq(1), self.done.eq(1)]
+                    m.next = "IDLE"
+                with m.Else():
+                    m.d.comb += launch.eq(1)
+                    m.d.sync += desc.eq(fetched)
+                    m.next = "RUN"
+            with m.State("RUN"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(self.layer_done):
+                    with m.If(desc.last):
+                        m.d.sync += self.done.eq(1)
+                        m.next = "IDLE"
+                    with m.Elif(pc == cfg.program_depth - 1):  # ran off the program's end
+                        m.d.sync += [self.error.eq(1), self.done.eq(1)]
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.d.sync += pc.eq(pc + 1)
+                        m.next = "FETCH"
+
+        # The layer's weights: one range, taken as soon as the weight streamer is free.
+        w_pending = Signal()
+        m.d.comb += [self.weights.valid.eq(w_pending),
+                     self.weights.payload.base.eq(desc.w_base),
+                     self.weights.payload.count.eq(desc.n_tiles * desc.k_tiles * cfg.rows)]
+        with m.If(launch):
+            m.d.sync += w_pending.eq(1)
+        with m.Elif(self.weights.ready):
+            m.d.sync += w_pending.eq(0)
+
+        # The tile loop.
+        t_pending = Signal()
+        nt, kt = Signal(TILE_COUNT_BITS), Signal(TILE_COUNT_BITS)
+        last_k = kt == desc.k_tiles - 1
+        m.d.comb += [self.tiles.valid.eq(t_pending), self.tiles.payload.nt.eq(nt),
+                     self.tiles.payload.kt.eq(kt), self.tiles.payload.last_k.eq(last_k)]
+        with m.If(launch):
+            m.d.sync += [t_pending.eq(1), nt.eq(0), kt.eq(0)]
+        with m.Elif(self.tiles.valid & self.tiles.ready):
+            with m.If(last_k):
+                m.d.sync += [kt.eq(0), nt.eq(nt + 1)]
+                with m.If(nt == desc.n_tiles - 1):
+                    m.d.sync += t_pending.eq(0)
+            with m.Else():
+                m.d.sync += kt.eq(kt + 1)
+        return m

@@ -1,0 +1,97 @@
+"""The output writer: requantized column tiles → activation-memory words, in the layout the next
+layer reads."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .config import ArrayConfig, ConfigError
+from .contract import address_bits
+from .requant import requant_output_layout
+from .sequencer import LayerSignature
+
+__all__ = ["OutputWriter"]
+
+
+class OutputWriter(wiring.Component):
+    """Writes a layer's outputs into activation memory as the next layer's input.
+
+    An activation word holds ``rows`` values, a column tile ``cols``: ``rows/cols``
+    consecutive column tiles share a word, each in its own group of lanes (group ``g`` =
+    column tile ``nt`` with ``nt mod (rows/cols) = g``), at ``out_base + (nt div
+    (rows/cols))·m + sample`` (docs/images.md). The layer's last column tile also fills the
+    word's remaining groups with the output zero point: the next layer reads them as padding,
+    which must contribute exactly zero whatever the weights there (1-bit weight memories
+    cannot hold a zero weight).
+
+    Parameters
+    ----------
+    config : :class:`~hw.config.ArrayConfig`; ``rows`` a multiple of ``cols``.
+
+    Attributes
+    ----------
+    layer : ``In(LayerSignature(config))``
+        The running layer (``out_base``, ``m``, ``n_tiles``, ``zy``).
+    results : ``In(stream.Signature(requant_output_layout(config), always_ready=True))``
+        Requantized vectors, sample by sample, column tile by column tile.
+    addr, data, en : ``Out(address)``, ``Out(8 * rows)``, ``Out(rows // cols)``
+        A write port of the activation memory with a granularity of ``8 * cols`` bits (one
+        enable per group).
+    done : ``Out(1)``
+        The layer's outputs are all written.
+    """
+
+    def __init__(self, config: ArrayConfig):
+        if config.rows % config.cols:
+            raise ConfigError(f"the output writer needs rows to be a multiple of cols, got "
+                              f"{config.rows}x{config.cols}")
+        self._config = config
+        super().__init__({
+            "layer": In(LayerSignature(config)),
+            "results": In(stream.Signature(requant_output_layout(config), always_ready=True)),
+            "addr": Out(address_bits(config.act_depth)),
+            "data": Out(8 * config.rows),
+            "en": Out(config.rows // config.cols),
+            "done": Out(1),
+        })
+
+    @property
+    def config(self) -> ArrayConfig:
+        return self._config
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        ratio = cfg.rows // cfg.cols
+        desc, launch, valid = self.layer.desc, self.layer.launch, self.results.valid
+
+        sample, nt = Signal.like(desc.m), Signal(len(desc.n_tiles))
+        group = Signal(range(max(ratio, 2)))
+        word = Signal.like(desc.out_base)  # the first word of the current group's tiles
+        with m.If(launch):
+            m.d.sync += [sample.eq(0), nt.eq(0), group.eq(0),
+                         word.eq(self.layer.incoming.out_base)]
+        with m.Elif(valid):
+            with m.If(sample == desc.m - 1):
+                m.d.sync += [sample.eq(0), nt.eq(nt + 1)]
+                with m.If(group == ratio - 1):
+                    m.d.sync += [group.eq(0), word.eq(word + desc.m)]
+                with m.Else():
+                    m.d.sync += group.eq(group + 1)
+            with m.Else():
+                m.d.sync += sample.eq(sample + 1)
+        m.d.comb += self.done.eq(nt == desc.n_tiles)
+
+        last_tile = nt == desc.n_tiles - 1
+        padding = Cat(*[desc.zy] * cfg.cols)
+        groups = [g == group for g in range(ratio)]
+        m.d.comb += [
+            self.addr.eq(word + sample),
+            self.data.eq(Cat(*[Mux(here, self.results.payload.data.as_value(), padding)
+                               for here in groups])),
+            self.en.eq(Mux(valid, Cat(groups[0], *[here | (last_tile & (group < g))
+                                                   for g, here in enumerate(groups) if g]), 0)),
+        ]
+        return m

@@ -1,0 +1,119 @@
+"""The sequencer runs a layer program from the program memory: it decodes what the contract
+packs, issues each layer's weight range and tile loop, moves on when a layer is written, and
+stops at the last layer, or with an error at an invalid descriptor or the program's end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hwsim import simulate, with_rom
+
+from hw import ArrayConfig
+from hw.contract import descriptor_format
+from hw.sequencer import Sequencer
+
+CONFIG = ArrayConfig(rows=4, cols=2, weight_depth=512, act_depth=512, param_depth=32,
+                     psum_depth=16, program_depth=4)
+WORD = descriptor_format(CONFIG)
+
+
+def _layer(rng, **fields) -> dict:
+    """A valid descriptor with random fields (each over its whole range), small tile counts."""
+    values = {f.name: int(rng.integers(f.min, f.max + 1)) for f in WORD}
+    values.update(m=int(rng.integers(1, CONFIG.psum_depth + 1)),
+                  k_tiles=int(rng.integers(1, 4)), n_tiles=int(rng.integers(1, 4)), last=0)
+    values.update(fields)
+    return values
+
+
+def _run(program: list[dict], rng, *, done_after: int = 3, max_cycles: int = 2000) -> dict:
+    """Run ``program``; ``layer_done`` rises ``done_after`` cycles after a layer's weight range
+    and last tile are taken. Returns what the sequencer did, cycle by cycle."""
+    dut = Sequencer(CONFIG)
+    top = with_rom(dut, [WORD.pack(v) for v in program], WORD.size, CONFIG.program_depth,
+                   dut.program_addr, dut.program_data)
+    seen = {"launches": [], "descs": [], "weights": [], "tiles": [], "done": None,
+            "error": None, "layer_done": []}
+
+    async def testbench(ctx):
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        layer, countdown, issued = None, None, set()
+        for cycle in range(1, max_cycles):
+            if seen["launches"] and seen["launches"][-1][0] == cycle - 1:
+                seen["descs"].append({f.name: ctx.get(getattr(dut.layer.desc, f.name))
+                                      for f in WORD if f.lanes is None})
+            ctx.set(dut.weights.ready, int(rng.integers(2)))
+            ctx.set(dut.tiles.ready, int(rng.integers(2)))
+            if ctx.get(dut.layer.launch):
+                layer = {f.name: ctx.get(getattr(dut.layer.incoming, f.name)) for f in WORD}
+                seen["launches"].append((cycle, layer))
+                ctx.set(dut.layer_done, 0)
+                countdown, issued = None, set()
+            if ctx.get(dut.weights.valid) and ctx.get(dut.weights.ready):
+                payload = ctx.get(dut.weights.payload)
+                seen["weights"].append((payload.base, payload.count))
+                issued.add("weights")
+            if ctx.get(dut.tiles.valid) and ctx.get(dut.tiles.ready):
+                tile = ctx.get(dut.tiles.payload)
+                seen["tiles"].append((tile.nt, tile.kt, tile.last_k))
+                if tile.last_k and tile.nt == layer["n_tiles"] - 1:
+                    issued.add("tiles")
+            if issued == {"weights", "tiles"}:
+                countdown, issued = done_after, set()
+            if countdown is not None:
+                if countdown == 0:
+                    ctx.set(dut.layer_done, 1)
+                    seen["layer_done"].append(cycle)
+                    countdown = None
+                else:
+                    countdown -= 1
+            assert ctx.get(dut.busy) and not ctx.get(dut.done)
+            await ctx.tick()
+            if ctx.get(dut.done):
+                seen["done"], seen["error"] = cycle + 1, ctx.get(dut.error)
+                return
+        raise AssertionError("no done")
+
+    simulate(top, testbench)
+    return seen
+
+
+def test_runs_every_layer_as_the_contract_packed_it(seed):
+    rng = np.random.default_rng(seed)
+    program = [_layer(rng), _layer(rng), _layer(rng, last=1)]
+    seen = _run(program, rng)
+    assert [layer for _cycle, layer in seen["launches"]] == program
+    assert seen["descs"] == program
+    assert seen["weights"] == [(layer["w_base"], layer["n_tiles"] * layer["k_tiles"] *
+                                CONFIG.rows) for layer in program]
+    assert seen["tiles"] == [(nt, kt, int(kt == layer["k_tiles"] - 1)) for layer in program
+                             for nt in range(layer["n_tiles"]) for kt in range(layer["k_tiles"])]
+    assert seen["error"] == 0
+
+
+def test_timing_fetch_and_load_take_two_cycles():
+    """Start (cycle 0) → fetch → launch in cycle 2; a written layer → the next launch two
+    cycles later; the last layer written → done the cycle after. The cycle model
+    (quantizer/cycles.py) counts on these."""
+    rng = np.random.default_rng(0)
+    seen = _run([_layer(rng), _layer(rng, last=1)], rng)
+    launches = [cycle for cycle, _layer in seen["launches"]]
+    assert launches[0] == 2
+    assert launches[1] == seen["layer_done"][0] + 2
+    assert seen["done"] == seen["layer_done"][1] + 1
+
+
+@pytest.mark.parametrize("fields", [dict(m=0), dict(m=CONFIG.psum_depth + 1), dict(k_tiles=0),
+                                    dict(n_tiles=0)], ids=lambda f: f"{f}")
+def test_invalid_descriptor_stops_with_error(seed, fields):
+    rng = np.random.default_rng(seed)
+    seen = _run([_layer(rng), _layer(rng, last=1, **fields)], rng)
+    assert len(seen["launches"]) == 1 and seen["error"] == 1
+
+
+def test_program_without_a_last_layer_stops_with_error(seed):
+    rng = np.random.default_rng(seed)
+    seen = _run([_layer(rng) for _ in range(CONFIG.program_depth)], rng)
+    assert len(seen["launches"]) == CONFIG.program_depth and seen["error"] == 1

@@ -1,0 +1,91 @@
+"""The output writer puts requantized column tiles into activation memory in the layout the next
+layer reads (docs/images.md), ``rows/cols`` tiles to a word, padding the last word's remaining
+lanes with the output zero point, and reports the layer done after its last beat."""
+
+from __future__ import annotations
+
+import gc
+import warnings
+
+import numpy as np
+import pytest
+from amaranth.hdl import UnusedElaboratable
+from hwsim import simulate
+
+from hw import ArrayConfig, ConfigError
+from hw.contract import descriptor_format
+from hw.writer import OutputWriter
+
+
+def _signed(byte: int) -> int:
+    return byte - 256 if byte >= 128 else byte
+
+
+def _run(config, layer: dict, results: np.ndarray, rng, busy: float):
+    """Launch ``layer``, feed ``results[nt, sample, col]`` with random gaps; return the memory
+    the writes made (``{address: [lane or None]}``) and, per cycle, ``done`` and whether the
+    last beat had been written by then."""
+    desc = descriptor_format(config)
+    dut = OutputWriter(config)
+    beats = [row for tile in results.tolist() for row in tile]
+    memory, done = {}, []
+
+    async def testbench(ctx):
+        ctx.set(dut.layer.launch, 1)
+        ctx.set(dut.layer.incoming.as_value(), desc.pack(layer))
+        ctx.set(dut.layer.desc.as_value(), desc.pack({**layer, "out_base": 0}))
+        await ctx.tick()
+        ctx.set(dut.layer.launch, 0)
+        ctx.set(dut.layer.desc.as_value(), desc.pack(layer))
+        written, drain = False, 4  # cycles after the last beat
+        while drain:
+            drain -= not beats
+            valid = bool(beats) and rng.random() < busy
+            ctx.set(dut.results.valid, valid)
+            if valid:
+                ctx.set(dut.results.payload.data, beats.pop(0))
+            en, addr, data = ctx.get(dut.en), ctx.get(dut.addr), ctx.get(dut.data)
+            assert bool(en) == valid
+            word = memory.setdefault(addr, [None] * config.rows)
+            for lane in range(config.rows):
+                if en >> (lane // config.cols) & 1:
+                    word[lane] = _signed((data >> (8 * lane)) & 0xFF)
+            written |= valid and not beats
+            await ctx.tick()
+            done.append((ctx.get(dut.done), written))
+
+    simulate(dut, testbench)
+    return {a: w for a, w in memory.items() if w != [None] * config.rows}, done
+
+
+@pytest.mark.parametrize("rows, cols", [(4, 2), (2, 2), (6, 2), (3, 1)])
+@pytest.mark.parametrize("m, n_tiles, busy", [(3, 5, 0.7), (1, 4, 1.0), (2, 1, 1.0)])
+def test_tiles_share_words_and_the_last_one_pads(seed, rows, cols, m, n_tiles, busy):
+    rng = np.random.default_rng(seed)
+    config = ArrayConfig(rows=rows, cols=cols, act_depth=64, psum_depth=8)
+    ratio = rows // cols
+    fields = descriptor_format(config)
+    layer = {f.name: int(rng.integers(f.min, f.max + 1)) for f in fields}
+    layer.update(m=m, n_tiles=n_tiles, out_base=int(rng.integers(0, 64 - n_tiles * m)))
+    results = rng.integers(-128, 128, (n_tiles, m, cols))
+    memory, done_cycles = _run(config, layer, results, rng, busy)
+
+    expected = {}
+    for nt in range(n_tiles):
+        for sample in range(m):
+            word = expected.setdefault(layer["out_base"] + nt // ratio * m + sample,
+                                       [layer["zy"]] * rows)
+            group = nt % ratio
+            word[group * cols:(group + 1) * cols] = results[nt, sample].tolist()
+    assert memory == expected
+    # done rises as the last beat is written and stays up.
+    assert all(done == written for done, written in done_cycles)
+
+
+def test_rows_must_be_a_multiple_of_cols():
+    with warnings.catch_warnings():  # the refused writer is never elaborated, by design
+        warnings.simplefilter("ignore", UnusedElaboratable)
+        with pytest.raises(ConfigError, match=r"output writer needs rows to be a multiple of "
+                                              r"cols, got 3x2"):
+            OutputWriter(ArrayConfig(rows=3, cols=2))
+        gc.collect()

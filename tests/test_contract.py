@@ -1,0 +1,141 @@
+"""The hardware/software contract (hw/contract.py): word formats pack and unpack exactly, refuse
+what does not fit with a precise message, need no Amaranth, and the weight encoding is the one
+the hardware's unpacker decodes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from amaranth.hdl import Module, Signal
+from amaranth.sim import Simulator
+
+from hw import ArrayConfig
+from hw import contract
+from hw.contract import ContractError, Field, WordFormat
+from hw.unpack import unpack_weights
+from quantizer import QuantizerError
+from quantizer.compile import compile_network, pack_weights
+
+
+def test_contract_and_compiler_import_no_amaranth():
+    code = ("import sys, hw.contract, quantizer.compile, quantizer.manifest, "
+            "quantizer.fixedpoint; print(sorted(m for m in sys.modules if "
+            "m.split('.')[0] == 'amaranth'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_fixedpoint_uses_the_contract_shift_range():
+    from quantizer import fixedpoint
+    assert (fixedpoint.SHIFT_MIN, fixedpoint.SHIFT_MAX, fixedpoint.POW2_M0) == \
+        (contract.SHIFT_MIN, contract.SHIFT_MAX, contract.POW2_M0) == (-31, 30, 1 << 30)
+
+
+WORD = WordFormat("test word", [Field("a", 3), Field("b", 4, signed=True),
+                                Field("c", 2, signed=True, lanes=3), Field("d", 1, lanes=1)])
+
+
+def test_fields_pack_least_significant_first_and_round_trip():
+    assert WORD.size == 3 + 4 + 6 + 1
+    assert [WORD.offset(name) for name in "abcd"] == [0, 3, 7, 13]
+    values = {"a": 5, "b": -3, "c": [1, -2, -1], "d": [1]}
+    word = WORD.pack(values)
+    assert word == 5 | (0b1101 << 3) | (0b01 << 7) | (0b10 << 9) | (0b11 << 11) | (1 << 13)
+    assert WORD.unpack(word) == values
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"a": 8, "b": 0, "c": [0] * 3, "d": [0]}, r"test word: a=8 does not fit its 3-bit "
+                                               r"unsigned field \(0\.\.7\)"),
+    ({"a": 0, "b": -9, "c": [0] * 3, "d": [0]}, r"b=-9 does not fit its 4-bit signed field "
+                                                r"\(-8\.\.7\)"),
+    ({"a": 0, "b": 0, "c": [0, 2, 0], "d": [0]}, r"c\[1\]=2 does not fit"),
+    ({"a": 0, "b": 0, "c": [0, 0], "d": [0]}, r"c has 3 lanes, got 2 values"),
+    ({"a": 0, "c": [0] * 3, "d": [0], "e": 1}, r"missing field\(s\) b; unknown field\(s\) e"),
+])
+def test_pack_refuses_what_does_not_fit(values, message):
+    with pytest.raises(ContractError, match=message):
+        WORD.pack(values)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Field("a", 0), r"a: width must be a positive integer, got 0"),
+    (lambda: Field("a b", 1), r"field name must be an identifier"),
+    (lambda: Field("a", 2, lanes=0), r"a: lanes must be None or a positive integer"),
+    (lambda: Field("a", 4, signed=True, values=range(-9, 0)), r"a: values must be a non-empty "
+                                                               r"range within -8\.\.7"),
+    (lambda: WordFormat("w", [Field("a", 1), Field("a", 2)]), r"w: duplicate field\(s\) a"),
+])
+def test_malformed_formats_are_refused(make, message):
+    with pytest.raises(ContractError, match=message):
+        make()
+
+
+def test_shift_field_accepts_exactly_the_contract_range():
+    shift = contract.lane_params_format(ArrayConfig(cols=1))["shift"]
+    assert (shift.min, shift.max, shift.width) == (contract.SHIFT_MIN, contract.SHIFT_MAX, 6)
+
+
+def test_rounding_paths():
+    assert contract.rounding_path(("double", "single"), "pow2") == "single"
+    assert contract.rounding_path(("pow2",), "pow2") == "pow2"
+    assert contract.rounding_path(("double",), "pow2") is None
+    assert contract.rounding_path(("double",), "single") is None
+    assert contract.rounding_path(("single",), "single") == "single"
+    assert [contract.double_bit(p) for p in contract.REQUANT_MODES] == [1, 0, 0]
+    assert contract.runtime_rounding_select(("single", "double"))
+    assert not contract.runtime_rounding_select(("double", "pow2"))
+    assert not contract.has_multiplier(("pow2",))
+
+
+def _unpacked_by_hardware(words: list[int], bits: int, lanes: int) -> list[list[int]]:
+    """Run words through :func:`hw.unpack.unpack_weights` on Amaranth's simulator."""
+    m = Module()
+    word, out = Signal(bits * lanes), Signal(8 * lanes)
+    m.d.comb += out.eq(unpack_weights(word, bits, lanes))
+    result = []
+
+    async def testbench(ctx):
+        for w in words:
+            ctx.set(word, w)
+            value = ctx.get(out)
+            result.append([((value >> (8 * lane)) & 0xFF) - ((value >> (8 * lane + 7)) & 1) * 256
+                           for lane in range(lanes)])
+
+    sim = Simulator(m)
+    sim.add_testbench(testbench)
+    sim.run()
+    return result
+
+
+@pytest.mark.parametrize("bits", contract.WEIGHT_BITS)
+def test_hardware_unpacks_the_weights_the_compiler_packs(seed, bits):
+    rng = np.random.default_rng(seed)
+    weights = np.array(contract.weight_range(bits))
+    tile = rng.choice(weights, (6, 5))
+    tile[0, :2] = weights.min(), weights.max()
+    assert _unpacked_by_hardware(pack_weights(tile, bits), bits, 5) == tile.tolist()
+    assert [contract.decode_weight(contract.encode_weight(w, bits), bits)
+            for w in weights] == weights.tolist()
+
+
+def test_weight_encoding_refuses_what_a_lane_cannot_hold():
+    with pytest.raises(ContractError, match=r"weight 0 does not fit a 1-bit int8 weight lane "
+                                            r"\(binary: −1 or \+1\)"):
+        contract.encode_weight(0, 1)
+    with pytest.raises(ContractError, match=r"weight 8 does not fit a 4-bit"):
+        contract.encode_weight(8, 4)
+    with pytest.raises(ContractError, match=r"4-bit weights need dtype int8"):
+        contract.weight_range(4, "uint8")
+    with pytest.raises(QuantizerError, match=r"1-bit weight memories hold only binary"):
+        pack_weights(np.zeros((1, 2)), 1)
+    assert pack_weights(np.array([[255, 0]]), 8, "uint8") == [0x00FF]
+
+
+def test_compiler_refuses_a_dict_configuration():
+    with pytest.raises(TypeError, match=r"takes an hw.ArrayConfig, not a dict.*from_dict"):
+        compile_network(None, ArrayConfig().to_dict(), 1)
