@@ -126,7 +126,8 @@ class Accelerator(wiring.Component):
         m.submodules.w_stream = w_stream = MemoryStreamer(
             addr_width=len(w_rd.addr), count_width=RANGE_COUNT_BITS, word_width=len(w_rd.data))
         m.submodules.x_stream = x_stream = MemoryStreamer(
-            addr_width=len(a_rd.addr), count_width=RANGE_COUNT_BITS, word_width=len(a_rd.data))
+            addr_width=len(a_rd.addr), count_width=RANGE_COUNT_BITS, word_width=len(a_rd.data),
+            tag_width=1)
         m.submodules.addrgen = addrgen = ActivationAddressGenerator(cfg)
         m.submodules.array = array = SystolicArray(cfg)
         m.submodules.psum = psum = PartialSumAccumulator(cfg)

@@ -1,15 +1,15 @@
-"""The activation address generator: a layer's tiles → the activation-memory ranges they read,
-and the words those ranges return → the array's activation stream."""
+"""The activation address generator: a layer's tiles → the activation-memory words they read
+(implicit im2col), and the words read → the array's activation stream."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .array import activation_stream_layout
 from .config import ArrayConfig
-from .contract import address_bits
+from .contract import SPATIAL_BITS, STEP_BITS, TILE_COUNT_BITS, address_bits
 from .memstream import range_command_layout
 from .sequencer import RANGE_COUNT_BITS, TILE_LAYOUT, LayerSignature
 
@@ -17,10 +17,18 @@ __all__ = ["ActivationAddressGenerator"]
 
 
 class ActivationAddressGenerator(wiring.Component):
-    """Addresses a dense layer's activations: every tile ``(nt, kt)`` reads K-slice ``kt`` of
-    all ``m`` samples, words ``in_base + kt·m`` to ``in_base + kt·m + m − 1``
-    (docs/images.md), and the tile's vectors go to the array with the input zero point, the
-    ``m``-th marked ``last``.
+    """Addresses a layer's activations by implicit im2col (docs/images.md): the tile loop's K
+    tiles are ordered ``(kh, kw, g)`` (kernel row, kernel column, channel group); every tile
+    reads, for each of the ``m`` output pixels ``(n, oh, ow)`` in order, the word of input
+    pixel ``ih = oh·stride_h + kh·dil_h − pad_top``, ``iw = ow·stride_w + kw·dil_w −
+    pad_left`` of channel group ``g``, at ``in_base + g·plane + (n·h + ih)·w + iw``; a tap
+    outside the input map reads nothing useful and becomes a vector of the input zero point.
+    A fully-connected layer (``h = w = oh = ow = kw = 1``) reads words ``in_base + kt·m`` to
+    ``in_base + kt·m + m − 1``. The vectors go to the array with the input zero point, the
+    ``m``-th of each tile marked ``last``.
+
+    One one-word range per vector, one per cycle: the memory streamer reads one word per
+    cycle, as it would a tile's range, and carries the padding flag as its tag.
 
     Parameters
     ----------
@@ -29,13 +37,14 @@ class ActivationAddressGenerator(wiring.Component):
     Attributes
     ----------
     layer : ``In(LayerSignature(config))``
-        The running layer (``in_base``, ``m``, ``zx``).
+        The running layer (``in_base``, ``m``, ``zx`` and the convolution geometry).
     tiles : ``In(stream.Signature(TILE_LAYOUT))``
-        The tile loop; one range per tile, accepted as the range is.
-    ranges : ``Out(stream.Signature(range_command_layout(...)))``
-        Activation-memory ranges, for a :class:`~hw.memstream.MemoryStreamer`.
-    words : ``In(stream.Signature(unsigned(8 * rows)))``
-        The words those ranges return, in order.
+        The tile loop; a tile is accepted with its last pixel's range.
+    ranges : ``Out(stream.Signature(range_command_layout(..., tag_width=1)))``
+        One-word activation-memory ranges, tagged 1 for a padding tap, for a
+        :class:`~hw.memstream.MemoryStreamer` with ``tag_width=1``.
+    words : ``In(stream.Signature(unsigned(8 * rows + 1)))``
+        The words those ranges return, in order, with their tags on top.
     x : ``Out(stream.Signature(activation_stream_layout(config)))``
         Activation vectors for the :class:`~hw.array.SystolicArray`.
     """
@@ -46,8 +55,8 @@ class ActivationAddressGenerator(wiring.Component):
             "layer": In(LayerSignature(config)),
             "tiles": In(stream.Signature(TILE_LAYOUT)),
             "ranges": Out(stream.Signature(range_command_layout(
-                address_bits(config.act_depth), RANGE_COUNT_BITS))),
-            "words": In(stream.Signature(unsigned(8 * config.rows))),
+                address_bits(config.act_depth), RANGE_COUNT_BITS, 1))),
+            "words": In(stream.Signature(unsigned(8 * config.rows + 1))),
             "x": Out(stream.Signature(activation_stream_layout(config))),
         })
 
@@ -57,27 +66,61 @@ class ActivationAddressGenerator(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        cfg = self._config
         desc, launch = self.layer.desc, self.layer.launch
 
-        # Ranges: a running base, so no multiplier (kt·m) is needed.
-        base = Signal.like(desc.in_base)
-        m.d.comb += [self.ranges.valid.eq(self.tiles.valid),
-                     self.tiles.ready.eq(self.ranges.ready),
-                     self.ranges.payload.base.eq(base),
-                     self.ranges.payload.count.eq(desc.m)]
-        with m.If(launch):
-            m.d.sync += base.eq(self.layer.incoming.in_base)
-        with m.Elif(self.tiles.valid & self.tiles.ready):
-            with m.If(self.tiles.payload.last_k):  # the next column tile reads from K-slice 0
-                m.d.sync += base.eq(desc.in_base)
-            with m.Else():
-                m.d.sync += base.eq(base + desc.m)
+        # Where the tile loop is: K tile (kh, kw, g), output pixel (n, oh, ow) with the
+        # running first input row of sample n (n·h) and the pixel's index.
+        g, kw, kh = Signal.like(desc.groups), Signal.like(desc.kw), Signal(TILE_COUNT_BITS)
+        ow, oh = Signal.like(desc.ow), Signal.like(desc.oh)
+        row0 = Signal(len(desc.plane) + SPATIAL_BITS)
+        pixel = Signal.like(desc.m)
+        last_ow, last_oh = ow == desc.ow - 1, oh == desc.oh - 1
+        last_pixel = pixel == desc.m - 1
 
-        # Vectors: the sample index of the one on the array's input marks each tile's last.
+        ih = Signal(signed(2 * SPATIAL_BITS + STEP_BITS + 2))
+        iw = Signal(signed(2 * SPATIAL_BITS + STEP_BITS + 2))
+        m.d.comb += [ih.eq(oh * desc.stride_h + kh * desc.dil_h - desc.pad_top),
+                     iw.eq(ow * desc.stride_w + kw * desc.dil_w - desc.pad_left)]
+        inside = (ih >= 0) & (ih < desc.h) & (iw >= 0) & (iw < desc.w)
+        address = desc.in_base + g * desc.plane + (row0 + ih) * desc.w + iw
+
+        m.d.comb += [self.ranges.valid.eq(self.tiles.valid),
+                     self.tiles.ready.eq(self.ranges.ready & last_pixel),
+                     self.ranges.payload.base.eq(Mux(inside, address, 0)),
+                     self.ranges.payload.count.eq(1),
+                     self.ranges.payload.tag.eq(~inside)]
+        with m.If(launch):
+            m.d.sync += [g.eq(0), kw.eq(0), kh.eq(0), ow.eq(0), oh.eq(0), row0.eq(0),
+                         pixel.eq(0)]
+        with m.Elif(self.ranges.valid & self.ranges.ready):
+            m.d.sync += ow.eq(ow + 1)
+            m.d.sync += pixel.eq(pixel + 1)
+            with m.If(last_ow):
+                m.d.sync += [ow.eq(0), oh.eq(oh + 1)]
+                with m.If(last_oh):
+                    m.d.sync += [oh.eq(0), row0.eq(row0 + desc.h)]
+            with m.If(last_pixel):  # the tile is done: next K tile, pixels from the start
+                m.d.sync += [ow.eq(0), oh.eq(0), row0.eq(0), pixel.eq(0)]
+                with m.If(self.tiles.payload.last_k):  # the next column tile starts at K 0
+                    m.d.sync += [g.eq(0), kw.eq(0), kh.eq(0)]
+                with m.Elif(g == desc.groups - 1):
+                    m.d.sync += g.eq(0)
+                    with m.If(kw == desc.kw - 1):
+                        m.d.sync += [kw.eq(0), kh.eq(kh + 1)]
+                    with m.Else():
+                        m.d.sync += kw.eq(kw + 1)
+                with m.Else():
+                    m.d.sync += g.eq(g + 1)
+
+        # Vectors: padding taps become the input zero point; the sample index of the one on
+        # the array's input marks each tile's last.
         sample = Signal.like(desc.m)
         last = sample == desc.m - 1
+        pad = self.words.payload[8 * cfg.rows]
         m.d.comb += [self.x.valid.eq(self.words.valid), self.words.ready.eq(self.x.ready),
-                     self.x.payload.data.eq(self.words.payload),
+                     self.x.payload.data.eq(Mux(pad, Cat(*[desc.zx] * cfg.rows),
+                                                self.words.payload[:8 * cfg.rows])),
                      self.x.payload.zero.eq(desc.zx), self.x.payload.last.eq(last)]
         with m.If(launch):
             m.d.sync += sample.eq(0)

@@ -23,9 +23,11 @@ if TYPE_CHECKING:  # annotations only: importing hw.config would import Amaranth
 
 __all__ = [
     "BIAS_BITS", "DATA_BITS", "DTYPES", "ContractError", "Field", "M0_BITS", "MEM_ACTIVATIONS",
-    "MEM_PARAMS", "MEM_PROGRAM", "MEM_WEIGHTS", "POW2_M0", "REQUANT_MODES", "SHIFT_BITS",
+    "MEM_PARAMS", "MEM_PROGRAM", "MEM_WEIGHTS", "PAD_BITS", "POW2_M0", "SPATIAL_BITS",
+    "STEP_BITS", "REQUANT_MODES", "SHIFT_BITS",
     "SHIFT_MAX", "SHIFT_MIN", "TILE_COUNT_BITS", "WEIGHT_BITS", "WordFormat",
-    "activation_format", "address_bits", "data_field", "decode_weight", "descriptor_format",
+    "activation_format", "address_bits", "data_field", "decode_weight", "dense_geometry",
+    "descriptor_format",
     "double_bit", "dtype_signed", "encode_weight", "has_multiplier", "lane_params_format",
     "rounding_path", "runtime_rounding_select", "weight_field", "weight_format", "weight_range",
 ]
@@ -352,6 +354,11 @@ MEM_WEIGHTS, MEM_ACTIVATIONS, MEM_PARAMS, MEM_PROGRAM = 0, 1, 2, 3
 #: Width of a descriptor's tile counts: layers up to 4095 tiles along K and along N.
 TILE_COUNT_BITS = 12
 
+#: Widths of a descriptor's convolution geometry (docs/images.md): feature-map heights and
+#: widths (input and output) and the kernel width up to 1023, strides and dilations 1..15,
+#: top and left padding 0..15.
+SPATIAL_BITS, STEP_BITS, PAD_BITS = 10, 4, 4
+
 
 def data_field(name: str, dtype: str, lanes: int | None = None) -> Field:
     """An 8-bit activation, zero point or clamp bound (``lanes`` of them), of ``dtype``."""
@@ -359,9 +366,15 @@ def data_field(name: str, dtype: str, lanes: int | None = None) -> Field:
 
 
 def descriptor_format(config: ArrayConfig) -> WordFormat:
-    """One layer of the program: ``m`` samples, ``k_tiles × n_tiles`` weight tiles, memory
-    bases, zero points (input, weight, output), clamp bounds, the rounding select
-    (:func:`double_bit`) and ``last`` (the final layer)."""
+    """One layer of the program: ``m`` output pixels (samples × OH × OW), ``k_tiles × n_tiles``
+    weight tiles, memory bases, zero points (input, weight, output), clamp bounds, the
+    rounding select (:func:`double_bit`), ``last`` (the final layer) and the convolution
+    geometry the address generator walks (docs/images.md): input ``h × w``, output
+    ``oh × ow``, kernel width ``kw`` (the kernel height is ``k_tiles / (kw·groups)``),
+    ``groups`` channel groups of ``rows`` channels, ``plane`` = words of one channel group of
+    the input (samples·h·w), strides, dilations and the top/left padding. A fully-connected
+    layer is the convolution with ``h = w = oh = ow = kw = 1``, ``groups = k_tiles``,
+    ``plane = m``, strides and dilations 1, no padding."""
     act = address_bits(config.act_depth)
     return WordFormat("layer descriptor", [
         Field("m", address_bits(config.psum_depth + 1)),
@@ -374,7 +387,18 @@ def descriptor_format(config: ArrayConfig) -> WordFormat:
         *(data_field(name, config.dtype) for name in ("zx", "zw", "zy", "act_min", "act_max")),
         Field("double", 1),
         Field("last", 1),
+        *(Field(name, SPATIAL_BITS) for name in ("h", "w", "oh", "ow", "kw")),
+        Field("groups", TILE_COUNT_BITS),
+        Field("plane", address_bits(config.act_depth + 1)),
+        *(Field(name, STEP_BITS) for name in ("stride_h", "stride_w", "dil_h", "dil_w")),
+        *(Field(name, PAD_BITS) for name in ("pad_top", "pad_left")),
     ])
+
+
+def dense_geometry(m: int, k_tiles: int) -> dict[str, int]:
+    """The descriptor's convolution fields of a fully-connected layer of ``m`` samples."""
+    return {"h": 1, "w": 1, "oh": 1, "ow": 1, "kw": 1, "groups": k_tiles, "plane": m,
+            "stride_h": 1, "stride_w": 1, "dil_h": 1, "dil_w": 1, "pad_top": 0, "pad_left": 0}
 
 
 def lane_params_format(config: ArrayConfig) -> WordFormat:

@@ -1,5 +1,5 @@
-"""Compiler: an operator graph (a chain of fully-connected layers today) → memory images and a
-layer program for one accelerator configuration (an :class:`hw.ArrayConfig`).
+"""Compiler: an operator graph (a chain of convolutions and fully-connected layers) → memory
+images and a layer program for one accelerator configuration (an :class:`hw.ArrayConfig`).
 
 Every word is packed with the hardware/software contract, :mod:`hw.contract`: the definitions
 the hardware builds its layouts from (docs/images.md describes them). ``tests/test_contract.py``
@@ -21,7 +21,7 @@ from .accumulator import check_accumulator
 from .errors import QuantizerError
 from .golden import dtype_range
 from .graph import Graph
-from .layers import dense_chain
+from .layers import accelerator_chain
 
 if TYPE_CHECKING:  # the compiler itself needs no Amaranth
     from hw import ArrayConfig
@@ -68,16 +68,36 @@ def pack_weights(tile: np.ndarray, bits: int, dtype: str = "int8") -> list[int]:
 
 def decode_activations(words, rows: int, samples: int, size: int,
                        dtype: str = "int8") -> np.ndarray:
-    """Activation-memory words (K-slice major, ``rows`` lanes) → values ``(samples, size)``."""
+    """Activation-memory words (group-major, ``rows`` lanes: word ``g·samples + i`` holds
+    channels ``g·rows …`` of pixel or sample ``i``) → values ``(samples, size)``."""
     word = WordFormat("activation word", [contract.data_field("x", dtype, rows)])
     lanes = np.array([word.unpack(w)["x"] for w in words], dtype=np.int64).reshape(-1, rows)
     values = lanes.reshape(-1, samples, rows).transpose(1, 0, 2).reshape(samples, -1)
     return values[:, :size]
 
 
+def activation_layout(x: np.ndarray, rows: int, zero_point: int) -> np.ndarray:
+    """An NHWC tensor ``(N, H, W, C)`` (or vectors ``(N, C)``, a 1x1 map) → its activation
+    words' lanes ``(G·N·H·W, rows)`` in the group-major layout of docs/images.md: word
+    ``g·(N·H·W) + (n·H + h)·W + w`` holds channels ``g·rows … g·rows + rows − 1``, lanes past
+    the last channel hold ``zero_point``."""
+    x = np.asarray(x)
+    if x.ndim == 2:
+        x = x[:, None, None, :]
+    n, h, w, c = x.shape
+    groups = -(-c // rows)
+    padded = np.full((n, h, w, groups * rows), zero_point, dtype=np.int64)
+    padded[..., :c] = x
+    return padded.reshape(n * h * w, groups, rows).transpose(1, 0, 2).reshape(-1, rows)
+
+
 @dataclass
 class CompiledNetwork:
-    """Memory images (word lists) and where the input goes and the output comes from."""
+    """Memory images (word lists) and where the input goes and the output comes from.
+
+    ``input_shape``/``output_shape`` are one sample's (``(H, W, C)`` for a feature map,
+    ``(K,)`` for a vector); ``input_size``/``output_size`` their channel counts (the values
+    per activation word group), ``output_pixels`` the output's pixels per sample."""
 
     config: ArrayConfig
     samples: int
@@ -90,35 +110,40 @@ class CompiledNetwork:
     output_size: int = 0
     input_zero_point: int = 0
     layers: list[dict] = field(default_factory=list)
+    input_shape: tuple = ()
+    output_shape: tuple = ()
+    output_pixels: int = 1
 
     @property
     def rows(self) -> int:
         return self.config.rows
 
     def activation_words(self, x: np.ndarray) -> list[int]:
-        """int8 inputs ``(samples, K)`` → activation-memory words from ``input_base``."""
+        """int8 inputs ``(samples, *input_shape)`` → activation-memory words from
+        ``input_base``, group-major (:func:`activation_layout`)."""
         x = np.asarray(x)
-        if x.shape != (self.samples, self.input_size):
-            raise QuantizerError(f"inputs must have shape ({self.samples}, {self.input_size}), "
+        if x.shape != (self.samples, *self.input_shape):
+            raise QuantizerError(f"inputs must have shape {(self.samples, *self.input_shape)}, "
                                  f"got {x.shape}")
-        k_tiles = -(-self.input_size // self.rows)
-        padded = np.full((self.samples, k_tiles * self.rows), self.input_zero_point)
-        padded[:, :self.input_size] = x
-        slices = padded.reshape(self.samples, k_tiles, self.rows).transpose(1, 0, 2)
         word = contract.activation_format(self.config)
-        return [_pack(word, {"x": lanes}) for lanes in slices.reshape(-1, self.rows).tolist()]
+        lanes = activation_layout(x, self.rows, self.input_zero_point)
+        return [_pack(word, {"x": row}) for row in lanes.tolist()]
 
     def reads(self) -> list[dict]:
         """Where each layer's outputs are after a run: ``name``, ``base``, ``words``, ``size``
-        (with ping-pong regions only the last two layers' survive; the last is the output)."""
+        (channels) and ``pixels`` (output pixels of the batch: the words' ``samples``); with
+        ping-pong regions only the last two layers' survive; the last is the output."""
         return [{"name": layer["name"], "base": layer["out_base"], "words": layer["words"],
-                 "size": layer["size"]} for layer in self.layers]
+                 "size": layer["size"], "pixels": layer["m"]}
+                for layer in self.layers]
 
 
 def compile_network(graph: Graph, config: ArrayConfig, samples: int, *,
                     runtime: str = "litert", keep_layers: bool = False) -> CompiledNetwork:
-    """Lay out ``graph`` for the accelerator ``config`` (an :class:`hw.ArrayConfig`), for
-    batches of ``samples`` inputs, with the rounding ``runtime`` uses for each operator.
+    """Lay out ``graph`` (a chain of CONV_2D / FULLY_CONNECTED / RESHAPE operators,
+    :func:`~quantizer.layers.accelerator_chain`) for the accelerator ``config`` (an
+    :class:`hw.ArrayConfig`), for batches of ``samples`` inputs, with the rounding
+    ``runtime`` uses for each operator.
 
     Activations ping-pong between two regions; with ``keep_layers`` every layer writes its own
     region instead, so all intermediate outputs can be read back after a run."""
@@ -129,17 +154,23 @@ def compile_network(graph: Graph, config: ArrayConfig, samples: int, *,
                              f"{rows}x{cols}")
     if config.dtype != graph.dtype:
         raise QuantizerError(f"network is {graph.dtype} but the hardware is {config.dtype}")
-    if not 1 <= samples <= config.psum_depth:
-        raise QuantizerError(f"samples per run must be in 1..{config.psum_depth} (psum_depth)")
-    layers = dense_chain(graph, runtime)
+    layers = accelerator_chain(graph, runtime)
+    pixels = max(layer.pixels for layer in layers)
+    if not 1 <= samples * pixels <= config.psum_depth:
+        raise QuantizerError(f"samples per run times output pixels ({pixels}) must be in "
+                             f"1..{config.psum_depth} (psum_depth)")
     lo, hi = dtype_range(graph.dtype)
-    first = layers[0]
-    out = CompiledNetwork(config=config, samples=samples, input_size=first.weight.shape[1],
-                          output_size=layers[-1].weight.shape[0],
-                          input_zero_point=first.params.input_zero_point)
+    first, final = layers[0], layers[-1]
+    out = CompiledNetwork(config=config, samples=samples, input_size=first.channels_in,
+                          output_size=final.channels_out,
+                          input_zero_point=first.params.input_zero_point,
+                          input_shape=tuple(graph.input.sample_shape),
+                          output_shape=tuple(graph.output.sample_shape),
+                          output_pixels=final.pixels)
     # Ping-pong activation regions, each as large as the widest layer boundary needs.
-    widths = [first.weight.shape[1]] + [layer.weight.shape[0] for layer in layers]
-    region = max(-(-w // rows) for w in widths) * samples
+    widths = [-(-first.channels_in // rows) * first.input_pixels] + \
+        [-(-layer.channels_out // rows) * layer.pixels for layer in layers]
+    region = max(widths) * samples
     regions = len(widths) if keep_layers else 2
     if regions * region > config.act_depth:
         raise QuantizerError(f"activations need {regions * region} words but act_depth is "
@@ -148,18 +179,22 @@ def compile_network(graph: Graph, config: ArrayConfig, samples: int, *,
     bits = config.weight_bits
     for i, layer in enumerate(layers):
         p = layer.params
-        n, k = layer.weight.shape
+        cout, kh, kw, cin = layer.kernel.shape
         _check_weight_bits(layer, bits)
-        k_tiles, n_tiles = -(-k // rows), -(-n // cols)
+        groups, n_tiles = -(-cin // rows), -(-cout // cols)
+        k_tiles = kh * kw * groups
         path = _hardware_rounding(config, p.rounding, p.m0, layer.name)
         check_accumulator(layer.weight, input_zero_point=p.input_zero_point,
                           weight_zero_point=p.weight_zero_point, bias=layer.bias,
                           input_min=lo, input_max=hi, acc_bits=config.acc_width,
                           layer=layer.name)
         # Padding multiplies zero-point activations or feeds discarded columns, so its value is
-        # free: the zero point, or +1 where a 1-bit memory cannot hold 0.
-        w = np.full((n_tiles * cols, k_tiles * rows), 1 if bits == 1 else p.weight_zero_point)
-        w[:n, :k] = layer.weight
+        # free: the zero point, or +1 where a 1-bit memory cannot hold 0. K tiles are ordered
+        # (kh, kw, g): tile row r of tile (kh, kw, g) is input channel g·rows + r.
+        w = np.full((n_tiles * cols, kh, kw, groups * rows),
+                    1 if bits == 1 else p.weight_zero_point, dtype=np.int64)
+        w[:cout, :, :, :cin] = layer.kernel
+        w = w.reshape(n_tiles * cols, k_tiles * rows)
         w_base, p_base = len(out.weights), len(out.params)
         for nt in range(n_tiles):
             for kt in range(k_tiles):
@@ -170,20 +205,26 @@ def compile_network(graph: Graph, config: ArrayConfig, samples: int, *,
             # largest right shift), which is what the next layer's padded inputs must be.
             bias, m0 = np.zeros(n_tiles * cols, np.int64), np.zeros(n_tiles * cols, np.int64)
             shift = np.full(n_tiles * cols, SHIFT_MIN, np.int64)
-            bias[:n], m0[:n], shift[:n] = layer.bias, p.m0, p.shift
+            bias[:cout], m0[:cout], shift[:cout] = layer.bias, p.m0, p.shift
             out.params.append(pack_lane_params(config, bias[channels], m0[channels],
                                                shift[channels]))
         in_base = (i if keep_layers else i % 2) * region
         out_base = (i + 1 if keep_layers else (i + 1) % 2) * region
+        m = samples * layer.pixels
         out.program.append(_pack(descriptor, {
-            "m": samples, "k_tiles": k_tiles, "n_tiles": n_tiles, "in_base": in_base,
+            "m": m, "k_tiles": k_tiles, "n_tiles": n_tiles, "in_base": in_base,
             "out_base": out_base, "w_base": w_base, "p_base": p_base,
             "zx": p.input_zero_point, "zw": p.weight_zero_point, "zy": p.output_zero_point,
             "act_min": p.act_min, "act_max": p.act_max, "double": contract.double_bit(path),
-            "last": int(i == len(layers) - 1)}))
+            "last": int(i == len(layers) - 1),
+            "h": layer.h, "w": layer.w, "oh": layer.oh, "ow": layer.ow, "kw": kw,
+            "groups": groups, "plane": samples * layer.input_pixels,
+            "stride_h": layer.stride[0], "stride_w": layer.stride[1],
+            "dil_h": layer.dilation[0], "dil_w": layer.dilation[1],
+            "pad_top": layer.pad[0], "pad_left": layer.pad[1]}))
         out.layers.append({"name": layer.name, "k_tiles": k_tiles, "n_tiles": n_tiles,
-                           "rounding": path, "out_base": out_base, "size": n,
-                           "words": -(-n // rows) * samples})
+                           "rounding": path, "out_base": out_base, "size": cout, "m": m,
+                           "words": -(-cout // rows) * m})
         if i == 0:
             out.input_base = in_base
         out.output_base = out_base

@@ -11,11 +11,34 @@ def predicted_cycles(config: ArrayConfig, m: int, k: int, n: int) -> int:
     """The cycle model of one fully-connected layer (docs/performance.md).
 
     Tiles stream back to back, one vector per cycle, when each tile is used for at least
-    ``rows + cols`` vectors; before that the array waits for a tile's weight loads. Around
+    ``rows + cols − 1`` vectors. With fewer the array waits for weights: a tile's ``rows``
+    weight words take ``rows`` cycles, and a weight bank is reloaded only once the vectors of
+    the tile before last have left it, so two consecutive tiles take ``m + rows + cols − 2``
+    cycles, alternately a short period ``max(m, rows)`` and a long one (the rest). Around
     them: descriptor fetch, the first tile's load, and the pipeline's fill and drain.
     """
-    tiles = -(-k // config.rows) * -(-n // config.cols)
-    per_tile = max(m, config.rows + config.cols)
-    fetch, first_load, stream_latency = 3, config.rows, 3
+    rows, cols = config.rows, config.cols
+    tiles = -(-k // rows) * -(-n // cols)
+    short = max(m, rows)
+    long = max(m + rows + cols - 2 - short, rows, m)
+    body = m + -(-(tiles - 1) // 2) * short + (tiles - 1) // 2 * long
+    fetch, first_load, stream_latency = 3, rows, 3
     drain = config.array_latency + config.requant_latency + 1
-    return fetch + stream_latency + first_load + tiles * per_tile + drain
+    return fetch + stream_latency + first_load + body + drain
+
+def layer_cycles(config: ArrayConfig, layer, samples: int) -> int:
+    """The cycle model of one layer as the compiler lays it out
+    (:class:`~quantizer.layers.AcceleratorLayer`): a convolution is the GEMM of implicit
+    im2col, ``M = samples·OH·OW`` output pixels, ``K = KH·KW·⌈Cin/rows⌉·rows`` (K tiles
+    ``(kh, kw, g)``), ``N = Cout``; the address generator feeds it one vector per cycle, padding
+    taps included, so the fully-connected model holds unchanged."""
+    cout, kh, kw, cin = layer.kernel.shape
+    return predicted_cycles(config, samples * layer.pixels,
+                            kh * kw * -(-cin // config.rows) * config.rows, cout)
+
+
+def network_cycles(config: ArrayConfig, graph, samples: int, runtime: str = "litert") -> int:
+    """The cycle model of one run of ``samples`` inputs through ``graph``'s layers."""
+    from .layers import accelerator_chain
+    return sum(layer_cycles(config, layer, samples)
+               for layer in accelerator_chain(graph, runtime))

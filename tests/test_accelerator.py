@@ -78,7 +78,11 @@ def test_descriptor_format_is_the_documented_one():
                       ("in_base", 12, False), ("out_base", 12, False), ("w_base", 12, False),
                       ("p_base", 6, False), ("zx", 8, True), ("zw", 8, True), ("zy", 8, True),
                       ("act_min", 8, True), ("act_max", 8, True), ("double", 1, False),
-                      ("last", 1, False)]
+                      ("last", 1, False), ("h", 10, False), ("w", 10, False),
+                      ("oh", 10, False), ("ow", 10, False), ("kw", 10, False),
+                      ("groups", 12, False), ("plane", 13, False), ("stride_h", 4, False),
+                      ("stride_w", 4, False), ("dil_h", 4, False), ("dil_w", 4, False),
+                      ("pad_top", 4, False), ("pad_left", 4, False)]
     params = [(f.name, f.width, f.signed, f.lanes) for f in lane_params_format(ArrayConfig())]
     assert params == [("bias", 32, True, 8), ("m0", 31, False, 8), ("shift", 6, True, 8)]
     assert [f.name for f in lane_params_format(ArrayConfig(requant_modes=("pow2",)))] == \

@@ -16,6 +16,7 @@ from hw.accelerator import Accelerator
 from hw.generate import to_verilog
 from quantizer.compile import compile_network
 from quantizer.graph import Graph
+from quantizer.layers import accelerator_chain
 
 from .errors import SimulationError
 from .runner import build_simulator
@@ -49,15 +50,19 @@ def run_on_rtl(graph: Graph, x: np.ndarray, config: ArrayConfig, *,
     it, so what is simulated is exactly what it wrote.
     """
     x = np.asarray(x)
-    batch = min(batch or config.psum_depth, config.psum_depth, len(x))
+    layers = accelerator_chain(graph, runtime)
+    # A batch's output pixels (samples × OH × OW) must fit the partial-sum memory.
+    pixels = max(layer.pixels for layer in layers)
+    batch = max(1, min(batch or config.psum_depth, config.psum_depth // pixels, len(x)))
     values = graph.run(x, runtime=runtime, all_tensors=True)
-    expected = [values[op.outputs[0]] for op in graph.operators]
+    expected = [values[op.outputs[0]] for op in graph.operators if op.kind != "RESHAPE"]
     batches, static = [], None
     for first in range(0, len(x), batch):
         chunk = x[first:first + batch]
         compiled = compile_network(graph, config, len(chunk), runtime=runtime,
                                    keep_layers=check_layers)
-        reads = [{**read, "expected": golden[first:first + batch].tolist()}
+        reads = [{**read, "expected": golden[first:first + batch]
+                  .reshape(read["pixels"], read["size"]).tolist()}
                  for read, golden in zip(compiled.reads(), expected)]
         static = static or {"weights": compiled.weights, "params": compiled.params}
         vectors = sum(layer["k_tiles"] * layer["n_tiles"] for layer in compiled.layers)
@@ -65,7 +70,8 @@ def run_on_rtl(graph: Graph, x: np.ndarray, config: ArrayConfig, *,
             "program": compiled.program, "input_base": compiled.input_base,
             "inputs": compiled.activation_words(chunk), "samples": len(chunk),
             "reads": reads if check_layers else reads[-1:], "first_sample": first,
-            "timeout_cycles": 100_000 + 4 * vectors * (len(chunk) + config.rows + config.cols),
+            "timeout_cycles": 100_000 + 4 * vectors * (len(chunk) * pixels + config.rows
+                                                        + config.cols),
         })
     sim = build_simulator(f"accel-{config.rows}x{config.cols}-{config.digest()}",
                           verilog or to_verilog(Accelerator(config), config, "accel"), "accel")
@@ -78,6 +84,7 @@ def run_on_rtl(graph: Graph, x: np.ndarray, config: ArrayConfig, *,
         if not results_file.exists():
             raise SimulationError(f"the simulation did not finish: {outcome.summary()}")
         results = json.loads(results_file.read_text())
-    outputs = np.concatenate([np.array(b["outputs"]) for b in results["batches"]])
+    outputs = np.concatenate([np.array(b["outputs"]).reshape(-1, *expected[-1].shape[1:])
+                              for b in results["batches"]])
     return RtlRun(outputs=outputs.astype(expected[-1].dtype), batches=results["batches"],
                   mismatches=results["mismatches"], config=config)

@@ -1,17 +1,20 @@
-"""The activation address generator turns a dense layer's tiles into the activation ranges
-docs/images.md lays out, and the words read back into vectors marked ``last`` per tile."""
+"""The activation address generator walks a layer's tiles by implicit im2col (docs/images.md):
+fully-connected layers read their K-slice of every sample, convolutions the taps of every
+output pixel with stride, dilation and padding, and padding taps become the input zero point."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hwsim import simulate
 
 from hw import ArrayConfig
 from hw.addrgen import ActivationAddressGenerator
-from hw.contract import descriptor_format
+from hw.contract import dense_geometry, descriptor_format
 
-CONFIG = ArrayConfig(rows=4, cols=2, act_depth=256, psum_depth=8)
+CONFIG = ArrayConfig(rows=4, cols=2, act_depth=1024, psum_depth=64)
 WORD = descriptor_format(CONFIG)
+ROWS_MASK = (1 << (8 * CONFIG.rows)) - 1
 
 
 def _desc(rng, **fields) -> dict:
@@ -20,9 +23,34 @@ def _desc(rng, **fields) -> dict:
     return values
 
 
+def expected_taps(layer: dict) -> list[tuple[int, int]]:
+    """The (address, padding) of every vector of the layer, from the descriptor alone: the
+    software statement of docs/images.md's implicit im2col."""
+    samples = layer["m"] // (layer["oh"] * layer["ow"])
+    kh_count = layer["k_tiles"] // (layer["kw"] * layer["groups"])
+    taps = []
+    for _nt in range(layer["n_tiles"]):
+        for kh in range(kh_count):
+            for kw in range(layer["kw"]):
+                for g in range(layer["groups"]):
+                    for n in range(samples):
+                        for oh in range(layer["oh"]):
+                            for ow in range(layer["ow"]):
+                                ih = oh * layer["stride_h"] + kh * layer["dil_h"] - \
+                                    layer["pad_top"]
+                                iw = ow * layer["stride_w"] + kw * layer["dil_w"] - \
+                                    layer["pad_left"]
+                                if 0 <= ih < layer["h"] and 0 <= iw < layer["w"]:
+                                    taps.append((layer["in_base"] + g * layer["plane"] +
+                                                 (n * layer["h"] + ih) * layer["w"] + iw, 0))
+                                else:
+                                    taps.append((0, 1))
+    return taps
+
+
 def _run(layers: list[dict], rng) -> list[dict]:
-    """Launch each layer, feed its tiles and ``k_tiles·n_tiles·m`` words with random gaps and
-    backpressure; return the ranges and vectors it produced, per layer."""
+    """Launch each layer, feed its tiles, answer every range with a random word (tagged as the
+    range was) after random gaps and backpressure; return ranges and vectors per layer."""
     dut = ActivationAddressGenerator(CONFIG)
     results = []
 
@@ -31,36 +59,41 @@ def _run(layers: list[dict], rng) -> list[dict]:
         for layer in layers:
             tiles = [(nt, kt, int(kt == layer["k_tiles"] - 1)) for nt in range(layer["n_tiles"])
                      for kt in range(layer["k_tiles"])]
-            words = rng.integers(0, 1 << (8 * CONFIG.rows), len(tiles) * layer["m"]).tolist()
-            seen = {"ranges": [], "vectors": [], "words": list(words)}
+            total = len(tiles) * layer["m"]
+            seen = {"ranges": [], "vectors": [], "words": []}
+            pending: list[int] = []  # words answering the ranges issued so far
             ctx.set(dut.layer.launch, 1)
             ctx.set(dut.layer.incoming.as_value(), WORD.pack(layer))
             ctx.set(dut.layer.desc.as_value(), WORD.pack(previous))
             await ctx.tick()
             ctx.set(dut.layer.launch, 0)
             ctx.set(dut.layer.desc.as_value(), WORD.pack(layer))
-            while tiles or words:
+            while len(seen["vectors"]) < total:
                 ctx.set(dut.tiles.valid, int(bool(tiles) and rng.integers(4) > 0))
                 if tiles:
                     nt, kt, last_k = tiles[0]
                     ctx.set(dut.tiles.payload, {"nt": nt, "kt": kt, "last_k": last_k})
-                ctx.set(dut.ranges.ready, int(rng.integers(2)))
-                ctx.set(dut.words.valid, int(bool(words) and rng.integers(4) > 0))
-                if words:
-                    ctx.set(dut.words.payload, words[0])
+                ctx.set(dut.ranges.ready, int(rng.integers(4) > 0))
+                ctx.set(dut.words.valid, int(bool(pending) and rng.integers(4) > 0))
+                if pending:
+                    ctx.set(dut.words.payload, pending[0])
                 ctx.set(dut.x.ready, int(rng.integers(4) > 0))
                 if ctx.get(dut.ranges.valid) and ctx.get(dut.ranges.ready):
-                    assert ctx.get(dut.tiles.ready)
                     r = ctx.get(dut.ranges.payload)
-                    seen["ranges"].append((r.base, r.count))
-                    tiles.pop(0)
+                    assert r.count == 1
+                    seen["ranges"].append((r.base, r.tag))
+                    word = int(rng.integers(0, 1 << (8 * CONFIG.rows)))
+                    pending.append(word | (r.tag << (8 * CONFIG.rows)))
+                    if ctx.get(dut.tiles.ready):
+                        tiles.pop(0)
                 if ctx.get(dut.x.valid) and ctx.get(dut.x.ready):
                     assert ctx.get(dut.words.ready)
                     x = ctx.get(dut.x.payload)
+                    seen["words"].append(pending.pop(0))
                     seen["vectors"].append((ctx.get(dut.x.payload.data.as_value()), x.zero,
                                             x.last))
-                    words.pop(0)
                 await ctx.tick()
+            assert not tiles
             ctx.set(dut.tiles.valid, 0)
             ctx.set(dut.words.valid, 0)
             results.append(seen)
@@ -70,13 +103,50 @@ def _run(layers: list[dict], rng) -> list[dict]:
     return results
 
 
-def test_tiles_read_their_k_slice_of_every_sample(seed):
+def _check(layer: dict, seen: dict) -> None:
+    assert seen["ranges"] == expected_taps(layer)
+    zx_lanes = sum((layer["zx"] & 0xFF) << (8 * r) for r in range(CONFIG.rows))
+    m = layer["m"]
+    assert seen["vectors"] == [
+        (zx_lanes if word >> (8 * CONFIG.rows) else word & ROWS_MASK, layer["zx"],
+         int(i % m == m - 1)) for i, word in enumerate(seen["words"])]
+
+
+def test_dense_tiles_read_their_k_slice_of_every_sample(seed):
     rng = np.random.default_rng(seed)
-    layers = [_desc(rng, m=m, k_tiles=k, n_tiles=n, in_base=int(rng.integers(0, 256 - k * m)))
-              for m, k, n in ((3, 3, 2), (1, 2, 3), (8, 1, 2))]
+    layers = []
+    for m, k, n in ((3, 3, 2), (1, 2, 3), (8, 1, 2)):
+        layers.append(_desc(rng, m=m, k_tiles=k, n_tiles=n,
+                            in_base=int(rng.integers(0, 256 - k * m)), **dense_geometry(m, k)))
     for layer, seen in zip(layers, _run(layers, rng)):
-        m, base = layer["m"], layer["in_base"]
-        assert seen["ranges"] == [(base + kt * m, m) for _nt in range(layer["n_tiles"])
-                                  for kt in range(layer["k_tiles"])]
-        assert seen["vectors"] == [(word, layer["zx"], int(i % m == m - 1))
-                                   for i, word in enumerate(seen["words"])]
+        assert [base for base, _ in seen["ranges"]] == [
+            layer["in_base"] + kt * layer["m"] + i for _nt in range(layer["n_tiles"])
+            for kt in range(layer["k_tiles"]) for i in range(layer["m"])]
+        _check(layer, seen)
+
+
+@pytest.mark.parametrize("name, geometry", [
+    # samples, h, w, groups, kh, kw, stride, dilation, padding (top, left), output (oh, ow)
+    ("same 3x3", dict(n=2, h=4, w=5, g=2, kh=3, kw=3, s=(1, 1), d=(1, 1), pad=(1, 1),
+                      out=(4, 5))),
+    ("valid stride 2", dict(n=1, h=7, w=6, g=1, kh=3, kw=2, s=(2, 2), d=(1, 1), pad=(0, 0),
+                            out=(3, 3))),
+    ("dilated", dict(n=1, h=6, w=6, g=2, kh=2, kw=3, s=(1, 1), d=(2, 2), pad=(0, 0),
+                     out=(4, 2))),
+    ("same stride 2 asymmetric", dict(n=2, h=5, w=4, g=1, kh=3, kw=3, s=(2, 1), d=(1, 2),
+                                      pad=(1, 2), out=(3, 4))),
+])
+def test_convolution_taps_follow_stride_dilation_and_padding(seed, name, geometry):
+    rng = np.random.default_rng(seed)
+    g = geometry
+    m = g["n"] * g["out"][0] * g["out"][1]
+    k_tiles = g["kh"] * g["kw"] * g["g"]
+    layer = _desc(rng, m=m, k_tiles=k_tiles, n_tiles=2, in_base=int(rng.integers(0, 200)),
+                  h=g["h"], w=g["w"], oh=g["out"][0], ow=g["out"][1], kw=g["kw"],
+                  groups=g["g"], plane=g["n"] * g["h"] * g["w"], stride_h=g["s"][0],
+                  stride_w=g["s"][1], dil_h=g["d"][0], dil_w=g["d"][1], pad_top=g["pad"][0],
+                  pad_left=g["pad"][1])
+    [seen] = _run([layer], rng)
+    taps = expected_taps(layer)
+    assert any(pad for _, pad in taps) == (g["pad"] != (0, 0))
+    _check(layer, seen)

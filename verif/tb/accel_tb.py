@@ -75,11 +75,16 @@ async def network_matches_golden_model(dut):
         samples = batch["samples"]
         for read in batch["reads"]:
             words = await host.read(read["base"], read["words"])
-            got = decode_activations(words, s["rows"], samples, read["size"], s["dtype"])
+            # (pixels, channels): a sample's output pixels, then the next sample's
+            pixels = read.get("pixels", samples)
+            got = decode_activations(words, s["rows"], pixels, read["size"], s["dtype"])
             expected = np.array(read["expected"])
+            per_sample = pixels // samples
             for i, j in np.argwhere(got != expected):
-                problems.append(f"layer {read['name']}, sample {batch['first_sample'] + i}, "
-                                f"output {j}: expected {expected[i, j]}, got {got[i, j]}")
+                where = f"sample {batch['first_sample'] + i // per_sample}" + \
+                    (f", pixel {i % per_sample}" if per_sample > 1 else "")
+                problems.append(f"layer {read['name']}, {where}, output {j}: expected "
+                                f"{expected[i, j]}, got {got[i, j]}")
         # The last read is the network's output.
         results.append({"outputs": got.tolist(), "cycles": int(dut.cycles.value),
                         "weight_stall_cycles": int(dut.weight_stall_cycles.value),
