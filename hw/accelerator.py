@@ -8,9 +8,12 @@ formats of :mod:`hw.contract`, see docs/images.md):
 - weights: tile ``(nt, kt)`` of a layer at ``w_base + (nt·k_tiles + kt)·rows``, one word per
   tile row k (``cols`` lanes of ``weight_bits`` bits, lane c = ``W[k, c]``; see
   :func:`~hw.unpack.unpack_weights`);
-- activations: K-slice ``kt`` of sample ``m`` at ``base + kt·M + m`` (``rows`` bytes). A layer
-  writes its output (N values per sample) in the same layout for the next layer, ``rows/cols``
-  consecutive column tiles sharing one word, and pads the last word with its output zero point;
+- activations: group-major, channel group ``g`` of pixel ``(n, h, w)`` of an ``N×H×W×C`` map at
+  ``base + g·N·H·W + (n·H + h)·W + w`` (``rows`` bytes; a vector is a 1×1 map: K-slice ``g`` of
+  sample ``n`` at ``base + g·N + n``). A layer writes its output in the same layout for the
+  next layer, ``rows/cols`` consecutive column tiles sharing one word, and pads the last word
+  with its output zero point. Convolutions read their input by implicit im2col (the address
+  generator computes each tap's word, padding taps become the input zero point);
 - parameters: column tile ``nt`` at ``p_base + nt`` (:func:`~hw.layouts.lane_params_layout`);
 - program: one :func:`~hw.layouts.descriptor_layout` per layer, run from address 0 until
   ``last``.

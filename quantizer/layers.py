@@ -2,9 +2,11 @@
 reports see them: weights as a ``(C, K)`` matrix with the integer parameters the golden kernel
 derives for the chosen runtime.
 
-Today's accelerator runs chains of FULLY_CONNECTED operators (the output of one is the input
-of the next); :func:`dense_chain` returns them in order, or says which operator breaks the
-chain.
+:func:`dense_chain` returns a chain of FULLY_CONNECTED operators (the output of one is the
+input of the next) in order, or says which operator breaks the chain (the quantizer's
+fake-quantized model and reports work on these). The accelerator runs chains of CONV_2D,
+FULLY_CONNECTED and RESHAPE operators: :func:`accelerator_chain` lowers them to
+:class:`AcceleratorLayer` convolutions (docs/images.md).
 """
 
 from __future__ import annotations

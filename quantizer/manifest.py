@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from hw import contract
 
 from .compile import CompiledNetwork, compile_network
@@ -15,7 +17,7 @@ from .errors import QuantizerError
 from .files import write_atomic
 from .image_formats import parse_readmemh, write_image
 from .graph import Graph
-from .layers import dense_chain
+from .layers import accelerator_chain
 
 if TYPE_CHECKING:
     from hw import ArrayConfig
@@ -35,7 +37,8 @@ def write_images(graph: Graph, config: ArrayConfig, samples: int, folder: Path |
     """Compile ``graph`` for the accelerator ``config`` and write its images and manifest into
     ``folder``."""
     compiled = compile_network(graph, config, samples, runtime=runtime)
-    layers = dense_chain(graph, runtime)
+    layers = accelerator_chain(graph, runtime)
+    ops = [op for op in graph.operators if op.kind != "RESHAPE"]
     folder = Path(folder)
     widths = _word_widths(config)
     depths = {"weights": config.weight_depth, "params": config.param_depth,
@@ -49,22 +52,35 @@ def write_images(graph: Graph, config: ArrayConfig, samples: int, folder: Path |
         "samples": samples, "runtime": runtime, "word_bits": widths,
         "files": {name: [f"{name}.{fmt}" for fmt in formats] for name in MEMORIES},
         "input": {"base": compiled.input_base, "size": compiled.input_size,
+                  "shape": list(compiled.input_shape),
                   "scale": graph.input.scalar_scale, "zero_point": graph.input.zp},
         "output": {"base": compiled.output_base, "size": compiled.output_size,
+                   "shape": list(compiled.output_shape),
                    "scale": graph.output.scalar_scale, "zero_point": graph.output.zp},
-        "layers": [{**info, "shape": list(layer.weight.shape),
-                    "input_scale": layer.input.scalar_scale,
+        "layers": [{**info, "kind": op.kind, "shape": list(layer.weight.shape),
+                    **({"kernel": list(layer.kernel.shape), "input_map": [layer.h, layer.w],
+                        "output_map": [layer.oh, layer.ow], "stride": list(layer.stride),
+                        "dilation": list(layer.dilation), "pad_top_left": list(layer.pad)}
+                       if op.kind == "CONV_2D" else {}),
+                    "input_scale": graph.op_inputs(op)[0].scalar_scale,
                     "input_zero_point": layer.params.input_zero_point,
                     "weight_zero_point": layer.params.weight_zero_point,
-                    "weight_scale": layer.weight_scale.tolist(),
-                    "output_scale": layer.output.scalar_scale,
+                    "weight_scale": _weight_scale(graph.op_inputs(op)[1],
+                                                  layer.channels_out),
+                    "output_scale": graph.op_output(op).scalar_scale,
                     "output_zero_point": layer.params.output_zero_point,
                     "m0": layer.params.m0.tolist(), "shift": layer.params.shift.tolist(),
                     "act_min": layer.params.act_min, "act_max": layer.params.act_max}
-                   for info, layer in zip(compiled.layers, layers)],
+                   for info, layer, op in zip(compiled.layers, layers, ops)],
     }
     write_atomic(folder / "manifest.json", json.dumps(manifest, indent=1) + "\n")
     return compiled
+
+
+def _weight_scale(weights, channels: int) -> list[float]:
+    """One scale per output channel."""
+    scale = np.asarray(weights.scale, np.float64).reshape(-1)
+    return (scale if weights.per_channel else np.full(channels, scale[0])).tolist()
 
 
 def _manifest(folder: Path) -> dict:
