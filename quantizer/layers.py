@@ -63,12 +63,12 @@ def dense_chain(graph: Graph, runtime: str = "litert") -> list[FullyConnectedLay
     layers, current = [], graph.inputs[0]
     for op in graph.operators:
         if op.kind != "FULLY_CONNECTED":
-            raise QuantizerError(f"{op.kind} {op.name}: the accelerator runs chains of "
-                                 "FULLY_CONNECTED operators today (the golden model runs "
-                                 "every operator: mxugen sim --golden)")
+            raise QuantizerError(f"{op.kind} {op.name}: fake quantization and the dense "
+                                 "reports work on chains of FULLY_CONNECTED operators")
         if op.inputs[0] != current:
-            raise QuantizerError(f"{op.name} does not read the previous layer's output: the "
-                                 "accelerator runs a chain of layers, one after the other")
+            raise QuantizerError(f"{op.name} does not read the previous layer's output: "
+                                 "fake quantization and the dense reports work on a chain of "
+                                 "layers, one after the other")
         x, w = graph.op_inputs(op)[:2]
         if len(x.sample_shape) != 1 or w.shape[1] != x.sample_shape[0]:
             raise QuantizerError(f"{op.name}: input {x.name} of shape {x.shape} is not a "
