@@ -4,8 +4,11 @@ share one simulator build."""
 
 from __future__ import annotations
 
-from hw import ArrayConfig
+from dataclasses import replace
 
+from hw import ArrayConfig, ConfigError
+
+from .errors import QuantizerError
 from .graph import Graph
 from .layers import accelerator_chain
 
@@ -21,6 +24,9 @@ def accelerator_config(graph: Graph, batch: int, *, rows: int = 8, cols: int = 8
 
     A convolution's GEMM has one row per output pixel, so the partial-sum memory holds
     ``batch`` × the largest output map, and activation regions whole feature maps."""
+    weight_bits = options.pop("weight_bits", None)
+    # The hardware options are validated before any sizing arithmetic divides by them.
+    shape = ArrayConfig(rows=rows, cols=cols, dtype=graph.dtype, **options)
     layers = accelerator_chain(graph)
     words = {"weights": 0, "params": 0}
     first = layers[0]
@@ -32,11 +38,14 @@ def accelerator_config(graph: Graph, batch: int, *, rows: int = 8, cols: int = 8
         words["params"] += n_tiles
         widest = max(widest, -(-cout // rows) * layer.pixels)
     pixels = max(layer.pixels for layer in layers)
-    options.setdefault("weight_bits", max(layer.weight_bits for layer in layers))
-    return ArrayConfig(rows=rows, cols=cols, dtype=graph.dtype,
-                       weight_depth=_pow2_at_least(words["weights"]),
-                       act_depth=_pow2_at_least((len(layers) + 1 if keep_layers else 2)
-                                                * widest * batch),
-                       param_depth=_pow2_at_least(words["params"]),
-                       psum_depth=_pow2_at_least(batch * pixels),
-                       program_depth=_pow2_at_least(len(layers)), **options)
+    bits = weight_bits or max(layer.weight_bits for layer in layers)
+    depths = {"weight_depth": words["weights"], "param_depth": words["params"],
+              "act_depth": (len(layers) + 1 if keep_layers else 2) * widest * batch,
+              "psum_depth": batch * pixels, "program_depth": len(layers)}
+    try:
+        return replace(shape, weight_bits=bits,
+                       **{name: _pow2_at_least(words) for name, words in depths.items()})
+    except ConfigError as exc:
+        raise QuantizerError(f"{exc}: at {batch} samples per run the network needs more "
+                             "memory than the generator builds; use fewer samples per run") \
+            from None

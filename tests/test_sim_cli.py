@@ -144,3 +144,24 @@ def test_compile_needs_no_simulator(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip().splitlines()[-1] == "['verif', 'verif.errors']"
+
+
+@pytest.mark.parametrize("command", [
+    ["compile", "MODEL", "-o", "OUT"],
+    ["sim", "MODEL", "--input", "X", "--output", "OUT"],
+    ["bench", "gemm", "--m", "4", "--k", "4", "--n", "4"],
+])
+@pytest.mark.parametrize("shape, message", [
+    (["--cols", "0"], "cols must be an integer in 1..256, got 0"),
+    (["--rows", "0"], "rows must be an integer in 1..256, got 0"),
+    (["--rows", "-3"], "rows must be an integer in 1..256, got -3"),
+])
+def test_array_shapes_are_checked_before_any_sizing(tmp_path, capsys, command, shape, message):
+    """A zero or negative array dimension is one line and exit 2 (it once divided by zero)."""
+    np.save(tmp_path / "x.npy", np.zeros((2, 20), np.int8))
+    paths = {"MODEL": str(Path(__file__).parent / "models" / "fc.tflite"),
+             "X": str(tmp_path / "x.npy"), "OUT": str(tmp_path / "out")}
+    assert main([paths.get(word, word) for word in command] + shape) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"mxugen: error: {message}"
+    assert not (tmp_path / "out").exists()
