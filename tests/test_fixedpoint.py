@@ -15,6 +15,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from cpp_reference import mbqm, srdhm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -137,39 +138,7 @@ def test_srdhm_saturates_only_min_times_min_and_rounds_ties_up():
     assert saturating_rounding_doubling_high_mul(-(1 << 15), 1 << 15) == 0
 
 
-# --- scalar references written from the C++, for the property tests ---------------------------
-
-def _c_div(n: int, d: int) -> int:
-    q = abs(n) // abs(d)
-    return q if (n >= 0) == (d > 0) else -q
-
-
-def _wrap32(v: int) -> int:
-    return (v + (1 << 31)) % (1 << 32) - (1 << 31)
-
-
-def _srdhm_ref(a: int, b: int) -> int:
-    if a == b == INT32_MIN:
-        return INT32_MAX
-    ab = a * b
-    nudge = (1 << 30) if ab >= 0 else 1 - (1 << 30)
-    return _c_div(ab + nudge, 1 << 31)
-
-
-def _rdbpot_ref(x: int, exponent: int) -> int:
-    mask = (1 << exponent) - 1
-    remainder = x & mask
-    threshold = (mask >> 1) + (1 if x < 0 else 0)
-    return (x >> exponent) + (1 if remainder > threshold else 0)
-
-
-def _mbqm_ref(x: int, m0: int, shift: int, rounding: str) -> int:
-    if rounding == "double":
-        left, right = max(shift, 0), max(-shift, 0)
-        return _rdbpot_ref(_srdhm_ref(_wrap32(x * (1 << left)), m0), right)
-    total = 31 - shift
-    return _wrap32((x * m0 + (1 << (total - 1))) >> total)
-
+# --- the vectorized code against scalar references written from the C++ (cpp_reference) -------
 
 int32s = st.integers(INT32_MIN, INT32_MAX)
 m0s = st.one_of(st.integers(1 << 30, INT32_MAX), st.just(0), st.integers(0, INT32_MAX))
@@ -182,7 +151,7 @@ def test_srdhm_vectorized_matches_scalar(pairs):
     a = np.array([p[0] for p in pairs], dtype=np.int64)
     b = np.array([p[1] for p in pairs], dtype=np.int64)
     assert saturating_rounding_doubling_high_mul(a, b).tolist() == \
-        [_srdhm_ref(x, y) for x, y in pairs]
+        [srdhm(x, y) for x, y in pairs]
 
 
 @settings(max_examples=300, deadline=None)
@@ -191,7 +160,7 @@ def test_srdhm_vectorized_matches_scalar(pairs):
 def test_multiply_vectorized_matches_scalar(rounding, cases):
     x, m0, shift = (np.array(column, dtype=np.int64) for column in zip(*cases))
     assert multiply_by_quantized_multiplier(x, m0, shift, rounding).tolist() == \
-        [_mbqm_ref(*case, rounding) for case in cases]
+        [mbqm(*case, rounding) for case in cases]
 
 
 @settings(max_examples=200, deadline=None)
@@ -203,7 +172,7 @@ def test_per_channel_parameters_broadcast(xs, channel_shifts):
     shift = np.array(channel_shifts, dtype=np.int64)
     got = multiply_by_quantized_multiplier(x, m0, shift, "double")
     for c in range(8):
-        assert got[:, c].tolist() == [_mbqm_ref(v, int(m0[c]), int(shift[c]), "double") for v in xs]
+        assert got[:, c].tolist() == [mbqm(v, int(m0[c]), int(shift[c]), "double") for v in xs]
 
 
 @settings(max_examples=300, deadline=None)

@@ -1,6 +1,6 @@
 """Scalar transcriptions of TFLite's and gemmlowp's fixed-point primitives with plain Python
-ints, one value at a time: the independent reference the kernel tests compare against (never
-the vectorized code under test)."""
+ints, one value at a time: the independent reference the fixed-point and kernel tests compare
+the vectorized code against."""
 
 from __future__ import annotations
 
@@ -30,9 +30,13 @@ def rdbpot(x: int, exponent: int) -> int:
     return (x >> exponent) + (1 if (x & mask) > threshold else 0)
 
 
-def mbqm(x: int, m: int, shift: int) -> int:
-    """MultiplyByQuantizedMultiplier, double-rounding build."""
-    return rdbpot(srdhm(wrap32(x * (1 << max(shift, 0))), m), max(-shift, 0))
+def mbqm(x: int, m: int, shift: int, rounding: str = "double") -> int:
+    """MultiplyByQuantizedMultiplier: the double-rounding build, or with ``rounding="single"``
+    TFLITE_SINGLE_ROUNDING's ``(x·m + 2^(t−1)) >> t``, ``t = 31 − shift``."""
+    if rounding == "double":
+        return rdbpot(srdhm(wrap32(x * (1 << max(shift, 0))), m), max(-shift, 0))
+    total = 31 - shift
+    return wrap32((x * m + (1 << (total - 1))) >> total)
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
