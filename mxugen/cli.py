@@ -45,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     except SimulationError as exc:
         print(f"mxugen: simulation failed: {exc}", file=sys.stderr)
         return 3
+    except OSError as exc:  # a path the user gave that cannot be read or written
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"mxugen: error: cannot access{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

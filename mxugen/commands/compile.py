@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..options import UsageError, add_shape_options, command
+from ..options import UsageError, add_shape_options, check_output_folder, command
 
 EXAMPLES = ["mxugen compile out/net --rows 8 --cols 8 --format coe -o out/images"]
 
@@ -30,6 +30,7 @@ def run(args) -> int:
     from quantizer.manifest import write_images
     from quantizer.sizing import accelerator_config
 
+    check_output_folder(args.output)
     if args.samples < 1:
         raise UsageError(f"--samples must be at least 1, got {args.samples}")
     graph = load_network(args.network)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..options import UsageError, add_hw_options, check_output_folder, command, config_from, design
+from ..options import (UsageError, add_hw_options, check_output_folder, command, config_from,
+                       design)
 
 EXAMPLES = ["mxugen generate --rows 8 --cols 8 --lint -o out/mxu8x8",
             "mxugen generate --rows 16 --cols 4 --dtype uint8 --requant pow2 -o out/pow2",

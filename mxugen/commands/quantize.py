@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..options import UsageError, command
+from ..options import UsageError, check_output_folder, command
 
 EXAMPLES = ["mxugen quantize model.onnx --calib calib.npz --per-channel -o out/net",
             "mxugen quantize cnn.onnx --calib calib.npz --per-channel --eval test.npz -o out/cnn",
@@ -202,6 +202,7 @@ def run(args) -> int:
     from quantizer.importers import load_float
     from quantizer.quantize import quantize_network
 
+    check_output_folder(args.output)
     net = load_float(args.model)
     if isinstance(net, Graph):
         return _run_graph(args, net)
