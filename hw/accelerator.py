@@ -15,8 +15,8 @@ formats of :mod:`hw.contract`, see docs/images.md):
   with its output zero point. Convolutions read their input by implicit im2col (the address
   generator computes each tap's word, padding taps become the input zero point);
 - parameters: column tile ``nt`` at ``p_base + nt`` (:func:`~hw.layouts.lane_params_layout`);
-- program: one :func:`~hw.layouts.descriptor_layout` per layer, run from address 0 until
-  ``last``.
+- program: one :func:`~hw.layouts.descriptor_layout` per layer, run from ``start_pc`` until
+  ``last`` (several programs may share the memory).
 
 Per layer the :class:`~hw.sequencer.Sequencer` issues the layer's weights and its tile loop
 ``for nt: for kt:``; two memory streamers (:class:`~hw.memstream.MemoryStreamer`) read the
@@ -70,7 +70,7 @@ class Accelerator(wiring.Component):
         idle (:data:`MEM_WEIGHTS`, :data:`MEM_ACTIVATIONS`, :data:`MEM_PARAMS`,
         :data:`MEM_PROGRAM`).
     host_raddr, host_rdata : read an activation word while idle, one cycle latency.
-    start : pulse to run the program from descriptor 0.
+    start : pulse to run the program from descriptor ``start_pc``.
     busy, done, error : running; finished (held until the next ``start``); the program had an
         invalid descriptor (zero or too many samples, zero tiles) or no ``last`` layer.
     cycles : cycles of the last run. weight_stall_cycles : cycles an activation vector waited
@@ -89,7 +89,8 @@ class Accelerator(wiring.Component):
             "host_sel": In(2), "host_addr": In(addr), "host_wdata": In(host_word_width(config)),
             "host_we": In(1),
             "host_raddr": In(address_bits(config.act_depth)), "host_rdata": Out(8 * config.rows),
-            "start": In(1), "busy": Out(1), "done": Out(1), "error": Out(1),
+            "start": In(1), "start_pc": In(address_bits(config.program_depth)),
+            "busy": Out(1), "done": Out(1), "error": Out(1),
             "cycles": Out(32), "weight_stall_cycles": Out(32), "vectors": Out(32),
         })
 
@@ -137,9 +138,10 @@ class Accelerator(wiring.Component):
         m.submodules.requant = requant = Requantizer(cfg)
         m.submodules.writer = writer = OutputWriter(cfg)
 
-        m.d.comb += [seq.start.eq(self.start), self.busy.eq(seq.busy), self.done.eq(seq.done),
-                     self.error.eq(seq.error), g_rd.addr.eq(seq.program_addr),
-                     seq.program_data.eq(g_rd.data), seq.layer_done.eq(writer.done)]
+        m.d.comb += [seq.start.eq(self.start), seq.start_pc.eq(self.start_pc),
+                     self.busy.eq(seq.busy), self.done.eq(seq.done), self.error.eq(seq.error),
+                     g_rd.addr.eq(seq.program_addr), seq.program_data.eq(g_rd.data),
+                     seq.layer_done.eq(writer.done)]
         wiring.connect(m, seq.layer, addrgen.layer, psum.layer, writer.layer)
 
         # Weights: the layer's range, widened from weight_bits to int8 lanes.

@@ -46,9 +46,9 @@ class LayerSignature(wiring.Signature):
 
 
 class Sequencer(wiring.Component):
-    """Runs the layer program from descriptor 0: fetches a descriptor, checks it, launches the
-    layer, issues its work, and fetches the next once the layer's outputs are written, until a
-    descriptor marked ``last``.
+    """Runs the layer program from descriptor ``start_pc``: fetches a descriptor, checks it,
+    launches the layer, issues its work, and fetches the next once the layer's outputs are
+    written, until a descriptor marked ``last``.
 
     A layer's work is issued as two streams that run ahead of the array, at the pace its ready
     signals set: the layer's weights as one memory range (its tiles are stored in the order
@@ -61,7 +61,10 @@ class Sequencer(wiring.Component):
     Attributes
     ----------
     start : ``In(1)``
-        Pulse while idle to run the program.
+        Pulse while idle to run the program from descriptor ``start_pc``.
+    start_pc : ``In(address)``
+        Where the program starts: a program memory holds several programs (a graph split
+        between the accelerator and the host runs one per accelerator step).
     busy, done, error : ``Out(1)``
         Running; finished (held until the next ``start``); the run stopped at an invalid
         descriptor (``m`` of 0 or above ``psum_depth``, no tiles) or at the end of the program
@@ -81,7 +84,8 @@ class Sequencer(wiring.Component):
     def __init__(self, config: ArrayConfig):
         self._config = config
         super().__init__({
-            "start": In(1), "busy": Out(1), "done": Out(1), "error": Out(1),
+            "start": In(1), "start_pc": In(address_bits(config.program_depth)),
+            "busy": Out(1), "done": Out(1), "error": Out(1),
             "program_addr": Out(address_bits(config.program_depth)),
             "program_data": In(descriptor_layout(config)),
             "layer": Out(LayerSignature(config)),
@@ -107,7 +111,7 @@ class Sequencer(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.sync += [pc.eq(0), self.done.eq(0), self.error.eq(0)]
+                    m.d.sync += [pc.eq(self.start_pc), self.done.eq(0), self.error.eq(0)]
                     m.next = "FETCH"
             with m.State("FETCH"):  # the program read port answers next cycle
                 m.d.comb += self.busy.eq(1)

@@ -46,16 +46,23 @@ class DigitsTask:
     y_test: np.ndarray
 
 
-def digits_classifier(seed: int = 0, hidden: tuple[int, ...] = HIDDEN) -> DigitsTask:
-    """Train an MLP (ReLU hidden layers) on digits; the same ``seed`` gives the same network."""
+def digits_split(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``x_train, x_test, y_train, y_test`` of scikit-learn's digits: pixels scaled to
+    [0, 1], flattened to 64 values, a stratified 75/25 split (the one
+    scripts/make_digits_cnn.py trained the shipped CNN on, with ``seed`` 0)."""
     from sklearn.datasets import load_digits
-    from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import train_test_split
-    from sklearn.neural_network import MLPClassifier
 
     x, y = load_digits(return_X_y=True)
-    x_train, x_test, y_train, y_test = train_test_split(x / 16.0, y, test_size=0.25,
-                                                        random_state=seed, stratify=y)
+    return train_test_split(x / 16.0, y, test_size=0.25, random_state=seed, stratify=y)
+
+
+def digits_classifier(seed: int = 0, hidden: tuple[int, ...] = HIDDEN) -> DigitsTask:
+    """Train an MLP (ReLU hidden layers) on digits; the same ``seed`` gives the same network."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    x_train, x_test, y_train, y_test = digits_split(seed)
     mlp = MLPClassifier(hidden_layer_sizes=hidden, max_iter=300, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

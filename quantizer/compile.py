@@ -1,5 +1,6 @@
-"""Compiler: an operator graph (a chain of convolutions and fully-connected layers) → memory
-images and a layer program for one accelerator configuration (an :class:`hw.ArrayConfig`).
+"""Compiler: an operator graph → memory images and layer programs for one accelerator
+configuration (an :class:`hw.ArrayConfig`), with the host's share of the graph left to the
+host (:mod:`quantizer.partition`) and every resident tensor placed (:mod:`quantizer.memory_plan`).
 
 Every word is packed with the hardware/software contract, :mod:`hw.contract`: the definitions
 the hardware builds its layouts from (docs/images.md describes them). ``tests/test_contract.py``
@@ -21,7 +22,8 @@ from .accumulator import check_accumulator
 from .errors import QuantizerError
 from .golden import dtype_range
 from .graph import Graph
-from .layers import accelerator_chain
+from .memory_plan import TensorPlacement, plan_memory
+from .partition import ACCELERATOR, Partition, partition
 
 if TYPE_CHECKING:  # the compiler itself needs no Amaranth
     from hw import ArrayConfig
@@ -66,87 +68,63 @@ def pack_weights(tile: np.ndarray, bits: int, dtype: str = "int8") -> list[int]:
         raise QuantizerError(str(exc)) from None
 
 
-def decode_activations(words, rows: int, samples: int, size: int,
-                       dtype: str = "int8") -> np.ndarray:
-    """Activation-memory words (group-major, ``rows`` lanes: word ``g·samples + i`` holds
-    channels ``g·rows …`` of pixel or sample ``i``) → values ``(samples, size)``."""
-    word = WordFormat("activation word", [contract.data_field("x", dtype, rows)])
-    lanes = np.array([word.unpack(w)["x"] for w in words], dtype=np.int64).reshape(-1, rows)
-    values = lanes.reshape(-1, samples, rows).transpose(1, 0, 2).reshape(samples, -1)
-    return values[:, :size]
+@dataclass
+class CompiledStep:
+    """One step of a run (:class:`~quantizer.partition.Step`): an accelerator program starting
+    at descriptor ``start_pc``, or operators the host runs."""
 
+    where: str
+    ops: list[str]
+    start_pc: int | None = None
 
-def activation_layout(x: np.ndarray, rows: int, zero_point: int) -> np.ndarray:
-    """An NHWC tensor ``(N, H, W, C)`` (or vectors ``(N, C)``, a 1x1 map) → its activation
-    words' lanes ``(G·N·H·W, rows)`` in the group-major layout of docs/images.md: word
-    ``g·(N·H·W) + (n·H + h)·W + w`` holds channels ``g·rows … g·rows + rows − 1``, lanes past
-    the last channel hold ``zero_point``."""
-    x = np.asarray(x)
-    if x.ndim == 2:
-        x = x[:, None, None, :]
-    n, h, w, c = x.shape
-    groups = -(-c // rows)
-    padded = np.full((n, h, w, groups * rows), zero_point, dtype=np.int64)
-    padded[..., :c] = x
-    return padded.reshape(n * h * w, groups, rows).transpose(1, 0, 2).reshape(-1, rows)
+    @property
+    def on_accelerator(self) -> bool:
+        return self.where == ACCELERATOR
 
 
 @dataclass
 class CompiledNetwork:
-    """Memory images (word lists) and where the input goes and the output comes from.
+    """Memory images (word lists), the steps of a run and where every resident tensor lives.
 
-    ``input_shape``/``output_shape`` are one sample's (``(H, W, C)`` for a feature map,
-    ``(K,)`` for a vector); ``input_size``/``output_size`` their channel counts (the values
-    per activation word group), ``output_pixels`` the output's pixels per sample."""
+    ``program`` holds every accelerator step's descriptors, each step's ending in ``last``;
+    ``tensors`` maps each tensor in activation memory to its region; ``layers`` describes each
+    accelerator layer (``name``, ``k_tiles``, ``n_tiles``, ``rounding``, ``m`` = output pixels
+    of the batch, ``out_base``, ``size`` = output channels, ``words``)."""
 
     config: ArrayConfig
     samples: int
+    partition: Partition
     weights: list[int] = field(default_factory=list)
     params: list[int] = field(default_factory=list)
     program: list[int] = field(default_factory=list)
-    input_base: int = 0
-    output_base: int = 0
-    input_size: int = 0
-    output_size: int = 0
-    input_zero_point: int = 0
+    steps: list[CompiledStep] = field(default_factory=list)
+    tensors: dict[str, TensorPlacement] = field(default_factory=dict)
     layers: list[dict] = field(default_factory=list)
-    input_shape: tuple = ()
-    output_shape: tuple = ()
-    output_pixels: int = 1
+
+    @property
+    def graph(self) -> Graph:
+        return self.partition.graph
 
     @property
     def rows(self) -> int:
         return self.config.rows
 
-    def activation_words(self, x: np.ndarray) -> list[int]:
-        """int8 inputs ``(samples, *input_shape)`` → activation-memory words from
-        ``input_base``, group-major (:func:`activation_layout`)."""
-        x = np.asarray(x)
-        if x.shape != (self.samples, *self.input_shape):
-            raise QuantizerError(f"inputs must have shape {(self.samples, *self.input_shape)}, "
-                                 f"got {x.shape}")
-        word = contract.activation_format(self.config)
-        lanes = activation_layout(x, self.rows, self.input_zero_point)
-        return [_pack(word, {"x": row}) for row in lanes.tolist()]
-
-    def reads(self) -> list[dict]:
-        """Where each layer's outputs are after a run: ``name``, ``base``, ``words``, ``size``
-        (channels) and ``pixels`` (output pixels of the batch: the words' ``samples``); with
-        ping-pong regions only the last two layers' survive; the last is the output."""
-        return [{"name": layer["name"], "base": layer["out_base"], "words": layer["words"],
-                 "size": layer["size"], "pixels": layer["m"]}
-                for layer in self.layers]
+    @property
+    def input(self) -> TensorPlacement | None:
+        """The graph input's region, if an accelerator layer reads it."""
+        return self.tensors.get(self.graph.inputs[0])
 
 
 def compile_network(graph: Graph, config: ArrayConfig, samples: int, *,
-                    runtime: str = "litert", keep_layers: bool = False) -> CompiledNetwork:
-    """Lay out ``graph`` (a chain of CONV_2D / FULLY_CONNECTED / RESHAPE operators,
-    :func:`~quantizer.layers.accelerator_chain`) for the accelerator ``config`` (an
-    :class:`hw.ArrayConfig`), for batches of ``samples`` inputs, with the rounding
-    ``runtime`` uses for each operator.
+                    runtime: str = "litert", keep_layers: bool = False,
+                    part: Partition | None = None) -> CompiledNetwork:
+    """Lay ``graph`` out for the accelerator ``config`` (an :class:`hw.ArrayConfig`), for
+    batches of ``samples`` inputs, with the rounding ``runtime`` uses for each operator: the
+    operators :func:`~quantizer.partition.partition` places on the accelerator become layer
+    programs, one per accelerator step; the others are left to the host.
 
-    Activations ping-pong between two regions; with ``keep_layers`` every layer writes its own
-    region instead, so all intermediate outputs can be read back after a run."""
+    Dead tensors' regions are reused; with ``keep_layers`` none is, so every tensor can be read
+    back after a run."""
     _check_config(config)
     rows, cols = config.rows, config.cols
     if rows % cols:
@@ -154,80 +132,57 @@ def compile_network(graph: Graph, config: ArrayConfig, samples: int, *,
                              f"{rows}x{cols}")
     if config.dtype != graph.dtype:
         raise QuantizerError(f"network is {graph.dtype} but the hardware is {config.dtype}")
-    layers = accelerator_chain(graph, runtime)
+    part = part or partition(graph, runtime)
+    layers = part.layers
+    if not layers:
+        raise QuantizerError("no operator of the graph runs on the accelerator: "
+                             + "; ".join(f"{p.op.kind} {p.op.name}: {p.note}"
+                                         for p in part.placements[:3]))
     pixels = max(layer.pixels for layer in layers)
     if not 1 <= samples * pixels <= config.psum_depth:
         raise QuantizerError(f"samples per run times output pixels ({pixels}) must be in "
                              f"1..{config.psum_depth} (psum_depth)")
-    lo, hi = dtype_range(graph.dtype)
-    first, final = layers[0], layers[-1]
-    out = CompiledNetwork(config=config, samples=samples, input_size=first.channels_in,
-                          output_size=final.channels_out,
-                          input_zero_point=first.params.input_zero_point,
-                          input_shape=tuple(graph.input.sample_shape),
-                          output_shape=tuple(graph.output.sample_shape),
-                          output_pixels=final.pixels)
-    # Ping-pong activation regions, each as large as the widest layer boundary needs.
-    widths = [-(-first.channels_in // rows) * first.input_pixels] + \
-        [-(-layer.channels_out // rows) * layer.pixels for layer in layers]
-    region = max(widths) * samples
-    regions = len(widths) if keep_layers else 2
-    if regions * region > config.act_depth:
-        raise QuantizerError(f"activations need {regions * region} words but act_depth is "
+    plan = plan_memory(part, rows, samples, keep_all=keep_layers)
+    if plan.words > config.act_depth:
+        raise QuantizerError(f"activations need {plan.words} words but act_depth is "
                              f"{config.act_depth}: use fewer samples per run")
+    lo, hi = dtype_range(graph.dtype)
+    out = CompiledNetwork(config=config, samples=samples, partition=part, tensors=plan.tensors)
     descriptor = contract.descriptor_format(config)
     bits = config.weight_bits
-    for i, layer in enumerate(layers):
-        p = layer.params
-        cout, kh, kw, cin = layer.kernel.shape
-        _check_weight_bits(layer, bits)
-        groups, n_tiles = -(-cin // rows), -(-cout // cols)
-        k_tiles = kh * kw * groups
-        path = _hardware_rounding(config, p.rounding, p.m0, layer.name)
-        check_accumulator(layer.weight, input_zero_point=p.input_zero_point,
-                          weight_zero_point=p.weight_zero_point, bias=layer.bias,
-                          input_min=lo, input_max=hi, acc_bits=config.acc_width,
-                          layer=layer.name)
-        # Padding multiplies zero-point activations or feeds discarded columns, so its value is
-        # free: the zero point, or +1 where a 1-bit memory cannot hold 0. K tiles are ordered
-        # (kh, kw, g): tile row r of tile (kh, kw, g) is input channel g·rows + r.
-        w = np.full((n_tiles * cols, kh, kw, groups * rows),
-                    1 if bits == 1 else p.weight_zero_point, dtype=np.int64)
-        w[:cout, :, :, :cin] = layer.kernel
-        w = w.reshape(n_tiles * cols, k_tiles * rows)
-        w_base, p_base = len(out.weights), len(out.params)
-        for nt in range(n_tiles):
-            for kt in range(k_tiles):
-                tile = w[nt * cols:(nt + 1) * cols, kt * rows:(kt + 1) * rows].T  # (k, c)
-                out.weights += pack_weights(tile, bits, config.dtype)
-            channels = slice(nt * cols, (nt + 1) * cols)
-            # Padded columns requantize to exactly the output zero point (multiplier 0, or the
-            # largest right shift), which is what the next layer's padded inputs must be.
-            bias, m0 = np.zeros(n_tiles * cols, np.int64), np.zeros(n_tiles * cols, np.int64)
-            shift = np.full(n_tiles * cols, SHIFT_MIN, np.int64)
-            bias[:cout], m0[:cout], shift[:cout] = layer.bias, p.m0, p.shift
-            out.params.append(pack_lane_params(config, bias[channels], m0[channels],
-                                               shift[channels]))
-        in_base = (i if keep_layers else i % 2) * region
-        out_base = (i + 1 if keep_layers else (i + 1) % 2) * region
-        m = samples * layer.pixels
-        out.program.append(_pack(descriptor, {
-            "m": m, "k_tiles": k_tiles, "n_tiles": n_tiles, "in_base": in_base,
-            "out_base": out_base, "w_base": w_base, "p_base": p_base,
-            "zx": p.input_zero_point, "zw": p.weight_zero_point, "zy": p.output_zero_point,
-            "act_min": p.act_min, "act_max": p.act_max, "double": contract.double_bit(path),
-            "last": int(i == len(layers) - 1),
-            "h": layer.h, "w": layer.w, "oh": layer.oh, "ow": layer.ow, "kw": kw,
-            "groups": groups, "plane": samples * layer.input_pixels,
-            "stride_h": layer.stride[0], "stride_w": layer.stride[1],
-            "dil_h": layer.dilation[0], "dil_w": layer.dilation[1],
-            "pad_top": layer.pad[0], "pad_left": layer.pad[1]}))
-        out.layers.append({"name": layer.name, "k_tiles": k_tiles, "n_tiles": n_tiles,
-                           "rounding": path, "out_base": out_base, "size": cout, "m": m,
-                           "words": -(-cout // rows) * m})
-        if i == 0:
-            out.input_base = in_base
-        out.output_base = out_base
+    for step in part.steps:
+        out.steps.append(CompiledStep(step.where, [op.name for op in step.ops],
+                                      len(out.program) if step.where == ACCELERATOR else None))
+        for i, layer in enumerate(step.layers):
+            p = layer.params
+            cout, kh, kw, cin = layer.kernel.shape
+            _check_weight_bits(layer, bits)
+            groups, n_tiles = -(-cin // rows), -(-cout // cols)
+            k_tiles = kh * kw * groups
+            path = _hardware_rounding(config, p.rounding, p.m0, layer.name)
+            check_accumulator(layer.weight, input_zero_point=p.input_zero_point,
+                              weight_zero_point=p.weight_zero_point, bias=layer.bias,
+                              input_min=lo, input_max=hi, acc_bits=config.acc_width,
+                              layer=layer.name)
+            w_base, p_base = len(out.weights), len(out.params)
+            out.weights += _weight_words(layer, config, groups, n_tiles)
+            out.params += _param_words(layer, config, n_tiles)
+            source, dest = plan.tensors[layer.input], plan.tensors[layer.output]
+            m = samples * layer.pixels
+            out.program.append(_pack(descriptor, {
+                "m": m, "k_tiles": k_tiles, "n_tiles": n_tiles, "in_base": source.base,
+                "out_base": dest.base, "w_base": w_base, "p_base": p_base,
+                "zx": p.input_zero_point, "zw": p.weight_zero_point, "zy": p.output_zero_point,
+                "act_min": p.act_min, "act_max": p.act_max,
+                "double": contract.double_bit(path), "last": int(i == len(step.layers) - 1),
+                "h": layer.h, "w": layer.w, "oh": layer.oh, "ow": layer.ow, "kw": kw,
+                "groups": groups, "plane": source.pixels,
+                "stride_h": layer.stride[0], "stride_w": layer.stride[1],
+                "dil_h": layer.dilation[0], "dil_w": layer.dilation[1],
+                "pad_top": layer.pad[0], "pad_left": layer.pad[1]}))
+            out.layers.append({"name": layer.name, "k_tiles": k_tiles, "n_tiles": n_tiles,
+                               "rounding": path, "out_base": dest.base, "size": cout, "m": m,
+                               "words": dest.words})
     for name, words, depth in (("weights", out.weights, config.weight_depth),
                                ("params", out.params, config.param_depth),
                                ("program", out.program, config.program_depth)):
@@ -235,6 +190,36 @@ def compile_network(graph: Graph, config: ArrayConfig, samples: int, *,
             raise QuantizerError(f"the network needs {len(words)} {name} words but the "
                                  f"hardware has {depth}; generate it with a larger memory")
     return out
+
+
+def _weight_words(layer, config: ArrayConfig, groups: int, n_tiles: int) -> list[int]:
+    """A layer's weight tiles in the order the sequencer streams them (``for nt: for kt:``).
+    K tiles are ordered (kh, kw, g): tile row r of tile (kh, kw, g) is input channel
+    g·rows + r. Padding multiplies zero-point activations or feeds discarded columns, so its
+    value is free: the zero point, or +1 where a 1-bit memory cannot hold 0."""
+    rows, cols, bits = config.rows, config.cols, config.weight_bits
+    cout, kh, kw, cin = layer.kernel.shape
+    w = np.full((n_tiles * cols, kh, kw, groups * rows),
+                1 if bits == 1 else layer.params.weight_zero_point, dtype=np.int64)
+    w[:cout, :, :, :cin] = layer.kernel
+    w = w.reshape(n_tiles * cols, -1)
+    return [word for nt in range(n_tiles) for kt in range(kh * kw * groups)
+            for word in pack_weights(w[nt * cols:(nt + 1) * cols, kt * rows:(kt + 1) * rows].T,
+                                     bits, config.dtype)]
+
+
+def _param_words(layer, config: ArrayConfig, n_tiles: int) -> list[int]:
+    """One parameter word per column tile. Padded columns requantize to exactly the output
+    zero point (multiplier 0, or the largest right shift), which is what the next layer's
+    padded inputs must be."""
+    cols, p = config.cols, layer.params
+    cout = layer.channels_out
+    bias, m0 = np.zeros(n_tiles * cols, np.int64), np.zeros(n_tiles * cols, np.int64)
+    shift = np.full(n_tiles * cols, SHIFT_MIN, np.int64)
+    bias[:cout], m0[:cout], shift[:cout] = layer.bias, p.m0, p.shift
+    return [pack_lane_params(config, bias[nt * cols:(nt + 1) * cols],
+                             m0[nt * cols:(nt + 1) * cols], shift[nt * cols:(nt + 1) * cols])
+            for nt in range(n_tiles)]
 
 
 def _check_weight_bits(layer, bits: int) -> None:

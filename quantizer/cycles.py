@@ -38,7 +38,9 @@ def layer_cycles(config: ArrayConfig, layer, samples: int) -> int:
 
 
 def network_cycles(config: ArrayConfig, graph, samples: int, runtime: str = "litert") -> int:
-    """The cycle model of one run of ``samples`` inputs through ``graph``'s layers."""
-    from .layers import accelerator_chain
+    """The cycle model of one run of ``samples`` inputs through the layers of ``graph`` that
+    run on the accelerator (:func:`~quantizer.partition.partition`; the sequencer runs one
+    layer after the other, so a run's cycles are its layers' sum)."""
+    from .partition import partition
     return sum(layer_cycles(config, layer, samples)
-               for layer in accelerator_chain(graph, runtime))
+               for layer in partition(graph, runtime).layers)

@@ -4,9 +4,9 @@ derives for the chosen runtime.
 
 :func:`dense_chain` returns a chain of FULLY_CONNECTED operators (the output of one is the
 input of the next) in order, or says which operator breaks the chain (the quantizer's
-fake-quantized model and reports work on these). The accelerator runs chains of CONV_2D,
-FULLY_CONNECTED and RESHAPE operators: :func:`accelerator_chain` lowers them to
-:class:`AcceleratorLayer` convolutions (docs/images.md).
+fake-quantized model and reports work on these). :func:`lower` maps one operator onto the
+array as an :class:`AcceleratorLayer` convolution (docs/images.md), or says why it cannot;
+:mod:`quantizer.partition` decides with it where each operator of a graph runs.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from hw.contract import PAD_BITS, SPATIAL_BITS, STEP_BITS
 
 from .errors import QuantizerError
 from .graph import Graph, Operator, Tensor
@@ -86,13 +88,18 @@ def dense_chain(graph: Graph, runtime: str = "litert") -> list[FullyConnectedLay
 
 @dataclass(frozen=True)
 class AcceleratorLayer:
-    """One layer as the accelerator runs it: a convolution by implicit im2col
+    """One operator as the accelerator runs it: a convolution by implicit im2col
     (docs/images.md) over an NHWC input of ``h × w × channels`` per sample, weights
     ``(Cout, KH, KW, Cin)``; a fully-connected layer is the convolution with ``h = w = 1``,
     a FULLY_CONNECTED after a flattening RESHAPE the VALID convolution whose kernel covers
-    the whole map (``oh = ow = 1``)."""
+    the whole map (``oh = ow = 1``). ``input`` is the tensor it reads from activation memory
+    (for a FULLY_CONNECTED behind flattening RESHAPEs, the tensor they flatten), ``output``
+    the one it writes."""
 
     name: str
+    kind: str
+    input: str
+    output: str
     kernel: np.ndarray  # (Cout, KH, KW, Cin)
     bias: np.ndarray
     params: MacParams
@@ -131,6 +138,11 @@ class AcceleratorLayer:
     def input_pixels(self) -> int:
         return self.h * self.w
 
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates per sample (real channels and taps, padding taps included)."""
+        return self.pixels * int(np.prod(self.kernel.shape))
+
 
 def _pair(value) -> tuple[int, int]:
     if isinstance(value, (tuple, list)):
@@ -138,86 +150,94 @@ def _pair(value) -> tuple[int, int]:
     return int(value), int(value)
 
 
-def accelerator_chain(graph: Graph, runtime: str = "litert") -> list[AcceleratorLayer]:
-    """The graph as the layers the accelerator runs, first to last: a chain of CONV_2D and
-    FULLY_CONNECTED operators, a RESHAPE between them being a free re-layout (it only flattens
-    or reshapes what the next layer reads). Refuses anything else in one line naming it."""
+def map_shape(tensor: Tensor) -> tuple[int, int, int] | None:
+    """``(h, w, c)`` of a tensor as activation memory holds it (a vector is a 1×1 map), or
+    None for a shape that is neither an NHWC map nor a vector."""
+    shape = tensor.sample_shape
+    if len(shape) == 3:
+        return int(shape[0]), int(shape[1]), int(shape[2])
+    if len(shape) == 1:
+        return 1, 1, int(shape[0])
+    return None
+
+
+def flattened_source(graph: Graph, name: str) -> str:
+    """The tensor that RESHAPEs producing ``name`` reshape, followed back to one that is not
+    a RESHAPE's output (``name`` itself if none)."""
+    producer = graph.producer(name)
+    while producer is not None and producer.kind == "RESHAPE":
+        name = producer.inputs[0]
+        producer = graph.producer(name)
+    return name
+
+
+#: What the descriptor's convolution fields hold (hw.contract).
+_GEOMETRY_LIMITS = {"map size": (1 << SPATIAL_BITS) - 1,
+                    "stride or dilation": (1 << STEP_BITS) - 1, "padding": (1 << PAD_BITS) - 1}
+
+
+def _check_geometry(*, sizes, steps, pads) -> None:
+    for what, values in (("map size", sizes), ("stride or dilation", steps), ("padding", pads)):
+        limit = _GEOMETRY_LIMITS[what]
+        if max(values) > limit:
+            raise QuantizerError(f"its {what} {max(values)} exceeds the descriptor's limit "
+                                 f"{limit}")
+
+
+def lower(graph: Graph, op: Operator, runtime: str = "litert") -> AcceleratorLayer:
+    """``op`` as the layer the accelerator runs; a :class:`QuantizerError` says why it cannot
+    (the operator then runs on the host, :mod:`quantizer.partition`)."""
     from .golden import conv_output_size
     from .kernels.conv import params as conv_params
 
-    layers: list[AcceleratorLayer] = []
-    current = graph.inputs[0]
-    shape = graph.tensor(current).sample_shape  # what the next layer reads, NHWC (or (K,))
-    # (h, w, c) of the tensor in memory (a vector is a 1x1 map)
-    if len(shape) == 3:
-        spatial = tuple(int(v) for v in shape)
-    elif len(shape) == 1:
-        spatial = (1, 1, int(shape[0]))
-    else:
-        raise QuantizerError(f"the accelerator takes NHWC maps or vectors, got input shape "
-                             f"{graph.tensor(current).shape}")
-    for op in graph.operators:
-        if op.kind not in ("CONV_2D", "FULLY_CONNECTED", "RESHAPE"):
-            raise QuantizerError(f"{op.kind} {op.name}: the accelerator runs chains of "
-                                 "CONV_2D, FULLY_CONNECTED and RESHAPE operators today (the "
-                                 "golden model runs every operator: mxugen sim --golden)")
-        if op.inputs[0] != current:
-            raise QuantizerError(f"{op.name} does not read the previous layer's output: the "
-                                 "accelerator runs a chain of layers, one after the other")
-        out = graph.op_output(op)
-        if op.kind == "RESHAPE":
-            x = graph.tensor(op.inputs[0])
-            if x.zp != out.zp:
-                raise QuantizerError(f"RESHAPE {op.name}: changes the zero point")
-            new = out.sample_shape
-            if len(new) == 3 and tuple(new) != spatial:
-                raise QuantizerError(f"RESHAPE {op.name}: only flattening runs on the "
-                                     f"accelerator, not {x.shape} → {out.shape}")
-            if len(new) not in (1, 3):
-                raise QuantizerError(f"RESHAPE {op.name}: the accelerator takes NHWC maps or "
-                                     f"vectors, got {out.shape}")
-            current = op.outputs[0]
-            continue
-        x, wt = graph.op_inputs(op)[:2]
-        bias_t = graph.tensor(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] else None
-        fmt = op.options.get("weight_format", "int8")
-        if op.kind == "CONV_2D":
-            if len(x.sample_shape) != 3:
-                raise QuantizerError(f"CONV_2D {op.name}: input {x.name} of shape {x.shape} "
-                                     "is not an NHWC map")
-            h, w, c = spatial
-            kernel = np.asarray(wt.data, np.int64)
-            if kernel.shape[3] != c:
-                raise QuantizerError(f"CONV_2D {op.name}: grouped convolution is not "
-                                     "supported")
-            (sh, sw), (dh, dw) = _pair(op.options.get("stride", 1)), \
-                _pair(op.options.get("dilation", 1))
-            padding = op.options.get("padding", "SAME")
-            oh, top = conv_output_size(h, kernel.shape[1], sh, dh, padding)
-            ow, left = conv_output_size(w, kernel.shape[2], sw, dw, padding)
-            p = conv_params(op, graph, runtime)
-            layer = AcceleratorLayer(op.name, kernel, _bias(bias_t, kernel.shape[0]), p, fmt,
-                                     h, w, oh, ow, (sh, sw), (dh, dw), (top, left))
-            spatial = (oh, ow, kernel.shape[0])
-        else:
-            matrix = np.asarray(wt.data, np.int64)
-            k = matrix.shape[1]
-            p = fully_connected_params(op, graph, runtime)
-            h, w, c = spatial
-            if len(x.sample_shape) != 1 or h * w * c != k:
-                raise QuantizerError(f"{op.name}: input {x.name} of shape {x.shape} is not "
-                                     f"a vector of {k} values")
-            kernel = matrix.reshape(matrix.shape[0], h, w, c)
-            layer = AcceleratorLayer(op.name, kernel, _bias(bias_t, matrix.shape[0]), p, fmt,
-                                     h, w, 1, 1)
-            spatial = (1, 1, matrix.shape[0])
-        layers.append(layer)
-        current = op.outputs[0]
-    if current != graph.outputs[0]:
-        raise QuantizerError("the graph's output is not its last layer's")
-    if not layers:
-        raise QuantizerError("the graph has no CONV_2D or FULLY_CONNECTED layer")
-    return layers
+    if op.kind not in ACCELERATOR_KINDS:
+        raise QuantizerError(f"the accelerator has no {op.kind} yet")
+    x, wt = graph.op_inputs(op)[:2]
+    out = graph.op_output(op)
+    if x.dtype != out.dtype or x.dtype not in ("int8", "uint8"):
+        raise QuantizerError(f"it computes {x.dtype} → {out.dtype}; the accelerator computes "
+                             "int8 or uint8 layers")
+    bias_t = graph.tensor(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] else None
+    fmt = op.options.get("weight_format", "int8")
+    if op.kind == "CONV_2D":
+        spatial = map_shape(x)
+        if spatial is None or len(x.sample_shape) != 3:
+            raise QuantizerError(f"its input {x.name} of shape {x.shape} is not an NHWC map")
+        h, w, c = spatial
+        kernel = np.asarray(wt.data, np.int64)
+        if kernel.shape[3] != c:
+            raise QuantizerError("grouped convolutions do not run on the accelerator")
+        (sh, sw), (dh, dw) = _pair(op.options.get("stride", 1)), \
+            _pair(op.options.get("dilation", 1))
+        padding = op.options.get("padding", "SAME")
+        oh, top = conv_output_size(h, kernel.shape[1], sh, dh, padding)
+        ow, left = conv_output_size(w, kernel.shape[2], sw, dw, padding)
+        _check_geometry(sizes=(h, w, oh, ow, kernel.shape[2]), steps=(sh, sw, dh, dw),
+                        pads=(top, left))
+        return AcceleratorLayer(op.name, op.kind, x.name, out.name, kernel,
+                                _bias(bias_t, kernel.shape[0]), conv_params(op, graph, runtime),
+                                fmt, h, w, oh, ow, (sh, sw), (dh, dw), (top, left))
+    matrix = np.asarray(wt.data, np.int64)
+    k = matrix.shape[1]
+    source = graph.tensor(flattened_source(graph, x.name))
+    spatial = map_shape(source)
+    # FULLY_CONNECTED flattens each sample of its input (TFLite's batch = size / K).
+    if int(np.prod(x.sample_shape)) != k or spatial is None or int(np.prod(spatial)) != k:
+        raise QuantizerError(f"its input {x.name} of shape {x.shape} does not hold {k} values "
+                             "per sample in an NHWC map or a vector")
+    if source.zp != x.zp or source.scalar_scale != x.scalar_scale:
+        raise QuantizerError(f"the RESHAPE before it changes the quantization of "
+                             f"{source.name}")
+    h, w, c = spatial
+    _check_geometry(sizes=(h, w), steps=(1,), pads=(0,))
+    return AcceleratorLayer(op.name, op.kind, source.name, out.name,
+                            matrix.reshape(matrix.shape[0], h, w, c),
+                            _bias(bias_t, matrix.shape[0]),
+                            fully_connected_params(op, graph, runtime), fmt, h, w, 1, 1)
+
+
+#: Operators :func:`lower` maps onto the array.
+ACCELERATOR_KINDS = ("CONV_2D", "FULLY_CONNECTED")
 
 
 def _bias(tensor, channels: int) -> np.ndarray:

@@ -17,7 +17,7 @@ from .errors import QuantizerError
 from .files import write_atomic
 from .image_formats import parse_readmemh, write_image
 from .graph import Graph
-from .layers import accelerator_chain
+from .partition import HOST, partition
 
 if TYPE_CHECKING:
     from hw import ArrayConfig
@@ -35,10 +35,18 @@ def _word_widths(config: ArrayConfig) -> dict[str, int]:
 def write_images(graph: Graph, config: ArrayConfig, samples: int, folder: Path | str, *,
                  formats: tuple[str, ...] = ("hex",), runtime: str = "litert") -> CompiledNetwork:
     """Compile ``graph`` for the accelerator ``config`` and write its images and manifest into
-    ``folder``."""
-    compiled = compile_network(graph, config, samples, runtime=runtime)
-    layers = accelerator_chain(graph, runtime)
-    ops = [op for op in graph.operators if op.kind != "RESHAPE"]
+    ``folder``. The accelerator must run the graph in one program from its input; operators
+    after it (SOFTMAX, say) are listed in the manifest as the host's ``host_tail``."""
+    part = partition(graph, runtime)
+    if not part.host_tail_only or graph.inputs[0] not in part.resident():
+        first = next((p for p in part.placements if p.where == HOST), None)
+        raise QuantizerError(
+            "images run a graph whose operators all run on the accelerator, from its input, "
+            "with the host only after it; "
+            + (f"{first.op.kind} {first.op.name} runs on the host ({first.note})" if first
+               else "nothing runs on the accelerator") + ": use mxugen sim to run it")
+    compiled = compile_network(graph, config, samples, runtime=runtime, part=part)
+    layers = part.layers
     folder = Path(folder)
     widths = _word_widths(config)
     depths = {"weights": config.weight_depth, "params": config.param_depth,
@@ -46,35 +54,43 @@ def write_images(graph: Graph, config: ArrayConfig, samples: int, folder: Path |
     for name in MEMORIES:
         for fmt in formats:
             write_image(folder / f"{name}.{fmt}", getattr(compiled, name), widths[name], fmt,
-                        depth=depths[name], comment=f"mxugen {name} image, {widths[name]}-bit words")
+                        depth=depths[name],
+                        comment=f"mxugen {name} image, {widths[name]}-bit words")
+    output = compiled.tensors[layers[-1].output]
     manifest = {
         "format": "mxugen-images", "version": MANIFEST_VERSION, "hardware": config.to_dict(),
         "samples": samples, "runtime": runtime, "word_bits": widths,
         "files": {name: [f"{name}.{fmt}" for fmt in formats] for name in MEMORIES},
-        "input": {"base": compiled.input_base, "size": compiled.input_size,
-                  "shape": list(compiled.input_shape),
-                  "scale": graph.input.scalar_scale, "zero_point": graph.input.zp},
-        "output": {"base": compiled.output_base, "size": compiled.output_size,
-                   "shape": list(compiled.output_shape),
-                   "scale": graph.output.scalar_scale, "zero_point": graph.output.zp},
-        "layers": [{**info, "kind": op.kind, "shape": list(layer.weight.shape),
+        "input": _region(compiled.tensors[graph.inputs[0]], graph),
+        "output": _region(output, graph),
+        "host_tail": [p.describe() for p in part.placements if p.where == HOST],
+        "layers": [{**info, "kind": layer.kind, "shape": list(layer.weight.shape),
                     **({"kernel": list(layer.kernel.shape), "input_map": [layer.h, layer.w],
                         "output_map": [layer.oh, layer.ow], "stride": list(layer.stride),
                         "dilation": list(layer.dilation), "pad_top_left": list(layer.pad)}
-                       if op.kind == "CONV_2D" else {}),
-                    "input_scale": graph.op_inputs(op)[0].scalar_scale,
+                       if layer.kind == "CONV_2D" else {}),
+                    "input_scale": graph.tensor(layer.input).scalar_scale,
                     "input_zero_point": layer.params.input_zero_point,
                     "weight_zero_point": layer.params.weight_zero_point,
                     "weight_scale": _weight_scale(graph.op_inputs(op)[1],
                                                   layer.channels_out),
-                    "output_scale": graph.op_output(op).scalar_scale,
+                    "output_scale": graph.tensor(layer.output).scalar_scale,
                     "output_zero_point": layer.params.output_zero_point,
                     "m0": layer.params.m0.tolist(), "shift": layer.params.shift.tolist(),
                     "act_min": layer.params.act_min, "act_max": layer.params.act_max}
-                   for info, layer, op in zip(compiled.layers, layers, ops)],
+                   for info, layer, op in zip(compiled.layers, layers,
+                                              [graph.producer(layer.output) for layer in layers])],
     }
     write_atomic(folder / "manifest.json", json.dumps(manifest, indent=1) + "\n")
     return compiled
+
+
+def _region(placement, graph: Graph) -> dict:
+    """Where a tensor is in activation memory, with its shape and quantization."""
+    tensor = graph.tensor(placement.name)
+    return {"tensor": placement.name, "base": placement.base, "words": placement.words,
+            "size": placement.map_shape[2], "shape": list(placement.sample_shape),
+            "scale": tensor.scalar_scale, "zero_point": tensor.zp}
 
 
 def _weight_scale(weights, channels: int) -> list[float]:

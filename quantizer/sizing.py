@@ -10,7 +10,8 @@ from hw import ArrayConfig, ConfigError
 
 from .errors import QuantizerError
 from .graph import Graph
-from .layers import accelerator_chain
+from .memory_plan import plan_memory
+from .partition import partition
 
 
 def _pow2_at_least(n: int) -> int:
@@ -23,25 +24,26 @@ def accelerator_config(graph: Graph, batch: int, *, rows: int = 8, cols: int = 8
     room for every layer's outputs at once. ``options`` are further ArrayConfig fields.
 
     A convolution's GEMM has one row per output pixel, so the partial-sum memory holds
-    ``batch`` × the largest output map, and activation regions whole feature maps."""
+    ``batch`` × the largest output map; activation memory holds the resident tensors that are
+    alive at once (:func:`~quantizer.memory_plan.plan_memory`)."""
     weight_bits = options.pop("weight_bits", None)
     # The hardware options are validated before any sizing arithmetic divides by them.
     shape = ArrayConfig(rows=rows, cols=cols, dtype=graph.dtype, **options)
-    layers = accelerator_chain(graph)
+    part = partition(graph)
+    layers = part.layers
+    if not layers:
+        raise QuantizerError("no operator of the graph runs on the accelerator")
     words = {"weights": 0, "params": 0}
-    first = layers[0]
-    widest = -(-first.channels_in // rows) * first.input_pixels
     for layer in layers:
         cout, kh, kw, cin = layer.kernel.shape
         n_tiles, k_tiles = -(-cout // cols), kh * kw * -(-cin // rows)
         words["weights"] += n_tiles * k_tiles * rows
         words["params"] += n_tiles
-        widest = max(widest, -(-cout // rows) * layer.pixels)
-    pixels = max(layer.pixels for layer in layers)
     bits = weight_bits or max(layer.weight_bits for layer in layers)
     depths = {"weight_depth": words["weights"], "param_depth": words["params"],
-              "act_depth": (len(layers) + 1 if keep_layers else 2) * widest * batch,
-              "psum_depth": batch * pixels, "program_depth": len(layers)}
+              "act_depth": plan_memory(part, rows, batch, keep_all=keep_layers).words,
+              "psum_depth": batch * max(layer.pixels for layer in layers),
+              "program_depth": len(layers)}
     try:
         return replace(shape, weight_bits=bits,
                        **{name: _pow2_at_least(words) for name, words in depths.items()})

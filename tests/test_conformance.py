@@ -12,12 +12,12 @@ import pytest
 
 from oracles import litert, tflm
 from quantizer.importers.tflite import load_tflite
+from tests_paths import DIGITS_CNN
 
 #: Every test model with int8 input and output that mxugen runs (``unsupported`` and the
 #: float-interface model have tests of their own in test_tflite_import.py).
 MODELS = sorted(p for p in Path(__file__).parent.joinpath("models").glob("*.tflite")
                 if p.stem not in ("unsupported", "fc_float_io"))
-DIGITS_CNN = Path(__file__).parents[1] / "mxugen" / "data" / "digits_cnn.tflite"
 ORACLES = {"litert": litert, "tflm": tflm}
 
 

@@ -19,7 +19,7 @@ from quantizer import QuantizerError
 from quantizer.compile import compile_network
 from quantizer.cycles import layer_cycles, network_cycles
 from quantizer.importers.tflite import load_tflite
-from quantizer.layers import accelerator_chain
+from quantizer.partition import partition
 
 MODELS = Path(__file__).parent / "models"
 CONV_MODELS = ["conv_same", "conv_valid_stride2", "conv_dilated", "conv_per_tensor", "reshape"]
@@ -35,12 +35,12 @@ def _inputs(graph, samples: int, seed: int) -> np.ndarray:
 
 def test_conv_layers_are_the_gemm_of_their_patches():
     """The lowering (what the address generator walks) as numbers: geometry and tile counts."""
-    same, stride2, dilated = (accelerator_chain(load_tflite(MODELS / f"{name}.tflite"))[0]
+    same, stride2, dilated = (partition(load_tflite(MODELS / f"{name}.tflite")).layers[0]
                               for name in ("conv_same", "conv_valid_stride2", "conv_dilated"))
     assert (same.h, same.oh, same.pad, same.stride) == (9, 9, (1, 1), (1, 1))
     assert (stride2.h, stride2.oh, stride2.pad, stride2.stride) == (11, 4, (0, 0), (2, 2))
     assert (dilated.h, dilated.oh, dilated.dilation) == (10, 6, (2, 2))
-    conv, dense = accelerator_chain(load_tflite(MODELS / "reshape.tflite"))
+    conv, dense = partition(load_tflite(MODELS / "reshape.tflite")).layers
     # The flatten is free: the dense layer is a VALID 5x5 convolution over the 5x5x4 map.
     assert (dense.h, dense.w, dense.oh, dense.ow, dense.kernel.shape) == (5, 5, 1, 1,
                                                                          (10, 5, 5, 4))
@@ -48,14 +48,16 @@ def test_conv_layers_are_the_gemm_of_their_patches():
     assert compiled.layers[0]["m"] == 3 * 81 and compiled.layers[0]["k_tiles"] == 9
 
 
-def test_other_operators_are_refused_by_name():
-    with pytest.raises(QuantizerError, match=r"^MAX_POOL_2D .*CONV_2D, FULLY_CONNECTED and "
-                                             r"RESHAPE"):
-        accelerator_chain(load_tflite(MODELS / "maxpool.tflite"))
+def test_operators_without_hardware_are_placed_on_the_host_with_the_reason():
+    part = partition(load_tflite(MODELS / "maxpool.tflite"))
+    pool = ("MAX_POOL_2D", "host", "the accelerator has no MAX_POOL_2D")
+    assert [(p.op.kind, p.where, p.note) for p in part.placements] == [
+        ("CONV_2D", "accelerator", ""), pool, ("CONV_2D", "accelerator", ""), pool]
+    assert [step.where for step in part.steps] == ["accelerator", "host"] * 2
 
 
 def test_the_cycle_model_of_a_convolution_is_its_gemm():
-    layer = accelerator_chain(load_tflite(MODELS / "conv_same.tflite"))[0]
+    layer = partition(load_tflite(MODELS / "conv_same.tflite")).layers[0]
     # M = 2·81 pixels, K = 3·3·⌈3/4⌉·4, N = 8: 9·2 tiles of 162 vectors each.
     assert layer_cycles(CONFIG, layer, 2) == 3 + 3 + 4 + 18 * 162 + (
         CONFIG.array_latency + CONFIG.requant_latency + 1)

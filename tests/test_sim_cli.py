@@ -181,3 +181,19 @@ def test_unwritable_outputs_are_one_line(tmp_path, capsys, command):
         assert main(words + ["-o", str(output)]) == 2
         err = capsys.readouterr().err.strip()
         assert message in err and "\n" not in err
+
+
+def test_compile_lists_a_host_tail_and_refuses_host_operators_before_the_accelerator(
+        tmp_path, capsys):
+    from tests_paths import DIGITS_CNN, MODELS
+    assert main(["compile", str(MODELS / "softmax.tflite"), "--rows", "4", "--cols", "4",
+                 "--samples", "2", "-o", str(tmp_path / "img")]) == 0
+    manifest = json.loads((tmp_path / "img" / "manifest.json").read_text())
+    assert [(op["kind"], op["where"]) for op in manifest["host_tail"]] == [("SOFTMAX", "host")]
+    assert manifest["output"]["size"] == 10 and manifest["input"]["base"] == 0
+    capsys.readouterr()
+    assert main(["compile", str(DIGITS_CNN), "-o", str(tmp_path / "cnn")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mxugen: error: images run a graph whose operators all run on the "
+                          "accelerator") and "DEPTHWISE_CONV_2D" in err and "mxugen sim" in err
+    assert len(err.splitlines()) == 1 and not (tmp_path / "cnn").exists()

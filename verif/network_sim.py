@@ -1,6 +1,6 @@
 """Run a network on the generated accelerator in Verilator: compile the images, simulate every
-batch in one simulator launch, and return the outputs, the counters and every mismatch with the
-golden model."""
+batch in one simulator launch — accelerator programs, and the operators the host runs between
+them — and return the outputs, the counters and every difference from the golden model."""
 
 from __future__ import annotations
 
@@ -16,20 +16,29 @@ from hw.accelerator import Accelerator
 from hw.generate import to_verilog
 from quantizer.compile import compile_network
 from quantizer.graph import Graph
-from quantizer.layers import accelerator_chain
+from quantizer.partition import FREE_RESHAPE, Partition, partition
 
 from .errors import SimulationError
 from .runner import build_simulator
 
+#: Mismatch lines reported per tensor; the rest are counted.
+REPORTED_PER_TENSOR = 20
+
 
 @dataclass
 class RtlRun:
-    """Outputs ``(samples, out)``, per-batch counters, and mismatches with the golden model."""
+    """Outputs ``(samples, *output shape)``, per-batch counters (with each accelerator step's,
+    ``steps``), and the differences from the golden model: ``mismatches`` describes them (at
+    most :data:`REPORTED_PER_TENSOR` per tensor), ``mismatch_count`` counts every differing
+    value, ``first_difference`` names the first operator whose output differs."""
 
     outputs: np.ndarray
     batches: list[dict]
     mismatches: list[str]
     config: ArrayConfig
+    partition: Partition
+    mismatch_count: int = 0
+    first_difference: str | None = None
 
     @property
     def cycles(self) -> int:
@@ -42,49 +51,93 @@ class RtlRun:
 
 def run_on_rtl(graph: Graph, x: np.ndarray, config: ArrayConfig, *,
                batch: int | None = None, check_layers: bool = False, seed: int = 0,
-               verilog: str | None = None, runtime: str = "litert") -> RtlRun:
-    """Run int8 inputs ``x`` ``(samples, in)`` through the accelerator ``config``, comparing
-    the outputs (with ``check_layers``, every layer's) with the golden model of ``runtime``.
+               verilog: str | None = None, runtime: str = "litert",
+               layer_steps: bool = False) -> RtlRun:
+    """Run int8 inputs ``x`` ``(samples, *input shape)`` through the accelerator ``config``,
+    operators it does not run on the host's golden model (:mod:`quantizer.partition`), and
+    compare the outputs (with ``check_layers``, every tensor an operator computes) with the
+    golden model of ``runtime``.
 
     ``verilog`` is the accelerator's Verilog (top ``accel``) when the caller already generated
-    it, so what is simulated is exactly what it wrote.
+    it, so what is simulated is exactly what it wrote. ``layer_steps`` runs every accelerator
+    layer as a program of its own, so each layer's cycles are measured (the sum is the same:
+    the sequencer runs one layer after the other).
     """
     x = np.asarray(x)
-    layers = accelerator_chain(graph, runtime)
+    part = partition(graph, runtime, layer_steps=layer_steps)
+    layers = part.layers
     # A batch's output pixels (samples × OH × OW) must fit the partial-sum memory.
-    pixels = max(layer.pixels for layer in layers)
+    pixels = max((layer.pixels for layer in layers), default=1)
     batch = max(1, min(batch or config.psum_depth, config.psum_depth // pixels, len(x)))
-    values = graph.run(x, runtime=runtime, all_tensors=True)
-    expected = [values[op.outputs[0]] for op in graph.operators if op.kind != "RESHAPE"]
+    golden = graph.run(x, runtime=runtime, all_tensors=True)
+    computed = [p.op.outputs[0] for p in part.placements if p.note != FREE_RESHAPE]
+    reads = computed if check_layers else list(graph.outputs)
     batches, static = [], None
     for first in range(0, len(x), batch):
-        chunk = x[first:first + batch]
-        compiled = compile_network(graph, config, len(chunk), runtime=runtime,
-                                   keep_layers=check_layers)
-        reads = [{**read, "expected": golden[first:first + batch]
-                  .reshape(read["pixels"], read["size"]).tolist()}
-                 for read, golden in zip(compiled.reads(), expected)]
+        samples = min(batch, len(x) - first)
+        compiled = compile_network(graph, config, samples, runtime=runtime,
+                                   keep_layers=check_layers, part=part)
         static = static or {"weights": compiled.weights, "params": compiled.params}
-        vectors = sum(layer["k_tiles"] * layer["n_tiles"] for layer in compiled.layers)
+        by_name = {layer["name"]: layer for layer in compiled.layers}
         batches.append({
-            "program": compiled.program, "input_base": compiled.input_base,
-            "inputs": compiled.activation_words(chunk), "samples": len(chunk),
-            "reads": reads if check_layers else reads[-1:], "first_sample": first,
-            "timeout_cycles": 100_000 + 4 * vectors * (len(chunk) * pixels + config.rows
-                                                        + config.cols),
+            "program": compiled.program, "samples": samples, "first_sample": first,
+            "tensors": {name: {**vars(region)} for name, region in compiled.tensors.items()},
+            "steps": [{"ops": step.ops, "start_pc": step.start_pc,
+                       "timeout_cycles": 100_000 + sum(
+                           4 * by_name[op]["k_tiles"] * by_name[op]["n_tiles"] *
+                           (by_name[op]["m"] + config.rows + config.cols)
+                           for op in step.ops if op in by_name)}
+                      for step in compiled.steps],
+            "reads": reads,
         })
     sim = build_simulator(f"accel-{config.rows}x{config.cols}-{config.digest()}",
                           verilog or to_verilog(Accelerator(config), config, "accel"), "accel")
     with tempfile.TemporaryDirectory(prefix="mxugen-run-") as tmp:
-        results_file = Path(tmp) / "results.json"
-        outcome = sim.run("verif.tb.accel_tb", seed=seed, name="network", config={
-            "seed": seed, "hw": config.to_dict(), **static, "batches": batches,
-            "rows": config.rows, "output_size": compiled.output_size,
-            "dtype": graph.dtype, "results_file": str(results_file)})
-        if not results_file.exists():
+        tmp = Path(tmp)
+        graph.save(tmp / "graph")
+        np.save(tmp / "inputs.npy", x)
+        results_file, arrays_file = tmp / "results.json", tmp / "tensors.npz"
+        outcome = sim.run("verif.tb.accel_tb", seed=seed, name="network",
+                          config={"seed": seed, "hw": config.to_dict(), **static,
+                                  "batches": batches, "graph": str(tmp / "graph"),
+                                  "runtime": runtime, "inputs_file": str(tmp / "inputs.npy"),
+                                  "results_file": str(results_file),
+                                  "arrays_file": str(arrays_file)})
+        if not (outcome.passed and results_file.exists() and arrays_file.exists()):
             raise SimulationError(f"the simulation did not finish: {outcome.summary()}")
-        results = json.loads(results_file.read_text())
-    outputs = np.concatenate([np.array(b["outputs"]).reshape(-1, *expected[-1].shape[1:])
-                              for b in results["batches"]])
-    return RtlRun(outputs=outputs.astype(expected[-1].dtype), batches=results["batches"],
-                  mismatches=results["mismatches"], config=config)
+        counters = json.loads(results_file.read_text())["batches"]
+        with np.load(arrays_file) as arrays:
+            got = {name: np.concatenate([arrays[f"b{b}_t{i}"] for b in range(len(batches))])
+                   for i, name in enumerate(reads)}
+    run = RtlRun(outputs=got[graph.outputs[0]].astype(golden[graph.outputs[0]].dtype),
+                 batches=counters, mismatches=[], config=config, partition=part)
+    _compare(run, graph, got, golden, reads)
+    return run
+
+
+def _compare(run: RtlRun, graph: Graph, got: dict, golden: dict, reads: list[str]) -> None:
+    """Every read tensor against the golden model's, in the order the operators ran."""
+    where = {p.op.outputs[0]: p for p in run.partition.placements}
+    for name in reads:
+        expected = golden[name]
+        actual = got[name].reshape(expected.shape)
+        wrong = np.argwhere(actual != expected)
+        if not len(wrong):
+            continue
+        placement = where[name]
+        op = placement.op
+        if run.first_difference is None:
+            run.first_difference = f"{op.kind} {op.name} (on the {placement.where})"
+        run.mismatch_count += len(wrong)
+        per_sample = int(np.prod(expected.shape[1:-1])) if expected.ndim > 2 else 1
+        flat_a = actual.reshape(len(actual), per_sample, -1)
+        flat_e = expected.reshape(len(expected), per_sample, -1)
+        for sample, pixel, channel in np.argwhere(flat_a != flat_e)[:REPORTED_PER_TENSOR]:
+            run.mismatches.append(
+                f"{op.kind} {op.name}, sample {sample}" +
+                (f", pixel {pixel}" if per_sample > 1 else "") +
+                f", output {channel}: expected {flat_e[sample, pixel, channel]}, "
+                f"got {flat_a[sample, pixel, channel]}")
+        if len(wrong) > REPORTED_PER_TENSOR:
+            run.mismatches.append(f"… and {len(wrong) - REPORTED_PER_TENSOR} more in "
+                                  f"{op.kind} {op.name}")

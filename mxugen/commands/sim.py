@@ -22,7 +22,9 @@ def register(commands) -> None:
         "Run an int8 .tflite model or a network folder written by `mxugen quantize` on the "
         "golden model (--golden) or on the accelerator RTL in Verilator, many samples per "
         "simulator launch, comparing every output with the golden model (exit code 1 on any "
-        "mismatch).")
+        "mismatch). Operators the accelerator does not run run on the host's golden model "
+        "between its programs, as a TFLite delegate partitions a graph; the command lists "
+        "where each operator ran.")
     parser.add_argument("network", metavar="MODEL",
                         help="an int8 .tflite file or a folder written by mxugen quantize")
     parser.add_argument("--input", required=True,
@@ -41,8 +43,8 @@ def register(commands) -> None:
                              "over 200 characters cut and hashed; DIR/tensors.json maps files "
                              "to names)")
     parser.add_argument("--check-layers", action="store_true",
-                        help="also compare every intermediate layer's outputs with the golden "
-                             "model")
+                        help="also compare every tensor an operator computes with the golden "
+                             "model and name the first operator that differs")
     add_shape_options(parser)
     parser.add_argument("--requant", type=modes, default=("double", "single"),
                         help="rounding modes built into the simulated hardware (default "
@@ -120,7 +122,7 @@ def run(args) -> int:
                "match": args.match, "operators": graph.summary()}
     if args.golden:
         tensors = graph.run(x, runtime=args.match, all_tensors=True)
-        y, mismatches = tensors[graph.outputs[0]], []
+        y, mismatches, placements = tensors[graph.outputs[0]], [], None
         if args.dump:
             _write_dump(Path(args.dump), {n: v for n, v in tensors.items()
                                           if n not in graph.inputs})
@@ -135,19 +137,29 @@ def run(args) -> int:
         run = run_on_rtl(graph, x, config, batch=args.batch, check_layers=args.check_layers,
                          seed=args.seed, runtime=args.match)
         y, mismatches = run.outputs, run.mismatches
-        summary.update({"hardware": config.describe(), "cycles": run.cycles,
+        placements = [p.describe() for p in run.partition.placements]
+        summary.update({"hardware": config.describe(), "placement": run.partition.summary(),
+                        "cycles": run.cycles,
                         "cycles_per_sample": round(run.cycles / len(x), 1),
                         "weight_stall_cycles": run.weight_stall_cycles})
+        if run.first_difference:
+            summary["first_difference"] = run.first_difference
+        mismatch_count = run.mismatch_count
     try:
         save_array(args.output, y)
     except OSError as exc:
         raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
-    summary.update({"output": str(args.output), "mismatches": len(mismatches)})
+    summary.update({"output": str(args.output),
+                    "mismatches": 0 if args.golden else mismatch_count})
     if args.dump:
         summary["dump"] = str(args.dump)
     if args.json:
-        print(json.dumps({**summary, "mismatch_report": mismatches[:20]}))
+        print(json.dumps({**summary, "mismatch_report": mismatches[:20],
+                          **({"placements": placements} if placements else {})}))
     else:
+        for placement in placements or []:
+            print(f"{placement['where']:>11}  {placement['kind']:<18} {placement['name']}"
+                  + (f"  ({placement['note']})" if "note" in placement else ""))
         for line in mismatches[:20]:
             print(f"MISMATCH {line}")
         print(", ".join(f"{k}: {v}" for k, v in summary.items()))

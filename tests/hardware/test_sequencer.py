@@ -26,8 +26,9 @@ def _layer(rng, **fields) -> dict:
     return values
 
 
-def _run(program: list[dict], rng, *, done_after: int = 3, max_cycles: int = 2000) -> dict:
-    """Run ``program``; ``layer_done`` rises ``done_after`` cycles after a layer's weight range
+def _run(program: list[dict], rng, *, done_after: int = 3, max_cycles: int = 2000,
+         start_pc: int = 0) -> dict:
+    """Run ``program`` from descriptor ``start_pc``; ``layer_done`` rises ``done_after`` cycles after a layer's weight range
     and last tile are taken. Returns what the sequencer did, cycle by cycle."""
     dut = Sequencer(CONFIG)
     top = with_rom(dut, [WORD.pack(v) for v in program], WORD.size, CONFIG.program_depth,
@@ -36,6 +37,7 @@ def _run(program: list[dict], rng, *, done_after: int = 3, max_cycles: int = 200
             "error": None, "layer_done": []}
 
     async def testbench(ctx):
+        ctx.set(dut.start_pc, start_pc)
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
@@ -90,6 +92,15 @@ def test_runs_every_layer_as_the_contract_packed_it(seed):
                                 CONFIG.rows) for layer in program]
     assert seen["tiles"] == [(nt, kt, int(kt == layer["k_tiles"] - 1)) for layer in program
                              for nt in range(layer["n_tiles"]) for kt in range(layer["k_tiles"])]
+    assert seen["error"] == 0
+
+
+def test_runs_the_program_at_start_pc(seed):
+    """Programs share the memory, each ending in ``last``: a run starts where it is told."""
+    rng = np.random.default_rng(seed)
+    program = [_layer(rng, last=1), _layer(rng), _layer(rng, last=1), _layer(rng, last=1)]
+    seen = _run(program, rng, start_pc=1)
+    assert [layer for _cycle, layer in seen["launches"]] == program[1:3]
     assert seen["error"] == 0
 
 

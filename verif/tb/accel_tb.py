@@ -1,7 +1,8 @@
 """cocotb test of the whole accelerator: load the network's images through the host port once,
-then for every batch write its inputs, run the program, read the outputs (and, on request,
-every layer's) back and compare them with the golden model's. Results (outputs, counters,
-mismatches) go to a JSON file for the caller (``mxugen sim``, ``mxugen bench``)."""
+then for every batch write its inputs, run its steps — accelerator programs, and the operators
+the host runs between them with the golden model — and read the outputs (on request every
+tensor) back. Tensors go to an ``.npz`` file and counters to a JSON file for the caller
+(:func:`verif.network_sim.run_on_rtl`), which compares them with the golden model."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ import cocotb
 import numpy as np
 from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
+from hw import ArrayConfig
 from hw.contract import MEM_ACTIVATIONS, MEM_PARAMS, MEM_PROGRAM, MEM_WEIGHTS
-from quantizer.compile import decode_activations
+from quantizer.graph import Graph
+from quantizer.kernels import evaluate
+from quantizer.memory_plan import TensorPlacement
 
 from .common import Bench
 
@@ -44,8 +48,10 @@ class HostPort:
             await RisingEdge(self.dut.clk)
         return words
 
-    async def run(self, timeout_cycles: int) -> None:
-        """Pulse start and wait for done without touching the design every cycle."""
+    async def run(self, timeout_cycles: int, start_pc: int = 0) -> None:
+        """Run the program at ``start_pc``: pulse start and wait for done without touching the
+        design every cycle."""
+        self.dut.start_pc.value = start_pc
         self.dut.start.value = 1
         await RisingEdge(self.dut.clk)
         self.dut.start.value = 0
@@ -58,41 +64,82 @@ class HostPort:
         await RisingEdge(self.dut.clk)
 
 
+class HostSide:
+    """The host's share of a partitioned graph (:mod:`quantizer.partition`): it runs the
+    operators placed on the host with the golden model, reading the tensors they need from
+    activation memory and writing back the ones the accelerator reads next."""
+
+    def __init__(self, host: HostPort, config: ArrayConfig, graph: Graph, runtime: str,
+                 tensors: dict[str, TensorPlacement]):
+        self.host, self.config, self.graph, self.runtime = host, config, graph, runtime
+        self.tensors = tensors
+        self.values: dict[str, np.ndarray] = {}
+
+    async def write(self, name: str, values: np.ndarray) -> None:
+        self.values[name] = values
+        if name in self.tensors:
+            region = self.tensors[name]
+            await self.host.write(MEM_ACTIVATIONS, region.base, region.pack(values, self.config))
+
+    async def read(self, name: str) -> np.ndarray:
+        """A tensor's values: the host's own (it computed, wrote or read them already; tensors
+        are written once), else what activation memory holds."""
+        if name in self.values:
+            return self.values[name]
+        region = self.tensors[name]
+        values = region.unpack(await self.host.read(region.base, region.words), self.config)
+        self.values[name] = values
+        return values
+
+    async def run(self, op_name: str) -> None:
+        op = next(op for op in self.graph.operators if op.name == op_name)
+        args = [None if name is None else self.graph.tensors[name].data
+                if self.graph.tensors[name].is_constant else await self.read(name)
+                for name in op.inputs]
+        await self.write(op.outputs[0], evaluate(op, self.graph, args, self.runtime))
+
+
 @cocotb.test()
-async def network_matches_golden_model(dut):
+async def run_network(dut):
+    """Every batch: write its program and inputs, run the steps (accelerator programs and host
+    operators), read the requested tensors back; the caller compares them with the golden
+    model."""
     bench = Bench(dut)
     s = bench.settings
     await bench.start()
     host = HostPort(dut)
     await host.write(MEM_WEIGHTS, 0, s["weights"])
     await host.write(MEM_PARAMS, 0, s["params"])
-    results, problems = [], []
+    graph = Graph.load(s["graph"])
+    x = np.load(s["inputs_file"])
+    results, arrays = [], {}
     for number, batch in enumerate(s["batches"]):
         await host.write(MEM_PROGRAM, 0, batch["program"])
-        await host.write(MEM_ACTIVATIONS, batch["input_base"], batch["inputs"])
-        await host.run(int(batch["timeout_cycles"]))
-        assert int(dut.error.value) == 0, "the accelerator flagged an invalid descriptor"
-        samples = batch["samples"]
-        for read in batch["reads"]:
-            words = await host.read(read["base"], read["words"])
-            # (pixels, channels): a sample's output pixels, then the next sample's
-            pixels = read.get("pixels", samples)
-            got = decode_activations(words, s["rows"], pixels, read["size"], s["dtype"])
-            expected = np.array(read["expected"])
-            per_sample = pixels // samples
-            for i, j in np.argwhere(got != expected):
-                where = f"sample {batch['first_sample'] + i // per_sample}" + \
-                    (f", pixel {i % per_sample}" if per_sample > 1 else "")
-                problems.append(f"layer {read['name']}, {where}, output {j}: expected "
-                                f"{expected[i, j]}, got {got[i, j]}")
-        # The last read is the network's output.
-        results.append({"outputs": got.tolist(), "cycles": int(dut.cycles.value),
-                        "weight_stall_cycles": int(dut.weight_stall_cycles.value),
-                        "vectors": int(dut.vectors.value)})
-    Path(s["results_file"]).write_text(json.dumps({"batches": results, "mismatches": problems}))
-    assert not problems, f"{len(problems)} mismatches with the golden model: " + \
-        "; ".join(problems[:8])
-    dut._log.info("%d batches matched the golden model", len(results))
+        tensors = {name: TensorPlacement(**{**region, "map_shape": tuple(region["map_shape"]),
+                                            "sample_shape": tuple(region["sample_shape"])})
+                   for name, region in batch["tensors"].items()}
+        side = HostSide(host, bench.config, graph, s["runtime"], tensors)
+        first = batch["first_sample"]
+        await side.write(graph.inputs[0], x[first:first + batch["samples"]])
+        counters = {"cycles": 0, "weight_stall_cycles": 0, "vectors": 0, "steps": []}
+        for step in batch["steps"]:
+            if step["start_pc"] is None:
+                for op in step["ops"]:
+                    await side.run(op)
+                continue
+            await host.run(int(step["timeout_cycles"]), step["start_pc"])
+            assert int(dut.error.value) == 0, "the accelerator flagged an invalid descriptor"
+            measured = {name: int(getattr(dut, name).value)
+                        for name in ("cycles", "weight_stall_cycles", "vectors")}
+            counters["steps"].append(measured)
+            for name, value in measured.items():
+                counters[name] += value
+        for index, name in enumerate(batch["reads"]):
+            arrays[f"b{number}_t{index}"] = await side.read(name)
+        results.append(counters)
+    np.savez(s["arrays_file"], **arrays)
+    Path(s["results_file"]).write_text(json.dumps({"batches": results}))
+    dut._log.info("%d batches ran", len(results))
 
 
 @cocotb.test()

@@ -1,0 +1,159 @@
+"""Where tensors live in the accelerator's activation memory, and how their values are laid out
+there (docs/images.md).
+
+A tensor that an accelerator layer reads or writes (:meth:`Partition.resident`) gets a region
+of ``⌈C/rows⌉ · samples · H · W`` words, group-major: word ``base + g·(N·H·W) + (n·H + h)·W + w``
+holds channels ``g·rows … g·rows + rows − 1`` of pixel ``(n, h, w)``, lanes past the last
+channel the tensor's zero point (a vector is a 1×1 map). Regions are reused once a tensor is
+dead: a tensor lives from the operator that writes it (the graph's input: from the start) to
+the last operator that reads it (the graph's output: to the end); two tensors share words only
+when their lives do not overlap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hw import contract
+from hw.contract import WordFormat
+
+from .errors import QuantizerError
+from .layers import map_shape
+from .partition import ACCELERATOR, Partition
+
+if TYPE_CHECKING:
+    from hw import ArrayConfig
+
+__all__ = ["MemoryPlan", "TensorPlacement", "activation_layout", "decode_activations",
+           "plan_memory"]
+
+
+def activation_layout(x: np.ndarray, rows: int, zero_point: int) -> np.ndarray:
+    """An NHWC tensor ``(N, H, W, C)`` (or vectors ``(N, C)``, a 1x1 map) → its activation
+    words' lanes ``(G·N·H·W, rows)``, group-major, lanes past the last channel
+    ``zero_point``."""
+    x = np.asarray(x)
+    if x.ndim == 2:
+        x = x[:, None, None, :]
+    n, h, w, c = x.shape
+    groups = -(-c // rows)
+    padded = np.full((n, h, w, groups * rows), zero_point, dtype=np.int64)
+    padded[..., :c] = x
+    return padded.reshape(n * h * w, groups, rows).transpose(1, 0, 2).reshape(-1, rows)
+
+
+def decode_activations(words, rows: int, pixels: int, size: int,
+                       dtype: str = "int8") -> np.ndarray:
+    """Activation-memory words (group-major, ``rows`` lanes: word ``g·pixels + i`` holds
+    channels ``g·rows …`` of pixel ``i``) → values ``(pixels, size)``."""
+    word = WordFormat("activation word", [contract.data_field("x", dtype, rows)])
+    lanes = np.array([word.unpack(w)["x"] for w in words], dtype=np.int64).reshape(-1, rows)
+    values = lanes.reshape(-1, pixels, rows).transpose(1, 0, 2).reshape(pixels, -1)
+    return values[:, :size]
+
+
+@dataclass(frozen=True)
+class TensorPlacement:
+    """One tensor's region of activation memory for a run of ``samples`` inputs.
+
+    Attributes
+    ----------
+    name, base, words : the tensor and its words ``base … base + words − 1``.
+    map_shape : ``(h, w, c)`` of one sample (a vector is ``(1, 1, c)``).
+    sample_shape : the tensor's own shape without the batch.
+    samples, dtype, zero_point : the run's batch; the tensor's type and zero point (the
+        value of unused lanes).
+    """
+
+    name: str
+    base: int
+    words: int
+    map_shape: tuple[int, int, int]
+    sample_shape: tuple[int, ...]
+    samples: int
+    dtype: str
+    zero_point: int
+
+    @property
+    def pixels(self) -> int:
+        """Pixels of the batch: the words of one channel group."""
+        return self.samples * self.map_shape[0] * self.map_shape[1]
+
+    def pack(self, x: np.ndarray, config: ArrayConfig) -> list[int]:
+        """Values ``(samples, *sample_shape)`` → the region's words."""
+        x = np.asarray(x)
+        if x.shape != (self.samples, *self.sample_shape):
+            raise QuantizerError(f"{self.name}: values must have shape "
+                                 f"{(self.samples, *self.sample_shape)}, got {x.shape}")
+        lanes = activation_layout(x.reshape(self.samples, *self.map_shape), config.rows,
+                                  self.zero_point)
+        word = contract.activation_format(config)
+        try:
+            return [word.pack({"x": row}) for row in lanes.tolist()]
+        except contract.ContractError as exc:
+            raise QuantizerError(f"{self.name}: {exc}") from None
+
+    def unpack(self, words, config: ArrayConfig) -> np.ndarray:
+        """The region's words → values ``(samples, *sample_shape)``."""
+        values = decode_activations(words, config.rows, self.pixels, self.map_shape[2],
+                                    config.dtype)
+        return values.reshape(self.samples, *self.sample_shape)
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """The regions of every resident tensor (:class:`TensorPlacement` by name) and the words
+    of activation memory they span."""
+
+    tensors: dict[str, TensorPlacement]
+    words: int
+
+
+def plan_memory(part: Partition, rows: int, samples: int, *,
+                keep_all: bool = False) -> MemoryPlan:
+    """Regions for the resident tensors of ``part`` on an array of ``rows`` rows, for runs of
+    ``samples`` inputs; with ``keep_all`` no region is reused, so every tensor can be read
+    back after a run. First fit, in the order tensors are written."""
+    graph = part.graph
+    born, dies = _lives(part)
+    forever = float("inf")
+    live: list[tuple[int, int, float]] = []  # (base, end, death) sorted by base
+    tensors: dict[str, TensorPlacement] = {}
+    top = 0
+    for name in sorted(part.resident(), key=lambda n: born[n]):
+        tensor = graph.tensor(name)
+        shape = map_shape(tensor)
+        if shape is None:
+            raise QuantizerError(f"{name} of shape {tensor.shape} is neither an NHWC map nor a "
+                                 "vector: activation memory cannot hold it")
+        words = -(-shape[2] // rows) * samples * shape[0] * shape[1]
+        live = [region for region in live if region[2] >= born[name]]
+        base = 0
+        for start, end, _ in live:
+            if start - base >= words:
+                break
+            base = max(base, end)
+        death = forever if keep_all or name in graph.outputs else dies.get(name, born[name])
+        live = sorted([*live, (base, base + words, death)])
+        top = max(top, base + words)
+        tensors[name] = TensorPlacement(name, base, words, shape, tuple(tensor.sample_shape),
+                                        samples, tensor.dtype, tensor.zp)
+    return MemoryPlan(tensors, top)
+
+
+def _lives(part: Partition) -> tuple[dict[str, int], dict[str, int]]:
+    """When each tensor is written and last read: indices of the operators in the order they
+    run (−1 for the graph's input)."""
+    born = {name: -1 for name in part.graph.inputs}
+    dies: dict[str, int] = {}
+    for time, placement in enumerate(p for step in part.steps for p in step.placements):
+        reads = [placement.layer.input] if placement.where == ACCELERATOR else \
+            [n for n in placement.op.inputs if n is not None]
+        for name in reads:
+            dies[name] = time
+        for name in placement.op.outputs:
+            born[name] = time
+    return born, dies

@@ -1,0 +1,147 @@
+"""Where each operator of a graph runs: on the accelerator or on the host, the way a TFLite
+delegate partitions a graph.
+
+An operator runs on the accelerator when :func:`~quantizer.layers.lower` maps it onto the array;
+a RESHAPE costs nothing there when every reader is an accelerator layer (the layer reads the
+tensor it reshapes, :func:`~quantizer.layers.flattened_source`). Everything else runs on the
+host's golden model (:mod:`quantizer.kernels`), reading what the accelerator wrote and writing
+back what the accelerator reads next. Consecutive operators on the same side form a
+:class:`Step`; an accelerator step is one program the sequencer runs from start to ``last``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from .errors import QuantizerError
+from .graph import Graph, Operator
+from .layers import ACCELERATOR_KINDS, AcceleratorLayer, lower
+
+__all__ = ["ACCELERATOR", "HOST", "Partition", "Placement", "Step", "partition"]
+
+ACCELERATOR, HOST = "accelerator", "host"
+
+#: The note of a RESHAPE the accelerator's layers read through.
+FREE_RESHAPE = "free re-layout"
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one operator runs, and why: ``note`` says why an operator runs on the host (or
+    that a RESHAPE is a free re-layout); ``layer`` is the accelerator's layer."""
+
+    op: Operator
+    where: str
+    note: str = ""
+    layer: AcceleratorLayer | None = None
+
+    def describe(self) -> dict:
+        return {"name": self.op.name, "kind": self.op.kind, "where": self.where,
+                **({"note": self.note} if self.note else {})}
+
+
+@dataclass(frozen=True)
+class Step:
+    """Consecutive operators on one side: an accelerator program, or host operators."""
+
+    where: str
+    placements: tuple[Placement, ...]
+
+    @property
+    def layers(self) -> list[AcceleratorLayer]:
+        return [p.layer for p in self.placements if p.layer is not None]
+
+    @property
+    def ops(self) -> list[Operator]:
+        return [p.op for p in self.placements]
+
+
+@dataclass(frozen=True)
+class Partition:
+    """A graph split between the accelerator and the host.
+
+    Attributes
+    ----------
+    graph, runtime : the graph and whose arithmetic it follows.
+    placements : one per operator, in the graph's order.
+    steps : the order they run in: accelerator programs and host operators, alternating
+        (free RESHAPEs belong to no step).
+    """
+
+    graph: Graph
+    runtime: str
+    placements: tuple[Placement, ...]
+    steps: tuple[Step, ...]
+
+    @property
+    def layers(self) -> list[AcceleratorLayer]:
+        """Every accelerator layer, in the order they run."""
+        return [layer for step in self.steps for layer in step.layers]
+
+    @property
+    def host_ops(self) -> list[Operator]:
+        return [p.op for p in self.placements if p.where == HOST]
+
+    @property
+    def host_tail_only(self) -> bool:
+        """True when the accelerator runs first, in one step, and the host only after it."""
+        return bool(self.steps) and self.steps[0].where == ACCELERATOR and \
+            all(step.where == HOST for step in self.steps[1:])
+
+    def resident(self) -> list[str]:
+        """The tensors that live in activation memory, in the order they are first written:
+        what accelerator layers read and write."""
+        names: list[str] = []
+        for layer in self.layers:
+            for name in (layer.input, layer.output):
+                if name not in names:
+                    names.append(name)
+        return names
+
+    def summary(self) -> str:
+        """One line: how many operators run where, by kind."""
+        def counts(where: str) -> str:
+            kinds = Counter(p.op.kind for p in self.placements if p.where == where)
+            return ", ".join(f"{kind}×{n}" for kind, n in kinds.items()) or "nothing"
+        return f"accelerator: {counts(ACCELERATOR)}; host: {counts(HOST)}"
+
+
+def partition(graph: Graph, runtime: str = "litert", *, layer_steps: bool = False) -> Partition:
+    """Place every operator of ``graph``: on the accelerator where :func:`lower` maps it,
+    else on the host, with the reason. ``layer_steps`` makes every accelerator layer a step
+    (a program) of its own, so that each layer's cycles can be measured."""
+    placements: dict[str, Placement] = {}
+    for op in graph.operators:
+        if op.kind == "RESHAPE":
+            continue
+        try:
+            placements[op.name] = Placement(op, ACCELERATOR, layer=lower(graph, op, runtime))
+        except QuantizerError as exc:
+            if op.kind in ACCELERATOR_KINDS:
+                note = str(exc)
+            else:
+                note = f"the accelerator has no {op.kind}"
+            placements[op.name] = Placement(op, HOST, note)
+    # A RESHAPE is free when only accelerator layers read its output (through it).
+    for op in reversed(graph.operators):
+        if op.kind != "RESHAPE":
+            continue
+        readers = graph.consumers(op.outputs[0])
+        free = bool(readers) and op.outputs[0] not in graph.outputs and all(
+            placements[r.name].where == ACCELERATOR and
+            (r.kind == "RESHAPE" or placements[r.name].layer.input != op.outputs[0])
+            for r in readers)
+        placements[op.name] = Placement(op, ACCELERATOR, FREE_RESHAPE) if free else \
+            Placement(op, HOST, "its output is read by the host")
+    ordered = tuple(placements[op.name] for op in graph.operators)
+    steps: list[Step] = []
+    for placement in ordered:
+        if placement.note == FREE_RESHAPE:
+            continue
+        if steps and steps[-1].where == placement.where and not (
+                layer_steps and placement.where == ACCELERATOR):
+            steps[-1] = Step(placement.where, (*steps[-1].placements, placement))
+        else:
+            steps.append(Step(placement.where, (placement,)))
+    return Partition(graph, runtime, ordered, tuple(steps))
