@@ -1,6 +1,7 @@
 """The cycle model against SCALE-Sim, weight-stationary (docs/performance.md, "Cross-check with
-SCALE-Sim"): on the conv models the accelerator runs and on GEMMs in every regime, SCALE-Sim's
-cycles and their difference with ours are the closed forms derived there, exactly."""
+SCALE-Sim"): on the models whose cycles the RTL measured and on GEMMs in every regime,
+SCALE-Sim's cycles and their difference with ours are the closed forms derived there, exactly.
+Fails, rather than skips, without SCALE-Sim: pip install -e '.[scalesim]'."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ from quantizer.layers import accelerator_chain
 from verif.scalesim import layer_gemm, scalesim_cycles, scalesim_gemm_cycles
 
 MODELS = Path(__file__).parent / "models"
-#: (model, samples) as measured on the RTL in docs/performance.md.
-CONV_RUNS = [("conv_same", 1), ("conv_same", 3), ("conv_valid_stride2", 3),
-             ("conv_dilated", 3), ("conv_per_tensor", 3), ("reshape", 3)]
+#: (model, samples) whose cycles the RTL measured (docs/performance.md, tests/test_conv_rtl.py):
+#: the conv chains, and fc in both weight-bound regimes and streaming.
+RTL_RUNS = [("conv_same", 1), ("conv_same", 3), ("conv_valid_stride2", 3), ("conv_dilated", 3),
+            ("conv_per_tensor", 3), ("reshape", 3), ("fc", 1), ("fc", 4), ("fc", 7)]
 
 
 def _tiles(config: ArrayConfig, k: int, n: int) -> int:
@@ -64,11 +66,11 @@ def test_gemm_differences_are_the_closed_form_in_every_regime(config):
             difference_formula(config, m, k, n), (m, k, n)
 
 
-def test_conv_layers_differences_are_the_closed_form():
+def test_network_layers_differences_are_the_closed_form():
     """SCALE-Sim on the GEMM our address generator runs: each tap's channels padded to whole
     row groups."""
     config = ArrayConfig(rows=4, cols=4)
-    for model, samples in CONV_RUNS:
+    for model, samples in RTL_RUNS:
         layers = accelerator_chain(load_tflite(MODELS / f"{model}.tflite"))
         for layer, result in zip(layers, scalesim_cycles(config, layers, samples), strict=True):
             m, k, n = layer_gemm(config, layer, samples)
@@ -82,7 +84,7 @@ def test_conv_layers_as_scalesim_packs_them():
     """SCALE-Sim on the GEMM its own im2col runs, taps packed densely: as many fewer folds as
     the padding added, M + 2R + C − 2 cycles each."""
     config = ArrayConfig(rows=4, cols=4)
-    for model in sorted({model for model, _ in CONV_RUNS}):
+    for model in sorted({model for model, _ in RTL_RUNS}):
         layers = accelerator_chain(load_tflite(MODELS / f"{model}.tflite"))
         dense = scalesim_cycles(config, layers, 1, dense_k=True)
         for layer, result in zip(layers, dense, strict=True):
