@@ -1,7 +1,7 @@
 """The cycle model against SCALE-Sim, weight-stationary (docs/performance.md, "Cross-check with
 SCALE-Sim"): on the models whose cycles the RTL measured and on GEMMs in every regime,
 SCALE-Sim's cycles and their difference with ours are the closed forms derived there, exactly.
-Fails, rather than skips, without SCALE-Sim: pip install -e '.[scalesim]'."""
+SCALE-Sim is a dev dependency: the tests fail, rather than skip, without it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from hw import ArrayConfig
 from quantizer.cycles import layer_cycles, predicted_cycles
 from quantizer.importers.tflite import load_tflite
-from quantizer.layers import accelerator_chain
+from quantizer.partition import partition
 from verif.scalesim import layer_gemm, scalesim_cycles, scalesim_gemm_cycles
 
 MODELS = Path(__file__).parent / "models"
@@ -71,7 +71,7 @@ def test_network_layers_differences_are_the_closed_form():
     row groups."""
     config = ArrayConfig(rows=4, cols=4)
     for model, samples in RTL_RUNS:
-        layers = accelerator_chain(load_tflite(MODELS / f"{model}.tflite"))
+        layers = partition(load_tflite(MODELS / f"{model}.tflite")).layers
         for layer, result in zip(layers, scalesim_cycles(config, layers, samples), strict=True):
             m, k, n = layer_gemm(config, layer, samples)
             assert (result["m"], result["k"], result["n"]) == (m, k, n)
@@ -85,7 +85,7 @@ def test_conv_layers_as_scalesim_packs_them():
     the padding added, M + 2R + C − 2 cycles each."""
     config = ArrayConfig(rows=4, cols=4)
     for model in sorted({model for model, _ in RTL_RUNS}):
-        layers = accelerator_chain(load_tflite(MODELS / f"{model}.tflite"))
+        layers = partition(load_tflite(MODELS / f"{model}.tflite")).layers
         dense = scalesim_cycles(config, layers, 1, dense_k=True)
         for layer, result in zip(layers, dense, strict=True):
             m, k, n = layer_gemm(config, layer, 1)
@@ -98,7 +98,7 @@ def test_conv_layers_as_scalesim_packs_them():
 
 
 def test_the_conv_as_scalesim_packs_it():
-    conv, dense = accelerator_chain(load_tflite(MODELS / "reshape.tflite"))
+    conv, dense = partition(load_tflite(MODELS / "reshape.tflite")).layers
     config = ArrayConfig(rows=4, cols=4)
     # 3x3 taps of 2 channels: 18 dense, 36 padded to a row group of 4 each.
     assert layer_gemm(config, conv, 3) == (75, 36, 4)
@@ -114,5 +114,5 @@ def test_bad_shapes_and_a_missing_scalesim_are_named(monkeypatch):
     with pytest.raises(ValueError, match="^no GEMM shape"):
         scalesim_gemm_cycles(config, [])
     monkeypatch.setitem(sys.modules, "scalesim.scale_sim", None)
-    with pytest.raises(ModuleNotFoundError, match=r"SCALE-Sim is not installed.*\.\[scalesim\]"):
+    with pytest.raises(ModuleNotFoundError, match=r"SCALE-Sim is not installed.*\.\[dev\]"):
         scalesim_gemm_cycles(config, [(1, 4, 4)])

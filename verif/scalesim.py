@@ -181,7 +181,7 @@ def _import_scalesim():
         from scalesim.scale_sim import scalesim
     except ModuleNotFoundError as err:
         raise ModuleNotFoundError(
-            "SCALE-Sim is not installed: pip install -e '.[scalesim]' "
+            "SCALE-Sim is not installed: pip install -e '.[dev]' "
             "(or pip install 'scalesim>=3.0,<3.1')") from err
     return scalesim
 
