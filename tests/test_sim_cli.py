@@ -197,3 +197,31 @@ def test_compile_lists_a_host_tail_and_refuses_host_operators_before_the_acceler
     assert err.startswith("mxugen: error: images run a graph whose operators all run on the "
                           "accelerator") and "DEPTHWISE_CONV_2D" in err and "mxugen sim" in err
     assert len(err.splitlines()) == 1 and not (tmp_path / "cnn").exists()
+
+
+@pytest.mark.rtl
+def test_bench_model_reports_each_operator_and_a_cycle_model_that_is_exact(capsys):
+    from tests_paths import MODELS
+    assert main(["bench", "model", str(MODELS / "residual.tflite"), "--rows", "4", "--cols",
+                 "4", "--samples", "2", "--match", "tflm", "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    ops = figures["operators"]
+    assert [(op["kind"], op["where"]) for op in ops] == \
+        [("CONV_2D", "accelerator")] * 3 + [("ADD", "host")] + \
+        [("CONV_2D", "accelerator")] * 2 + [("ADD", "host"), ("MEAN", "host"),
+                                            ("FULLY_CONNECTED", "accelerator")]
+    on_array = [op for op in ops if op["where"] == "accelerator"]
+    assert all(op["cycles"] == op["predicted_cycles"] for op in on_array)
+    assert figures["cycles"] == sum(op["cycles"] for op in on_array)
+    assert figures["model_error_cycles"] == 0 and figures["mismatches"] == 0
+    # 9x9x3 → 9x9x8, 3x3: M = 2·81, K = 27, N = 8 on 16 PEs.
+    stem = on_array[0]
+    assert stem["gemm"] == [162, 27, 8] and stem["ideal_cycles"] == 162 * 27 * 8 / 16
+    assert stem["utilization"] == pytest.approx(stem["ideal_cycles"] / stem["cycles"],
+                                                abs=1e-4)
+    assert figures["host_operators"] == 3
+
+
+def test_demo_refuses_plots_for_the_cnn(tmp_path, capsys):
+    assert main(["demo", "--model", "cnn", "--plot", "-o", str(tmp_path / "d")]) == 2
+    assert "--plot" in capsys.readouterr().err

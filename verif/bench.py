@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from quantizer.cycles import predicted_cycles
+from quantizer.cycles import layer_cycles, predicted_cycles
 from quantizer.graph import DenseChainBuilder, Graph
+from quantizer.partition import ACCELERATOR
 from quantizer.sizing import accelerator_config
 
 from .network_sim import run_on_rtl
@@ -42,4 +43,57 @@ def gemm_benchmark(*, rows: int, cols: int, m: int, k: int, n: int, seed: int = 
         "predicted_cycles": predicted,
         "model_error": round(abs(predicted - run.cycles) / run.cycles, 4),
         "mismatches": len(run.mismatches),
+    }
+
+
+def model_benchmark(graph: Graph, x: np.ndarray, *, rows: int, cols: int,
+                    runtime: str = "litert", seed: int = 0, scalesim: bool = False) -> dict:
+    """Run ``x`` (one batch) through ``graph`` on a rows×cols accelerator, each accelerator
+    layer as a program of its own so the hardware counts its cycles; return per operator and
+    in total the measured cycles, the ideal ``MACs / (rows·cols)``, utilization, weight
+    stalls and the cycle model's prediction (with ``scalesim``, SCALE-Sim's count of the same
+    GEMM too), and the mismatches with the golden model."""
+    samples = len(x)
+    config = accelerator_config(graph, samples, rows=rows, cols=cols)
+    run = run_on_rtl(graph, x, config, batch=samples, seed=seed, runtime=runtime,
+                     layer_steps=True)
+    measured = iter(run.batches[0]["steps"])
+    layers = {layer.name: layer for layer in run.partition.layers}
+    reference = {}
+    if scalesim:
+        from .scalesim import scalesim_cycles
+        reference = {layer.name: result["cycles"] for layer, result in zip(
+            layers.values(), scalesim_cycles(config, list(layers.values()), samples))}
+    operators = []
+    for placement in run.partition.placements:
+        entry = placement.describe()
+        layer = layers.get(placement.op.name)
+        if layer is not None:
+            counters = next(measured)
+            cout, kh, kw, cin = layer.kernel.shape
+            ideal = samples * layer.macs / (rows * cols)
+            entry.update({
+                "gemm": [samples * layer.pixels, kh * kw * cin, cout],
+                "macs": samples * layer.macs, "cycles": counters["cycles"],
+                "ideal_cycles": round(ideal, 1),
+                "utilization": round(ideal / counters["cycles"], 4),
+                "stall_cycles": counters["weight_stall_cycles"],
+                "predicted_cycles": layer_cycles(config, layer, samples),
+                **({"scalesim_cycles": reference[layer.name]} if scalesim else {})})
+        operators.append(entry)
+    on_array = [op for op in operators if "cycles" in op]
+    cycles = sum(op["cycles"] for op in on_array)
+    ideal = sum(op["macs"] for op in on_array) / (rows * cols)
+    predicted = sum(op["predicted_cycles"] for op in on_array)
+    return {
+        "hardware": config.describe(), "rows": rows, "cols": cols, "samples": samples,
+        "match": runtime, "placement": run.partition.summary(),
+        "cycles": cycles, "ideal_cycles": round(ideal, 1),
+        "utilization": round(ideal / cycles, 4) if cycles else 0.0,
+        "stall_cycles": sum(op["stall_cycles"] for op in on_array),
+        "predicted_cycles": predicted, "model_error_cycles": predicted - cycles,
+        **({"scalesim_cycles": sum(op["scalesim_cycles"] for op in on_array)}
+           if scalesim else {}),
+        "host_operators": sum(op["where"] != ACCELERATOR for op in operators),
+        "mismatches": run.mismatch_count, "operators": operators,
     }

@@ -6,7 +6,8 @@ import json
 
 from ..options import UsageError, add_shape_options, command
 
-EXAMPLES = ["mxugen bench gemm --rows 16 --cols 16 --m 256 --k 256 --n 256 --json"]
+EXAMPLES = ["mxugen bench gemm --rows 16 --cols 16 --m 256 --k 256 --n 256 --json",
+            "mxugen bench model model.tflite --rows 16 --cols 16 --json"]
 
 
 def register(commands) -> None:
@@ -21,6 +22,24 @@ def register(commands) -> None:
     gemm.add_argument("--seed", type=int, default=0)
     gemm.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     gemm.set_defaults(run=run_gemm)
+    model = kinds.add_parser(
+        "model", help="per-operator cycles and utilization of a network, run in RTL")
+    model.add_argument("network", metavar="MODEL",
+                       help="an int8 .tflite file, a quantized .onnx or a folder written by "
+                            "mxugen quantize")
+    add_shape_options(model, default=16)
+    model.add_argument("--samples", type=int, default=1,
+                       help="samples per run (default 1: batch-1 inference)")
+    model.add_argument("--input", help=".npy of int8 inputs (default: random, from --seed)")
+    model.add_argument("--match", default="litert", choices=["litert", "tflm"],
+                       help="whose arithmetic the golden model follows (default litert)")
+    model.add_argument("--scalesim", action="store_true",
+                       help="also count every accelerator layer with SCALE-Sim "
+                            "(weight-stationary; docs/performance.md)")
+    model.add_argument("--seed", type=int, default=0)
+    model.add_argument("--json", action="store_true",
+                       help="print the figures as one JSON object")
+    model.set_defaults(run=run_model)
 
 
 def run_gemm(args) -> int:
@@ -34,5 +53,40 @@ def run_gemm(args) -> int:
         print(json.dumps(figures))
     else:
         for key, value in figures.items():
+            print(f"{key:>22s}: {value}")
+    return 1 if figures["mismatches"] else 0
+
+
+def run_model(args) -> int:
+    import numpy as np
+
+    from quantizer.importers import load_network
+    from verif.bench import model_benchmark
+    if args.samples < 1:
+        raise UsageError(f"--samples must be at least 1, got {args.samples}")
+    graph = load_network(args.network)
+    if args.input:
+        try:
+            x = np.load(args.input, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            raise UsageError(f"cannot read inputs {args.input}: {exc}") from None
+        x = graph.check_input(x)[:args.samples]
+    else:
+        lo, hi = graph.input.range
+        x = np.random.default_rng(args.seed).integers(
+            lo, hi + 1, (args.samples, *graph.input.sample_shape)).astype(graph.input.dtype)
+    figures = model_benchmark(graph, x, rows=args.rows, cols=args.cols, runtime=args.match,
+                              seed=args.seed, scalesim=args.scalesim)
+    if args.json:
+        print(json.dumps(figures))
+        return 1 if figures["mismatches"] else 0
+    columns = ("cycles", "ideal_cycles", "utilization", "stall_cycles", "predicted_cycles",
+               *(("scalesim_cycles",) if args.scalesim else ()))
+    print(f"{'where':>11}  {'operator':<18} " + " ".join(f"{c:>16}" for c in columns))
+    for op in figures["operators"]:
+        values = " ".join(f"{op[c]!s:>16}" for c in columns) if "cycles" in op else ""
+        print(f"{op['where']:>11}  {op['kind']:<18} {values}  {op['name'][:60]}")
+    for key, value in figures.items():
+        if key != "operators":
             print(f"{key:>22s}: {value}")
     return 1 if figures["mismatches"] else 0
