@@ -32,7 +32,8 @@ def accelerator_config(graph: Graph, batch: int, *, rows: int = 8, cols: int = 8
     part = partition(graph)
     layers = part.layers
     if not layers:
-        raise QuantizerError("no operator of the graph runs on the accelerator")
+        raise QuantizerError("no operator of the graph runs on the accelerator: run it on the "
+                             "golden model (mxugen sim --golden)")
     words = {"weights": 0, "params": 0}
     for layer in layers:
         cout, kh, kw, cin = layer.kernel.shape
