@@ -94,6 +94,13 @@ def design(config, accelerator: bool, images: dict | None = None):
 
 
 def check_output_folder(path) -> None:
+    """Refuse, before anything is written, an output folder that is a file or lies below
+    one."""
     from pathlib import Path
-    if Path(path).exists() and not Path(path).is_dir():
+    path = Path(path)
+    if path.exists() and not path.is_dir():
         raise UsageError(f"output {path} exists and is not a directory; choose another -o")
+    existing = next(p for p in path.absolute().parents if p.exists())
+    if not existing.is_dir():
+        raise UsageError(f"output {path} would be inside {existing}, which is a file; choose "
+                         "another -o")

@@ -1,12 +1,66 @@
-"""Writing output files safely: never a half-written file, even on an interrupted run."""
+"""Files a user gives and files mxugen writes: arrays read whole or refused in one line
+(:func:`load_array`, :func:`load_arrays`), outputs never half-written, even on an interrupted
+run."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
+
+from .errors import QuantizerError
+
+#: What numpy raises on a file that is missing, unreadable, truncated or not its format.
+_READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
+def load_arrays(path: Path | str, what: str = "arrays") -> dict[str, np.ndarray]:
+    """Every array of the ``.npz`` archive at ``path``, read now (numpy reads an archive's
+    members lazily, so a damaged member would otherwise fail later, wherever it is first
+    used). Any file that is not a readable ``.npz`` is one :class:`QuantizerError` naming
+    ``what`` it was meant to be."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+        if isinstance(archive, np.ndarray):
+            problem = "it holds one array (.npy), not an .npz archive of named arrays " \
+                "(numpy.savez)"
+        else:
+            with archive:
+                arrays = {name: archive[name] for name in archive.files}
+            # numpy hands back the raw bytes of a member that is not an array
+            odd = [name for name, value in arrays.items() if not isinstance(value, np.ndarray)]
+            if not odd:
+                return arrays
+            problem = f"{odd[0]!r} is not a numpy array"
+    except _READ_ERRORS as exc:
+        problem = _reason(exc)
+    raise QuantizerError(f"cannot read {what} {path}: {problem}")
+
+
+def load_array(path: Path | str, what: str = "array") -> np.ndarray:
+    """The one array of the ``.npy`` file at ``path``; anything else is one
+    :class:`QuantizerError` naming ``what`` it was meant to be."""
+    try:
+        value = np.load(path, allow_pickle=False)
+    except _READ_ERRORS as exc:
+        raise QuantizerError(f"cannot read {what} {path}: {_reason(exc)}") from None
+    if not isinstance(value, np.ndarray):
+        value.close()
+        raise QuantizerError(f"cannot read {what} {path}: it is an .npz archive; give one "
+                             "array as .npy (numpy.save)")
+    return value
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    if isinstance(exc, (zipfile.BadZipFile, zlib.error, EOFError)):
+        return f"the file is damaged or truncated ({exc})"
+    return str(exc)
 
 
 def write_atomic(path: Path | str, text: str) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import QuantizerError
-from .files import save_arrays
+from .files import load_arrays, save_arrays
 
 ACTIVATIONS = ("none", "relu", "relu6")
 
@@ -42,6 +42,9 @@ class DenseLayer:
         label = self.name or "layer"
         if self.weight.ndim != 2:
             raise QuantizerError(f"{label}: weight must be 2-D (out, in), got {self.weight.shape}")
+        if 0 in self.weight.shape:
+            raise QuantizerError(f"{label}: weight has shape {self.weight.shape}: a layer needs "
+                                 "at least one input and one output")
         if self.bias.shape != (self.weight.shape[0],):
             raise QuantizerError(f"{label}: bias has shape {self.bias.shape}, expected "
                                  f"({self.weight.shape[0]},)")
@@ -99,10 +102,7 @@ class FloatNetwork:
     @classmethod
     def from_npz(cls, path: Path | str) -> "FloatNetwork":
         path = Path(path)
-        try:
-            archive = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise QuantizerError(f"cannot read {path} as .npz: {exc}") from None
+        archive = load_arrays(path, "float model")
         count = 0
         while f"weight_{count}" in archive:
             count += 1

@@ -170,14 +170,17 @@ def test_array_shapes_are_checked_before_any_sizing(tmp_path, capsys, command, s
 @pytest.mark.parametrize("command", [
     ["compile", "fc.tflite"],
     ["generate"],
+    ["fpga"],
+    ["demo"],
+    ["demo", "--model", "cnn"],
 ])
 def test_unwritable_outputs_are_one_line(tmp_path, capsys, command):
-    """An output that is a file, or lies where nothing can be created, is exit 2 and one line."""
+    """An output that is a file, or lies below one, is exit 2 and one line, before any work."""
     model = str(Path(__file__).parent / "models" / "fc.tflite")
     words = [model if w == "fc.tflite" else w for w in command]
     (tmp_path / "file").write_text("not a folder")
     for output, message in ((tmp_path / "file", "exists and is not a directory"),
-                            (tmp_path / "file" / "below", "cannot access")):
+                            (tmp_path / "file" / "below", "which is a file")):
         assert main(words + ["-o", str(output)]) == 2
         err = capsys.readouterr().err.strip()
         assert message in err and "\n" not in err

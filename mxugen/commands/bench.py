@@ -60,17 +60,14 @@ def run_gemm(args) -> int:
 def run_model(args) -> int:
     import numpy as np
 
+    from quantizer.files import load_array
     from quantizer.importers import load_network
     from verif.bench import model_benchmark
     if args.samples < 1:
         raise UsageError(f"--samples must be at least 1, got {args.samples}")
     graph = load_network(args.network)
     if args.input:
-        try:
-            x = np.load(args.input, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as exc:
-            raise UsageError(f"cannot read inputs {args.input}: {exc}") from None
-        x = graph.check_input(x)[:args.samples]
+        x = graph.check_input(load_array(args.input, "inputs"))[:args.samples]
     else:
         lo, hi = graph.input.range
         x = np.random.default_rng(args.seed).integers(

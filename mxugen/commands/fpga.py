@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..options import UsageError, add_hw_options, command, config_from, design
+from ..options import (UsageError, add_hw_options, check_output_folder, command, config_from,
+                       design)
 
 EXAMPLES = ["mxugen fpga --rows 4 --cols 4 --json",
             "mxugen fpga --accelerator --rows 8 --cols 8 --no-pnr"]
@@ -37,6 +38,7 @@ def run(args) -> int:
     from ..fpga import FpgaToolError, fpga_report
     from ..outputs import write_design
 
+    check_output_folder(args.output)
     config = config_from(args)
     top = "accel" if args.accelerator else "mxu"
     out = Path(args.output)

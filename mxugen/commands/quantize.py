@@ -79,14 +79,11 @@ def _real_range(text: str) -> tuple[float, float]:
 def _load_samples(path: str, input_name: str, what: str, flatten: bool = True):
     """The array named after the model's input in an .npz (images flattened to vectors unless
     ``flatten`` is false), and the archive for any other arrays."""
-    import numpy as np
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot read {what} {path}: {exc}") from None
+    from quantizer.files import load_arrays
+    archive = load_arrays(path, what)
     if input_name not in archive:
         raise UsageError(f"{path} has no array named '{input_name}' (the model's input); "
-                         f"it has: {', '.join(archive.files) or 'nothing'}")
+                         f"it has: {', '.join(archive) or 'nothing'}")
     data = archive[input_name]
     return (data.reshape(len(data), -1) if data.ndim > 2 and flatten else data), archive
 

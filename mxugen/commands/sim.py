@@ -72,11 +72,8 @@ def dump_name(tensor: str) -> str:
 
 
 def _load_inputs(args, graph):
-    import numpy as np
-    try:
-        x = np.load(args.input, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise UsageError(f"cannot read inputs {args.input}: {exc}") from None
+    from quantizer.files import load_array
+    x = load_array(args.input, "inputs")
     if x.ndim == 0 or len(x) == 0:
         raise UsageError(f"{args.input} has shape {x.shape}: inputs need at least one sample")
     if args.float_input:

@@ -1,0 +1,73 @@
+"""Damaged or unsuitable user files are one line on stderr and exit 2, never a traceback, and
+nothing is written: truncated and corrupted archives wherever a command reads one, an archive
+where one array is expected (and the reverse), layers with no inputs or outputs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mxugen.cli import main
+
+MODELS = Path(__file__).parent / "models"
+
+
+@pytest.fixture
+def files(tmp_path):
+    """A float MLP, its calibration data, int8 inputs for fc.tflite, and damaged archives."""
+    np.savez(tmp_path / "mlp.npz", weight_0=np.ones((3, 4)), bias_0=np.zeros(3),
+             input_name=np.array("x"))
+    np.savez(tmp_path / "calib.npz", x=np.random.default_rng(0).random((8, 4)))
+    np.save(tmp_path / "x.npy", np.zeros((2, 20), np.int8))
+    whole = (tmp_path / "calib.npz").read_bytes()
+    (tmp_path / "truncated.npz").write_bytes(whole[:len(whole) // 2])
+    # Flip a byte of the member's data: the archive opens, the member fails its CRC.
+    (tmp_path / "corrupt.npz").write_bytes(whole[:80] + bytes([whole[80] ^ 0xFF]) + whole[81:])
+    np.savez(tmp_path / "no_columns.npz", weight_0=np.zeros((3, 0)), bias_0=np.zeros(3))
+    np.savez(tmp_path / "no_rows.npz", weight_0=np.zeros((0, 4)), bias_0=np.zeros(0))
+    return tmp_path
+
+
+CASES = {
+    "truncated model": (["quantize", "truncated.npz", "--input-range", "0,1"],
+                        "cannot read float model .*truncated.npz: the file is damaged"),
+    "truncated calibration": (["quantize", "mlp.npz", "--calib", "truncated.npz"],
+                              "cannot read calibration data .*: the file is damaged"),
+    "corrupt calibration": (["quantize", "mlp.npz", "--calib", "corrupt.npz"],
+                            "cannot read calibration data .*: the file is damaged"),
+    "truncated evaluation": (["quantize", "mlp.npz", "--calib", "calib.npz", "--eval",
+                              "truncated.npz"], "cannot read evaluation data"),
+    "calibration as .npy": (["quantize", "mlp.npz", "--calib", "x.npy"],
+                            r"holds one array \(.npy\), not an .npz archive"),
+    "CNN calibration truncated": (["quantize", str(MODELS / "digits_cnn.onnx"), "--calib",
+                                   "truncated.npz"], "cannot read calibration data"),
+    "layer without inputs": (["quantize", "no_columns.npz", "--input-range", "0,1"],
+                             r"weight has shape \(3, 0\): a layer needs at least one input"),
+    "layer without outputs": (["quantize", "no_rows.npz", "--input-range", "0,1"],
+                              r"weight has shape \(0, 4\): a layer needs at least one input"),
+    "sim inputs truncated": (["sim", str(MODELS / "fc.tflite"), "--golden", "--input",
+                              "truncated.npz", "--output", "OUT/y.npy"],
+                             "cannot read inputs .*: the file is damaged"),
+    "sim inputs as .npz": (["sim", str(MODELS / "fc.tflite"), "--golden", "--input",
+                            "calib.npz", "--output", "OUT/y.npy"],
+                           r"is an .npz archive; give one array as .npy"),
+    "bench inputs as .npz": (["bench", "model", str(MODELS / "fc.tflite"), "--input",
+                              "calib.npz"], r"is an .npz archive; give one array as .npy"),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_damaged_files_are_one_line_and_exit_2(files, capsys, case):
+    words, message = CASES[case]
+    words = [str(files / w) if (files / w).exists() else w.replace("OUT", str(files / "out"))
+             for w in words]
+    if words[0] == "quantize":
+        words += ["-o", str(files / "out")]
+    assert main(words) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("mxugen: error: "), err
+    assert re.search(message, err), err
+    assert not (files / "out").exists()
