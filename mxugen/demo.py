@@ -73,6 +73,31 @@ def digits_classifier(seed: int = 0, hidden: tuple[int, ...] = HIDDEN) -> Digits
     return DigitsTask(FloatNetwork(layers, input_name="pixels"), x_train, y_train, x_test, y_test)
 
 
+class DemoProgress:
+    """A demo's progress bar, one tick per step, and its ``results.json``."""
+
+    def __init__(self, steps: tuple[str, ...], progress: bool | None):
+        self._started = time.monotonic()
+        self._bar = tqdm(total=len(steps), desc="mxugen demo", unit="step",
+                         disable=None if progress is None else not progress,
+                         bar_format="{desc}: {n}/{total} steps |{bar:20}| {elapsed}")
+
+    def step(self, name: str) -> None:
+        self._bar.set_description(f"mxugen demo: {name}")
+
+    def done(self) -> None:
+        self._bar.update()
+
+    def finish(self, output: Path, figures: dict, mismatches: list[str]) -> dict:
+        """Time the run, write ``results.json`` (with the first mismatches), close the bar."""
+        figures["seconds"] = round(time.monotonic() - self._started, 1)
+        write_atomic(output / "results.json", json.dumps(
+            {**figures, "mismatch_report": mismatches[:100]}, indent=2) + "\n")
+        self.done()
+        self._bar.close()
+        return figures
+
+
 STEPS = ("train", "quantize", "compile", "generate Verilog", "build simulator + run RTL",
          "report")
 
@@ -81,13 +106,8 @@ def run_demo(output: Path | str, *, rows: int = 8, cols: int = 8, seed: int = 0,
              plot: bool = False, progress: bool | None = None) -> dict:
     """Run the demo, write everything under ``output``, return the figures."""
     output = Path(output)
-    started = time.monotonic()
-    bar = tqdm(total=len(STEPS), desc="mxugen demo", unit="step",
-               disable=None if progress is None else not progress,
-               bar_format="{desc}: {n}/{total} steps |{bar:20}| {elapsed}")
-
-    def step(name: str) -> None:
-        bar.set_description(f"mxugen demo: {name}")
+    progress_bar = DemoProgress(STEPS, progress)
+    step = progress_bar.step
 
     step(STEPS[0])
     task = digits_classifier(seed)
@@ -96,7 +116,7 @@ def run_demo(output: Path | str, *, rows: int = 8, cols: int = 8, seed: int = 0,
     save_arrays(output / "calib.npz", **{net.input_name: task.x_train})
     save_array(output / "test_inputs.npy", task.x_test)
     save_array(output / "test_labels.npy", task.y_test)
-    bar.update()
+    progress_bar.done()
 
     step(STEPS[1])
     graph = quantize_network(net, task.x_train, per_channel=True, progress=False)
@@ -104,21 +124,21 @@ def run_demo(output: Path | str, *, rows: int = 8, cols: int = 8, seed: int = 0,
     layers = dense_chain(graph)
     x_q = graph.input.quantize(task.x_test)
     golden = graph.run(x_q)
-    bar.update()
+    progress_bar.done()
 
     step(STEPS[2])
     samples = len(task.x_test)
     config = accelerator_config(graph, samples, rows=rows, cols=cols)
     write_images(graph, config, samples, output / "images")
-    bar.update()
+    progress_bar.done()
 
     step(STEPS[3])
     verilog_path, _, verilog = write_design(Accelerator(config), config, output / "rtl", "accel")
-    bar.update()
+    progress_bar.done()
 
     step(STEPS[4])
     run = run_on_rtl(graph, x_q, config, batch=samples, seed=seed, verilog=verilog)
-    bar.update()
+    progress_bar.done()
 
     step(STEPS[5])
     macs = samples * sum(layer.weight.size for layer in layers)
@@ -133,7 +153,7 @@ def run_demo(output: Path | str, *, rows: int = 8, cols: int = 8, seed: int = 0,
         "float_accuracy": round(accuracy(net.forward(task.x_test), task.y_test), 2),
         "int8_golden_accuracy": round(accuracy(golden, task.y_test), 2),
         "rtl_accuracy": round(accuracy(run.outputs, task.y_test), 2),
-        "mismatches": len(run.mismatches),
+        "mismatches": run.mismatch_count,
         "cycles": run.cycles,
         "predicted_cycles": predicted,
         "cycles_per_inference": round(run.cycles / samples, 2),
@@ -147,12 +167,7 @@ def run_demo(output: Path | str, *, rows: int = 8, cols: int = 8, seed: int = 0,
     if plot:
         figures["outputs"]["plots"] = [str(p) for p in write_plots(
             output / "plots", task, graph, run.outputs, config, macs, run.cycles)]
-    figures["seconds"] = round(time.monotonic() - started, 1)
-    write_atomic(output / "results.json", json.dumps(
-        {**figures, "mismatch_report": run.mismatches[:100]}, indent=2) + "\n")
-    bar.update()
-    bar.close()
-    return figures
+    return progress_bar.finish(output, figures, run.mismatches)
 
 
 def write_plots(folder: Path, task: DigitsTask, graph: Graph, rtl_outputs, config,

@@ -6,21 +6,17 @@ compared with the golden model."""
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
-
-from tqdm import tqdm
 
 from hw.accelerator import Accelerator
 from quantizer.cycles import network_cycles
-from quantizer.files import save_array, write_atomic
+from quantizer.files import save_array
 from quantizer.importers.tflite import load_tflite
 from quantizer.report import accuracy
 from quantizer.sizing import accelerator_config
 from verif.network_sim import run_on_rtl
 
-from .demo import digits_split
+from .demo import DemoProgress, digits_split
 from .outputs import write_design
 
 #: The shipped model: 98.0% on the test split with LiteRT's reference kernels.
@@ -35,33 +31,30 @@ def run_cnn_demo(output: Path | str, *, rows: int = 8, cols: int = 8, seed: int 
                  runtime: str = "litert", progress: bool | None = None) -> dict:
     """Run the CNN demo, write its outputs under ``output``, return the figures."""
     output = Path(output)
-    started = time.monotonic()
-    bar = tqdm(total=len(STEPS), desc="mxugen demo --model cnn", unit="step",
-               disable=None if progress is None else not progress,
-               bar_format="{desc}: {n}/{total} steps |{bar:20}| {elapsed}")
+    progress_bar = DemoProgress(STEPS, progress)
 
-    bar.set_description(f"mxugen demo: {STEPS[0]}")
+    progress_bar.step(STEPS[0])
     graph = load_tflite(MODEL)
     _, x_test, _, y_test = digits_split(0)
     x_q = graph.input.quantize(x_test.reshape(len(x_test), *graph.input.sample_shape))
     golden = graph.run(x_q, runtime=runtime)
     save_array(output / "test_inputs.npy", x_q)
     save_array(output / "test_labels.npy", y_test)
-    bar.update()
+    progress_bar.done()
 
-    bar.set_description(f"mxugen demo: {STEPS[1]}")
+    progress_bar.step(STEPS[1])
     config = accelerator_config(graph, BATCH, rows=rows, cols=cols)
     verilog_path, _, verilog = write_design(Accelerator(config), config, output / "rtl",
                                             "accel")
-    bar.update()
+    progress_bar.done()
 
-    bar.set_description(f"mxugen demo: {STEPS[2]}")
+    progress_bar.step(STEPS[2])
     run = run_on_rtl(graph, x_q, config, batch=BATCH, seed=seed, verilog=verilog,
                      runtime=runtime)
     save_array(output / "rtl_outputs.npy", run.outputs)
-    bar.update()
+    progress_bar.done()
 
-    bar.set_description(f"mxugen demo: {STEPS[3]}")
+    progress_bar.step(STEPS[3])
     samples = len(x_q)
     batches = [min(BATCH, samples - first) for first in range(0, samples, BATCH)]
     macs = samples * sum(layer.macs for layer in run.partition.layers)
@@ -82,9 +75,4 @@ def run_cnn_demo(output: Path | str, *, rows: int = 8, cols: int = 8, seed: int 
         "outputs": {"verilog": str(verilog_path), "rtl_outputs": str(output / "rtl_outputs.npy"),
                     "results": str(output / "results.json")},
     }
-    figures["seconds"] = round(time.monotonic() - started, 1)
-    write_atomic(output / "results.json", json.dumps(
-        {**figures, "mismatch_report": run.mismatches[:100]}, indent=2) + "\n")
-    bar.update()
-    bar.close()
-    return figures
+    return progress_bar.finish(output, figures, run.mismatches)

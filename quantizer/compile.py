@@ -155,18 +155,17 @@ def compile_network(graph: Graph, config: ArrayConfig, samples: int, *,
                                       len(out.program) if step.where == ACCELERATOR else None))
         for i, layer in enumerate(step.layers):
             p = layer.params
-            cout, kh, kw, cin = layer.kernel.shape
+            cout, _, kw, _ = layer.kernel.shape
             _check_weight_bits(layer, bits)
-            groups, n_tiles = -(-cin // rows), -(-cout // cols)
-            k_tiles = kh * kw * groups
+            groups, k_tiles, n_tiles = layer.tiles(rows, cols)
             path = _hardware_rounding(config, p.rounding, p.m0, layer.name)
             check_accumulator(layer.weight, input_zero_point=p.input_zero_point,
                               weight_zero_point=p.weight_zero_point, bias=layer.bias,
                               input_min=lo, input_max=hi, acc_bits=config.acc_width,
                               layer=layer.name)
             w_base, p_base = len(out.weights), len(out.params)
-            out.weights += _weight_words(layer, config, groups, n_tiles)
-            out.params += _param_words(layer, config, n_tiles)
+            out.weights += _weight_words(layer, config)
+            out.params += _param_words(layer, config)
             source, dest = plan.tensors[layer.input], plan.tensors[layer.output]
             m = samples * layer.pixels
             out.program.append(_pack(descriptor, {
@@ -192,28 +191,29 @@ def compile_network(graph: Graph, config: ArrayConfig, samples: int, *,
     return out
 
 
-def _weight_words(layer, config: ArrayConfig, groups: int, n_tiles: int) -> list[int]:
+def _weight_words(layer, config: ArrayConfig) -> list[int]:
     """A layer's weight tiles in the order the sequencer streams them (``for nt: for kt:``).
     K tiles are ordered (kh, kw, g): tile row r of tile (kh, kw, g) is input channel
     g·rows + r. Padding multiplies zero-point activations or feeds discarded columns, so its
     value is free: the zero point, or +1 where a 1-bit memory cannot hold 0."""
     rows, cols, bits = config.rows, config.cols, config.weight_bits
     cout, kh, kw, cin = layer.kernel.shape
+    groups, k_tiles, n_tiles = layer.tiles(rows, cols)
     w = np.full((n_tiles * cols, kh, kw, groups * rows),
                 1 if bits == 1 else layer.params.weight_zero_point, dtype=np.int64)
     w[:cout, :, :, :cin] = layer.kernel
     w = w.reshape(n_tiles * cols, -1)
-    return [word for nt in range(n_tiles) for kt in range(kh * kw * groups)
+    return [word for nt in range(n_tiles) for kt in range(k_tiles)
             for word in pack_weights(w[nt * cols:(nt + 1) * cols, kt * rows:(kt + 1) * rows].T,
                                      bits, config.dtype)]
 
 
-def _param_words(layer, config: ArrayConfig, n_tiles: int) -> list[int]:
+def _param_words(layer, config: ArrayConfig) -> list[int]:
     """One parameter word per column tile. Padded columns requantize to exactly the output
     zero point (multiplier 0, or the largest right shift), which is what the next layer's
     padded inputs must be."""
-    cols, p = config.cols, layer.params
-    cout = layer.channels_out
+    cols, p, cout = config.cols, layer.params, layer.channels_out
+    n_tiles = layer.tiles(config.rows, cols)[2]
     bias, m0 = np.zeros(n_tiles * cols, np.int64), np.zeros(n_tiles * cols, np.int64)
     shift = np.full(n_tiles * cols, SHIFT_MIN, np.int64)
     bias[:cout], m0[:cout], shift[:cout] = layer.bias, p.m0, p.shift

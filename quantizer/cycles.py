@@ -32,9 +32,9 @@ def layer_cycles(config: ArrayConfig, layer, samples: int) -> int:
     im2col, ``M = samples·OH·OW`` output pixels, ``K = KH·KW·⌈Cin/rows⌉·rows`` (K tiles
     ``(kh, kw, g)``), ``N = Cout``; the address generator feeds it one vector per cycle, padding
     taps included, so the fully-connected model holds unchanged."""
-    cout, kh, kw, cin = layer.kernel.shape
-    return predicted_cycles(config, samples * layer.pixels,
-                            kh * kw * -(-cin // config.rows) * config.rows, cout)
+    _, k_tiles, _ = layer.tiles(config.rows, config.cols)
+    return predicted_cycles(config, samples * layer.pixels, k_tiles * config.rows,
+                            layer.channels_out)
 
 
 def network_cycles(config: ArrayConfig, graph, samples: int, runtime: str = "litert") -> int:

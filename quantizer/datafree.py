@@ -3,8 +3,8 @@
 Nothing but the input's range is needed. Each input feature is taken as uniform on that range
 and independent of the others; mean and variance then propagate exactly through each dense
 layer (``μ' = Wμ + b``, ``σ'² = W²σ²``) — or, where a BatchNorm was folded into the layer, are
-its ``β`` and ``|γ|`` (DFQ's folded statistics) — and, taking pre-activations as Gaussian, through ReLU
-with the rectified-Gaussian moments used for DFQ's bias correction (Nagel et al. 2019).
+its ``β`` and ``|γ|`` (DFQ's folded statistics) — and, taking pre-activations as Gaussian,
+through ReLU with the rectified-Gaussian moments used for DFQ's bias correction (Nagel et al. 2019).
 A layer's range is ``μ ± n·σ`` over its channels, never wider than interval arithmetic's hard
 bound; the means feed bias correction.
 """

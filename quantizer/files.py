@@ -38,7 +38,7 @@ def load_arrays(path: Path | str, what: str = "arrays") -> dict[str, np.ndarray]
             problem = f"{odd[0]!r} is not a numpy array"
     except _READ_ERRORS as exc:
         problem = _reason(exc)
-    raise QuantizerError(f"cannot read {what} {path}: {problem}")
+    raise QuantizerError(f"cannot read {what} {path} as .npz: {problem}")
 
 
 def load_array(path: Path | str, what: str = "array") -> np.ndarray:
@@ -47,11 +47,11 @@ def load_array(path: Path | str, what: str = "array") -> np.ndarray:
     try:
         value = np.load(path, allow_pickle=False)
     except _READ_ERRORS as exc:
-        raise QuantizerError(f"cannot read {what} {path}: {_reason(exc)}") from None
+        raise QuantizerError(f"cannot read {what} {path} as .npy: {_reason(exc)}") from None
     if not isinstance(value, np.ndarray):
         value.close()
-        raise QuantizerError(f"cannot read {what} {path}: it is an .npz archive; give one "
-                             "array as .npy (numpy.save)")
+        raise QuantizerError(f"cannot read {what} {path} as .npy: it is an .npz archive; give "
+                             "one array (numpy.save)")
     return value
 
 
@@ -60,6 +60,8 @@ def _reason(exc: Exception) -> str:
         return exc.strerror
     if isinstance(exc, (zipfile.BadZipFile, zlib.error, EOFError)):
         return f"the file is damaged or truncated ({exc})"
+    if "pickled" in str(exc):  # numpy's guess for a file that is neither .npy nor .npz
+        return "not a numpy file (numpy.save / numpy.savez)"
     return str(exc)
 
 

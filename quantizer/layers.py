@@ -138,6 +138,14 @@ class AcceleratorLayer:
     def input_pixels(self) -> int:
         return self.h * self.w
 
+    def tiles(self, rows: int, cols: int) -> tuple[int, int, int]:
+        """``(groups, k_tiles, n_tiles)`` on a rows×cols array: input channels in groups of
+        ``rows``, one K tile per kernel tap and group, one column tile per ``cols`` output
+        channels (docs/images.md)."""
+        cout, kh, kw, cin = self.kernel.shape
+        groups = -(-cin // rows)
+        return groups, kh * kw * groups, -(-cout // cols)
+
     @property
     def macs(self) -> int:
         """Multiply-accumulates per sample (real channels and taps, padding taps included)."""
@@ -182,6 +190,10 @@ def _check_geometry(*, sizes, steps, pads) -> None:
         if max(values) > limit:
             raise QuantizerError(f"its {what} {max(values)} exceeds the descriptor's limit "
                                  f"{limit}")
+
+
+#: Operators :func:`lower` maps onto the array.
+ACCELERATOR_KINDS = ("CONV_2D", "FULLY_CONNECTED")
 
 
 def lower(graph: Graph, op: Operator, runtime: str = "litert") -> AcceleratorLayer:
@@ -234,10 +246,6 @@ def lower(graph: Graph, op: Operator, runtime: str = "litert") -> AcceleratorLay
                             matrix.reshape(matrix.shape[0], h, w, c),
                             _bias(bias_t, matrix.shape[0]),
                             fully_connected_params(op, graph, runtime), fmt, h, w, 1, 1)
-
-
-#: Operators :func:`lower` maps onto the array.
-ACCELERATOR_KINDS = ("CONV_2D", "FULLY_CONNECTED")
 
 
 def _bias(tensor, channels: int) -> np.ndarray:

@@ -36,8 +36,7 @@ def accelerator_config(graph: Graph, batch: int, *, rows: int = 8, cols: int = 8
                              "golden model (mxugen sim --golden)")
     words = {"weights": 0, "params": 0}
     for layer in layers:
-        cout, kh, kw, cin = layer.kernel.shape
-        n_tiles, k_tiles = -(-cout // cols), kh * kw * -(-cin // rows)
+        _, k_tiles, n_tiles = layer.tiles(rows, cols)
         words["weights"] += n_tiles * k_tiles * rows
         words["params"] += n_tiles
     bits = weight_bits or max(layer.weight_bits for layer in layers)

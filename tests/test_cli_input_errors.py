@@ -33,7 +33,7 @@ def files(tmp_path):
 
 CASES = {
     "truncated model": (["quantize", "truncated.npz", "--input-range", "0,1"],
-                        "cannot read float model .*truncated.npz: the file is damaged"),
+                        "cannot read float model .*truncated.npz as .npz: the file is damaged"),
     "truncated calibration": (["quantize", "mlp.npz", "--calib", "truncated.npz"],
                               "cannot read calibration data .*: the file is damaged"),
     "corrupt calibration": (["quantize", "mlp.npz", "--calib", "corrupt.npz"],
@@ -53,9 +53,9 @@ CASES = {
                              "cannot read inputs .*: the file is damaged"),
     "sim inputs as .npz": (["sim", str(MODELS / "fc.tflite"), "--golden", "--input",
                             "calib.npz", "--output", "OUT/y.npy"],
-                           r"is an .npz archive; give one array as .npy"),
+                           r"as .npy: it is an .npz archive; give one array"),
     "bench inputs as .npz": (["bench", "model", str(MODELS / "fc.tflite"), "--input",
-                              "calib.npz"], r"is an .npz archive; give one array as .npy"),
+                              "calib.npz"], r"as .npy: it is an .npz archive; give one array"),
 }
 
 

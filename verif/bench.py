@@ -42,7 +42,7 @@ def gemm_benchmark(*, rows: int, cols: int, m: int, k: int, n: int, seed: int = 
         "weight_stall_cycles": run.weight_stall_cycles,
         "predicted_cycles": predicted,
         "model_error": round(abs(predicted - run.cycles) / run.cycles, 4),
-        "mismatches": len(run.mismatches),
+        "mismatches": run.mismatch_count,
     }
 
 

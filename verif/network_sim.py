@@ -72,12 +72,13 @@ def run_on_rtl(graph: Graph, x: np.ndarray, config: ArrayConfig, *,
     golden = graph.run(x, runtime=runtime, all_tensors=True)
     computed = [p.op.outputs[0] for p in part.placements if p.note != FREE_RESHAPE]
     reads = computed if check_layers else list(graph.outputs)
-    batches, static = [], None
+    batches, by_size = [], {}
     for first in range(0, len(x), batch):
         samples = min(batch, len(x) - first)
-        compiled = compile_network(graph, config, samples, runtime=runtime,
-                                   keep_layers=check_layers, part=part)
-        static = static or {"weights": compiled.weights, "params": compiled.params}
+        if samples not in by_size:  # every full batch shares one layout, the last may differ
+            by_size[samples] = compile_network(graph, config, samples, runtime=runtime,
+                                               keep_layers=check_layers, part=part)
+        compiled = by_size[samples]
         by_name = {layer["name"]: layer for layer in compiled.layers}
         batches.append({
             "program": compiled.program, "samples": samples, "first_sample": first,
@@ -98,7 +99,8 @@ def run_on_rtl(graph: Graph, x: np.ndarray, config: ArrayConfig, *,
         np.save(tmp / "inputs.npy", x)
         results_file, arrays_file = tmp / "results.json", tmp / "tensors.npz"
         outcome = sim.run("verif.tb.accel_tb", seed=seed, name="network",
-                          config={"seed": seed, "hw": config.to_dict(), **static,
+                          config={"seed": seed, "hw": config.to_dict(),
+                                  "weights": compiled.weights, "params": compiled.params,
                                   "batches": batches, "graph": str(tmp / "graph"),
                                   "runtime": runtime, "inputs_file": str(tmp / "inputs.npy"),
                                   "results_file": str(results_file),
