@@ -22,7 +22,9 @@ Per layer the :class:`~hw.sequencer.Sequencer` issues the layer's weights and it
 ``for nt: for kt:``; two memory streamers (:class:`~hw.memstream.MemoryStreamer`) read the
 weight range and the activation ranges the :class:`~hw.addrgen.ActivationAddressGenerator`
 makes of the tiles, at the pace the array's ready signals set (so the next tile loads while the
-current one computes). The :class:`~hw.psum.PartialSumAccumulator` adds up K tiles; the last K
+current one computes). Per-channel layers (depthwise convolution, pooling, mean, residual add)
+run on the :class:`~hw.vector.VectorUnit` instead of the array, with the same tile loop. The
+:class:`~hw.psum.PartialSumAccumulator` adds up K tiles (or keeps their maximum); the last K
 tile's sums go through the requantizer, and the :class:`~hw.writer.OutputWriter` puts them into
 activation memory for the next layer.
 """
@@ -36,15 +38,23 @@ from amaranth.lib.wiring import In, Out
 from .addrgen import ActivationAddressGenerator
 from .array import SystolicArray
 from .config import ArrayConfig, ConfigError
-from .contract import (MEM_ACTIVATIONS, MEM_PARAMS, MEM_PROGRAM, MEM_WEIGHTS, activation_format,
-                       address_bits, weight_format)
+from .contract import (LAYER_OPS, MEM_ACTIVATIONS, MEM_PARAMS, MEM_PROGRAM, MEM_WEIGHTS,
+                       activation_format, address_bits, weight_format)
 from .layouts import descriptor_layout, lane_params_layout
 from .memstream import MemoryStreamer
 from .psum import PartialSumAccumulator
 from .requant import Requantizer
 from .sequencer import RANGE_COUNT_BITS, Sequencer
 from .unpack import unpack_weights
+from .vector import VectorUnit
 from .writer import OutputWriter
+
+
+def _route(m: Module, first, source, a, b) -> None:
+    """Hand the stream ``source``'s handshake to ``a`` while ``first``, else to ``b`` (their
+    payloads are connected by the caller)."""
+    m.d.comb += [a.valid.eq(source.valid & first), b.valid.eq(source.valid & ~first),
+                 source.ready.eq(Mux(first, a.ready, b.ready))]
 
 __all__ = ["Accelerator", "MEM_ACTIVATIONS", "MEM_PARAMS", "MEM_PROGRAM", "MEM_WEIGHTS",
            "descriptor_layout", "host_word_width"]
@@ -57,8 +67,8 @@ def host_word_width(config: ArrayConfig) -> int:
 
 
 class Accelerator(wiring.Component):
-    """Memories, sequencer, address generator, array, partial-sum accumulator, requantizer
-    and output writer; ``rows`` must be a multiple of ``cols``.
+    """Memories, sequencer, address generator, array, vector unit, partial-sum accumulator,
+    requantizer and output writer; ``rows`` must be a multiple of ``cols``.
 
     ``images`` (``weights``, ``params``, ``program`` word lists, as ``quantizer.manifest``
     reads them) bake a network into the memories' initial contents for an FPGA build; without
@@ -74,7 +84,7 @@ class Accelerator(wiring.Component):
     busy, done, error : running; finished (held until the next ``start``); the program had an
         invalid descriptor (zero or too many samples, zero tiles) or no ``last`` layer.
     cycles : cycles of the last run. weight_stall_cycles : cycles an activation vector waited
-        for its weight tile. vectors : activation vectors the array took.
+        for its weight tile. vectors : activation vectors the array and the vector unit took.
     """
 
     def __init__(self, config: ArrayConfig, images: dict[str, list[int]] | None = None):
@@ -134,6 +144,7 @@ class Accelerator(wiring.Component):
             tag_width=1)
         m.submodules.addrgen = addrgen = ActivationAddressGenerator(cfg)
         m.submodules.array = array = SystolicArray(cfg)
+        m.submodules.vector = vector = VectorUnit(cfg)
         m.submodules.psum = psum = PartialSumAccumulator(cfg)
         m.submodules.requant = requant = Requantizer(cfg)
         m.submodules.writer = writer = OutputWriter(cfg)
@@ -142,23 +153,30 @@ class Accelerator(wiring.Component):
                      self.busy.eq(seq.busy), self.done.eq(seq.done), self.error.eq(seq.error),
                      g_rd.addr.eq(seq.program_addr), seq.program_data.eq(g_rd.data),
                      seq.layer_done.eq(writer.done)]
-        wiring.connect(m, seq.layer, addrgen.layer, psum.layer, writer.layer)
+        wiring.connect(m, seq.layer, addrgen.layer, vector.layer, psum.layer, writer.layer)
+
+        # A layer runs on the array or on the vector unit: its weights and activation vectors
+        # go to one of them, and its results come from that one.
+        on_array = seq.layer.desc.op == LAYER_OPS.index("matmul")
 
         # Weights: the layer's range, widened from weight_bits to int8 lanes.
         wiring.connect(m, seq.weights, w_stream.cmd)
         m.d.comb += [w_rd.addr.eq(w_stream.addr), w_rd.en.eq(w_stream.en),
-                     w_stream.data.eq(w_rd.data),
-                     array.w.valid.eq(w_stream.words.valid),
-                     w_stream.words.ready.eq(array.w.ready),
-                     array.w.payload.data.eq(unpack_weights(w_stream.words.payload,
-                                                            cfg.weight_bits, cfg.cols)),
-                     array.w.payload.zero.eq(seq.layer.desc.zw)]
+                     w_stream.data.eq(w_rd.data)]
+        words = w_stream.words
+        for unit in (array, vector):
+            m.d.comb += [unit.w.payload.data.eq(unpack_weights(words.payload, cfg.weight_bits,
+                                                               cfg.cols)),
+                         unit.w.payload.zero.eq(seq.layer.desc.zw)]
+        _route(m, on_array, words, array.w, vector.w)
 
         # Activations: tiles → ranges → words → vectors.
         wiring.connect(m, seq.tiles, addrgen.tiles)
         wiring.connect(m, addrgen.ranges, x_stream.cmd)
         wiring.connect(m, x_stream.words, addrgen.words)
-        wiring.connect(m, addrgen.x, array.x)
+        m.d.comb += [array.x.payload.eq(addrgen.x.payload),
+                     vector.x.payload.eq(addrgen.x.payload)]
+        _route(m, on_array, addrgen.x, array.x, vector.x)
         m.d.comb += [x_stream.data.eq(a_rd.data), self.host_rdata.eq(a_rd.data)]
         with m.If(self.busy):
             m.d.comb += [a_rd.addr.eq(x_stream.addr), a_rd.en.eq(x_stream.en)]
@@ -166,7 +184,9 @@ class Accelerator(wiring.Component):
             m.d.comb += [a_rd.addr.eq(self.host_raddr), a_rd.en.eq(1)]
 
         # Results: K tiles summed, requantized, written back as the next layer's input.
-        wiring.connect(m, array.acc, psum.acc)
+        m.d.comb += [psum.acc.valid.eq(array.acc.valid | vector.acc.valid),
+                     psum.acc.payload.eq(Mux(on_array, array.acc.payload.as_value(),
+                                             vector.acc.payload.as_value()))]
         m.d.comb += [p_rd.addr.eq(psum.param_addr), psum.param_data.eq(p_rd.data)]
         wiring.connect(m, psum.sums, requant.i)
         wiring.connect(m, requant.o, writer.results)
@@ -184,8 +204,8 @@ class Accelerator(wiring.Component):
                          self.vectors.eq(0)]
         with m.If(self.busy):
             m.d.sync += self.cycles.eq(self.cycles + 1)
-            with m.If(array.x.valid & ~array.x.ready):
+            with m.If(addrgen.x.valid & ~addrgen.x.ready):
                 m.d.sync += self.weight_stall_cycles.eq(self.weight_stall_cycles + 1)
-            with m.If(array.x.valid & array.x.ready):
+            with m.If(addrgen.x.valid & addrgen.x.ready):
                 m.d.sync += self.vectors.eq(self.vectors + 1)
         return m

@@ -123,6 +123,12 @@ class ArrayConfig:
         return self.rows + self.cols + int(self.pipelined_product)
 
     @property
+    def vector_latency(self) -> int:
+        """Cycles from an activation vector's handshake to its beat at the vector unit's
+        output: lane select, product, an add's two rounding stages."""
+        return 4
+
+    @property
     def requant_latency(self) -> int:
         """Pipeline depth of the requantizer."""
         return 7 if self.has_multiplier else 4

@@ -22,12 +22,13 @@ if TYPE_CHECKING:  # annotations only: importing hw.config would import Amaranth
     from .config import ArrayConfig
 
 __all__ = [
-    "BIAS_BITS", "DATA_BITS", "DTYPES", "ContractError", "Field", "M0_BITS", "MEM_ACTIVATIONS",
+    "BIAS_BITS", "DATA_BITS", "DTYPES", "ContractError", "Field", "LAYER_OPS", "M0_BITS",
+    "MEM_ACTIVATIONS",
     "MEM_PARAMS", "MEM_PROGRAM", "MEM_WEIGHTS", "PAD_BITS", "POW2_M0", "SPATIAL_BITS",
     "STEP_BITS", "REQUANT_MODES", "SHIFT_BITS",
     "SHIFT_MAX", "SHIFT_MIN", "TILE_COUNT_BITS", "WEIGHT_BITS", "WordFormat",
     "activation_format", "address_bits", "data_field", "decode_weight", "dense_geometry",
-    "descriptor_format",
+    "descriptor_format", "one_input_fields",
     "double_bit", "dtype_signed", "encode_weight", "has_multiplier", "lane_params_format",
     "rounding_path", "runtime_rounding_select", "weight_field", "weight_format", "weight_range",
 ]
@@ -360,6 +361,24 @@ TILE_COUNT_BITS = 12
 SPATIAL_BITS, STEP_BITS, PAD_BITS = 10, 4, 4
 
 
+#: What a layer does (the descriptor's ``op``), by its index:
+#:
+#: - ``matmul``: the systolic array multiplies the im2col'd input by a weight matrix
+#:   (CONV_2D, FULLY_CONNECTED);
+#: - ``mac``: the vector unit multiplies each channel of every tap by that channel's weight
+#:   and the partial sums add up over the taps (DEPTHWISE_CONV_2D; AVERAGE_POOL_2D and MEAN
+#:   with weights of 1);
+#: - ``max``: the vector unit passes each channel of every tap, less the zero point, and the
+#:   partial sums keep the largest over the taps (MAX_POOL_2D; padded taps read the type's
+#:   lowest value);
+#: - ``add``: two taps, the input at ``in_base`` and the one at ``in2_base``, each rescaled by
+#:   TFLite's ``(x − z)·2^20`` then ``MultiplyByQuantizedMultiplierSmallerThanOneExp`` with
+#:   its ``m0``/``shift`` (``m0_a``/``shift_a``, ``m0_b``/``shift_b``), and summed (ADD).
+#:
+#: Every layer then goes through the requantizer with its parameter words.
+LAYER_OPS = ("matmul", "mac", "max", "add")
+
+
 def data_field(name: str, dtype: str, lanes: int | None = None) -> Field:
     """An 8-bit activation, zero point or clamp bound (``lanes`` of them), of ``dtype``."""
     return Field(name, DATA_BITS, signed=dtype_signed(dtype), lanes=lanes)
@@ -374,7 +393,13 @@ def descriptor_format(config: ArrayConfig) -> WordFormat:
     ``groups`` channel groups of ``rows`` channels, ``plane`` = words of one channel group of
     the input (samples·h·w), strides, dilations and the top/left padding. A fully-connected
     layer is the convolution with ``h = w = oh = ow = kw = 1``, ``groups = k_tiles``,
-    ``plane = m``, strides and dilations 1, no padding."""
+    ``plane = m``, strides and dilations 1, no padding.
+
+    Then the layer's operation (``op``, an index into :data:`LAYER_OPS`), the value of the
+    output words' unused lanes (``zpad``, the output tensor's zero point: the requantizer's
+    ``zy`` differs from it for average pooling, whose sums include the input zero point), and
+    the second input of an ``add`` (base, zero point, and both inputs' rescaling; zero for
+    other layers, :func:`one_input_fields`)."""
     act = address_bits(config.act_depth)
     return WordFormat("layer descriptor", [
         Field("m", address_bits(config.psum_depth + 1)),
@@ -392,7 +417,19 @@ def descriptor_format(config: ArrayConfig) -> WordFormat:
         Field("plane", address_bits(config.act_depth + 1)),
         *(Field(name, STEP_BITS) for name in ("stride_h", "stride_w", "dil_h", "dil_w")),
         *(Field(name, PAD_BITS) for name in ("pad_top", "pad_left")),
+        Field("op", 2, values=range(len(LAYER_OPS))),
+        data_field("zpad", config.dtype),
+        Field("in2_base", act),
+        data_field("zx2", config.dtype),
+        *(field for tap in "ab" for field in (
+            Field(f"m0_{tap}", M0_BITS),
+            Field(f"shift_{tap}", SHIFT_BITS, signed=True, values=range(SHIFT_MIN, 1)))),
     ])
+
+
+def one_input_fields() -> dict[str, int]:
+    """The descriptor's second-input fields of a layer that is not an ``add``."""
+    return {"in2_base": 0, "zx2": 0, "m0_a": 0, "shift_a": 0, "m0_b": 0, "shift_b": 0}
 
 
 def dense_geometry(m: int, k_tiles: int) -> dict[str, int]:

@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 
 from .array import accumulator_stream_layout
 from .config import ArrayConfig
-from .contract import address_bits
+from .contract import LAYER_OPS, address_bits
 from .layouts import lane_params_layout
 from .requant import requant_input_layout
 from .sequencer import LayerSignature
@@ -18,10 +18,10 @@ __all__ = ["PartialSumAccumulator"]
 
 
 class PartialSumAccumulator(wiring.Component):
-    """Accumulates the array's results over K tiles in a partial-sum memory of ``psum_depth``
-    words (one per sample) and passes each column tile's final sums on, one beat per sample,
-    with the tile's parameter word and the layer's output zero point, clamp bounds and
-    rounding select.
+    """Accumulates the array's (or the vector unit's) results over K tiles in a partial-sum
+    memory of ``psum_depth`` words (one per sample; a ``max`` layer keeps the largest instead
+    of the sum) and passes each column tile's final sums on, one beat per sample, with the
+    tile's parameter word and the layer's output zero point, clamp bounds and rounding select.
 
     Results arrive in the tile loop's order (``for nt: for kt: for sample``), so the first K
     tile of a column tile starts from 0 and the last one goes to ``sums`` instead of the
@@ -88,8 +88,11 @@ class PartialSumAccumulator(wiring.Component):
 
         partial = data.ArrayLayout(cfg.acc_shape, cfg.cols)(rd.data)
         total = Signal(data.ArrayLayout(cfg.acc_shape, cfg.cols))
+        keep_max = desc.op == LAYER_OPS.index("max")
         for c in range(cfg.cols):
-            m.d.comb += total[c].eq(Mux(kt == 0, 0, partial[c]) + self.acc.payload.data[c])
+            new = self.acc.payload.data[c]
+            kept = Mux(keep_max, Mux(partial[c] > new, partial[c], new), partial[c] + new)
+            m.d.comb += total[c].eq(Mux(kt == 0, new, kept))
         m.d.comb += [wr.addr.eq(sample), wr.data.eq(total.as_value()),
                      wr.en.eq(beat & ~last_k)]
 

@@ -31,7 +31,7 @@ from .layouts import lane_params_layout
 from .pipeline import delay_line, valid_delayed
 
 __all__ = ["Requantizer", "lane_params_layout", "requant_input_layout", "requant_output_layout",
-           "requant_params_layout"]
+           "requant_params_layout", "rounding_divide_by_pot", "srdhm"]
 
 
 def requant_params_layout(config: ArrayConfig) -> data.StructLayout:
@@ -63,6 +63,23 @@ def requant_output_layout(config: ArrayConfig) -> data.StructLayout:
 
 def _wrap32(value):
     return value[:32].as_signed()
+
+
+def srdhm(product):
+    """gemmlowp's SaturatingRoundingDoublingHighMul of ``a`` and a non-negative ``b`` from their
+    ``product`` ``a·b``: ``(a·b + 2^30) >> 31`` (its nudge and C++'s truncating division round
+    ties toward +∞; it saturates only for ``b = INT32_MIN``)."""
+    return _wrap32((product + (1 << 30)) >> 31)
+
+
+def rounding_divide_by_pot(value, right):
+    """gemmlowp's RoundingDivideByPOT of a signed 32-bit ``value`` by ``2^right`` (``right``
+    in 0..31): round to nearest, ties away from zero."""
+    right = right.as_unsigned()[:5]
+    mask = ((Const(1, 33) << right)[:33] - 1)[:32]
+    remainder = value.as_unsigned() & mask
+    threshold = (mask >> 1) + (value < 0)
+    return (value >> right) + (remainder > threshold)
 
 
 class Requantizer(wiring.Component):
@@ -137,12 +154,8 @@ class Requantizer(wiring.Component):
         rounded = Signal(signed(32), name=f"rounded{lane}", reset_less=True)
         m.d.sync += rounded.eq(_wrap32((product + half.as_signed()) >> t))
 
-        # RoundingDivideByPOT by right = max(−shift, 0), ties away from zero (double only).
-        right = Mux(shift[4] < 0, -shift[4], 0).as_unsigned()[:5]
-        mask = ((Const(1, 33) << right)[:33] - 1)[:32]
-        remainder = rounded.as_unsigned() & mask
-        threshold = (mask >> 1) + (rounded < 0)
-        divided = (rounded >> right) + (remainder > threshold)
+        # RoundingDivideByPOT by max(−shift, 0) (double only).
+        divided = rounding_divide_by_pot(rounded, Mux(shift[4] < 0, -shift[4], 0))
         # Registered before the zero-point add: the variable shift, compare and add above are
         # the requantizer's longest path (ECP5 place and route, docs/verilog.md).
         scaled = Signal(signed(32), name=f"scaled{lane}", reset_less=True)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, unsigned
+from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import ArrayConfig
-from .contract import TILE_COUNT_BITS, address_bits
+from .contract import LAYER_OPS, TILE_COUNT_BITS, address_bits
 from .layouts import descriptor_layout
 from .memstream import range_command_layout
 
 __all__ = ["LayerSignature", "RANGE_COUNT_BITS", "Sequencer", "TILE_LAYOUT"]
+
+MATMUL = LAYER_OPS.index("matmul")
 
 #: Width of a memory range's word count: a layer's weights are ``n_tiles·k_tiles·rows`` words.
 RANGE_COUNT_BITS = 24
@@ -50,9 +52,10 @@ class Sequencer(wiring.Component):
     launches the layer, issues its work, and fetches the next once the layer's outputs are
     written, until a descriptor marked ``last``.
 
-    A layer's work is issued as two streams that run ahead of the array, at the pace its ready
-    signals set: the layer's weights as one memory range (its tiles are stored in the order
-    they are used, docs/images.md) and its tile loop, ``for nt: for kt:``.
+    A layer's work is issued as two streams that run ahead of the datapath, at the pace its
+    ready signals set: the layer's weights as one memory range (its tiles are stored in the
+    order they are used, docs/images.md: ``rows`` words a tile on the array, one for the
+    vector unit) and its tile loop, ``for nt: for kt:``.
 
     Parameters
     ----------
@@ -142,7 +145,8 @@ class Sequencer(wiring.Component):
         w_pending = Signal()
         m.d.comb += [self.weights.valid.eq(w_pending),
                      self.weights.payload.base.eq(desc.w_base),
-                     self.weights.payload.count.eq(desc.n_tiles * desc.k_tiles * cfg.rows)]
+                     self.weights.payload.count.eq(
+                         desc.n_tiles * desc.k_tiles * Mux(desc.op == MATMUL, cfg.rows, 1))]
         with m.If(launch):
             m.d.sync += w_pending.eq(1)
         with m.Elif(self.weights.ready):

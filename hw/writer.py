@@ -22,9 +22,9 @@ class OutputWriter(wiring.Component):
     consecutive column tiles share a word, each in its own group of lanes (group ``g`` =
     column tile ``nt`` with ``nt mod (rows/cols) = g``), at ``out_base + (nt div
     (rows/cols))·m + sample`` (docs/images.md). The layer's last column tile also fills the
-    word's remaining groups with the output zero point: the next layer reads them as padding,
-    which must contribute exactly zero whatever the weights there (1-bit weight memories
-    cannot hold a zero weight).
+    word's remaining groups with the output tensor's zero point (``zpad``): the next layer
+    reads them as padding, which must contribute exactly zero whatever the weights there
+    (1-bit weight memories cannot hold a zero weight).
 
     Parameters
     ----------
@@ -33,7 +33,7 @@ class OutputWriter(wiring.Component):
     Attributes
     ----------
     layer : ``In(LayerSignature(config))``
-        The running layer (``out_base``, ``m``, ``n_tiles``, ``zy``).
+        The running layer (``out_base``, ``m``, ``n_tiles``, ``zpad``).
     results : ``In(stream.Signature(requant_output_layout(config), always_ready=True))``
         Requantized vectors, sample by sample, column tile by column tile.
     addr, data, en : ``Out(address)``, ``Out(8 * rows)``, ``Out(rows // cols)``
@@ -85,7 +85,7 @@ class OutputWriter(wiring.Component):
         m.d.comb += self.done.eq(nt == desc.n_tiles)
 
         last_tile = nt == desc.n_tiles - 1
-        padding = Cat(*[desc.zy] * cfg.cols)
+        padding = Cat(*[desc.zpad] * cfg.cols)
         groups = [g == group for g in range(ratio)]
         m.d.comb += [
             self.addr.eq(word + sample),

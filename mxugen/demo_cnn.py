@@ -1,7 +1,7 @@
 """``mxugen demo --model cnn``: the int8 digits CNN shipped with the package
 (``mxugen/data/digits_cnn.tflite``, made by scripts/make_digits_cnn.py with TensorFlow) run over
 the whole digits test split through the generated Verilog: its convolutions and dense layer on
-the accelerator, its depthwise convolution, pooling and residual ADD on the host, every output
+the array, its depthwise convolution, pooling and residual ADD on the vector unit, every output
 compared with the golden model."""
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hw import contract
-from hw.contract import POW2_M0, SHIFT_MIN, ContractError, WordFormat
+from hw.contract import POW2_M0, SHIFT_MIN, ContractError, WordFormat, one_input_fields
 
 from .accumulator import check_accumulator
 from .errors import QuantizerError
@@ -168,7 +168,12 @@ def compile_network(graph: Graph, config: ArrayConfig, samples: int, *,
             out.params += _param_words(layer, config)
             source, dest = plan.tensors[layer.input], plan.tensors[layer.output]
             m = samples * layer.pixels
+            if layer.operation == "add":
+                _check_add(config, layer)
             out.program.append(_pack(descriptor, {
+                "op": contract.LAYER_OPS.index(layer.operation), "zpad": dest.zero_point,
+                **(one_input_fields() if layer.input2 is None else
+                   {"in2_base": plan.tensors[layer.input2].base, **layer.add_fields}),
                 "m": m, "k_tiles": k_tiles, "n_tiles": n_tiles, "in_base": source.base,
                 "out_base": dest.base, "w_base": w_base, "p_base": p_base,
                 "zx": p.input_zero_point, "zw": p.weight_zero_point, "zy": p.output_zero_point,
@@ -179,7 +184,8 @@ def compile_network(graph: Graph, config: ArrayConfig, samples: int, *,
                 "stride_h": layer.stride[0], "stride_w": layer.stride[1],
                 "dil_h": layer.dilation[0], "dil_w": layer.dilation[1],
                 "pad_top": layer.pad[0], "pad_left": layer.pad[1]}))
-            out.layers.append({"name": layer.name, "k_tiles": k_tiles, "n_tiles": n_tiles,
+            out.layers.append({"name": layer.name, "operation": layer.operation,
+                               "k_tiles": k_tiles, "n_tiles": n_tiles,
                                "rounding": path, "out_base": dest.base, "size": cout, "m": m,
                                "words": dest.words})
     for name, words, depth in (("weights", out.weights, config.weight_depth),
@@ -194,18 +200,21 @@ def compile_network(graph: Graph, config: ArrayConfig, samples: int, *,
 def _weight_words(layer, config: ArrayConfig) -> list[int]:
     """A layer's weight tiles in the order the sequencer streams them (``for nt: for kt:``).
     K tiles are ordered (kh, kw, g): tile row r of tile (kh, kw, g) is input channel
-    g·rows + r. Padding multiplies zero-point activations or feeds discarded columns, so its
-    value is free: the zero point, or +1 where a 1-bit memory cannot hold 0."""
+    g·rows + r. A vector-unit layer's tile is one word: lane c of tile (nt, kt) weighs channel
+    nt·cols + c at tap kt. Padding multiplies zero-point activations or feeds discarded
+    columns, so its value is free: the zero point, or +1 where a 1-bit memory cannot hold 0."""
     rows, cols, bits = config.rows, config.cols, config.weight_bits
     cout, kh, kw, cin = layer.kernel.shape
     groups, k_tiles, n_tiles = layer.tiles(rows, cols)
-    w = np.full((n_tiles * cols, kh, kw, groups * rows),
+    depth = groups * rows if layer.on_array else 1
+    w = np.full((n_tiles * cols, kh, kw, depth),
                 1 if bits == 1 else layer.params.weight_zero_point, dtype=np.int64)
     w[:cout, :, :, :cin] = layer.kernel
     w = w.reshape(n_tiles * cols, -1)
+    depth = rows if layer.on_array else 1
     return [word for nt in range(n_tiles) for kt in range(k_tiles)
-            for word in pack_weights(w[nt * cols:(nt + 1) * cols, kt * rows:(kt + 1) * rows].T,
-                                     bits, config.dtype)]
+            for word in pack_weights(w[nt * cols:(nt + 1) * cols,
+                                       kt * depth:(kt + 1) * depth].T, bits, config.dtype)]
 
 
 def _param_words(layer, config: ArrayConfig) -> list[int]:
@@ -220,6 +229,15 @@ def _param_words(layer, config: ArrayConfig) -> list[int]:
     return [pack_lane_params(config, bias[nt * cols:(nt + 1) * cols],
                              m0[nt * cols:(nt + 1) * cols], shift[nt * cols:(nt + 1) * cols])
             for nt in range(n_tiles)]
+
+
+def _check_add(config: ArrayConfig, layer) -> None:
+    """An add's rescaled inputs (below 2^28 each) need the vector unit's multiplier and a
+    30-bit partial sum."""
+    if not config.has_multiplier or config.acc_width < 30:
+        raise QuantizerError(f"{layer.name}: ADD needs a requantizer with a multiplier and "
+                             f"acc_width of at least 30 (the hardware has "
+                             f"{', '.join(config.requant_modes)}, {config.acc_width} bits)")
 
 
 def _check_weight_bits(layer, bits: int) -> None:

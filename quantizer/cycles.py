@@ -26,15 +26,28 @@ def predicted_cycles(config: ArrayConfig, m: int, k: int, n: int) -> int:
     drain = config.array_latency + config.requant_latency + 1
     return fetch + stream_latency + first_load + body + drain
 
+def vector_cycles(config: ArrayConfig, m: int, tiles: int) -> int:
+    """The cycle model of one vector-unit layer of ``tiles`` tiles (taps × column tiles) of
+    ``m`` vectors each (docs/performance.md): one vector per cycle, the next tile's weight word
+    taken with the last vector of this one, so only the first word's load (one cycle) adds to
+    the array's fetch, stream latency and drain."""
+    fetch, stream_latency, first_word = 3, 3, 1
+    drain = config.vector_latency + config.requant_latency + 1
+    return fetch + stream_latency + first_word + tiles * m + drain
+
+
 def layer_cycles(config: ArrayConfig, layer, samples: int) -> int:
     """The cycle model of one layer as the compiler lays it out
     (:class:`~quantizer.layers.AcceleratorLayer`): a convolution is the GEMM of implicit
     im2col, ``M = samples·OH·OW`` output pixels, ``K = KH·KW·⌈Cin/rows⌉·rows`` (K tiles
     ``(kh, kw, g)``), ``N = Cout``; the address generator feeds it one vector per cycle, padding
-    taps included, so the fully-connected model holds unchanged."""
-    _, k_tiles, _ = layer.tiles(config.rows, config.cols)
-    return predicted_cycles(config, samples * layer.pixels, k_tiles * config.rows,
-                            layer.channels_out)
+    taps included, so the fully-connected model holds unchanged. A vector-unit layer streams
+    its taps × column tiles (:func:`vector_cycles`)."""
+    _, k_tiles, n_tiles = layer.tiles(config.rows, config.cols)
+    m = samples * layer.pixels
+    if not layer.on_array:
+        return vector_cycles(config, m, k_tiles * n_tiles)
+    return predicted_cycles(config, m, k_tiles * config.rows, layer.channels_out)
 
 
 def network_cycles(config: ArrayConfig, graph, samples: int, runtime: str = "litert") -> int:

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hw.contract import PAD_BITS, SPATIAL_BITS, STEP_BITS
+from hw.contract import PAD_BITS, POW2_M0, SHIFT_MAX, SHIFT_MIN, SPATIAL_BITS, STEP_BITS
 
 from .errors import QuantizerError
-from .graph import Graph, Operator, Tensor
+from .golden import dtype_range
+from .graph import Graph, Operator, Tensor, activation_range
 from .kernels.common import MacParams
 from .kernels.fully_connected import params as fully_connected_params
 from .weights import WEIGHT_FORMATS
@@ -111,6 +112,19 @@ class AcceleratorLayer:
     stride: tuple[int, int] = (1, 1)
     dilation: tuple[int, int] = (1, 1)
     pad: tuple[int, int] = (0, 0)  # top, left
+    operation: str = "matmul"
+    input2: str | None = None
+    add_fields: dict[str, int] | None = None
+
+    @property
+    def on_array(self) -> bool:
+        """True for a ``matmul`` layer (the systolic array), False for the vector unit's."""
+        return self.operation == "matmul"
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """The tensors it reads from activation memory."""
+        return (self.input,) if self.input2 is None else (self.input, self.input2)
 
     @property
     def weight(self) -> np.ndarray:
@@ -141,14 +155,21 @@ class AcceleratorLayer:
     def tiles(self, rows: int, cols: int) -> tuple[int, int, int]:
         """``(groups, k_tiles, n_tiles)`` on a rows×cols array: input channels in groups of
         ``rows``, one K tile per kernel tap and group, one column tile per ``cols`` output
-        channels (docs/images.md)."""
+        channels (docs/images.md). A vector-unit layer has one K tile per tap: each column
+        tile reads its own channels."""
         cout, kh, kw, cin = self.kernel.shape
-        groups = -(-cin // rows)
+        groups = -(-cin // rows) if self.on_array else 1
         return groups, kh * kw * groups, -(-cout // cols)
+
+    def weight_words(self, rows: int, cols: int) -> int:
+        """Words of weight memory: ``rows`` per tile on the array, one on the vector unit."""
+        _, k_tiles, n_tiles = self.tiles(rows, cols)
+        return k_tiles * n_tiles * (rows if self.on_array else 1)
 
     @property
     def macs(self) -> int:
-        """Multiply-accumulates per sample (real channels and taps, padding taps included)."""
+        """Multiply-accumulates per sample (real channels and taps, padding taps included);
+        for pooling and adds, the values combined."""
         return self.pixels * int(np.prod(self.kernel.shape))
 
 
@@ -192,43 +213,64 @@ def _check_geometry(*, sizes, steps, pads) -> None:
                                  f"{limit}")
 
 
-#: Operators :func:`lower` maps onto the array.
-ACCELERATOR_KINDS = ("CONV_2D", "FULLY_CONNECTED")
+#: Operators :func:`lower` maps onto the accelerator: the array's, then the vector unit's.
+ACCELERATOR_KINDS = ("CONV_2D", "FULLY_CONNECTED", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D",
+                     "MAX_POOL_2D", "MEAN", "ADD")
 
 
 def lower(graph: Graph, op: Operator, runtime: str = "litert") -> AcceleratorLayer:
     """``op`` as the layer the accelerator runs; a :class:`QuantizerError` says why it cannot
     (the operator then runs on the host, :mod:`quantizer.partition`)."""
-    from .golden import conv_output_size
-    from .kernels.conv import params as conv_params
-
     if op.kind not in ACCELERATOR_KINDS:
         raise QuantizerError(f"the accelerator has no {op.kind} yet")
-    x, wt = graph.op_inputs(op)[:2]
-    out = graph.op_output(op)
+    x, out = graph.op_inputs(op)[0], graph.op_output(op)
     if x.dtype != out.dtype or x.dtype not in ("int8", "uint8"):
         raise QuantizerError(f"it computes {x.dtype} → {out.dtype}; the accelerator computes "
                              "int8 or uint8 layers")
-    bias_t = graph.tensor(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] else None
-    fmt = op.options.get("weight_format", "int8")
-    if op.kind == "CONV_2D":
-        spatial = map_shape(x)
-        if spatial is None or len(x.sample_shape) != 3:
-            raise QuantizerError(f"its input {x.name} of shape {x.shape} is not an NHWC map")
-        h, w, c = spatial
-        kernel = np.asarray(wt.data, np.int64)
-        if kernel.shape[3] != c:
-            raise QuantizerError("grouped convolutions do not run on the accelerator")
-        (sh, sw), (dh, dw) = _pair(op.options.get("stride", 1)), \
-            _pair(op.options.get("dilation", 1))
-        padding = op.options.get("padding", "SAME")
-        oh, top = conv_output_size(h, kernel.shape[1], sh, dh, padding)
-        ow, left = conv_output_size(w, kernel.shape[2], sw, dw, padding)
-        _check_geometry(sizes=(h, w, oh, ow, kernel.shape[2]), steps=(sh, sw, dh, dw),
-                        pads=(top, left))
-        return AcceleratorLayer(op.name, op.kind, x.name, out.name, kernel,
-                                _bias(bias_t, kernel.shape[0]), conv_params(op, graph, runtime),
-                                fmt, h, w, oh, ow, (sh, sw), (dh, dw), (top, left))
+    return _LOWERINGS[op.kind](graph, op, runtime)
+
+
+def _input_map(tensor: Tensor) -> tuple[int, int, int]:
+    if len(tensor.sample_shape) != 3:
+        raise QuantizerError(f"its input {tensor.name} of shape {tensor.shape} is not an NHWC "
+                             "map")
+    return map_shape(tensor)
+
+
+def _window(op: Operator, h: int, w: int, kernel: tuple[int, int], *, dilation=(1, 1)):
+    """``(oh, ow, stride, pad top/left, padded)`` of a sliding window, within the descriptor's
+    limits; ``padded`` says whether any tap falls outside the input."""
+    from .golden import conv_output_size
+
+    (sh, sw), (dh, dw) = _pair(op.options.get("stride", 1)), dilation
+    padding = op.options.get("padding", "SAME")
+    oh, top = conv_output_size(h, kernel[0], sh, dh, padding)
+    ow, left = conv_output_size(w, kernel[1], sw, dw, padding)
+    sh, sw = (sh if oh > 1 else 1), (sw if ow > 1 else 1)  # one window: its stride is unused
+    _check_geometry(sizes=(h, w, oh, ow, kernel[1]), steps=(sh, sw, dh, dw), pads=(top, left))
+    padded = (oh - 1) * sh + (kernel[0] - 1) * dh + 1 > h or \
+        (ow - 1) * sw + (kernel[1] - 1) * dw + 1 > w or top or left
+    return oh, ow, (sh, sw), (top, left), bool(padded)
+
+
+def _lower_conv(graph: Graph, op: Operator, runtime: str) -> AcceleratorLayer:
+    from .kernels.conv import params as conv_params
+
+    x, wt = graph.op_inputs(op)[:2]
+    h, w, c = _input_map(x)
+    kernel = np.asarray(wt.data, np.int64)
+    if kernel.shape[3] != c:
+        raise QuantizerError("grouped convolutions do not run on the accelerator")
+    dilation = _pair(op.options.get("dilation", 1))
+    oh, ow, stride, pad, _ = _window(op, h, w, kernel.shape[1:3], dilation=dilation)
+    return AcceleratorLayer(op.name, op.kind, x.name, op.outputs[0], kernel,
+                            _bias(graph, op, kernel.shape[0]), conv_params(op, graph, runtime),
+                            op.options.get("weight_format", "int8"), h, w, oh, ow, stride,
+                            dilation, pad)
+
+
+def _lower_fully_connected(graph: Graph, op: Operator, runtime: str) -> AcceleratorLayer:
+    x, wt = graph.op_inputs(op)[:2]
     matrix = np.asarray(wt.data, np.int64)
     k = matrix.shape[1]
     source = graph.tensor(flattened_source(graph, x.name))
@@ -242,12 +284,143 @@ def lower(graph: Graph, op: Operator, runtime: str = "litert") -> AcceleratorLay
                              f"{source.name}")
     h, w, c = spatial
     _check_geometry(sizes=(h, w), steps=(1,), pads=(0,))
-    return AcceleratorLayer(op.name, op.kind, source.name, out.name,
+    return AcceleratorLayer(op.name, op.kind, source.name, op.outputs[0],
                             matrix.reshape(matrix.shape[0], h, w, c),
-                            _bias(bias_t, matrix.shape[0]),
-                            fully_connected_params(op, graph, runtime), fmt, h, w, 1, 1)
+                            _bias(graph, op, matrix.shape[0]),
+                            fully_connected_params(op, graph, runtime),
+                            op.options.get("weight_format", "int8"), h, w, 1, 1)
 
 
-def _bias(tensor, channels: int) -> np.ndarray:
+def _lower_depthwise(graph: Graph, op: Operator, runtime: str) -> AcceleratorLayer:
+    from .kernels.depthwise_conv import params as depthwise_params
+
+    x, wt = graph.op_inputs(op)[:2]
+    h, w, c = _input_map(x)
+    filters = np.asarray(wt.data, np.int64)[0]  # (KH, KW, Cout)
+    if filters.shape[2] != c:
+        raise QuantizerError(f"its depth multiplier is {filters.shape[2] // c}; the vector unit "
+                             "runs depth multiplier 1")
+    dilation = _pair(op.options.get("dilation", 1))
+    oh, ow, stride, pad, _ = _window(op, h, w, filters.shape[:2], dilation=dilation)
+    p = depthwise_params(op, graph, runtime)
+    _check_multipliers(p.m0, p.shift)
+    return AcceleratorLayer(op.name, op.kind, x.name, op.outputs[0],
+                            filters.transpose(2, 0, 1)[..., None], _bias(graph, op, c), p,
+                            op.options.get("weight_format", "int8"), h, w, oh, ow, stride,
+                            dilation, pad, operation="mac")
+
+
+def _per_channel(value: int, channels: int) -> np.ndarray:
+    return np.full(channels, value, np.int64)
+
+
+def _lower_pool(graph: Graph, op: Operator, runtime: str) -> AcceleratorLayer:
+    from .kernels.pooling import _check, _pair as filter_pair
+
+    x, out = graph.op_inputs(op)[0], graph.op_output(op)
+    _check(op, x, out, runtime)
+    h, w, c = _input_map(x)
+    fh, fw = filter_pair(op, "filter")
+    oh, ow, stride, pad, padded = _window(op, h, w, (fh, fw))
+    act_min, act_max = activation_range(op.activation, out)
+    if op.kind == "MAX_POOL_2D":
+        # The maximum of the taps less the zero point, requantized by exactly 1 (m0 = 2^30,
+        # shift 1, in every rounding), plus the zero point, clamped.
+        params = MacParams(x.zp, 0, x.zp, _per_channel(POW2_M0, c), _per_channel(1, c),
+                           act_min, act_max, "double")
+        bias, operation = np.zeros(c, np.int64), "max"
+    else:
+        if padded:
+            raise QuantizerError("its window overlaps the padding, so it divides by a count "
+                                 "that changes near the edges")
+        m0, shift = average_pool_multiplier(fh * fw, dtype_range(x.dtype))
+        # The bias adds the zero point back: TFLite rounds the sum of the raw values.
+        params = MacParams(x.zp, 0, 0, _per_channel(m0, c), _per_channel(shift, c), act_min,
+                           act_max, "double")
+        bias, operation = _per_channel(fh * fw * x.zp, c), "mac"
+    return AcceleratorLayer(op.name, op.kind, x.name, out.name, np.ones((c, fh, fw, 1), np.int64),
+                            bias, params, "int8", h, w, oh, ow, stride, (1, 1), pad,
+                            operation=operation)
+
+
+def _lower_mean(graph: Graph, op: Operator, runtime: str) -> AcceleratorLayer:
+    from .kernels.mean import ROUNDING, mean_multiplier, resolve_axes
+
+    x, out = graph.op_inputs(op)[0], graph.op_output(op)
+    h, w, c = _input_map(x)
+    if resolve_axes(op, 4) not in ((1, 2), (2, 1)):
+        raise QuantizerError("it averages over other axes than height and width")
+    m0, shift = mean_multiplier(x.scalar_scale, out.scalar_scale, h * w)
+    _check_multipliers(m0, shift)
+    _check_geometry(sizes=(h, w), steps=(1,), pads=(0,))
+    params = MacParams(x.zp, 0, out.zp, _per_channel(m0, c), _per_channel(shift, c),
+                       *out.range, op.options.get("rounding") or ROUNDING[runtime])
+    return AcceleratorLayer(op.name, op.kind, x.name, out.name, np.ones((c, h, w, 1), np.int64),
+                            np.zeros(c, np.int64), params, "int8", h, w, 1, 1,
+                            operation="mac")
+
+
+def _lower_add(graph: Graph, op: Operator, runtime: str) -> AcceleratorLayer:
+    from .kernels.add import ROUNDING, add_multipliers
+
+    a, b = graph.op_inputs(op)
+    out = graph.op_output(op)
+    if a.is_constant or b.is_constant or a.shape != b.shape or a.dtype != b.dtype:
+        raise QuantizerError("it broadcasts or adds a constant; the vector unit adds two "
+                             "tensors of one shape")
+    h, w, c = _input_map(a)
+    _check_geometry(sizes=(h, w), steps=(1,), pads=(0,))
+    (m0_a, shift_a), (m0_b, shift_b), (m0, shift) = add_multipliers(
+        a.scalar_scale, b.scalar_scale, out.scalar_scale)
+    for value in (shift_a, shift_b):
+        if not SHIFT_MIN <= value <= 0:
+            raise QuantizerError(f"an input rescaling shift of {value} is outside "
+                                 f"{SHIFT_MIN}..0")
+    _check_multipliers(m0, shift)
+    params = MacParams(a.zp, 0, out.zp, _per_channel(m0, c), _per_channel(shift, c),
+                       *activation_range(op.activation, out), ROUNDING[runtime])
+    # Two taps, the second from the other input (hw.contract.LAYER_OPS); the weights are unused.
+    return AcceleratorLayer(op.name, op.kind, a.name, out.name, np.ones((c, 2, 1, 1), np.int64),
+                            np.zeros(c, np.int64), params, "int8", h, w, h, w, (1, 1), (0, 1),
+                            operation="add", input2=b.name,
+                            add_fields={"zx2": b.zp, "m0_a": m0_a, "shift_a": shift_a,
+                                        "m0_b": m0_b, "shift_b": shift_b})
+
+
+_LOWERINGS = {"CONV_2D": _lower_conv, "FULLY_CONNECTED": _lower_fully_connected,
+              "DEPTHWISE_CONV_2D": _lower_depthwise, "AVERAGE_POOL_2D": _lower_pool,
+              "MAX_POOL_2D": _lower_pool, "MEAN": _lower_mean, "ADD": _lower_add}
+
+
+def _check_multipliers(m0, shift) -> None:
+    shift = np.asarray(shift)
+    if shift.min() < SHIFT_MIN or shift.max() > SHIFT_MAX:
+        raise QuantizerError(f"its requantization shift {int(shift.min())}..{int(shift.max())} "
+                             f"is outside the parameter word's {SHIFT_MIN}..{SHIFT_MAX}")
+
+
+def average_pool_multiplier(count: int, value_range: tuple[int, int]) -> tuple[int, int]:
+    """``(m0, shift)`` whose double-rounding requantization of every sum of ``count`` values in
+    ``value_range`` equals TFLite's average, ``sum / count`` rounded half away from zero
+    (checked over every such sum); a :class:`QuantizerError` if none is found."""
+    from .fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
+
+    sums = np.arange(count * value_range[0], count * value_range[1] + 1, dtype=np.int64)
+    half = count // 2
+    expected = np.where(sums > 0, (sums + half) // count, -((half - sums) // count))
+    # Shifts 1 and 0 round once (SRDHM alone, with an m0 below 2^30 where needed); the
+    # normalized multiplier of TFLite's QuantizeMultiplier rounds twice.
+    for shift in range(1, quantize_multiplier(1 / count)[1] - 1, -1):
+        nearest = round(2 ** (31 - shift) / count)
+        for m0 in sorted(range(max(nearest - 64, 1), min(nearest + 65, 1 << 31)),
+                         key=lambda v: (abs(v - nearest), -v)):
+            if np.array_equal(multiply_by_quantized_multiplier(sums, m0, shift, "double"),
+                              expected):
+                return m0, shift
+    raise QuantizerError(f"no requantization divides by {count} exactly")
+
+
+def _bias(graph: Graph, op: Operator, channels: int) -> np.ndarray:
+    tensor = graph.tensor(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] else None
     return np.zeros(channels, np.int64) if tensor is None else \
         np.asarray(tensor.data, np.int64).reshape(-1)

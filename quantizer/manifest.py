@@ -64,22 +64,8 @@ def write_images(graph: Graph, config: ArrayConfig, samples: int, folder: Path |
         "input": _region(compiled.tensors[graph.inputs[0]], graph),
         "output": _region(output, graph),
         "host_tail": [p.describe() for p in part.placements if p.where == HOST],
-        "layers": [{**info, "kind": layer.kind, "shape": list(layer.weight.shape),
-                    **({"kernel": list(layer.kernel.shape), "input_map": [layer.h, layer.w],
-                        "output_map": [layer.oh, layer.ow], "stride": list(layer.stride),
-                        "dilation": list(layer.dilation), "pad_top_left": list(layer.pad)}
-                       if layer.kind == "CONV_2D" else {}),
-                    "input_scale": graph.tensor(layer.input).scalar_scale,
-                    "input_zero_point": layer.params.input_zero_point,
-                    "weight_zero_point": layer.params.weight_zero_point,
-                    "weight_scale": _weight_scale(graph.op_inputs(op)[1],
-                                                  layer.channels_out),
-                    "output_scale": graph.tensor(layer.output).scalar_scale,
-                    "output_zero_point": layer.params.output_zero_point,
-                    "m0": layer.params.m0.tolist(), "shift": layer.params.shift.tolist(),
-                    "act_min": layer.params.act_min, "act_max": layer.params.act_max}
-                   for info, layer, op in zip(compiled.layers, layers,
-                                              [graph.producer(layer.output) for layer in layers])],
+        "layers": [_layer_entry(info, layer, graph) for info, layer in zip(compiled.layers,
+                                                                            layers)],
     }
     write_atomic(folder / "manifest.json", json.dumps(manifest, indent=1) + "\n")
     return compiled
@@ -91,6 +77,30 @@ def _region(placement, graph: Graph) -> dict:
     return {"tensor": placement.name, "base": placement.base, "words": placement.words,
             "size": placement.map_shape[2], "shape": list(placement.sample_shape),
             "scale": tensor.scalar_scale, "zero_point": tensor.zp}
+
+
+def _layer_entry(info: dict, layer, graph: Graph) -> dict:
+    """One layer of the manifest: what the compiler laid out, its geometry and quantization."""
+    op = graph.producer(layer.output)
+    inputs = graph.op_inputs(op)
+    return {
+        **info, "kind": layer.kind, "shape": list(layer.weight.shape),
+        **({"kernel": list(layer.kernel.shape), "input_map": [layer.h, layer.w],
+            "output_map": [layer.oh, layer.ow], "stride": list(layer.stride),
+            "dilation": list(layer.dilation), "pad_top_left": list(layer.pad)}
+           if layer.kind != "FULLY_CONNECTED" else {}),
+        "input_scale": graph.tensor(layer.input).scalar_scale,
+        "input_zero_point": layer.params.input_zero_point,
+        **({"input2": layer.input2, "input2_scale": graph.tensor(layer.input2).scalar_scale,
+            "rescale": layer.add_fields} if layer.input2 is not None else {}),
+        "weight_zero_point": layer.params.weight_zero_point,
+        # Pooling, MEAN and ADD have no weight tensor: the compiler's weights are ones.
+        **({"weight_scale": _weight_scale(inputs[1], layer.channels_out)}
+           if op.kind in ("CONV_2D", "FULLY_CONNECTED", "DEPTHWISE_CONV_2D") else {}),
+        "output_scale": graph.tensor(layer.output).scalar_scale,
+        "output_zero_point": layer.params.output_zero_point,
+        "m0": layer.params.m0.tolist(), "shift": layer.params.shift.tolist(),
+        "act_min": layer.params.act_min, "act_max": layer.params.act_max}
 
 
 def _weight_scale(weights, channels: int) -> list[float]:

@@ -150,7 +150,7 @@ def _lives(part: Partition) -> tuple[dict[str, int], dict[str, int]]:
     born = {name: -1 for name in part.graph.inputs}
     dies: dict[str, int] = {}
     for time, placement in enumerate(p for step in part.steps for p in step.placements):
-        reads = [placement.layer.input] if placement.where == ACCELERATOR else \
+        reads = placement.layer.reads if placement.where == ACCELERATOR else \
             [n for n in placement.op.inputs if n is not None]
         for name in reads:
             dies[name] = time

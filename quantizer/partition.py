@@ -1,7 +1,8 @@
 """Where each operator of a graph runs: on the accelerator or on the host, the way a TFLite
 delegate partitions a graph.
 
-An operator runs on the accelerator when :func:`~quantizer.layers.lower` maps it onto the array;
+An operator runs on the accelerator when :func:`~quantizer.layers.lower` maps it onto the array
+or the vector unit;
 a RESHAPE costs nothing there when every reader is an accelerator layer (the layer reads the
 tensor it reshapes, :func:`~quantizer.layers.flattened_source`). Everything else runs on the
 host's golden model (:mod:`quantizer.kernels`), reading what the accelerator wrote and writing
@@ -94,7 +95,7 @@ class Partition:
         what accelerator layers read and write."""
         names: list[str] = []
         for layer in self.layers:
-            for name in (layer.input, layer.output):
+            for name in (*layer.reads, layer.output):
                 if name not in names:
                     names.append(name)
         return names
@@ -130,7 +131,7 @@ def partition(graph: Graph, runtime: str = "litert", *, layer_steps: bool = Fals
         readers = graph.consumers(op.outputs[0])
         free = bool(readers) and op.outputs[0] not in graph.outputs and all(
             placements[r.name].where == ACCELERATOR and
-            (r.kind == "RESHAPE" or placements[r.name].layer.input != op.outputs[0])
+            (r.kind == "RESHAPE" or op.outputs[0] not in placements[r.name].layer.reads)
             for r in readers)
         placements[op.name] = Placement(op, ACCELERATOR, FREE_RESHAPE) if free else \
             Placement(op, HOST, "its output is read by the host")

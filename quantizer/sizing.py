@@ -36,9 +36,8 @@ def accelerator_config(graph: Graph, batch: int, *, rows: int = 8, cols: int = 8
                              "golden model (mxugen sim --golden)")
     words = {"weights": 0, "params": 0}
     for layer in layers:
-        _, k_tiles, n_tiles = layer.tiles(rows, cols)
-        words["weights"] += n_tiles * k_tiles * rows
-        words["params"] += n_tiles
+        words["weights"] += layer.weight_words(rows, cols)
+        words["params"] += layer.tiles(rows, cols)[2]
     bits = weight_bits or max(layer.weight_bits for layer in layers)
     depths = {"weight_depth": words["weights"], "param_depth": words["params"],
               "act_depth": plan_memory(part, rows, batch, keep_all=keep_layers).words,

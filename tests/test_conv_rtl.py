@@ -15,7 +15,6 @@ import pytest
 
 from hw import ArrayConfig
 from oracles import litert, tflm
-from quantizer import QuantizerError
 from quantizer.compile import compile_network
 from quantizer.cycles import layer_cycles, network_cycles
 from quantizer.importers.tflite import load_tflite
@@ -49,11 +48,17 @@ def test_conv_layers_are_the_gemm_of_their_patches():
 
 
 def test_operators_without_hardware_are_placed_on_the_host_with_the_reason():
-    part = partition(load_tflite(MODELS / "maxpool.tflite"))
-    pool = ("MAX_POOL_2D", "host", "the accelerator has no MAX_POOL_2D")
+    part = partition(load_tflite(MODELS / "avgpool.tflite"))
+    padded = ("AVERAGE_POOL_2D", "host", "its window overlaps the padding, so it divides by a "
+              "count that changes near the edges")
     assert [(p.op.kind, p.where, p.note) for p in part.placements] == [
-        ("CONV_2D", "accelerator", ""), pool, ("CONV_2D", "accelerator", ""), pool]
-    assert [step.where for step in part.steps] == ["accelerator", "host"] * 2
+        ("CONV_2D", "accelerator", ""), padded, ("CONV_2D", "accelerator", ""),
+        ("AVERAGE_POOL_2D", "accelerator", "")]
+    assert [step.where for step in part.steps] == ["accelerator", "host", "accelerator"]
+    [pad] = partition(load_tflite(MODELS / "pad.tflite")).host_ops
+    [depthwise] = partition(load_tflite(MODELS / "depthwise_mult2.tflite")).placements
+    assert (pad.kind, depthwise.where, depthwise.note) == (
+        "PAD", "host", "its depth multiplier is 2; the vector unit runs depth multiplier 1")
 
 
 def test_the_cycle_model_of_a_convolution_is_its_gemm():

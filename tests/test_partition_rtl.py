@@ -1,9 +1,11 @@
-"""Graphs split between the accelerator and the host run bit-exact in RTL: the accelerator
-runs its convolutions and dense layers, the testbench's host runs the other operators with the
-golden model on what the accelerator wrote, and every tensor equals the golden model's and the
-output the interpreter's (residual ADDs, depthwise, pooling, MEAN and SOFTMAX on the host).
+"""Graphs split between the accelerator and the host run bit-exact in RTL: the array runs the
+convolutions and dense layers, the vector unit the depthwise convolutions, pools, MEANs and
+residual ADDs, and the testbench's host the other operators with the golden model on what the
+accelerator wrote (SOFTMAX, an average pool whose window overlaps the padding). Every tensor
+equals the golden model's and the output the interpreter's.
 
-One accelerator build (4x4) runs every model."""
+One accelerator build (4x2: two column tiles share an activation word, so the vector unit picks
+its channels out of the word) runs every model."""
 
 from __future__ import annotations
 
@@ -19,10 +21,11 @@ from quantizer.importers.tflite import load_tflite
 from tests_paths import DIGITS_CNN
 
 MODELS = Path(__file__).parent / "models"
-CONFIG = ArrayConfig(rows=4, cols=4, act_depth=16384, weight_depth=2048, param_depth=32,
-                     psum_depth=1024, program_depth=8)
+CONFIG = ArrayConfig(rows=4, cols=2, act_depth=16384, weight_depth=4096, param_depth=128,
+                     psum_depth=1024, program_depth=16)
 CASES = [(DIGITS_CNN, "litert"), (MODELS / "residual.tflite", "tflm"),
-         (MODELS / "mobilenet_tiny.tflite", "litert"), (MODELS / "softmax.tflite", "tflm")]
+         (MODELS / "mobilenet_tiny.tflite", "litert"), (MODELS / "softmax.tflite", "tflm"),
+         (MODELS / "avgpool.tflite", "litert"), (MODELS / "maxpool.tflite", "tflm")]
 
 
 @pytest.mark.rtl

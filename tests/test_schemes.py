@@ -40,7 +40,8 @@ def test_symmetric_is_restricted_and_odd():
 
 def test_pow2_scales_make_power_of_two_multipliers(seed):
     rng = np.random.default_rng(seed)
-    s_in, s_out = (float(choose_qparams(-v, v, scheme="pow2").scale) for v in rng.uniform(0.1, 9, 2))
+    s_in, s_out = (float(choose_qparams(-v, v, scheme="pow2").scale)
+                   for v in rng.uniform(0.1, 9, 2))
     lo, hi = -rng.uniform(0.01, 1, 4), rng.uniform(0.01, 1, 4)
     s_w = choose_qparams(lo, hi, scheme="pow2", axis=0)
     for s in s_w.scale:

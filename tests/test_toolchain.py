@@ -32,7 +32,8 @@ def test_missing_host_tool_is_one_clear_sentence(monkeypatch):
     real_which = shutil.which
     monkeypatch.setattr(toolchain.shutil, "which",
                         lambda tool: None if tool == "make" else real_which(tool))
-    with pytest.raises(toolchain.ToolchainError, match=r"'make' is not installed.*apt-get install make"):
+    with pytest.raises(toolchain.ToolchainError,
+                       match=r"'make' is not installed.*apt-get install make"):
         toolchain.ensure_toolchain()
 
 

@@ -62,8 +62,10 @@ def model_benchmark(graph: Graph, x: np.ndarray, *, rows: int, cols: int,
     reference = {}
     if scalesim:
         from .scalesim import scalesim_cycles
+        # SCALE-Sim models the array's GEMMs; the vector unit's layers have none.
+        gemms = [layer for layer in layers.values() if layer.on_array]
         reference = {layer.name: result["cycles"] for layer, result in zip(
-            layers.values(), scalesim_cycles(config, list(layers.values()), samples))}
+            gemms, scalesim_cycles(config, gemms, samples))}
     operators = []
     for placement in run.partition.placements:
         entry = placement.describe()
@@ -73,13 +75,16 @@ def model_benchmark(graph: Graph, x: np.ndarray, *, rows: int, cols: int,
             cout, kh, kw, cin = layer.kernel.shape
             ideal = samples * layer.macs / (rows * cols)
             entry.update({
-                "gemm": [samples * layer.pixels, kh * kw * cin, cout],
+                "unit": "array" if layer.on_array else "vector",
+                **({"gemm": [samples * layer.pixels, kh * kw * cin, cout]}
+                   if layer.on_array else {}),
                 "macs": samples * layer.macs, "cycles": counters["cycles"],
                 "ideal_cycles": round(ideal, 1),
                 "utilization": round(ideal / counters["cycles"], 4),
                 "stall_cycles": counters["weight_stall_cycles"],
                 "predicted_cycles": layer_cycles(config, layer, samples),
-                **({"scalesim_cycles": reference[layer.name]} if scalesim else {})})
+                **({"scalesim_cycles": reference[layer.name]}
+                   if layer.name in reference else {})})
         operators.append(entry)
     on_array = [op for op in operators if "cycles" in op]
     cycles = sum(op["cycles"] for op in on_array)
@@ -92,7 +97,7 @@ def model_benchmark(graph: Graph, x: np.ndarray, *, rows: int, cols: int,
         "utilization": round(ideal / cycles, 4) if cycles else 0.0,
         "stall_cycles": sum(op["stall_cycles"] for op in on_array),
         "predicted_cycles": predicted, "model_error_cycles": predicted - cycles,
-        **({"scalesim_cycles": sum(op["scalesim_cycles"] for op in on_array)}
+        **({"scalesim_cycles": sum(op.get("scalesim_cycles", 0) for op in on_array)}
            if scalesim else {}),
         "host_operators": sum(op["where"] != ACCELERATOR for op in operators),
         "mismatches": run.mismatch_count, "operators": operators,

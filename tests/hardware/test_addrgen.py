@@ -10,7 +10,7 @@ from hwsim import simulate
 
 from hw import ArrayConfig
 from hw.addrgen import ActivationAddressGenerator
-from hw.contract import dense_geometry, descriptor_format
+from hw.contract import LAYER_OPS, dense_geometry, descriptor_format
 
 CONFIG = ArrayConfig(rows=4, cols=2, act_depth=1024, psum_depth=64)
 WORD = descriptor_format(CONFIG)
@@ -18,7 +18,9 @@ ROWS_MASK = (1 << (8 * CONFIG.rows)) - 1
 
 
 def _desc(rng, **fields) -> dict:
+    """Random fields over their whole range, a ``matmul`` layer unless ``op`` is given."""
     values = {f.name: int(rng.integers(f.min, f.max + 1)) for f in WORD}
+    values.update(op=LAYER_OPS.index("matmul"))
     values.update(fields)
     return values
 
@@ -28,9 +30,14 @@ def expected_taps(layer: dict) -> list[tuple[int, int]]:
     software statement of docs/images.md's implicit im2col."""
     samples = layer["m"] // (layer["oh"] * layer["ow"])
     kh_count = layer["k_tiles"] // (layer["kw"] * layer["groups"])
+    vector = layer["op"] != LAYER_OPS.index("matmul")
     taps = []
-    for _nt in range(layer["n_tiles"]):
+    for nt in range(layer["n_tiles"]):
+        # A vector-unit layer's column tile reads its own channel group.
+        group = nt // (CONFIG.rows // CONFIG.cols) if vector else 0
         for kh in range(kh_count):
+            second = layer["op"] == LAYER_OPS.index("add") and kh == 1
+            base = (layer["in2_base"] if second else layer["in_base"]) + group * layer["plane"]
             for kw in range(layer["kw"]):
                 for g in range(layer["groups"]):
                     for n in range(samples):
@@ -41,7 +48,7 @@ def expected_taps(layer: dict) -> list[tuple[int, int]]:
                                 iw = ow * layer["stride_w"] + kw * layer["dil_w"] - \
                                     layer["pad_left"]
                                 if 0 <= ih < layer["h"] and 0 <= iw < layer["w"]:
-                                    taps.append((layer["in_base"] + g * layer["plane"] +
+                                    taps.append((base + g * layer["plane"] +
                                                  (n * layer["h"] + ih) * layer["w"] + iw, 0))
                                 else:
                                     taps.append((0, 1))
@@ -105,7 +112,9 @@ def _run(layers: list[dict], rng) -> list[dict]:
 
 def _check(layer: dict, seen: dict) -> None:
     assert seen["ranges"] == expected_taps(layer)
-    zx_lanes = sum((layer["zx"] & 0xFF) << (8 * r) for r in range(CONFIG.rows))
+    # Padding taps are the zero point, or the lowest int8 for max pooling.
+    pad = -128 if layer["op"] == LAYER_OPS.index("max") else layer["zx"]
+    zx_lanes = sum((pad & 0xFF) << (8 * r) for r in range(CONFIG.rows))
     m = layer["m"]
     assert seen["vectors"] == [
         (zx_lanes if word >> (8 * CONFIG.rows) else word & ROWS_MASK, layer["zx"],
@@ -149,4 +158,32 @@ def test_convolution_taps_follow_stride_dilation_and_padding(seed, name, geometr
     [seen] = _run([layer], rng)
     taps = expected_taps(layer)
     assert any(pad for _, pad in taps) == (g["pad"] != (0, 0))
+    _check(layer, seen)
+
+
+@pytest.mark.parametrize("op", ["mac", "max"])
+def test_vector_layers_read_each_column_tiles_channel_group(seed, op):
+    """Depthwise and pooling: one K tile per tap, column tile nt reads channel group
+    nt div (rows/cols); max pooling pads with the lowest value."""
+    rng = np.random.default_rng(seed)
+    n, h, w, oh, ow = 1, 5, 4, 5, 4
+    layer = _desc(rng, op=LAYER_OPS.index(op), m=n * oh * ow, k_tiles=9, n_tiles=5,
+                  in_base=int(rng.integers(0, 200)), h=h, w=w, oh=oh, ow=ow, kw=3, groups=1,
+                  plane=n * h * w, stride_h=1, stride_w=1, dil_h=1, dil_w=1, pad_top=1,
+                  pad_left=1)
+    [seen] = _run([layer], rng)
+    assert {base for base, pad in seen["ranges"] if not pad} >= \
+        {layer["in_base"] + 2 * layer["plane"]}  # column tile 4 reads group 2
+    _check(layer, seen)
+
+
+def test_an_add_reads_its_second_input_for_the_second_tap(seed):
+    rng = np.random.default_rng(seed)
+    layer = _desc(rng, op=LAYER_OPS.index("add"), m=6, k_tiles=2, n_tiles=3,
+                  in_base=int(rng.integers(0, 200)), in2_base=int(rng.integers(300, 500)),
+                  h=2, w=3, oh=2, ow=3, kw=1, groups=1, plane=6, stride_h=1, stride_w=1,
+                  dil_h=0, dil_w=1, pad_top=0, pad_left=0)
+    [seen] = _run([layer], rng)
+    assert [base for base, _ in seen["ranges"][6:12]] == \
+        [layer["in2_base"] + i for i in range(6)]
     _check(layer, seen)

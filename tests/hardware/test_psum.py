@@ -8,7 +8,7 @@ import pytest
 from hwsim import simulate, with_rom
 
 from hw import ArrayConfig
-from hw.contract import descriptor_format, lane_params_format
+from hw.contract import LAYER_OPS, descriptor_format, lane_params_format
 from hw.psum import PartialSumAccumulator
 
 SMALL = dict(rows=2, cols=3, psum_depth=8, param_depth=16)
@@ -65,12 +65,16 @@ def _run(config, layer: dict, params: list[dict], acc: np.ndarray, rng, busy: fl
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.describe())
 @pytest.mark.parametrize("m, k_tiles, n_tiles, busy", [(3, 3, 2, 0.7), (1, 3, 2, 1.0),
                                                          (8, 1, 3, 1.0), (2, 2, 2, 0.3)])
+@pytest.mark.parametrize("op", ["matmul", "max"])
 def test_sums_k_tiles_and_attaches_each_tiles_parameters(seed, config, m, k_tiles, n_tiles,
-                                                         busy):
+                                                         busy, op):
+    """K tiles add up (``max`` layers keep the largest)."""
     rng = np.random.default_rng(seed)
     cols = config.cols
     layer = _random(rng, descriptor_format(config), m=m, k_tiles=k_tiles, n_tiles=n_tiles,
-                    p_base=int(rng.integers(0, config.param_depth - n_tiles + 1)))
+                    p_base=int(rng.integers(0, config.param_depth - n_tiles + 1)),
+                    op=LAYER_OPS.index(op))
+    combine = np.max if op == "max" else np.sum
     params = [_random(rng, lane_params_format(config)) for _ in range(config.param_depth)]
     bound = 1 << (config.acc_width - 3)  # sums of up to 3 K tiles stay in range
     acc = rng.integers(-bound, bound, (n_tiles, k_tiles, m, cols))
@@ -80,7 +84,7 @@ def test_sums_k_tiles_and_attaches_each_tiles_parameters(seed, config, m, k_tile
         word = params[layer["p_base"] + nt]
         for sample in range(m):
             expected.append({
-                "data": acc[nt, :, sample].sum(axis=0).tolist(), "zero": layer["zy"],
+                "data": combine(acc[nt, :, sample], axis=0).tolist(), "zero": layer["zy"],
                 "min": layer["act_min"], "max": layer["act_max"], **word,
                 **({"double": layer["double"]} if config.runtime_rounding_select else {})})
     assert sums == expected

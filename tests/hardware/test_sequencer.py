@@ -9,7 +9,7 @@ import pytest
 from hwsim import simulate, with_rom
 
 from hw import ArrayConfig
-from hw.contract import descriptor_format
+from hw.contract import LAYER_OPS, descriptor_format
 from hw.sequencer import Sequencer
 
 CONFIG = ArrayConfig(rows=4, cols=2, weight_depth=512, act_depth=512, param_depth=32,
@@ -28,8 +28,9 @@ def _layer(rng, **fields) -> dict:
 
 def _run(program: list[dict], rng, *, done_after: int = 3, max_cycles: int = 2000,
          start_pc: int = 0) -> dict:
-    """Run ``program`` from descriptor ``start_pc``; ``layer_done`` rises ``done_after`` cycles after a layer's weight range
-    and last tile are taken. Returns what the sequencer did, cycle by cycle."""
+    """Run ``program`` from descriptor ``start_pc``; ``layer_done`` rises ``done_after``
+    cycles after a layer's weight range and last tile are taken. Returns what the sequencer
+    did, cycle by cycle."""
     dut = Sequencer(CONFIG)
     top = with_rom(dut, [WORD.pack(v) for v in program], WORD.size, CONFIG.program_depth,
                    dut.program_addr, dut.program_data)
@@ -88,8 +89,10 @@ def test_runs_every_layer_as_the_contract_packed_it(seed):
     seen = _run(program, rng)
     assert [layer for _cycle, layer in seen["launches"]] == program
     assert seen["descs"] == program
+    # A tile is rows weight words on the array, one on the vector unit.
     assert seen["weights"] == [(layer["w_base"], layer["n_tiles"] * layer["k_tiles"] *
-                                CONFIG.rows) for layer in program]
+                                (CONFIG.rows if layer["op"] == LAYER_OPS.index("matmul")
+                                 else 1)) for layer in program]
     assert seen["tiles"] == [(nt, kt, int(kt == layer["k_tiles"] - 1)) for layer in program
                              for nt in range(layer["n_tiles"]) for kt in range(layer["k_tiles"])]
     assert seen["error"] == 0

@@ -1,6 +1,7 @@
 """The output writer puts requantized column tiles into activation memory in the layout the next
 layer reads (docs/images.md), ``rows/cols`` tiles to a word, padding the last word's remaining
-lanes with the output zero point, and reports the layer done after its last beat."""
+lanes with the output tensor's zero point (``zpad``), and reports the layer done after its last
+beat."""
 
 from __future__ import annotations
 
@@ -74,7 +75,7 @@ def test_tiles_share_words_and_the_last_one_pads(seed, rows, cols, m, n_tiles, b
     for nt in range(n_tiles):
         for sample in range(m):
             word = expected.setdefault(layer["out_base"] + nt // ratio * m + sample,
-                                       [layer["zy"]] * rows)
+                                       [layer["zpad"]] * rows)
             group = nt % ratio
             word[group * cols:(group + 1) * cols] = results[nt, sample].tolist()
     assert memory == expected

@@ -1,0 +1,146 @@
+"""The vector unit: per-channel layers (depthwise convolution, pooling, mean, residual add) beside
+the systolic array, one lane per output channel of a column tile."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Const, Module, Mux, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .array import accumulator_stream_layout, activation_stream_layout, weight_stream_layout
+from .config import ArrayConfig, ConfigError
+from .contract import LAYER_OPS
+from .pipeline import delay_line, valid_delayed
+from .requant import rounding_divide_by_pot, srdhm
+from .sequencer import LayerSignature
+
+__all__ = ["ADD_LEFT_SHIFT", "VectorUnit"]
+
+#: TFLite's headroom shift for 8-bit ADD inputs (``left_shift = 20`` in add.cc).
+ADD_LEFT_SHIFT = 20
+
+OP_MAC, OP_MAX, OP_ADD = (LAYER_OPS.index(name) for name in ("mac", "max", "add"))
+
+
+class VectorUnit(wiring.Component):
+    """``cols`` lanes that turn each activation vector of a tap into one partial-sum beat for
+    the :class:`~hw.psum.PartialSumAccumulator`, in the array's place, for the layers whose
+    ``op`` is not ``matmul`` (:data:`hw.contract.LAYER_OPS`).
+
+    The tile loop is the array's (``for nt: for kt: for pixel``), with one K tile per kernel
+    tap; column tile ``nt`` is channels ``nt·cols …`` of the input too, lanes
+    ``(nt mod rows/cols)·cols …`` of the word the address generator reads. Lane ``c`` of a beat
+    is, for the vector's channel ``x`` and the tile's weight ``w``:
+
+    - ``mac`` and ``max``: ``(x − zx)·(w − zw)`` (max pooling has weights of 1);
+    - ``add``: ``RoundingDivideByPOT(SRDHM((x − z)·2^20, m0), −shift)`` with the K tile's
+      ``(z, m0, shift)``: ``(zx, m0_a, shift_a)`` for tap 0, ``(zx2, m0_b, shift_b)`` for tap 1
+      (only in builds with a multiplier; the compiler keeps ADD on the host otherwise).
+
+    A tile takes one weight word (``cols`` lanes) before its first vector; the next tile's
+    word is taken with the last vector of this one, so tiles follow each other without a gap.
+
+    Parameters
+    ----------
+    config : :class:`~hw.config.ArrayConfig`; ``rows`` a multiple of ``cols``.
+
+    Attributes
+    ----------
+    layer : ``In(LayerSignature(config))``
+        The running layer (``op``, ``k_tiles``, ``zw``, the ``add`` fields).
+    x : ``In(stream.Signature(activation_stream_layout(config)))``
+        Activation vectors, each tile's last marked, as the array takes them.
+    w : ``In(stream.Signature(weight_stream_layout(config)))``
+        One weight word per tile.
+    acc : ``Out(stream.Signature(accumulator_stream_layout(config), always_ready=True))``
+        One beat per vector, ``config.vector_latency`` cycles after its handshake.
+    """
+
+    def __init__(self, config: ArrayConfig):
+        if config.rows % config.cols:
+            raise ConfigError(f"the vector unit needs rows to be a multiple of cols, got "
+                              f"{config.rows}x{config.cols}")
+        self._config = config
+        super().__init__({
+            "layer": In(LayerSignature(config)),
+            "x": In(stream.Signature(activation_stream_layout(config))),
+            "w": In(stream.Signature(weight_stream_layout(config))),
+            "acc": Out(stream.Signature(accumulator_stream_layout(config), always_ready=True)),
+        })
+
+    @property
+    def config(self) -> ArrayConfig:
+        return self._config
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        ratio = cfg.rows // cfg.cols
+        desc, launch = self.layer.desc, self.layer.launch
+        x_fire = self.x.valid & self.x.ready
+        tile_end = x_fire & self.x.payload.last
+
+        # The tile's weight word: taken before its first vector, the next with its last.
+        weights = Signal(data.ArrayLayout(cfg.data_shape, cfg.cols), reset_less=True)
+        w_zero = Signal(cfg.data_shape, reset_less=True)
+        have = Signal()
+        m.d.comb += [self.x.ready.eq(have), self.w.ready.eq(~have | tile_end)]
+        with m.If(self.w.valid & self.w.ready):
+            m.d.sync += [weights.eq(self.w.payload.data), w_zero.eq(self.w.payload.zero),
+                         have.eq(1)]
+        with m.Elif(tile_end):
+            m.d.sync += have.eq(0)
+
+        # Where the tile loop is: K tile (tap) and the column tile's lanes in the word.
+        kt = Signal.like(desc.k_tiles)
+        lanes = Signal(range(max(ratio, 2)))
+        with m.If(launch):
+            m.d.sync += [kt.eq(0), lanes.eq(0)]
+        with m.Elif(tile_end):
+            with m.If(kt == desc.k_tiles - 1):
+                m.d.sync += [kt.eq(0), lanes.eq(Mux(lanes == ratio - 1, 0, lanes + 1))]
+            with m.Else():
+                m.d.sync += kt.eq(kt + 1)
+
+        adds = cfg.has_multiplier
+        is_add = (desc.op == OP_ADD) if adds else Const(0)
+        second = is_add & (kt == 1)
+        zero = Mux(second, desc.zx2, self.x.payload.zero)
+        if adds:
+            shift = delay_line(m, Mux(second, desc.shift_b, desc.shift_a), 3, name="shift")[-1]
+            add = delay_line(m, is_add, 3, name="add")
+
+        product_shape = signed(cfg.operand_shape.width + 32 if adds else
+                               2 * cfg.operand_shape.width)
+        for c in range(cfg.cols):
+            # Stage 1: the lane's channel less its zero point, and what it multiplies.
+            value = Signal(cfg.operand_shape, name=f"value{c}", reset_less=True)
+            factor = Signal(signed(32) if adds else cfg.operand_shape, name=f"factor{c}",
+                            reset_less=True)
+            m.d.sync += [value.eq(self.x.payload.data[lanes * cfg.cols + c] - zero),
+                         factor.eq(weights[c] - w_zero)]
+            if adds:
+                with m.If(is_add):
+                    m.d.sync += factor.eq(Mux(second, desc.m0_b, desc.m0_a))
+            # Stage 2: the product.
+            product = Signal(product_shape, name=f"product{c}", reset_less=True)
+            m.d.sync += product.eq(value * factor)
+            # Stages 3–4: an add's rescaling (SRDHM of the product shifted left by 20, then
+            # RoundingDivideByPOT); other products pass through.
+            result = Signal(cfg.acc_shape, name=f"result{c}", reset_less=True)
+            if adds:
+                high = Signal(signed(32), name=f"high{c}", reset_less=True)
+                m.d.sync += high.eq(Mux(add[2], srdhm(product << ADD_LEFT_SHIFT),
+                                        product))
+                m.d.sync += result.eq(Mux(add[3], rounding_divide_by_pot(high, -shift), high))
+            else:
+                passed = Signal.like(product, name=f"passed{c}", reset_less=True)
+                m.d.sync += [passed.eq(product), result.eq(passed)]
+            m.d.comb += self.acc.payload.data[c].eq(result)
+
+        m.d.comb += [
+            self.acc.valid.eq(valid_delayed(m, x_fire, cfg.vector_latency, name="acc_valid")),
+            self.acc.payload.last.eq(delay_line(m, self.x.payload.last, cfg.vector_latency,
+                                                name="acc_last")[-1]),
+        ]
+        return m
