@@ -35,6 +35,7 @@ from amaranth.hdl import Module, Mux
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from .component import ConfiguredComponent
 from .addrgen import ActivationAddressGenerator
 from .array import SystolicArray
 from .config import ArrayConfig, ConfigError
@@ -66,7 +67,7 @@ def host_word_width(config: ArrayConfig) -> int:
                lane_params_layout(config).size, descriptor_layout(config).size)
 
 
-class Accelerator(wiring.Component):
+class Accelerator(ConfiguredComponent):
     """Memories, sequencer, address generator, array, vector unit, partial-sum accumulator,
     requantizer and output writer; ``rows`` must be a multiple of ``cols``.
 
@@ -91,11 +92,10 @@ class Accelerator(wiring.Component):
         if config.rows % config.cols:
             raise ConfigError(f"the accelerator needs rows to be a multiple of cols, got "
                               f"{config.rows}x{config.cols}")
-        self._config = config
         self._images = images or {}
         addr = max(address_bits(d) for d in (config.weight_depth, config.act_depth,
                                               config.param_depth, config.program_depth))
-        super().__init__({
+        super().__init__(config, {
             "host_sel": In(2), "host_addr": In(addr), "host_wdata": In(host_word_width(config)),
             "host_we": In(1),
             "host_raddr": In(address_bits(config.act_depth)), "host_rdata": Out(8 * config.rows),
@@ -104,13 +104,9 @@ class Accelerator(wiring.Component):
             "cycles": Out(32), "weight_stall_cycles": Out(32), "vectors": Out(32),
         })
 
-    @property
-    def config(self) -> ArrayConfig:
-        return self._config
-
     def elaborate(self, platform):
         m = Module()
-        cfg = self._config
+        cfg = self.config
         images = self._images
 
         # --- memories and host access -------------------------------------------------------

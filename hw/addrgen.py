@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
+from .component import ConfiguredComponent
 from .array import activation_stream_layout
 from .config import ArrayConfig
 from .contract import LAYER_OPS, SPATIAL_BITS, STEP_BITS, TILE_COUNT_BITS, address_bits
@@ -18,7 +19,7 @@ __all__ = ["ActivationAddressGenerator"]
 OP_MATMUL, OP_MAX, OP_ADD = (LAYER_OPS.index(name) for name in ("matmul", "max", "add"))
 
 
-class ActivationAddressGenerator(wiring.Component):
+class ActivationAddressGenerator(ConfiguredComponent):
     """Addresses a layer's activations by implicit im2col (docs/images.md): the tile loop's K
     tiles are ordered ``(kh, kw, g)`` (kernel row, kernel column, channel group); every tile
     reads, for each of the ``m`` output pixels ``(n, oh, ow)`` in order, the word of input
@@ -58,8 +59,7 @@ class ActivationAddressGenerator(wiring.Component):
     """
 
     def __init__(self, config: ArrayConfig):
-        self._config = config
-        super().__init__({
+        super().__init__(config, {
             "layer": In(LayerSignature(config)),
             "tiles": In(stream.Signature(TILE_LAYOUT)),
             "ranges": Out(stream.Signature(range_command_layout(
@@ -68,13 +68,9 @@ class ActivationAddressGenerator(wiring.Component):
             "x": Out(stream.Signature(activation_stream_layout(config))),
         })
 
-    @property
-    def config(self) -> ArrayConfig:
-        return self._config
-
     def elaborate(self, platform):
         m = Module()
-        cfg = self._config
+        cfg = self.config
         desc, launch = self.layer.desc, self.layer.launch
 
         # Where the tile loop is: K tile (kh, kw, g), output pixel (n, oh, ow) with the

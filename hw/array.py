@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
+from .component import ConfiguredComponent
 from .config import ArrayConfig
 from .pe import ProcessingElement, activation_layout, weight_load_layout
 from .pipeline import delayed, valid_delayed
@@ -39,7 +40,7 @@ def accumulator_stream_layout(config: ArrayConfig) -> data.StructLayout:
     })
 
 
-class SystolicArray(wiring.Component):
+class SystolicArray(ConfiguredComponent):
     """A ``rows × cols`` weight-stationary array of :class:`~hw.pe.ProcessingElement`.
 
     Activation vectors enter from the left, skewed one cycle per row; partial sums flow down;
@@ -67,20 +68,15 @@ class SystolicArray(wiring.Component):
     """
 
     def __init__(self, config: ArrayConfig):
-        self._config = config
-        super().__init__({
+        super().__init__(config, {
             "x": In(stream.Signature(activation_stream_layout(config))),
             "w": In(stream.Signature(weight_stream_layout(config))),
             "acc": Out(stream.Signature(accumulator_stream_layout(config), always_ready=True)),
         })
 
-    @property
-    def config(self) -> ArrayConfig:
-        return self._config
-
     def elaborate(self, platform):
         m = Module()
-        cfg = self._config
+        cfg = self.config
         rows, cols = cfg.rows, cfg.cols
 
         # --- bank bookkeeping --------------------------------------------------------------

@@ -6,12 +6,13 @@ from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .component import ConfiguredComponent
 from .array import SystolicArray, activation_stream_layout, weight_stream_layout
 from .config import ArrayConfig
 from .requant import Requantizer, requant_output_layout, requant_params_layout
 
 
-class MatrixUnit(wiring.Component):
+class MatrixUnit(ConfiguredComponent):
     """``y = requantize(x · W)`` for one weight tile at a time, at one vector per cycle.
 
     The requantization parameters are a plain input (like a layer's configuration registers):
@@ -28,8 +29,7 @@ class MatrixUnit(wiring.Component):
     """
 
     def __init__(self, config: ArrayConfig):
-        self._config = config
-        super().__init__({
+        super().__init__(config, {
             "x": In(stream.Signature(activation_stream_layout(config))),
             "w": In(stream.Signature(weight_stream_layout(config))),
             "params": In(requant_params_layout(config)),
@@ -38,8 +38,8 @@ class MatrixUnit(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.array = array = SystolicArray(self._config)
-        m.submodules.requant = requant = Requantizer(self._config)
+        m.submodules.array = array = SystolicArray(self.config)
+        m.submodules.requant = requant = Requantizer(self.config)
         wiring.connect(m, wiring.flipped(self.x), array.x)
         wiring.connect(m, wiring.flipped(self.w), array.w)
         m.d.comb += [

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal, unsigned
-from amaranth.lib import data, wiring
+from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
+from .component import ConfiguredComponent
 from .config import ArrayConfig
 
 
@@ -25,7 +26,7 @@ def weight_load_layout(config: ArrayConfig) -> data.StructLayout:
     })
 
 
-class ProcessingElement(wiring.Component):
+class ProcessingElement(ConfiguredComponent):
     """One multiply-accumulate cell: ``psum_out = psum_in + x · w[x.bank]``.
 
     Two weight registers (banks) make weights double-buffered: the load pipeline writes the
@@ -47,10 +48,9 @@ class ProcessingElement(wiring.Component):
     """
 
     def __init__(self, config: ArrayConfig, row: int):
-        self._config = config
         self._row = row
         act, load, acc = activation_layout(config), weight_load_layout(config), config.acc_shape
-        super().__init__({
+        super().__init__(config, {
             "x_in": In(act), "x_out": Out(act),
             "load_in": In(load), "load_out": Out(load),
             "psum_in": In(acc), "psum_out": Out(acc),
@@ -58,7 +58,7 @@ class ProcessingElement(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        config = self._config
+        config = self.config
         # Datapath registers carry no reset: only the load pipeline's valid bit needs one.
         banks = [Signal(config.operand_shape, name=f"w{b}", reset_less=True) for b in range(2)]
         x_reg = Signal.like(self.x_in, reset_less=True)

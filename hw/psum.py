@@ -4,9 +4,10 @@ with their requantization parameters, to the requantizer."""
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib import data, memory, stream
 from amaranth.lib.wiring import In, Out
 
+from .component import ConfiguredComponent
 from .array import accumulator_stream_layout
 from .config import ArrayConfig
 from .contract import LAYER_OPS, address_bits
@@ -17,7 +18,7 @@ from .sequencer import LayerSignature
 __all__ = ["PartialSumAccumulator"]
 
 
-class PartialSumAccumulator(wiring.Component):
+class PartialSumAccumulator(ConfiguredComponent):
     """Accumulates the array's (or the vector unit's) results over K tiles in a partial-sum
     memory of ``psum_depth`` words (one per sample; a ``max`` layer keeps the largest instead
     of the sum) and passes each column tile's final sums on, one beat per sample, with the
@@ -48,8 +49,7 @@ class PartialSumAccumulator(wiring.Component):
     """
 
     def __init__(self, config: ArrayConfig):
-        self._config = config
-        super().__init__({
+        super().__init__(config, {
             "layer": In(LayerSignature(config)),
             "acc": In(stream.Signature(accumulator_stream_layout(config), always_ready=True)),
             "param_addr": Out(address_bits(config.param_depth)),
@@ -57,13 +57,9 @@ class PartialSumAccumulator(wiring.Component):
             "sums": Out(stream.Signature(requant_input_layout(config), always_ready=True)),
         })
 
-    @property
-    def config(self) -> ArrayConfig:
-        return self._config
-
     def elaborate(self, platform):
         m = Module()
-        cfg = self._config
+        cfg = self.config
         desc, launch = self.layer.desc, self.layer.launch
         m.submodules.psum = psum = memory.Memory(shape=cfg.acc_width * cfg.cols,
                                                  depth=cfg.psum_depth, init=[])

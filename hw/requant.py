@@ -23,9 +23,10 @@ equals single rounding for the power-of-two multipliers (``m0 = 2^30``) it is me
 from __future__ import annotations
 
 from amaranth.hdl import Const, Module, Mux, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
+from .component import ConfiguredComponent
 from .config import ArrayConfig
 from .layouts import lane_params_layout
 from .pipeline import delay_line, valid_delayed
@@ -82,7 +83,7 @@ def rounding_divide_by_pot(value, right):
     return (value >> right) + (remainder > threshold)
 
 
-class Requantizer(wiring.Component):
+class Requantizer(ConfiguredComponent):
     """``cols`` requantization lanes, fully pipelined: one beat in and out per cycle,
     ``config.requant_latency`` cycles apart. Every beat carries its own parameters, so layers
     and channel tiles can change between consecutive beats.
@@ -94,15 +95,14 @@ class Requantizer(wiring.Component):
     """
 
     def __init__(self, config: ArrayConfig):
-        self._config = config
-        super().__init__({
+        super().__init__(config, {
             "i": In(stream.Signature(requant_input_layout(config), always_ready=True)),
             "o": Out(stream.Signature(requant_output_layout(config), always_ready=True)),
         })
 
     def elaborate(self, platform):
         m = Module()
-        cfg = self._config
+        cfg = self.config
         depth = cfg.requant_latency
         params = self.i.payload.params
 

@@ -6,6 +6,7 @@ from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .component import ConfiguredComponent
 from .config import ArrayConfig
 from .contract import LAYER_OPS, TILE_COUNT_BITS, address_bits
 from .layouts import descriptor_layout
@@ -47,7 +48,7 @@ class LayerSignature(wiring.Signature):
         super().__init__({"launch": Out(1), "incoming": Out(layout), "desc": Out(layout)})
 
 
-class Sequencer(wiring.Component):
+class Sequencer(ConfiguredComponent):
     """Runs the layer program from descriptor ``start_pc``: fetches a descriptor, checks it,
     launches the layer, issues its work, and fetches the next once the layer's outputs are
     written, until a descriptor marked ``last``.
@@ -85,8 +86,7 @@ class Sequencer(wiring.Component):
     """
 
     def __init__(self, config: ArrayConfig):
-        self._config = config
-        super().__init__({
+        super().__init__(config, {
             "start": In(1), "start_pc": In(address_bits(config.program_depth)),
             "busy": Out(1), "done": Out(1), "error": Out(1),
             "program_addr": Out(address_bits(config.program_depth)),
@@ -98,13 +98,9 @@ class Sequencer(wiring.Component):
             "tiles": Out(stream.Signature(TILE_LAYOUT)),
         })
 
-    @property
-    def config(self) -> ArrayConfig:
-        return self._config
-
     def elaborate(self, platform):
         m = Module()
-        cfg = self._config
+        cfg = self.config
         fetched, desc, launch = self.program_data, self.layer.desc, self.layer.launch
 
         pc = Signal(range(cfg.program_depth))

@@ -4,9 +4,10 @@ the systolic array, one lane per output channel of a column tile."""
 from __future__ import annotations
 
 from amaranth.hdl import Const, Module, Mux, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
+from .component import ConfiguredComponent
 from .array import accumulator_stream_layout, activation_stream_layout, weight_stream_layout
 from .config import ArrayConfig, ConfigError
 from .contract import LAYER_OPS
@@ -22,7 +23,7 @@ ADD_LEFT_SHIFT = 20
 OP_MAC, OP_MAX, OP_ADD = (LAYER_OPS.index(name) for name in ("mac", "max", "add"))
 
 
-class VectorUnit(wiring.Component):
+class VectorUnit(ConfiguredComponent):
     """``cols`` lanes that turn each activation vector of a tap into one partial-sum beat for
     the :class:`~hw.psum.PartialSumAccumulator`, in the array's place, for the layers whose
     ``op`` is not ``matmul`` (:data:`hw.contract.LAYER_OPS`).
@@ -60,21 +61,16 @@ class VectorUnit(wiring.Component):
         if config.rows % config.cols:
             raise ConfigError(f"the vector unit needs rows to be a multiple of cols, got "
                               f"{config.rows}x{config.cols}")
-        self._config = config
-        super().__init__({
+        super().__init__(config, {
             "layer": In(LayerSignature(config)),
             "x": In(stream.Signature(activation_stream_layout(config))),
             "w": In(stream.Signature(weight_stream_layout(config))),
             "acc": Out(stream.Signature(accumulator_stream_layout(config), always_ready=True)),
         })
 
-    @property
-    def config(self) -> ArrayConfig:
-        return self._config
-
     def elaborate(self, platform):
         m = Module()
-        cfg = self._config
+        cfg = self.config
         ratio = cfg.rows // cfg.cols
         desc, launch = self.layer.desc, self.layer.launch
         x_fire = self.x.valid & self.x.ready

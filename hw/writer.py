@@ -4,9 +4,10 @@ layer reads."""
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Mux, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
+from .component import ConfiguredComponent
 from .config import ArrayConfig, ConfigError
 from .contract import address_bits
 from .requant import requant_output_layout
@@ -15,7 +16,7 @@ from .sequencer import LayerSignature
 __all__ = ["OutputWriter"]
 
 
-class OutputWriter(wiring.Component):
+class OutputWriter(ConfiguredComponent):
     """Writes a layer's outputs into activation memory as the next layer's input.
 
     An activation word holds ``rows`` values, a column tile ``cols``: ``rows/cols``
@@ -47,8 +48,7 @@ class OutputWriter(wiring.Component):
         if config.rows % config.cols:
             raise ConfigError(f"the output writer needs rows to be a multiple of cols, got "
                               f"{config.rows}x{config.cols}")
-        self._config = config
-        super().__init__({
+        super().__init__(config, {
             "layer": In(LayerSignature(config)),
             "results": In(stream.Signature(requant_output_layout(config), always_ready=True)),
             "addr": Out(address_bits(config.act_depth)),
@@ -57,13 +57,9 @@ class OutputWriter(wiring.Component):
             "done": Out(1),
         })
 
-    @property
-    def config(self) -> ArrayConfig:
-        return self._config
-
     def elaborate(self, platform):
         m = Module()
-        cfg = self._config
+        cfg = self.config
         ratio = cfg.rows // cfg.cols
         desc, launch, valid = self.layer.desc, self.layer.launch, self.results.valid
 
