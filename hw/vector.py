@@ -20,7 +20,7 @@ __all__ = ["ADD_LEFT_SHIFT", "VectorUnit"]
 #: TFLite's headroom shift for 8-bit ADD inputs (``left_shift = 20`` in add.cc).
 ADD_LEFT_SHIFT = 20
 
-OP_MAC, OP_MAX, OP_ADD = (LAYER_OPS.index(name) for name in ("mac", "max", "add"))
+OP_ADD = LAYER_OPS.index("add")
 
 
 class VectorUnit(ConfiguredComponent):
@@ -36,7 +36,8 @@ class VectorUnit(ConfiguredComponent):
     - ``mac`` and ``max``: ``(x − zx)·(w − zw)`` (max pooling has weights of 1);
     - ``add``: ``RoundingDivideByPOT(SRDHM((x − z)·2^20, m0), −shift)`` with the K tile's
       ``(z, m0, shift)``: ``(zx, m0_a, shift_a)`` for tap 0, ``(zx2, m0_b, shift_b)`` for tap 1
-      (only in builds with a multiplier; the compiler keeps ADD on the host otherwise).
+      (built only with a multiplier requantizer; the compiler refuses an ADD for other
+      builds).
 
     A tile takes one weight word (``cols`` lanes) before its first vector; the next tile's
     word is taken with the last vector of this one, so tiles follow each other without a gap.

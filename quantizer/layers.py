@@ -237,13 +237,15 @@ def _input_map(tensor: Tensor) -> tuple[int, int, int]:
     return map_shape(tensor)
 
 
-def _window(op: Operator, h: int, w: int, kernel: tuple[int, int], *, dilation=(1, 1)):
+def _window(op: Operator, h: int, w: int, kernel: tuple[int, int], *, dilation=(1, 1),
+            padding: str = "SAME"):
     """``(oh, ow, stride, pad top/left, padded)`` of a sliding window, within the descriptor's
-    limits; ``padded`` says whether any tap falls outside the input."""
+    limits; ``padding`` is the operator's default (its kernel's); ``padded`` says whether any
+    tap falls outside the input."""
     from .golden import conv_output_size
 
     (sh, sw), (dh, dw) = _pair(op.options.get("stride", 1)), dilation
-    padding = op.options.get("padding", "SAME")
+    padding = op.options.get("padding", padding)
     oh, top = conv_output_size(h, kernel[0], sh, dh, padding)
     ow, left = conv_output_size(w, kernel[1], sw, dw, padding)
     sh, sw = (sh if oh > 1 else 1), (sw if ow > 1 else 1)  # one window: its stride is unused
@@ -315,13 +317,13 @@ def _per_channel(value: int, channels: int) -> np.ndarray:
 
 
 def _lower_pool(graph: Graph, op: Operator, runtime: str) -> AcceleratorLayer:
-    from .kernels.pooling import _check, _pair as filter_pair
+    from .kernels.pooling import PADDING, check_pooling, window_pair
 
     x, out = graph.op_inputs(op)[0], graph.op_output(op)
-    _check(op, x, out, runtime)
+    check_pooling(op, x, out, runtime)
     h, w, c = _input_map(x)
-    fh, fw = filter_pair(op, "filter")
-    oh, ow, stride, pad, padded = _window(op, h, w, (fh, fw))
+    fh, fw = window_pair(op, "filter")
+    oh, ow, stride, pad, padded = _window(op, h, w, (fh, fw), padding=PADDING)
     act_min, act_max = activation_range(op.activation, out)
     if op.kind == "MAX_POOL_2D":
         # The maximum of the taps less the zero point, requantized by exactly 1 (m0 = 2^30,

@@ -20,7 +20,12 @@ from ..graph import NUMPY_DTYPES, Graph, Operator, Tensor, activation_range
 from . import kernel
 
 
-def _pair(op: Operator, name: str, default=None) -> tuple[int, int]:
+#: The padding of a pooling operator without the option.
+PADDING = "VALID"
+
+
+def window_pair(op: Operator, name: str, default=None) -> tuple[int, int]:
+    """The ``(height, width)`` of a pooling option (``filter`` or ``stride``)."""
     value = op.options.get(name, default)
     if value is None:
         raise QuantizerError(f"{op.kind} {op.name}: the {name} option is missing")
@@ -65,7 +70,8 @@ def max_pool(x, filter_: tuple[int, int], stride: tuple[int, int], padding: str,
     return np.clip(taps.max(axis=3), act_min, act_max)
 
 
-def _check(op: Operator, input_: Tensor, out: Tensor, runtime: str) -> None:
+def check_pooling(op: Operator, input_: Tensor, out: Tensor, runtime: str) -> None:
+    """Refuses what neither runtime pools: other types, rescaling, uint8 in TFLite Micro."""
     if out.dtype not in ("int8", "uint8") or input_.dtype != out.dtype:
         raise QuantizerError(f"{op.kind} {op.name}: only int8 or uint8 pooling is supported, "
                              f"got {input_.dtype} → {out.dtype}")
@@ -82,12 +88,13 @@ def _check(op: Operator, input_: Tensor, out: Tensor, runtime: str) -> None:
 @kernel("AVERAGE_POOL_2D", "MAX_POOL_2D")
 def evaluate(op: Operator, graph: Graph, inputs: list, runtime: str) -> np.ndarray:
     input_, out = graph.op_inputs(op)[0], graph.op_output(op)
-    _check(op, input_, out, runtime)
+    check_pooling(op, input_, out, runtime)
     x = np.asarray(inputs[0])
     if x.ndim != 4:
         raise QuantizerError(f"{op.kind} {op.name}: needs an NHWC input, got shape {x.shape}")
     act_min, act_max = activation_range(op.activation, out)
     pool = average_pool if op.kind == "AVERAGE_POOL_2D" else max_pool
-    y = pool(x, _pair(op, "filter"), _pair(op, "stride", 1), op.options.get("padding", "VALID"),
+    y = pool(x, window_pair(op, "filter"), window_pair(op, "stride", 1),
+             op.options.get("padding", PADDING),
              act_min, act_max)
     return y.astype(NUMPY_DTYPES[out.dtype])
