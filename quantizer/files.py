@@ -22,7 +22,7 @@ def load_arrays(path: Path | str, what: str = "arrays") -> dict[str, np.ndarray]
     """Every array of the ``.npz`` archive at ``path``, read now (numpy reads an archive's
     members lazily, so a damaged member would otherwise fail later, wherever it is first
     used). Any file that is not a readable ``.npz`` is one :class:`QuantizerError` naming
-    ``what`` it was meant to be."""
+    ``what`` it was meant to be; :func:`numbers` checks the arrays that must hold numbers."""
     try:
         archive = np.load(path, allow_pickle=False)
         if isinstance(archive, np.ndarray):
@@ -42,7 +42,7 @@ def load_arrays(path: Path | str, what: str = "arrays") -> dict[str, np.ndarray]
 
 
 def load_array(path: Path | str, what: str = "array") -> np.ndarray:
-    """The one array of the ``.npy`` file at ``path``; anything else is one
+    """The one numeric array of the ``.npy`` file at ``path``; anything else is one
     :class:`QuantizerError` naming ``what`` it was meant to be."""
     try:
         value = np.load(path, allow_pickle=False)
@@ -52,7 +52,15 @@ def load_array(path: Path | str, what: str = "array") -> np.ndarray:
         value.close()
         raise QuantizerError(f"cannot read {what} {path} as .npy: it is an .npz archive; give "
                              "one array (numpy.save)")
-    return value
+    return numbers(value, f"{what} {path}")
+
+
+def numbers(array: np.ndarray, where: str) -> np.ndarray:
+    """``array`` if it holds numbers (booleans, integers, floats); text, dates or records are
+    one :class:`QuantizerError` saying ``where`` they were found."""
+    if array.dtype.kind not in "biuf":
+        raise QuantizerError(f"{where} holds {array.dtype} values, not numbers")
+    return array
 
 
 def _reason(exc: Exception) -> str:

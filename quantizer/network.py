@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import QuantizerError
-from .files import load_arrays, save_arrays
+from .files import load_arrays, numbers, save_arrays
 
 ACTIVATIONS = ("none", "relu", "relu6")
 
@@ -116,8 +116,9 @@ class FloatNetwork:
             default = "relu" if i < count - 1 else "none"
             activation = str(archive[f"activation_{i}"]) if f"activation_{i}" in archive \
                 else default
-            layers.append(DenseLayer(archive[f"weight_{i}"], archive[f"bias_{i}"], activation,
-                                     name=f"dense{i}"))
+            weight, bias = (numbers(archive[f"{key}_{i}"], f"float model {path}: '{key}_{i}'")
+                            for key in ("weight", "bias"))
+            layers.append(DenseLayer(weight, bias, activation, name=f"dense{i}"))
         name = str(archive["input_name"]) if "input_name" in archive else "input"
         return cls(layers, input_name=name)
 

@@ -1,6 +1,7 @@
 """Damaged or unsuitable user files are one line on stderr and exit 2, never a traceback, and
 nothing is written: truncated and corrupted archives wherever a command reads one, an archive
-where one array is expected (and the reverse), layers with no inputs or outputs."""
+where one array is expected (and the reverse), arrays of text, layers with no inputs or
+outputs."""
 
 from __future__ import annotations
 
@@ -28,6 +29,9 @@ def files(tmp_path):
     (tmp_path / "corrupt.npz").write_bytes(whole[:80] + bytes([whole[80] ^ 0xFF]) + whole[81:])
     np.savez(tmp_path / "no_columns.npz", weight_0=np.zeros((3, 0)), bias_0=np.zeros(3))
     np.savez(tmp_path / "no_rows.npz", weight_0=np.zeros((0, 4)), bias_0=np.zeros(0))
+    np.savez(tmp_path / "text.npz", weight_0=np.array([["a"] * 4] * 3), bias_0=np.zeros(3))
+    np.save(tmp_path / "text.npy", np.array([["a"] * 20] * 2))
+    np.savez(tmp_path / "text_x.npz", x=np.array([["a"] * 4] * 8))
     return tmp_path
 
 
@@ -48,6 +52,13 @@ CASES = {
                              r"weight has shape \(3, 0\): a layer needs at least one input"),
     "layer without outputs": (["quantize", "no_rows.npz", "--input-range", "0,1"],
                               r"weight has shape \(0, 4\): a layer needs at least one input"),
+    "model of text": (["quantize", "text.npz", "--input-range", "0,1"],
+                      r"float model .*text.npz: 'weight_0' holds <U1 values, not numbers"),
+    "calibration of text": (["quantize", "mlp.npz", "--calib", "text_x.npz"],
+                            r"calibration data .*text_x.npz: 'x' holds <U1 values"),
+    "sim inputs of text": (["sim", str(MODELS / "fc.tflite"), "--golden", "--float-input",
+                            "--input", "text.npy", "--output", "OUT/y.npy"],
+                           r"inputs .*text.npy holds <U1 values, not numbers"),
     "sim inputs truncated": (["sim", str(MODELS / "fc.tflite"), "--golden", "--input",
                               "truncated.npz", "--output", "OUT/y.npy"],
                              "cannot read inputs .*: the file is damaged"),

@@ -79,21 +79,22 @@ def _real_range(text: str) -> tuple[float, float]:
 def _load_samples(path: str, input_name: str, what: str, flatten: bool = True):
     """The array named after the model's input in an .npz (images flattened to vectors unless
     ``flatten`` is false), and the archive for any other arrays."""
-    from quantizer.files import load_arrays
+    from quantizer.files import load_arrays, numbers
     archive = load_arrays(path, what)
     if input_name not in archive:
         raise UsageError(f"{path} has no array named '{input_name}' (the model's input); "
                          f"it has: {', '.join(archive) or 'nothing'}")
-    data = archive[input_name]
+    data = numbers(archive[input_name], f"{what} {path}: '{input_name}'")
     return (data.reshape(len(data), -1) if data.ndim > 2 and flatten else data), archive
 
 
 def _load_labelled(path: str, input_name: str, flatten: bool = True):
     """``(samples, labels)`` of a labelled evaluation set."""
+    from quantizer.files import numbers
     x, archive = _load_samples(path, input_name, "evaluation data", flatten)
     if "labels" not in archive:
         raise UsageError(f"{path} has no 'labels' array (one class index per sample)")
-    labels = archive["labels"]
+    labels = numbers(archive["labels"], f"evaluation data {path}: 'labels'")
     if len(labels) != len(x):
         raise UsageError(f"{path}: {len(x)} samples but {len(labels)} labels")
     return x, labels

@@ -77,8 +77,6 @@ def _load_inputs(args, graph):
     if x.ndim == 0 or len(x) == 0:
         raise UsageError(f"{args.input} has shape {x.shape}: inputs need at least one sample")
     if args.float_input:
-        if x.dtype.kind not in "fiu":
-            raise UsageError(f"{args.input} holds {x.dtype} values, not numbers")
         x = graph.input.quantize(x)
     elif x.dtype.kind not in "iu":
         raise UsageError(f"{args.input} holds {x.dtype} values; pass --float-input to quantize "

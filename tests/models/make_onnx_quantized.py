@@ -13,8 +13,9 @@ opset 17) with weights and biases from a fixed-seed generator, quantized by ONNX
 Activations are ONNX Runtime's default int8 unless the file name says ``u8``: uint8
 activations with int8 weights reduced to 7 bits (``reduce_range``), because ONNX Runtime's U8S8
 kernels on x86 without VNNI saturate int16 pair sums with full 8-bit weights (measured: up to
-66 steps off the exact result) and the comparison would measure that. ``keeprelu`` keeps the ``Relu`` nodes the QDQ quantizer otherwise
-folds into the preceding operator's output range (``QDQKeepRemovableActivations``).
+66 steps off the exact result) and the comparison would measure that. ``keeprelu`` keeps the
+``Relu`` nodes the QDQ quantizer otherwise folds into the preceding operator's output range
+(``QDQKeepRemovableActivations``).
 
 The script rewrites the "Quantized ONNX models" section at the end of ``README.md`` (and only
 that section). Same onnx/onnxruntime versions, same bytes.
