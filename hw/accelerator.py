@@ -38,7 +38,7 @@ from amaranth.lib.wiring import In, Out
 from .component import ConfiguredComponent
 from .addrgen import ActivationAddressGenerator
 from .array import SystolicArray
-from .config import ArrayConfig, ConfigError
+from .config import ArrayConfig
 from .contract import (LAYER_OPS, MEM_ACTIVATIONS, MEM_PARAMS, MEM_PROGRAM, MEM_WEIGHTS,
                        activation_format, address_bits, weight_format)
 from .layouts import descriptor_layout, lane_params_layout
@@ -89,9 +89,7 @@ class Accelerator(ConfiguredComponent):
     """
 
     def __init__(self, config: ArrayConfig, images: dict[str, list[int]] | None = None):
-        if config.rows % config.cols:
-            raise ConfigError(f"the accelerator needs rows to be a multiple of cols, got "
-                              f"{config.rows}x{config.cols}")
+        config.require_whole_column_tiles("the accelerator")
         self._images = images or {}
         addr = max(address_bits(d) for d in (config.weight_depth, config.act_depth,
                                               config.param_depth, config.program_depth))

@@ -155,6 +155,13 @@ class ArrayConfig:
         text = json.dumps(self.to_dict(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
+    def require_whole_column_tiles(self, what: str) -> None:
+        """Refuse, naming ``what`` needs it, a configuration whose activation word (``rows``
+        lanes) does not hold whole column tiles (``cols`` lanes)."""
+        if self.rows % self.cols:
+            raise ConfigError(f"{what} needs rows to be a multiple of cols, got "
+                              f"{self.rows}x{self.cols}")
+
     def describe(self) -> str:
         packed = f", {self.weight_bits}-bit weights" if self.weight_bits != 8 else ""
         return (f"{self.rows}x{self.cols} {self.dtype}, acc{self.acc_width}, requant "

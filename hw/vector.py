@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 
 from .component import ConfiguredComponent
 from .array import accumulator_stream_layout, activation_stream_layout, weight_stream_layout
-from .config import ArrayConfig, ConfigError
+from .config import ArrayConfig
 from .contract import LAYER_OPS
 from .pipeline import delay_line, valid_delayed
 from .requant import rounding_divide_by_pot, srdhm
@@ -59,9 +59,7 @@ class VectorUnit(ConfiguredComponent):
     """
 
     def __init__(self, config: ArrayConfig):
-        if config.rows % config.cols:
-            raise ConfigError(f"the vector unit needs rows to be a multiple of cols, got "
-                              f"{config.rows}x{config.cols}")
+        config.require_whole_column_tiles("the vector unit")
         super().__init__(config, {
             "layer": In(LayerSignature(config)),
             "x": In(stream.Signature(activation_stream_layout(config))),

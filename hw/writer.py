@@ -8,7 +8,7 @@ from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
 from .component import ConfiguredComponent
-from .config import ArrayConfig, ConfigError
+from .config import ArrayConfig
 from .contract import address_bits
 from .requant import requant_output_layout
 from .sequencer import LayerSignature
@@ -45,9 +45,7 @@ class OutputWriter(ConfiguredComponent):
     """
 
     def __init__(self, config: ArrayConfig):
-        if config.rows % config.cols:
-            raise ConfigError(f"the output writer needs rows to be a multiple of cols, got "
-                              f"{config.rows}x{config.cols}")
+        config.require_whole_column_tiles("the output writer")
         super().__init__(config, {
             "layer": In(LayerSignature(config)),
             "results": In(stream.Signature(requant_output_layout(config), always_ready=True)),

@@ -1,5 +1,5 @@
-"""Helpers for the component tests: run a testbench on Amaranth's simulator, and a read-only
-memory for a component's read port."""
+"""Helpers for the component tests: run a testbench on Amaranth's simulator, launch a layer as
+the sequencer does, and a read-only memory for a component's read port."""
 
 from __future__ import annotations
 
@@ -14,6 +14,19 @@ def simulate(top, testbench) -> None:
     sim.add_clock(1e-8)
     sim.add_testbench(testbench)
     sim.run()
+
+
+async def launch(ctx, port, word, layer: dict, previous: dict | None = None) -> None:
+    """Launch ``layer`` on a component's ``LayerSignature`` ``port`` as the sequencer does:
+    ``incoming`` carries it (packed with the descriptor ``word``) in the launch cycle, while
+    ``desc`` still holds the ``previous`` layer; from the next cycle ``desc`` holds it."""
+    ctx.set(port.launch, 1)
+    ctx.set(port.incoming.as_value(), word.pack(layer))
+    if previous is not None:
+        ctx.set(port.desc.as_value(), word.pack(previous))
+    await ctx.tick()
+    ctx.set(port.launch, 0)
+    ctx.set(port.desc.as_value(), word.pack(layer))
 
 
 def with_rom(component, words: list[int], width: int, depth: int, addr, data) -> Module:

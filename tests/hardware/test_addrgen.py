@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hwsim import simulate
+from hwsim import launch, simulate
 
 from hw import ArrayConfig
 from hw.addrgen import ActivationAddressGenerator
@@ -69,12 +69,7 @@ def _run(layers: list[dict], rng) -> list[dict]:
             total = len(tiles) * layer["m"]
             seen = {"ranges": [], "vectors": [], "words": []}
             pending: list[int] = []  # words answering the ranges issued so far
-            ctx.set(dut.layer.launch, 1)
-            ctx.set(dut.layer.incoming.as_value(), WORD.pack(layer))
-            ctx.set(dut.layer.desc.as_value(), WORD.pack(previous))
-            await ctx.tick()
-            ctx.set(dut.layer.launch, 0)
-            ctx.set(dut.layer.desc.as_value(), WORD.pack(layer))
+            await launch(ctx, dut.layer, WORD, layer, previous)
             while len(seen["vectors"]) < total:
                 ctx.set(dut.tiles.valid, int(bool(tiles) and rng.integers(4) > 0))
                 if tiles:

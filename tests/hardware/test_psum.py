@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hwsim import simulate, with_rom
+from hwsim import launch, simulate, with_rom
 
 from hw import ArrayConfig
 from hw.contract import LAYER_OPS, descriptor_format, lane_params_format
@@ -36,12 +36,7 @@ def _run(config, layer: dict, params: list[dict], acc: np.ndarray, rng, busy: fl
     sums = []
 
     async def testbench(ctx):
-        ctx.set(dut.layer.launch, 1)
-        ctx.set(dut.layer.incoming.as_value(), desc.pack(layer))
-        ctx.set(dut.layer.desc.as_value(), desc.pack(_random(rng, desc)))
-        await ctx.tick()
-        ctx.set(dut.layer.launch, 0)
-        ctx.set(dut.layer.desc.as_value(), desc.pack(layer))
+        await launch(ctx, dut.layer, desc, layer, _random(rng, desc))
         await ctx.tick()  # no result right after a launch: the array's latency is longer
         drain = 4  # cycles after the last beat
         while drain:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hwsim import simulate
+from hwsim import launch, simulate
 
 from hw import ArrayConfig
 from hw.contract import LAYER_OPS, SHIFT_MIN, descriptor_format, one_input_fields
@@ -57,11 +57,7 @@ def _run(config, layer: dict, x: np.ndarray, w: np.ndarray, rng, busy: float) ->
     beats = []
 
     async def testbench(ctx):
-        ctx.set(dut.layer.launch, 1)
-        ctx.set(dut.layer.incoming.as_value(), desc.pack(layer))
-        await ctx.tick()
-        ctx.set(dut.layer.launch, 0)
-        ctx.set(dut.layer.desc.as_value(), desc.pack(layer))
+        await launch(ctx, dut.layer, desc, layer)
         drain = config.vector_latency + 2
         while drain:
             drain -= not vectors

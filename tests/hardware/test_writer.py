@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 import pytest
 from amaranth.hdl import UnusedElaboratable
-from hwsim import simulate
+from hwsim import launch, simulate
 
 from hw import ArrayConfig, ConfigError
 from hw.contract import descriptor_format
@@ -32,12 +32,7 @@ def _run(config, layer: dict, results: np.ndarray, rng, busy: float):
     memory, done = {}, []
 
     async def testbench(ctx):
-        ctx.set(dut.layer.launch, 1)
-        ctx.set(dut.layer.incoming.as_value(), desc.pack(layer))
-        ctx.set(dut.layer.desc.as_value(), desc.pack({**layer, "out_base": 0}))
-        await ctx.tick()
-        ctx.set(dut.layer.launch, 0)
-        ctx.set(dut.layer.desc.as_value(), desc.pack(layer))
+        await launch(ctx, dut.layer, desc, layer, {**layer, "out_base": 0})
         written, drain = False, 4  # cycles after the last beat
         while drain:
             drain -= not beats
