@@ -157,7 +157,8 @@ def layer_gemm(config: ArrayConfig, layer, samples: int, *,
 def scalesim_cycles(config: ArrayConfig, layers: Sequence, samples: int, *,
                     dense_k: bool = False) -> list[dict]:
     """Run SCALE-Sim, weight-stationary, on a chain of
-    :class:`~quantizer.layers.AcceleratorLayer` (:func:`quantizer.layers.accelerator_chain`).
+    :class:`~quantizer.layers.AcceleratorLayer` on the array (:func:`quantizer.layers.lower`;
+    SCALE-Sim has no counterpart of the vector unit's layers).
 
     Parameters
     ----------
