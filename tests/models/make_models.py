@@ -253,7 +253,7 @@ def resnet8() -> keras.Model:
 
 def vww_mobilenet() -> keras.Model:
     """MLPerf Tiny visual wake words: MobileNetV1 alpha 0.25 at 96x96x3, 2 classes (Keras'
-    own MobileNet, whose stride-2 depthwise layers follow an explicit ZeroPadding2D)."""
+    own MobileNet; the converter folds its ZeroPadding2D into the stride-2 depthwise layers)."""
     inp = _in((96, 96, 3))
     return keras.applications.MobileNet(input_tensor=inp, alpha=0.25, weights=None, classes=2,
                                         name="vww_mobilenet")
@@ -293,7 +293,7 @@ MODELS: dict[str, tuple[Callable[[], keras.Model], str, bool, str]] = {
     "kws_dscnn": (kws_dscnn, "normal", True, "MLPerf Tiny KWS DS-CNN, BN folded, 24x5 avg pool"),
     "resnet8": (resnet8, "uniform01", True, "MLPerf Tiny ResNet-8, 1x1 stride-2 shortcuts"),
     "vww_mobilenet": (vww_mobilenet, "uniform01", True,
-                      "MLPerf Tiny VWW MobileNetV1 0.25, 96x96x3, explicit PADs"),
+                      "MLPerf Tiny VWW MobileNetV1 0.25, 96x96x3 (PADs folded)"),
 }
 
 
