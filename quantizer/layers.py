@@ -200,6 +200,37 @@ def flattened_source(graph: Graph, name: str) -> str:
     return name
 
 
+@dataclass(frozen=True)
+class FusedPad:
+    """A PAD (or PADV2) of a map's height and width that the layer reading its output does by
+    addressing: the layer reads ``source`` and adds ``top``/``left`` to its own padding (the
+    bottom and right follow from the output size); its padded taps read ``value``."""
+
+    source: str
+    top: int
+    left: int
+    value: int
+
+
+def fusable_pad(graph: Graph, name: str) -> FusedPad | None:
+    """The PAD producing ``name`` when a layer can do it by addressing: it pads only height
+    and width of an NHWC map and keeps the quantization; else None."""
+    from .kernels.pad import pad_value_of, paddings_of
+
+    op = graph.producer(name)
+    if op is None or op.kind not in ("PAD", "PADV2"):
+        return None
+    source, out = graph.op_inputs(op)[0], graph.op_output(op)
+    if len(source.shape) != 4 or source.is_constant or source.dtype != out.dtype or \
+            source.zp != out.zp or source.scalar_scale != out.scalar_scale:
+        return None
+    inputs = [None if t is None else t.data for t in graph.op_inputs(op)]
+    (_, _), (top, _), (left, _), channels = paddings_of(op, inputs, 4)
+    if channels != (0, 0):
+        return None
+    return FusedPad(source.name, top, left, pad_value_of(op, graph, inputs))
+
+
 #: What the descriptor's convolution fields hold (hw.contract).
 _GEOMETRY_LIMITS = {"map size": (1 << SPATIAL_BITS) - 1,
                     "stride or dilation": (1 << STEP_BITS) - 1, "padding": (1 << PAD_BITS) - 1}
@@ -255,6 +286,21 @@ def _window(op: Operator, h: int, w: int, kernel: tuple[int, int], *, dilation=(
     return oh, ow, (sh, sw), (top, left), bool(padded)
 
 
+def _through_pad(graph: Graph, x: Tensor, h: int, w: int, pad: tuple[int, int],
+                 value: int) -> tuple[str, int, int, tuple[int, int]]:
+    """``(input, h, w, pad)`` of a layer reading ``x`` (``h × w``, its own padding ``pad``),
+    reading instead through the PAD that makes ``x`` when that PAD fills with ``value``, what
+    the layer's padded taps read (:func:`fusable_pad`)."""
+    fused = fusable_pad(graph, x.name)
+    if fused is None or fused.value != value:
+        return x.name, h, w, pad
+    source_h, source_w, _ = map_shape(graph.tensor(fused.source))
+    top, left = pad[0] + fused.top, pad[1] + fused.left
+    if max(top, left) > _GEOMETRY_LIMITS["padding"]:
+        return x.name, h, w, pad
+    return fused.source, source_h, source_w, (top, left)
+
+
 def _lower_conv(graph: Graph, op: Operator, runtime: str) -> AcceleratorLayer:
     from .kernels.conv import params as conv_params
 
@@ -265,7 +311,8 @@ def _lower_conv(graph: Graph, op: Operator, runtime: str) -> AcceleratorLayer:
         raise QuantizerError("grouped convolutions do not run on the accelerator")
     dilation = _pair(op.options.get("dilation", 1))
     oh, ow, stride, pad, _ = _window(op, h, w, kernel.shape[1:3], dilation=dilation)
-    return AcceleratorLayer(op.name, op.kind, x.name, op.outputs[0], kernel,
+    source, h, w, pad = _through_pad(graph, x, h, w, pad, x.zp)
+    return AcceleratorLayer(op.name, op.kind, source, op.outputs[0], kernel,
                             _bias(graph, op, kernel.shape[0]), conv_params(op, graph, runtime),
                             op.options.get("weight_format", "int8"), h, w, oh, ow, stride,
                             dilation, pad)
@@ -306,7 +353,8 @@ def _lower_depthwise(graph: Graph, op: Operator, runtime: str) -> AcceleratorLay
     oh, ow, stride, pad, _ = _window(op, h, w, filters.shape[:2], dilation=dilation)
     p = depthwise_params(op, graph, runtime)
     _check_multipliers(p.m0, p.shift)
-    return AcceleratorLayer(op.name, op.kind, x.name, op.outputs[0],
+    source, h, w, pad = _through_pad(graph, x, h, w, pad, x.zp)
+    return AcceleratorLayer(op.name, op.kind, source, op.outputs[0],
                             filters.transpose(2, 0, 1)[..., None], _bias(graph, op, c), p,
                             op.options.get("weight_format", "int8"), h, w, oh, ow, stride,
                             dilation, pad, operation="mac")
@@ -340,7 +388,11 @@ def _lower_pool(graph: Graph, op: Operator, runtime: str) -> AcceleratorLayer:
         params = MacParams(x.zp, 0, 0, _per_channel(m0, c), _per_channel(shift, c), act_min,
                            act_max, "double")
         bias, operation = _per_channel(fh * fw * x.zp, c), "mac"
-    return AcceleratorLayer(op.name, op.kind, x.name, out.name, np.ones((c, fh, fw, 1), np.int64),
+    # The padded taps of a max pool read the lowest value (an explicit PAD with it is free),
+    # an average pool's the zero point (its own padding is none, as checked above).
+    source, h, w, pad = _through_pad(graph, x, h, w, pad,
+                                     x.range[0] if operation == "max" else x.zp)
+    return AcceleratorLayer(op.name, op.kind, source, out.name, np.ones((c, fh, fw, 1), np.int64),
                             bias, params, "int8", h, w, oh, ow, stride, (1, 1), pad,
                             operation=operation)
 

@@ -4,7 +4,8 @@ delegate partitions a graph.
 An operator runs on the accelerator when :func:`~quantizer.layers.lower` maps it onto the array
 or the vector unit;
 a RESHAPE costs nothing there when every reader is an accelerator layer (the layer reads the
-tensor it reshapes, :func:`~quantizer.layers.flattened_source`). Everything else runs on the
+tensor it reshapes, :func:`~quantizer.layers.flattened_source`), nor does a PAD whose readers
+all pad by addressing (:func:`~quantizer.layers.fusable_pad`). Everything else runs on the
 host's golden model (:mod:`quantizer.kernels`), reading what the accelerator wrote and writing
 back what the accelerator reads next. Consecutive operators on the same side form a
 :class:`Step`; an accelerator step is one program the sequencer runs from start to ``last``.
@@ -19,12 +20,17 @@ from .errors import QuantizerError
 from .graph import Graph, Operator
 from .layers import ACCELERATOR_KINDS, AcceleratorLayer, lower
 
-__all__ = ["ACCELERATOR", "HOST", "Partition", "Placement", "Step", "partition"]
+__all__ = ["ACCELERATOR", "FREE_PAD", "FREE_RESHAPE", "HOST", "Partition", "Placement", "Step",
+           "partition"]
 
 ACCELERATOR, HOST = "accelerator", "host"
 
-#: The note of a RESHAPE the accelerator's layers read through.
+#: The notes of a RESHAPE the accelerator's layers read through and of a PAD they do by
+#: addressing: neither runs anywhere.
 FREE_RESHAPE = "free re-layout"
+FREE_PAD = "padding by addressing"
+#: The operators that can be free, with their note.
+_FREE = {"RESHAPE": FREE_RESHAPE, "PAD": FREE_PAD, "PADV2": FREE_PAD}
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,11 @@ class Placement:
     where: str
     note: str = ""
     layer: AcceleratorLayer | None = None
+
+    @property
+    def free(self) -> bool:
+        """True for a RESHAPE or PAD that the layers reading its output read through."""
+        return self.note in (FREE_RESHAPE, FREE_PAD)
 
     def describe(self) -> dict:
         return {"name": self.op.name, "kind": self.op.kind, "where": self.where,
@@ -114,7 +125,7 @@ def partition(graph: Graph, runtime: str = "litert", *, layer_steps: bool = Fals
     (a program) of its own, so that each layer's cycles can be measured."""
     placements: dict[str, Placement] = {}
     for op in graph.operators:
-        if op.kind == "RESHAPE":
+        if op.kind in _FREE:
             continue
         try:
             placements[op.name] = Placement(op, ACCELERATOR, layer=lower(graph, op, runtime))
@@ -124,21 +135,26 @@ def partition(graph: Graph, runtime: str = "litert", *, layer_steps: bool = Fals
             else:
                 note = f"the accelerator has no {op.kind}"
             placements[op.name] = Placement(op, HOST, note)
-    # A RESHAPE is free when only accelerator layers read its output (through it).
+    # A RESHAPE or PAD is free when only accelerator layers read its output, through it.
     for op in reversed(graph.operators):
-        if op.kind != "RESHAPE":
+        if op.kind not in _FREE:
             continue
         readers = graph.consumers(op.outputs[0])
         free = bool(readers) and op.outputs[0] not in graph.outputs and all(
             placements[r.name].where == ACCELERATOR and
-            (r.kind == "RESHAPE" or op.outputs[0] not in placements[r.name].layer.reads)
+            (r.kind == op.kind == "RESHAPE" or (
+                placements[r.name].layer is not None and
+                op.outputs[0] not in placements[r.name].layer.reads))
             for r in readers)
-        placements[op.name] = Placement(op, ACCELERATOR, FREE_RESHAPE) if free else \
-            Placement(op, HOST, "its output is read by the host")
+        by_host = op.outputs[0] in graph.outputs or any(
+            placements[r.name].where == HOST for r in readers) or op.kind == "RESHAPE"
+        placements[op.name] = Placement(op, ACCELERATOR, _FREE[op.kind]) if free else \
+            Placement(op, HOST, "its output is read by the host" if by_host else
+                      "a reader does not pad by addressing")
     ordered = tuple(placements[op.name] for op in graph.operators)
     steps: list[Step] = []
     for placement in ordered:
-        if placement.note == FREE_RESHAPE:
+        if placement.free:
             continue
         if steps and steps[-1].where == placement.where and not (
                 layer_steps and placement.where == ACCELERATOR):

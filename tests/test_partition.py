@@ -17,7 +17,7 @@ from quantizer.partition import ACCELERATOR, HOST, partition
 
 MODELS = Path(__file__).parent / "models"
 GRAPHS = ["resnet8", "kws_dscnn", "residual", "mobilenet_tiny", "reshape", "fc", "add",
-          "softmax", "maxpool"]
+          "softmax", "maxpool", "pad", "pad_vector"]
 
 
 def test_residual_network_runs_on_the_accelerator_up_to_its_softmax():
@@ -43,6 +43,43 @@ def test_a_flatten_before_a_dense_layer_is_free():
     conv, dense = part.layers
     assert dense.input == conv.output  # reads the map the flatten would have copied
     assert len(part.steps) == 1
+
+
+def test_a_pad_before_a_convolution_is_done_by_addressing():
+    graph = load_tflite(MODELS / "pad.tflite")
+    part = partition(graph)
+    assert [(p.op.kind, p.where, p.note) for p in part.placements] == [
+        ("PAD", ACCELERATOR, "padding by addressing"), ("CONV_2D", ACCELERATOR, "")]
+    [conv] = part.layers
+    # ZeroPadding2D(((1, 2), (2, 0))) of 8x7, then a VALID 3x3: the conv reads the 8x7 input
+    # with 1 row above and 2 columns left (the rest below and right follow from 9x7 outputs).
+    assert conv.input == graph.inputs[0]
+    assert (conv.h, conv.w, conv.pad, conv.oh, conv.ow) == (8, 7, (1, 2), 9, 7)
+    assert part.resident() == [graph.inputs[0], conv.output]
+
+
+def test_pads_before_the_vector_units_operators_are_done_by_addressing():
+    part = partition(load_tflite(MODELS / "pad_vector.tflite"))
+    assert [(p.op.kind, p.note) for p in part.placements if p.where == HOST] == []
+    dw, pool_max, pool_avg = part.layers
+    # pad_dw ((1, 1), (0, 2)), pad_max ((1, 0), (1, 1)), pad_avg ((0, 1), (1, 0)): the top and
+    # left of each; the max pool's padding reads the ReLU's zero point, int8's lowest value.
+    assert [(layer.kind, layer.pad) for layer in part.layers] == [
+        ("DEPTHWISE_CONV_2D", (1, 0)), ("MAX_POOL_2D", (1, 1)), ("AVERAGE_POOL_2D", (0, 1))]
+    assert pool_max.input == dw.output and pool_avg.input == pool_max.output
+    assert len(part.steps) == 1
+
+
+def test_a_pad_with_another_value_than_its_readers_padding_runs_on_the_host():
+    graph = load_tflite(MODELS / "pad_vector.tflite")
+    pad = next(op for op in graph.operators if op.kind == "PAD" and
+               graph.consumers(op.outputs[0])[0].kind == "MAX_POOL_2D")
+    pad.options["constant_value"] = 0  # a max pool's padded taps read -128
+    part = partition(graph)
+    assert [(p.op.kind, p.where, p.note) for p in part.placements if p.op is pad] == [
+        ("PAD", HOST, "a reader does not pad by addressing")]
+    assert part.layers[1].input == pad.outputs[0]
+    assert [step.where for step in part.steps] == [ACCELERATOR, HOST, ACCELERATOR]
 
 
 def test_layer_steps_give_every_layer_its_own_program():

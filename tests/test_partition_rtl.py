@@ -1,7 +1,8 @@
 """Graphs split between the accelerator and the host run bit-exact in RTL: the array runs the
 convolutions and dense layers, the vector unit the depthwise convolutions, pools, MEANs and
 residual ADDs, and the testbench's host the other operators with the golden model on what the
-accelerator wrote (SOFTMAX, an average pool whose window overlaps the padding). Every tensor
+accelerator wrote (SOFTMAX, an average pool whose window overlaps the padding); explicit PADs
+are done by addressing. Every tensor
 equals the golden model's and the output the interpreter's.
 
 One accelerator build (4x2: two column tiles share an activation word, so the vector unit picks
@@ -25,7 +26,8 @@ CONFIG = ArrayConfig(rows=4, cols=2, act_depth=16384, weight_depth=4096, param_d
                      psum_depth=1024, program_depth=16)
 CASES = [(DIGITS_CNN, "litert"), (MODELS / "residual.tflite", "tflm"),
          (MODELS / "mobilenet_tiny.tflite", "litert"), (MODELS / "softmax.tflite", "tflm"),
-         (MODELS / "avgpool.tflite", "litert"), (MODELS / "maxpool.tflite", "tflm")]
+         (MODELS / "avgpool.tflite", "litert"), (MODELS / "maxpool.tflite", "tflm"),
+         (MODELS / "pad.tflite", "tflm"), (MODELS / "pad_vector.tflite", "litert")]
 
 
 @pytest.mark.rtl

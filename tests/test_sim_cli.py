@@ -195,11 +195,16 @@ def test_compile_lists_a_host_tail_and_refuses_host_operators_before_the_acceler
     assert [(op["kind"], op["where"]) for op in manifest["host_tail"]] == [("SOFTMAX", "host")]
     assert manifest["output"]["size"] == 10 and manifest["input"]["base"] == 0
     capsys.readouterr()
-    assert main(["compile", str(MODELS / "pad.tflite"), "-o", str(tmp_path / "pad")]) == 2
+    assert main(["compile", str(MODELS / "avgpool.tflite"), "-o", str(tmp_path / "pool")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("mxugen: error: images run a graph whose operators all run on the "
-                          "accelerator") and "PAD" in err and "mxugen sim" in err
-    assert len(err.splitlines()) == 1 and not (tmp_path / "pad").exists()
+                          "accelerator") and "AVERAGE_POOL_2D" in err and "mxugen sim" in err
+    assert len(err.splitlines()) == 1 and not (tmp_path / "pool").exists()
+    # A PAD is done by addressing: nothing runs on the host.
+    assert main(["compile", str(MODELS / "pad.tflite"), "-o", str(tmp_path / "pad")]) == 0
+    manifest = json.loads((tmp_path / "pad" / "manifest.json").read_text())
+    assert manifest["host_tail"] == [] and [layer["kind"] for layer in manifest["layers"]] == [
+        "CONV_2D"]
     # The digits CNN (depthwise, pooling) runs wholly on the accelerator.
     assert main(["compile", str(DIGITS_CNN), "-o", str(tmp_path / "cnn")]) == 0
     manifest = json.loads((tmp_path / "cnn" / "manifest.json").read_text())

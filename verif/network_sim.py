@@ -16,7 +16,7 @@ from hw.accelerator import Accelerator
 from hw.generate import to_verilog
 from quantizer.compile import compile_network
 from quantizer.graph import Graph
-from quantizer.partition import FREE_RESHAPE, Partition, partition
+from quantizer.partition import Partition, partition
 
 from .errors import SimulationError
 from .runner import build_simulator
@@ -70,7 +70,7 @@ def run_on_rtl(graph: Graph, x: np.ndarray, config: ArrayConfig, *,
     pixels = max((layer.pixels for layer in layers), default=1)
     batch = max(1, min(batch or config.psum_depth, config.psum_depth // pixels, len(x)))
     golden = graph.run(x, runtime=runtime, all_tensors=True)
-    computed = [p.op.outputs[0] for p in part.placements if p.note != FREE_RESHAPE]
+    computed = [p.op.outputs[0] for p in part.placements if not p.free]
     reads = computed if check_layers else list(graph.outputs)
     batches, by_size = [], {}
     for first in range(0, len(x), batch):

@@ -161,6 +161,19 @@ def pad() -> keras.Model:
     return keras.Model(inp, x, name="pad")
 
 
+def pad_vector() -> keras.Model:
+    """Explicit PADs before the vector unit's operators: a depthwise conv, a max pool reading
+    a ReLU's output (padded with its zero point, the lowest int8) and an average pool."""
+    inp = _in((8, 7, 4))
+    x = layers.ZeroPadding2D(((1, 1), (0, 2)), name="pad_dw")(inp)
+    x = layers.DepthwiseConv2D(3, padding="valid", activation="relu", name="dw")(x)
+    x = layers.ZeroPadding2D(((1, 0), (1, 1)), name="pad_max")(x)
+    x = layers.MaxPooling2D(2, strides=2, name="max")(x)
+    x = layers.ZeroPadding2D(((0, 1), (1, 0)), name="pad_avg")(x)
+    x = layers.AveragePooling2D(2, strides=1, name="avg")(x)
+    return keras.Model(inp, x, name="pad_vector")
+
+
 def reshape() -> keras.Model:
     inp = _in((7, 7, 2))
     x = _conv(4, 3, "conv", padding="valid", activation="relu")(inp)
@@ -283,6 +296,7 @@ MODELS: dict[str, tuple[Callable[[], keras.Model], str, bool, str]] = {
     "residual": (residual, "uniform11", True, "2 residual blocks, global pool, dense"),
     "concat": (concat, "normal", True, "channel concat of branches with different scales"),
     "pad": (pad, "uniform11", True, "asymmetric ZeroPadding2D, VALID conv"),
+    "pad_vector": (pad_vector, "uniform11", True, "PADs before depthwise, max and avg pools"),
     "reshape": (reshape, "uniform01", True, "conv, Flatten, Dense"),
     "softmax": (softmax, "normal", True, "Dense, Softmax"),
     "mobilenet_tiny": (mobilenet_tiny, "uniform01", True, "depthwise-separable stack, softmax"),
