@@ -35,13 +35,13 @@ from amaranth.hdl import Module, Mux
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from .block_ram import ram_attrs
 from .component import ConfiguredComponent
 from .addrgen import ActivationAddressGenerator
 from .array import SystolicArray
 from .config import ArrayConfig
 from .contract import (LAYER_OPS, MEM_ACTIVATIONS, MEM_PARAMS, MEM_PROGRAM, MEM_WEIGHTS,
-                       activation_format, address_bits, weight_format)
-from .layouts import descriptor_layout, lane_params_layout
+                       address_bits, memory_shapes)
 from .memstream import MemoryStreamer
 from .psum import PartialSumAccumulator
 from .requant import Requantizer
@@ -58,13 +58,12 @@ def _route(m: Module, first, source, a, b) -> None:
                  source.ready.eq(Mux(first, a.ready, b.ready))]
 
 __all__ = ["Accelerator", "MEM_ACTIVATIONS", "MEM_PARAMS", "MEM_PROGRAM", "MEM_WEIGHTS",
-           "descriptor_layout", "host_word_width"]
+           "host_word_width"]
 
 
 def host_word_width(config: ArrayConfig) -> int:
-    """Width of ``host_wdata``: the widest memory word."""
-    return max(weight_format(config).size, activation_format(config).size,
-               lane_params_layout(config).size, descriptor_layout(config).size)
+    """Width of ``host_wdata``: the widest word of a memory the host loads."""
+    return max(width for name, (width, _) in memory_shapes(config).items() if name != "psums")
 
 
 class Accelerator(ConfiguredComponent):
@@ -108,17 +107,17 @@ class Accelerator(ConfiguredComponent):
         images = self._images
 
         # --- memories and host access -------------------------------------------------------
-        m.submodules.wmem = wmem = memory.Memory(shape=weight_format(cfg).size,
-                                                 depth=cfg.weight_depth,
-                                                 init=images.get("weights", []))
-        m.submodules.amem = amem = memory.Memory(shape=activation_format(cfg).size,
-                                                 depth=cfg.act_depth, init=[])
-        m.submodules.pmem = pmem = memory.Memory(shape=lane_params_layout(cfg).size,
-                                                 depth=cfg.param_depth,
-                                                 init=images.get("params", []))
-        m.submodules.prog = prog = memory.Memory(shape=descriptor_layout(cfg).size,
-                                                 depth=cfg.program_depth,
-                                                 init=images.get("program", []))
+        shapes, attrs = memory_shapes(cfg), ram_attrs(cfg)
+
+        def ram(name: str, image: str | None = None) -> memory.Memory:
+            width, depth = shapes[name]
+            return memory.Memory(shape=width, depth=depth, init=images.get(image, []),
+                                 attrs=attrs[name])
+
+        m.submodules.wmem = wmem = ram("weights", "weights")
+        m.submodules.amem = amem = ram("activations")
+        m.submodules.pmem = pmem = ram("params", "params")
+        m.submodules.prog = prog = ram("program", "program")
         w_wr, p_wr, g_wr = wmem.write_port(), pmem.write_port(), prog.write_port()
         a_wr = amem.write_port(granularity=8 * cfg.cols)
         w_rd, a_rd, p_rd, g_rd = (wmem.read_port(), amem.read_port(), pmem.read_port(),

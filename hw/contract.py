@@ -28,7 +28,7 @@ __all__ = [
     "STEP_BITS", "REQUANT_MODES", "SHIFT_BITS",
     "SHIFT_MAX", "SHIFT_MIN", "TILE_COUNT_BITS", "WEIGHT_BITS", "WordFormat",
     "activation_format", "address_bits", "data_field", "decode_weight", "dense_geometry",
-    "descriptor_format", "one_input_fields",
+    "descriptor_format", "memory_shapes", "one_input_fields",
     "double_bit", "dtype_signed", "encode_weight", "has_multiplier", "lane_params_format",
     "rounding_path", "runtime_rounding_select", "weight_field", "weight_format", "weight_range",
 ]
@@ -465,3 +465,13 @@ def weight_format(config: ArrayConfig) -> WordFormat:
 def activation_format(config: ArrayConfig) -> WordFormat:
     """One activation-memory word: ``rows`` values, lane ``r`` = input ``r`` of a K-slice."""
     return WordFormat("activation word", [data_field("x", config.dtype, config.rows)])
+
+
+def memory_shapes(config: ArrayConfig) -> dict[str, tuple[int, int]]:
+    """``(bits per word, words)`` of each of the accelerator's memories: the four the host
+    loads and the partial sums (one ``acc_width`` sum per column)."""
+    return {"weights": (weight_format(config).size, config.weight_depth),
+            "activations": (activation_format(config).size, config.act_depth),
+            "params": (lane_params_format(config).size, config.param_depth),
+            "program": (descriptor_format(config).size, config.program_depth),
+            "psums": (config.acc_width * config.cols, config.psum_depth)}

@@ -7,10 +7,11 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, memory, stream
 from amaranth.lib.wiring import In, Out
 
+from .block_ram import ram_attrs
 from .component import ConfiguredComponent
 from .array import accumulator_stream_layout
 from .config import ArrayConfig
-from .contract import LAYER_OPS, address_bits
+from .contract import LAYER_OPS, address_bits, memory_shapes
 from .layouts import lane_params_layout
 from .requant import requant_input_layout
 from .sequencer import LayerSignature
@@ -61,8 +62,9 @@ class PartialSumAccumulator(ConfiguredComponent):
         m = Module()
         cfg = self.config
         desc, launch = self.layer.desc, self.layer.launch
-        m.submodules.psum = psum = memory.Memory(shape=cfg.acc_width * cfg.cols,
-                                                 depth=cfg.psum_depth, init=[])
+        width, depth = memory_shapes(cfg)["psums"]
+        m.submodules.psum = psum = memory.Memory(shape=width, depth=depth, init=[],
+                                                 attrs=ram_attrs(cfg)["psums"])
         wr = psum.write_port()
         rd = psum.read_port(transparent_for=(wr,))  # a sum written now is read back now
 

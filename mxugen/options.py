@@ -104,3 +104,23 @@ def check_output_folder(path) -> None:
     if not existing.is_dir():
         raise UsageError(f"output {path} would be inside {existing}, which is a file; choose "
                          "another -o")
+
+
+def add_device_option(parser: argparse.ArgumentParser, help: str, default: str | None = None):
+    from hw.block_ram import ECP5_BLOCK_RAMS
+    parser.add_argument("--device", default=default, choices=list(ECP5_BLOCK_RAMS), help=help)
+
+
+def block_ram_line(config, device: str | None, what: str) -> str:
+    """One line on the DP16KD blocks the accelerator ``config`` needs on an ECP5; a
+    :class:`UsageError` when ``device`` has fewer."""
+    from hw.block_ram import block_ram_report
+    report = block_ram_report(config, device)
+    by_memory = ", ".join(f"{name} {n}" for name, n in report["block_rams_by_memory"].items())
+    need = f"{report['block_rams']} DP16KD block RAMs ({by_memory})"
+    if device is not None and not report["fits"]:
+        raise UsageError(f"{what} needs {need}, the ECP5 {device} has "
+                         f"{report['device_block_rams']}: use a larger device, fewer samples "
+                         "per run or smaller memories (docs/verilog.md)")
+    room = f" of the {device}'s {report['device_block_rams']}" if device else ""
+    return f"block RAM on an ECP5: {need}{room}"

@@ -1,6 +1,6 @@
 """Sizing the accelerator for a network: the smallest memories that hold its weights,
 parameters, program and activations, rounded up to powers of two so that similar networks
-share one simulator build."""
+share one simulator build (or, for an FPGA build, not rounded)."""
 
 from __future__ import annotations
 
@@ -19,9 +19,11 @@ def _pow2_at_least(n: int) -> int:
 
 
 def accelerator_config(graph: Graph, batch: int, *, rows: int = 8, cols: int = 8,
-                       keep_layers: bool = False, **options) -> ArrayConfig:
+                       keep_layers: bool = False, exact: bool = False,
+                       **options) -> ArrayConfig:
     """An accelerator sized for ``graph`` at ``batch`` samples per run; ``keep_layers`` makes
-    room for every layer's outputs at once. ``options`` are further ArrayConfig fields.
+    room for every layer's outputs at once; ``exact`` sizes each memory to the words it needs
+    instead of the next power of two. ``options`` are further ArrayConfig fields.
 
     A convolution's GEMM has one row per output pixel, so the partial-sum memory holds
     ``batch`` × the largest output map; activation memory holds the resident tensors that are
@@ -44,8 +46,9 @@ def accelerator_config(graph: Graph, batch: int, *, rows: int = 8, cols: int = 8
               "psum_depth": batch * max(layer.pixels for layer in layers),
               "program_depth": len(layers)}
     try:
+        size = (lambda n: max(2, n)) if exact else _pow2_at_least
         return replace(shape, weight_bits=bits,
-                       **{name: _pow2_at_least(words) for name, words in depths.items()})
+                       **{name: size(words) for name, words in depths.items()})
     except ConfigError as exc:
         raise QuantizerError(f"{exc}: at {batch} samples per run the network needs more "
                              "memory than the generator builds; use fewer samples per run") \

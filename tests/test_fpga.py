@@ -32,3 +32,14 @@ def test_multiplier_requantizer_adds_dsps(tmp_path, capsys):
     report = _report(capsys, "--no-pnr", "-o", str(tmp_path))
     assert report["dsps"] > 2 * 2  # the 32×31-bit requantization multipliers
     assert "fmax_mhz" not in report
+
+
+def test_the_accelerators_block_rams_are_the_ones_decided_before_synthesis(tmp_path, capsys):
+    from hw import ArrayConfig
+    from hw.block_ram import block_ram_report
+    depths = {"weight_depth": 3000, "act_depth": 1000, "psum_depth": 600, "param_depth": 40,
+              "program_depth": 8}
+    report = _report(capsys, "--accelerator", "--no-pnr", "-o", str(tmp_path),
+                     *[f"--{k.replace('_', '-')}={v}" for k, v in depths.items()])
+    expected = block_ram_report(ArrayConfig(rows=2, cols=2, **depths))
+    assert report["block_rams"] == expected["block_rams"] == 8

@@ -6,7 +6,7 @@ are done by addressing. Every tensor
 equals the golden model's and the output the interpreter's.
 
 One accelerator build (4x2: two column tiles share an activation word, so the vector unit picks
-its channels out of the word) runs every model."""
+its channels out of the word; memories of no power-of-two depth) runs every model."""
 
 from __future__ import annotations
 
@@ -22,8 +22,9 @@ from quantizer.importers.tflite import load_tflite
 from tests_paths import DIGITS_CNN
 
 MODELS = Path(__file__).parent / "models"
-CONFIG = ArrayConfig(rows=4, cols=2, act_depth=16384, weight_depth=4096, param_depth=128,
-                     psum_depth=1024, program_depth=16)
+# Memories of no power-of-two depth, as `mxugen compile --device` sizes them for an FPGA.
+CONFIG = ArrayConfig(rows=4, cols=2, act_depth=6000, weight_depth=3000, param_depth=100,
+                     psum_depth=1000, program_depth=12)
 CASES = [(DIGITS_CNN, "litert"), (MODELS / "residual.tflite", "tflm"),
          (MODELS / "mobilenet_tiny.tflite", "litert"), (MODELS / "softmax.tflite", "tflm"),
          (MODELS / "avgpool.tflite", "litert"), (MODELS / "maxpool.tflite", "tflm"),

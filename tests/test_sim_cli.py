@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -239,3 +240,27 @@ def test_bench_model_reports_each_operator_and_a_cycle_model_that_is_exact(capsy
 def test_demo_refuses_plots_for_the_cnn(tmp_path, capsys):
     assert main(["demo", "--model", "cnn", "--plot", "-o", str(tmp_path / "d")]) == 2
     assert "--plot" in capsys.readouterr().err
+
+
+def test_compile_for_a_device_sizes_memories_exactly_and_refuses_what_does_not_fit(
+        tmp_path, capsys):
+    from tests_paths import MODELS
+    model = str(MODELS / "kws_dscnn.tflite")
+    assert main(["compile", model, "--samples", "1", "--device", "25k",
+                 "-o", str(tmp_path / "small")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the ECP5 25k has 56" in err and "DP16KD" in err, err
+    assert not (tmp_path / "small").exists()
+    assert main(["compile", model, "--samples", "1", "--device", "45k",
+                 "-o", str(tmp_path / "big")]) == 0
+    out = capsys.readouterr().out
+    assert "of the 45k's 108" in out, out
+    manifest = json.loads((tmp_path / "big" / "manifest.json").read_text())
+    words = int(re.search(r"wrote (\d+) weight", out).group(1))
+    assert manifest["hardware"]["weight_depth"] == words  # no power of two
+    # The Verilog of those images fits as well; the matrix unit has no memories to check.
+    assert main(["generate", "--accelerator", "--images", str(tmp_path / "big"), "--device",
+                 "45k", "-o", str(tmp_path / "rtl")]) == 0
+    assert "of the 45k's 108" in capsys.readouterr().out
+    assert main(["generate", "--device", "45k", "-o", str(tmp_path / "mxu")]) == 2
+    assert "add --accelerator" in capsys.readouterr().err

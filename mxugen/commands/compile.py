@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from ..options import UsageError, add_shape_options, check_output_folder, command
+from ..options import (UsageError, add_device_option, add_shape_options, block_ram_line,
+                       check_output_folder, command)
 
-EXAMPLES = ["mxugen compile out/net --rows 8 --cols 8 --format coe -o out/images"]
+EXAMPLES = ["mxugen compile out/net --rows 8 --cols 8 --format coe -o out/images",
+            "mxugen compile model.tflite --samples 1 --device 25k -o out/images"]
 
 
 def register(commands) -> None:
@@ -21,6 +23,9 @@ def register(commands) -> None:
                         help="whose rounding the images reproduce (default litert)")
     parser.add_argument("--format", action="append", default=[], choices=["coe", "mif"],
                         help="also write Xilinx .coe or Intel .mif files (repeatable)")
+    add_device_option(parser, "size the memories to the words the network needs (not the "
+                              "next power of two) and refuse a network whose accelerator "
+                              "needs more block RAM than this ECP5 has")
     parser.add_argument("-o", "--output", required=True, help="output folder")
     parser.set_defaults(run=run)
 
@@ -34,13 +39,18 @@ def run(args) -> int:
     if args.samples < 1:
         raise UsageError(f"--samples must be at least 1, got {args.samples}")
     graph = load_network(args.network)
-    config = accelerator_config(graph, args.samples, rows=args.rows, cols=args.cols)
+    # For a device, memories of exactly the words needed: powers of two waste block RAM.
+    config = accelerator_config(graph, args.samples, rows=args.rows, cols=args.cols,
+                                exact=args.device is not None)
+    block_ram = block_ram_line(config, args.device,
+                               f"at {args.samples} samples per run, the accelerator")
     formats = tuple(dict.fromkeys(["hex", *args.format]))
     compiled = write_images(graph, config, args.samples, args.output, formats=formats,
                             runtime=args.match)
     print(f"wrote {len(compiled.weights)} weight, {len(compiled.params)} parameter and "
           f"{len(compiled.program)} program words ({', '.join(formats)}) and manifest.json to "
           f"{args.output} for {config.describe()}")
+    print(block_ram)
     if config.weight_bits != 8:
         packed = len(compiled.weights) * config.weight_bits * config.cols // 8
         print(f"weights packed at {config.weight_bits} bits: {packed} bytes of weight memory "

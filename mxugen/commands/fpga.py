@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..options import (UsageError, add_hw_options, check_output_folder, command, config_from,
-                       design)
+from ..options import (UsageError, add_device_option, add_hw_options, block_ram_line,
+                       check_output_folder, command, config_from, design)
 
 EXAMPLES = ["mxugen fpga --rows 4 --cols 4 --json",
             "mxugen fpga --accelerator --rows 8 --cols 8 --no-pnr"]
@@ -23,8 +23,9 @@ def register(commands) -> None:
     add_hw_options(parser)
     parser.add_argument("--accelerator", action="store_true",
                         help="the whole accelerator instead of the matrix unit alone")
-    parser.add_argument("--device", default="85k", choices=["25k", "45k", "85k"],
-                        help="ECP5 size (default 85k)")
+    add_device_option(parser, "ECP5 size (default 85k); an accelerator whose memories need "
+                              "more block RAM than it has is refused before synthesis",
+                      default="85k")
     parser.add_argument("--no-pnr", action="store_true",
                         help="synthesis only: resources without place and route or Fmax")
     parser.add_argument("--seed", type=int, default=1, help="placement seed")
@@ -41,6 +42,8 @@ def run(args) -> int:
     check_output_folder(args.output)
     config = config_from(args)
     top = "accel" if args.accelerator else "mxu"
+    if args.accelerator:
+        block_ram_line(config, args.device, "the accelerator")
     out = Path(args.output)
     write_design(design(config, args.accelerator), config, out, top)
     try:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..options import (UsageError, add_hw_options, check_output_folder, command, config_from,
-                       design)
+from ..options import (UsageError, add_device_option, add_hw_options, block_ram_line,
+                       check_output_folder, command, config_from, design)
 
 EXAMPLES = ["mxugen generate --rows 8 --cols 8 --lint -o out/mxu8x8",
             "mxugen generate --rows 16 --cols 4 --dtype uint8 --requant pow2 -o out/pow2",
@@ -24,6 +24,8 @@ def register(commands) -> None:
     parser.add_argument("--images", help="bake the images of `mxugen compile` into the "
                                          "accelerator's memories (FPGA build)")
     parser.add_argument("--top", help="top module name (default mxu, or accel)")
+    add_device_option(parser, "with --accelerator: refuse memories that need more block RAM "
+                              "than this ECP5 has")
     parser.add_argument("--lint", action="store_true",
                         help="also run verilator --lint-only -Wall on the result")
     parser.add_argument("-o", "--output", required=True, help="output directory")
@@ -38,13 +40,19 @@ def run(args) -> int:
     check_output_folder(args.output)
     if args.images and not args.accelerator:
         raise UsageError("--images bakes a network into the accelerator: add --accelerator")
+    if args.device and not args.accelerator:
+        raise UsageError("--device checks the accelerator's block RAM: add --accelerator")
     config = config_from(args, images_hardware(args.images) if args.images else None)
+    block_ram = block_ram_line(config, args.device, "the accelerator") if args.accelerator \
+        else None
     top = args.top or ("accel" if args.accelerator else "mxu")
     images = read_images(args.images, config.to_dict()) if args.images else None
     verilog_path, json_path, _ = write_design(
         design(config, args.accelerator, images), config, Path(args.output), top,
         baked_images=str(args.images) if args.images else None)
     print(f"wrote {verilog_path} ({config.describe()}) and {json_path}")
+    if block_ram:
+        print(block_ram)
     if args.lint:
         from verif.lint import lint
         findings = lint(verilog_path, top)
