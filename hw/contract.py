@@ -391,9 +391,11 @@ def descriptor_format(config: ArrayConfig) -> WordFormat:
     geometry the address generator walks (docs/images.md): input ``h × w``, output
     ``oh × ow``, kernel width ``kw`` (the kernel height is ``k_tiles / (kw·groups)``),
     ``groups`` channel groups of ``rows`` channels, ``plane`` = words of one channel group of
-    the input (samples·h·w), strides, dilations and the top/left padding. A fully-connected
-    layer is the convolution with ``h = w = oh = ow = kw = 1``, ``groups = k_tiles``,
-    ``plane = m``, strides and dilations 1, no padding.
+    the input (samples·h·w), ``out_plane`` = those of the output (``m``, unless the layer runs
+    in several passes over parts of its output, each a descriptor of its own), strides,
+    dilations and the top/left padding. A fully-connected layer is the convolution with
+    ``h = w = oh = ow = kw = 1``, ``groups = k_tiles``, ``plane = out_plane = m``, strides and
+    dilations 1, no padding.
 
     Then the layer's operation (``op``, an index into :data:`LAYER_OPS`), the value of the
     output words' unused lanes (``zpad``, the output tensor's zero point: the requantizer's
@@ -415,6 +417,7 @@ def descriptor_format(config: ArrayConfig) -> WordFormat:
         *(Field(name, SPATIAL_BITS) for name in ("h", "w", "oh", "ow", "kw")),
         Field("groups", TILE_COUNT_BITS),
         Field("plane", address_bits(config.act_depth + 1)),
+        Field("out_plane", address_bits(config.act_depth + 1)),
         *(Field(name, STEP_BITS) for name in ("stride_h", "stride_w", "dil_h", "dil_w")),
         *(Field(name, PAD_BITS) for name in ("pad_top", "pad_left")),
         Field("op", 2, values=range(len(LAYER_OPS))),
@@ -435,6 +438,7 @@ def one_input_fields() -> dict[str, int]:
 def dense_geometry(m: int, k_tiles: int) -> dict[str, int]:
     """The descriptor's convolution fields of a fully-connected layer of ``m`` samples."""
     return {"h": 1, "w": 1, "oh": 1, "ow": 1, "kw": 1, "groups": k_tiles, "plane": m,
+            "out_plane": m,
             "stride_h": 1, "stride_w": 1, "dil_h": 1, "dil_w": 1, "pad_top": 0, "pad_left": 0}
 
 

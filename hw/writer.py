@@ -22,7 +22,8 @@ class OutputWriter(ConfiguredComponent):
     An activation word holds ``rows`` values, a column tile ``cols``: ``rows/cols``
     consecutive column tiles share a word, each in its own group of lanes (group ``g`` =
     column tile ``nt`` with ``nt mod (rows/cols) = g``), at ``out_base + (nt div
-    (rows/cols))·m + sample`` (docs/images.md). The layer's last column tile also fills the
+    (rows/cols))·out_plane + sample`` (docs/images.md; ``out_plane`` is ``m`` unless the
+    layer's output is written in several passes). The layer's last column tile also fills the
     word's remaining groups with the output tensor's zero point (``zpad``): the next layer
     reads them as padding, which must contribute exactly zero whatever the weights there
     (1-bit weight memories cannot hold a zero weight).
@@ -34,7 +35,7 @@ class OutputWriter(ConfiguredComponent):
     Attributes
     ----------
     layer : ``In(LayerSignature(config))``
-        The running layer (``out_base``, ``m``, ``n_tiles``, ``zpad``).
+        The running layer (``out_base``, ``out_plane``, ``m``, ``n_tiles``, ``zpad``).
     results : ``In(stream.Signature(requant_output_layout(config), always_ready=True))``
         Requantized vectors, sample by sample, column tile by column tile.
     addr, data, en : ``Out(address)``, ``Out(8 * rows)``, ``Out(rows // cols)``
@@ -71,7 +72,7 @@ class OutputWriter(ConfiguredComponent):
             with m.If(sample == desc.m - 1):
                 m.d.sync += [sample.eq(0), nt.eq(nt + 1)]
                 with m.If(group == ratio - 1):
-                    m.d.sync += [group.eq(0), word.eq(word + desc.m)]
+                    m.d.sync += [group.eq(0), word.eq(word + desc.out_plane)]
                 with m.Else():
                     m.d.sync += group.eq(group + 1)
             with m.Else():

@@ -138,10 +138,8 @@ def compile_network(graph: Graph, config: ArrayConfig, samples: int, *,
         raise QuantizerError("no operator of the graph runs on the accelerator: "
                              + "; ".join(f"{p.op.kind} {p.op.name}: {p.note}"
                                          for p in part.placements[:3]))
-    pixels = max(layer.pixels for layer in layers)
-    if not 1 <= samples * pixels <= config.psum_depth:
-        raise QuantizerError(f"samples per run times output pixels ({pixels}) must be in "
-                             f"1..{config.psum_depth} (psum_depth)")
+    if samples < 1:
+        raise QuantizerError(f"samples per run must be at least 1, got {samples}")
     plan = plan_memory(part, rows, samples, keep_all=keep_layers)
     if plan.words > config.act_depth:
         raise QuantizerError(f"activations need {plan.words} words but act_depth is "
@@ -167,26 +165,33 @@ def compile_network(graph: Graph, config: ArrayConfig, samples: int, *,
             out.weights += _weight_words(layer, config)
             out.params += _param_words(layer, config)
             source, dest = plan.tensors[layer.input], plan.tensors[layer.output]
-            m = samples * layer.pixels
             if layer.operation == "add":
                 _check_add(config, layer)
-            out.program.append(_pack(descriptor, {
-                "op": contract.LAYER_OPS.index(layer.operation), "zpad": dest.zero_point,
-                **(one_input_fields() if layer.input2 is None else
-                   {"in2_base": plan.tensors[layer.input2].base, **layer.add_fields}),
-                "m": m, "k_tiles": k_tiles, "n_tiles": n_tiles, "in_base": source.base,
-                "out_base": dest.base, "w_base": w_base, "p_base": p_base,
-                "zx": p.input_zero_point, "zw": p.weight_zero_point, "zy": p.output_zero_point,
-                "act_min": p.act_min, "act_max": p.act_max,
-                "double": contract.double_bit(path), "last": int(i == len(step.layers) - 1),
-                "h": layer.h, "w": layer.w, "oh": layer.oh, "ow": layer.ow, "kw": kw,
-                "groups": groups, "plane": source.pixels,
-                "stride_h": layer.stride[0], "stride_w": layer.stride[1],
-                "dil_h": layer.dilation[0], "dil_w": layer.dilation[1],
-                "pad_top": layer.pad[0], "pad_left": layer.pad[1]}))
+            passes = layer.passes(samples, config.psum_depth)
+            for j, pixels in enumerate(passes):
+                # Each pass is a descriptor of its own over a band of the input and output.
+                g = layer.pass_geometry(pixels)
+                out.program.append(_pack(descriptor, {
+                    "op": contract.LAYER_OPS.index(layer.operation), "zpad": dest.zero_point,
+                    **(one_input_fields() if layer.input2 is None else
+                       {"in2_base": plan.tensors[layer.input2].base + g["in_offset"],
+                        **layer.add_fields}),
+                    "m": g["m"], "k_tiles": k_tiles, "n_tiles": n_tiles,
+                    "in_base": source.base + g["in_offset"],
+                    "out_base": dest.base + g["out_offset"], "w_base": w_base,
+                    "p_base": p_base, "zx": p.input_zero_point, "zw": p.weight_zero_point,
+                    "zy": p.output_zero_point, "act_min": p.act_min, "act_max": p.act_max,
+                    "double": contract.double_bit(path),
+                    "last": int(i == len(step.layers) - 1 and j == len(passes) - 1),
+                    "h": g["h"], "w": layer.w, "oh": g["oh"], "ow": layer.ow, "kw": kw,
+                    "groups": groups, "plane": source.pixels, "out_plane": dest.pixels,
+                    "stride_h": layer.stride[0], "stride_w": layer.stride[1],
+                    "dil_h": layer.dilation[0], "dil_w": layer.dilation[1],
+                    "pad_top": g["pad_top"], "pad_left": layer.pad[1]}))
             out.layers.append({"name": layer.name, "operation": layer.operation,
                                "k_tiles": k_tiles, "n_tiles": n_tiles,
-                               "rounding": path, "out_base": dest.base, "size": cout, "m": m,
+                               "rounding": path, "out_base": dest.base, "size": cout,
+                               "m": samples * layer.pixels, "passes": len(passes),
                                "words": dest.words})
     for name, words, depth in (("weights", out.weights, config.weight_depth),
                                ("params", out.params, config.param_depth),

@@ -42,12 +42,16 @@ def layer_cycles(config: ArrayConfig, layer, samples: int) -> int:
     im2col, ``M = samples·OH·OW`` output pixels, ``K = KH·KW·⌈Cin/rows⌉·rows`` (K tiles
     ``(kh, kw, g)``), ``N = Cout``; the address generator feeds it one vector per cycle, padding
     taps included, so the fully-connected model holds unchanged. A vector-unit layer streams
-    its taps × column tiles (:func:`vector_cycles`)."""
+    its taps × column tiles (:func:`vector_cycles`). A layer whose output pixels exceed the
+    partial-sum memory runs in passes (:meth:`~quantizer.layers.AcceleratorLayer.passes`),
+    one descriptor each, one after the other: its cycles are theirs summed."""
     _, k_tiles, n_tiles = layer.tiles(config.rows, config.cols)
-    m = samples * layer.pixels
     if not layer.on_array:
-        return vector_cycles(config, m, k_tiles * n_tiles)
-    return predicted_cycles(config, m, k_tiles * config.rows, layer.channels_out)
+        return sum(vector_cycles(config, layer.pass_geometry(p)["m"], k_tiles * n_tiles)
+                   for p in layer.passes(samples, config.psum_depth))
+    return sum(predicted_cycles(config, layer.pass_geometry(p)["m"], k_tiles * config.rows,
+                                layer.channels_out)
+               for p in layer.passes(samples, config.psum_depth))
 
 
 def network_cycles(config: ArrayConfig, graph, samples: int, runtime: str = "litert") -> int:

@@ -88,6 +88,18 @@ def dense_chain(graph: Graph, runtime: str = "litert") -> list[FullyConnectedLay
 
 
 @dataclass(frozen=True)
+class LayerPass:
+    """The output pixels one descriptor of a layer computes: ``samples`` samples from
+    ``sample`` on, output rows ``row`` … ``row + rows − 1`` of each
+    (:meth:`AcceleratorLayer.passes`)."""
+
+    sample: int
+    samples: int
+    row: int
+    rows: int
+
+
+@dataclass(frozen=True)
 class AcceleratorLayer:
     """One operator as the accelerator runs it: a convolution by implicit im2col
     (docs/images.md) over an NHWC input of ``h × w × channels`` per sample, weights
@@ -165,6 +177,35 @@ class AcceleratorLayer:
         """Words of weight memory: ``rows`` per tile on the array, one on the vector unit."""
         _, k_tiles, n_tiles = self.tiles(rows, cols)
         return k_tiles * n_tiles * (rows if self.on_array else 1)
+
+    def passes(self, samples: int, psum_depth: int) -> list[LayerPass]:
+        """The layer's output pixels for ``samples`` samples in passes of at most
+        ``psum_depth`` (the partial-sum memory holds one sum vector per output pixel of a
+        pass): the whole batch, else whole samples, else bands of output rows of one sample."""
+        if samples * self.pixels <= psum_depth:
+            return [LayerPass(0, samples, 0, self.oh)]
+        if self.pixels <= psum_depth:
+            per = psum_depth // self.pixels
+            return [LayerPass(s, min(per, samples - s), 0, self.oh)
+                    for s in range(0, samples, per)]
+        rows = psum_depth // self.ow
+        if rows == 0:
+            raise QuantizerError(f"{self.name}: one output row of {self.ow} pixels does not "
+                                 f"fit the partial-sum memory's {psum_depth} words")
+        return [LayerPass(s, 1, r, min(rows, self.oh - r))
+                for s in range(samples) for r in range(0, self.oh, rows)]
+
+    def pass_geometry(self, p: LayerPass) -> dict[str, int]:
+        """Where pass ``p`` reads and writes, as a layer of its own: ``m``, the input rows
+        it starts at (``in_offset`` words into each channel group), their count ``h`` and
+        padding ``pad_top``, its output rows ``oh`` and its first output word in each group
+        (``out_offset``). Every input row a band's taps reach below its first lies in it."""
+        first = p.row * self.stride[0] - self.pad[0]
+        skipped = max(0, first)
+        return {"m": p.samples * p.rows * self.ow, "h": self.h - skipped, "oh": p.rows,
+                "pad_top": max(0, -first),
+                "in_offset": (p.sample * self.h + skipped) * self.w,
+                "out_offset": (p.sample * self.oh + p.row) * self.ow}
 
     @property
     def macs(self) -> int:

@@ -14,6 +14,11 @@ from .memory_plan import plan_memory
 from .partition import partition
 
 
+#: Partial sums of an FPGA build: one DP16KD deep (512 × 36); a layer with more output pixels
+#: runs in passes over bands of its output rows (AcceleratorLayer.passes).
+FPGA_PSUM_WORDS = 512
+
+
 def _pow2_at_least(n: int) -> int:
     return max(2, 1 << max(0, (n - 1).bit_length()))
 
@@ -23,7 +28,8 @@ def accelerator_config(graph: Graph, batch: int, *, rows: int = 8, cols: int = 8
                        **options) -> ArrayConfig:
     """An accelerator sized for ``graph`` at ``batch`` samples per run; ``keep_layers`` makes
     room for every layer's outputs at once; ``exact`` sizes each memory to the words it needs
-    instead of the next power of two. ``options`` are further ArrayConfig fields.
+    instead of the next power of two and the partial sums to :data:`FPGA_PSUM_WORDS` (an FPGA
+    build). ``options`` are further ArrayConfig fields.
 
     A convolution's GEMM has one row per output pixel, so the partial-sum memory holds
     ``batch`` × the largest output map; activation memory holds the resident tensors that are
@@ -41,10 +47,13 @@ def accelerator_config(graph: Graph, batch: int, *, rows: int = 8, cols: int = 8
         words["weights"] += layer.weight_words(rows, cols)
         words["params"] += layer.tiles(rows, cols)[2]
     bits = weight_bits or max(layer.weight_bits for layer in layers)
+    psums = batch * max(layer.pixels for layer in layers)
+    if exact:  # an FPGA build: layers with more output pixels run in passes
+        psums = min(psums, max(FPGA_PSUM_WORDS, *(layer.ow for layer in layers)))
     depths = {"weight_depth": words["weights"], "param_depth": words["params"],
               "act_depth": plan_memory(part, rows, batch, keep_all=keep_layers).words,
-              "psum_depth": batch * max(layer.pixels for layer in layers),
-              "program_depth": len(layers)}
+              "psum_depth": psums,
+              "program_depth": sum(len(layer.passes(batch, psums)) for layer in layers)}
     try:
         size = (lambda n: max(2, n)) if exact else _pow2_at_least
         return replace(shape, weight_bits=bits,

@@ -132,3 +132,27 @@ def test_dead_tensors_free_their_words_unless_all_are_kept():
     assert reused.words < total / 2
     regions = sorted((r.base, r.base + r.words) for r in kept.tensors.values())
     assert all(end <= start for (_, end), (start, _) in zip(regions, regions[1:]))
+
+
+def test_a_layer_whose_pixels_exceed_the_partial_sums_runs_in_passes():
+    from quantizer.errors import QuantizerError
+    from quantizer.layers import LayerPass
+    [same] = partition(load_tflite(MODELS / "conv_same.tflite")).layers  # 9x9 SAME, 81 pixels
+    assert same.passes(2, 162) == [LayerPass(0, 2, 0, 9)]
+    assert same.passes(3, 170) == [LayerPass(0, 2, 0, 9), LayerPass(2, 1, 0, 9)]
+    # 40 sums hold 4 rows of 9: bands of rows 0-3, 4-7 and 8 of each sample.
+    assert same.passes(2, 40) == [LayerPass(s, 1, r, n) for s in (0, 1)
+                                  for r, n in ((0, 4), (4, 4), (8, 1))]
+    # The first band reads from input row 0 with the SAME padding row above it; the second
+    # from row 3 (output row 4's taps reach one row up), no padding; the second sample starts
+    # 81 words on.
+    geometry = [same.pass_geometry(p) for p in same.passes(2, 40)]
+    assert [(g["in_offset"], g["h"], g["pad_top"], g["oh"], g["out_offset"], g["m"])
+            for g in geometry[:4]] == [(0, 9, 1, 4, 0, 36), (27, 6, 0, 4, 36, 36),
+                                       (63, 2, 0, 1, 72, 9), (81, 9, 1, 4, 81, 36)]
+    with pytest.raises(QuantizerError, match="one output row of 9 pixels"):
+        same.passes(1, 8)
+    # 11x11 VALID 5x5 stride 2: output row 2 starts at input row 4.
+    [strided] = partition(load_tflite(MODELS / "conv_valid_stride2.tflite")).layers
+    band = strided.pass_geometry(strided.passes(1, 8)[1])
+    assert (band["in_offset"], band["h"], band["pad_top"], band["oh"]) == (44, 7, 0, 2)

@@ -22,9 +22,11 @@ from quantizer.importers.tflite import load_tflite
 from tests_paths import DIGITS_CNN
 
 MODELS = Path(__file__).parent / "models"
-# Memories of no power-of-two depth, as `mxugen compile --device` sizes them for an FPGA.
+# Memories of no power-of-two depth, as `mxugen compile --device` sizes them for an FPGA, and
+# partial sums for 100 output pixels: layers with more run in passes of whole samples or of
+# bands of output rows (AcceleratorLayer.passes).
 CONFIG = ArrayConfig(rows=4, cols=2, act_depth=6000, weight_depth=3000, param_depth=100,
-                     psum_depth=1000, program_depth=12)
+                     psum_depth=100, program_depth=64)
 CASES = [(DIGITS_CNN, "litert"), (MODELS / "residual.tflite", "tflm"),
          (MODELS / "mobilenet_tiny.tflite", "litert"), (MODELS / "softmax.tflite", "tflm"),
          (MODELS / "avgpool.tflite", "litert"), (MODELS / "maxpool.tflite", "tflm"),

@@ -66,9 +66,10 @@ def run_on_rtl(graph: Graph, x: np.ndarray, config: ArrayConfig, *,
     x = np.asarray(x)
     part = partition(graph, runtime, layer_steps=layer_steps)
     layers = part.layers
-    # A batch's output pixels (samples × OH × OW) must fit the partial-sum memory.
+    # By default as many samples as fit the partial-sum memory in one pass per layer; more
+    # run in passes (AcceleratorLayer.passes).
     pixels = max((layer.pixels for layer in layers), default=1)
-    batch = max(1, min(batch or config.psum_depth, config.psum_depth // pixels, len(x)))
+    batch = max(1, min(batch or config.psum_depth // pixels, len(x)))
     golden = graph.run(x, runtime=runtime, all_tensors=True)
     computed = [p.op.outputs[0] for p in part.placements if not p.free]
     reads = computed if check_layers else list(graph.outputs)

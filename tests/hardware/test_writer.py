@@ -62,14 +62,17 @@ def test_tiles_share_words_and_the_last_one_pads(seed, rows, cols, m, n_tiles, b
     ratio = rows // cols
     fields = descriptor_format(config)
     layer = {f.name: int(rng.integers(f.min, f.max + 1)) for f in fields}
-    layer.update(m=m, n_tiles=n_tiles, out_base=int(rng.integers(0, 64 - n_tiles * m)))
+    # A pass over part of an output: the output's channel groups lie out_plane ≥ m apart.
+    out_plane = m + int(rng.integers(0, 3))
+    layer.update(m=m, n_tiles=n_tiles, out_plane=out_plane,
+                 out_base=int(rng.integers(0, 64 - n_tiles * out_plane)))
     results = rng.integers(-128, 128, (n_tiles, m, cols))
     memory, done_cycles = _run(config, layer, results, rng, busy)
 
     expected = {}
     for nt in range(n_tiles):
         for sample in range(m):
-            word = expected.setdefault(layer["out_base"] + nt // ratio * m + sample,
+            word = expected.setdefault(layer["out_base"] + nt // ratio * out_plane + sample,
                                        [layer["zpad"]] * rows)
             group = nt % ratio
             word[group * cols:(group + 1) * cols] = results[nt, sample].tolist()
