@@ -63,7 +63,7 @@ class PartialSumAccumulator(ConfiguredComponent):
         cfg = self.config
         desc, launch = self.layer.desc, self.layer.launch
         width, depth = memory_shapes(cfg)["psums"]
-        m.submodules.psum = psum = memory.Memory(shape=width, depth=depth, init=[],
+        m.submodules.sums = psum = memory.Memory(shape=width, depth=depth, init=[],
                                                  attrs=ram_attrs(cfg)["psums"])
         wr = psum.write_port()
         rd = psum.read_port(transparent_for=(wr,))  # a sum written now is read back now

@@ -84,8 +84,22 @@ def config_from(args, base: dict | None = None):
     return ArrayConfig.from_dict({**params, **given})
 
 
-def design(config, accelerator: bool, images: dict | None = None):
-    """The component to generate: the whole accelerator, or the matrix unit alone."""
+#: ``--bus`` → the accelerator's host interface and its default top module name.
+BUSES = {"host": "accel", "axi-lite": "accel_axil"}
+
+
+def add_bus_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bus", choices=list(BUSES), default="host",
+                        help="with --accelerator: its host interface, the simple host port "
+                             "(default) or an AXI4-Lite slave (docs/verilog.md)")
+
+
+def design(config, accelerator: bool, images: dict | None = None, bus: str = "host"):
+    """The component to generate: the whole accelerator (behind ``bus``), or the matrix unit
+    alone."""
+    if accelerator and bus == "axi-lite":
+        from hw.axi_lite import AxiLiteAccelerator
+        return AxiLiteAccelerator(config, images)
     if accelerator:
         from hw.accelerator import Accelerator
         return Accelerator(config, images)

@@ -55,6 +55,16 @@ def test_generated_verilog_lints_clean_and_records_parameters(tmp_path, config):
     assert lint(source, "mxu") == []
 
 
+@pytest.mark.parametrize("bus, top", [("host", "accel"), ("axi-lite", "accel_axil")])
+@pytest.mark.rtl
+def test_the_accelerator_lints_clean_behind_either_bus(tmp_path, capsys, bus, top):
+    assert main(["generate", "--accelerator", "--bus", bus, "--rows", "4", "--cols", "2",
+                 "--lint", "-o", str(tmp_path)]) == 0
+    assert "lint-only -Wall: clean" in capsys.readouterr().out
+    ports = json.loads((tmp_path / f"{top}.json").read_text())["ports"]
+    assert ("s_axil__awaddr" in ports) == (bus == "axi-lite")
+
+
 def test_generate_command_writes_verilog_and_json(tmp_path, capsys):
     assert main(["generate", "--rows", "3", "--cols", "2", "--requant", "pow2", "-o",
                  str(tmp_path)]) == 0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..options import (UsageError, add_device_option, add_hw_options, block_ram_line,
-                       check_output_folder, command, config_from, design)
+from ..options import (BUSES, UsageError, add_bus_option, add_device_option, add_hw_options,
+                       block_ram_line, check_output_folder, command, config_from, design)
 
 EXAMPLES = ["mxugen fpga --rows 4 --cols 4 --json",
             "mxugen fpga --accelerator --rows 8 --cols 8 --no-pnr"]
@@ -23,6 +23,7 @@ def register(commands) -> None:
     add_hw_options(parser)
     parser.add_argument("--accelerator", action="store_true",
                         help="the whole accelerator instead of the matrix unit alone")
+    add_bus_option(parser)
     add_device_option(parser, "ECP5 size (default 85k); an accelerator whose memories need "
                               "more block RAM than it has is refused before synthesis",
                       default="85k")
@@ -41,11 +42,13 @@ def run(args) -> int:
 
     check_output_folder(args.output)
     config = config_from(args)
-    top = "accel" if args.accelerator else "mxu"
+    if args.bus != "host" and not args.accelerator:
+        raise UsageError("--bus is the accelerator's host interface: add --accelerator")
+    top = BUSES[args.bus] if args.accelerator else "mxu"
     if args.accelerator:
         block_ram_line(config, args.device, "the accelerator")
     out = Path(args.output)
-    write_design(design(config, args.accelerator), config, out, top)
+    write_design(design(config, args.accelerator, bus=args.bus), config, out, top)
     try:
         report = fpga_report(out, top, device=args.device,
                              place_and_route=not args.no_pnr, seed=args.seed)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..options import (UsageError, add_device_option, add_hw_options, block_ram_line,
-                       check_output_folder, command, config_from, design)
+from ..options import (BUSES, UsageError, add_bus_option, add_device_option, add_hw_options,
+                       block_ram_line, check_output_folder, command, config_from, design)
 
 EXAMPLES = ["mxugen generate --rows 8 --cols 8 --lint -o out/mxu8x8",
             "mxugen generate --rows 16 --cols 4 --dtype uint8 --requant pow2 -o out/pow2",
-            "mxugen generate --accelerator --images out/images -o out/rtl"]
+            "mxugen generate --accelerator --images out/images -o out/rtl",
+            "mxugen generate --accelerator --bus axi-lite --images out/images -o out/soc"]
 
 
 def register(commands) -> None:
@@ -24,6 +25,7 @@ def register(commands) -> None:
     parser.add_argument("--images", help="bake the images of `mxugen compile` into the "
                                          "accelerator's memories (FPGA build)")
     parser.add_argument("--top", help="top module name (default mxu, or accel)")
+    add_bus_option(parser)
     add_device_option(parser, "with --accelerator: refuse memories that need more block RAM "
                               "than this ECP5 has")
     parser.add_argument("--lint", action="store_true",
@@ -42,13 +44,15 @@ def run(args) -> int:
         raise UsageError("--images bakes a network into the accelerator: add --accelerator")
     if args.device and not args.accelerator:
         raise UsageError("--device checks the accelerator's block RAM: add --accelerator")
+    if args.bus != "host" and not args.accelerator:
+        raise UsageError("--bus is the accelerator's host interface: add --accelerator")
     config = config_from(args, images_hardware(args.images) if args.images else None)
     block_ram = block_ram_line(config, args.device, "the accelerator") if args.accelerator \
         else None
-    top = args.top or ("accel" if args.accelerator else "mxu")
+    top = args.top or (BUSES[args.bus] if args.accelerator else "mxu")
     images = read_images(args.images, config.to_dict()) if args.images else None
     verilog_path, json_path, _ = write_design(
-        design(config, args.accelerator, images), config, Path(args.output), top,
+        design(config, args.accelerator, images, args.bus), config, Path(args.output), top,
         baked_images=str(args.images) if args.images else None)
     print(f"wrote {verilog_path} ({config.describe()}) and {json_path}")
     if block_ram:
