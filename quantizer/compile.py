@@ -132,7 +132,10 @@ def compile_network(graph: Graph, config: ArrayConfig, samples: int, *,
                              f"{rows}x{cols}")
     if config.dtype != graph.dtype:
         raise QuantizerError(f"network is {graph.dtype} but the hardware is {config.dtype}")
-    part = part or partition(graph, runtime)
+    part = part or partition(graph, runtime, rows=rows)
+    if part.rows not in (None, rows):
+        raise QuantizerError(f"the partition was made for {part.rows} rows, the hardware has "
+                             f"{rows}")
     layers = part.layers
     if not layers:
         raise QuantizerError("no operator of the graph runs on the accelerator: "

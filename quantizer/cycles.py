@@ -60,4 +60,4 @@ def network_cycles(config: ArrayConfig, graph, samples: int, runtime: str = "lit
     layer after the other, so a run's cycles are its layers' sum)."""
     from .partition import partition
     return sum(layer_cycles(config, layer, samples)
-               for layer in partition(graph, runtime).layers)
+               for layer in partition(graph, runtime, rows=config.rows).layers)

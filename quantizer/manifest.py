@@ -37,7 +37,7 @@ def write_images(graph: Graph, config: ArrayConfig, samples: int, folder: Path |
     """Compile ``graph`` for the accelerator ``config`` and write its images and manifest into
     ``folder``. The accelerator must run the graph in one program from its input; operators
     after it (SOFTMAX, say) are listed in the manifest as the host's ``host_tail``."""
-    part = partition(graph, runtime)
+    part = partition(graph, runtime, rows=config.rows)
     if not part.host_tail_only or graph.inputs[0] not in part.resident():
         first = next((p for p in part.placements if p.where == HOST), None)
         raise QuantizerError(

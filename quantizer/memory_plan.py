@@ -7,7 +7,8 @@ holds channels ``g·rows … g·rows + rows − 1`` of pixel ``(n, h, w)``, lane
 channel the tensor's zero point (a vector is a 1×1 map). Regions are reused once a tensor is
 dead: a tensor lives from the operator that writes it (the graph's input: from the start) to
 the last operator that reads it (the graph's output: to the end); two tensors share words only
-when their lives do not overlap.
+when their lives do not overlap. The inputs of a concatenation done by addressing are views:
+runs of the output's channel groups, written in place by the layers that compute them.
 """
 
 from __future__ import annotations
@@ -141,6 +142,14 @@ def plan_memory(part: Partition, rows: int, samples: int, *,
         top = max(top, base + words)
         tensors[name] = TensorPlacement(name, base, words, shape, tuple(tensor.sample_shape),
                                         samples, tensor.dtype, tensor.zp)
+    # A view is a run of whole channel groups of the tensor it is part of: group-major, its
+    # words are contiguous there (the same samples × H × W pixels a group).
+    for name, (whole, channel) in part.views.items():
+        tensor, region = graph.tensor(name), tensors[whole]
+        pixels = region.pixels
+        tensors[name] = TensorPlacement(
+            name, region.base + channel // rows * pixels, -(-tensor.shape[-1] // rows) * pixels,
+            map_shape(tensor), tuple(tensor.sample_shape), samples, tensor.dtype, tensor.zp)
     return MemoryPlan(tensors, top)
 
 
@@ -149,11 +158,15 @@ def _lives(part: Partition) -> tuple[dict[str, int], dict[str, int]]:
     run (−1 for the graph's input)."""
     born = {name: -1 for name in part.graph.inputs}
     dies: dict[str, int] = {}
+
+    def whole(name: str) -> str:  # a view lives and dies with the tensor it is part of
+        return part.views.get(name, (name,))[0]
+
     for time, placement in enumerate(p for step in part.steps for p in step.placements):
         reads = placement.layer.reads if placement.where == ACCELERATOR else \
             [n for n in placement.op.inputs if n is not None]
         for name in reads:
-            dies[name] = time
+            dies[whole(name)] = time
         for name in placement.op.outputs:
-            born[name] = time
+            born.setdefault(whole(name), time)
     return born, dies

@@ -5,7 +5,9 @@ An operator runs on the accelerator when :func:`~quantizer.layers.lower` maps it
 or the vector unit;
 a RESHAPE costs nothing there when every reader is an accelerator layer (the layer reads the
 tensor it reshapes, :func:`~quantizer.layers.flattened_source`), nor does a PAD whose readers
-all pad by addressing (:func:`~quantizer.layers.fusable_pad`). Everything else runs on the
+all pad by addressing (:func:`~quantizer.layers.fusable_pad`), nor a CONCATENATION of channels
+whose inputs accelerator layers write in place (:func:`concatenation_views`). Everything else
+runs on the
 host's golden model (:mod:`quantizer.kernels`), reading what the accelerator wrote and writing
 back what the accelerator reads next. Consecutive operators on the same side form a
 :class:`Step`; an accelerator step is one program the sequencer runs from start to ``last``.
@@ -14,14 +16,14 @@ back what the accelerator reads next. Consecutive operators on the same side for
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import QuantizerError
 from .graph import Graph, Operator
 from .layers import ACCELERATOR_KINDS, AcceleratorLayer, lower
 
-__all__ = ["ACCELERATOR", "FREE_PAD", "FREE_RESHAPE", "HOST", "Partition", "Placement", "Step",
-           "partition"]
+__all__ = ["ACCELERATOR", "FREE_CONCATENATION", "FREE_PAD", "FREE_RESHAPE", "HOST", "Partition",
+           "Placement", "Step", "concatenation_views", "partition"]
 
 ACCELERATOR, HOST = "accelerator", "host"
 
@@ -29,6 +31,7 @@ ACCELERATOR, HOST = "accelerator", "host"
 #: addressing: neither runs anywhere.
 FREE_RESHAPE = "free re-layout"
 FREE_PAD = "padding by addressing"
+FREE_CONCATENATION = "concatenation by addressing"
 #: The operators that can be free, with their note.
 _FREE = {"RESHAPE": FREE_RESHAPE, "PAD": FREE_PAD, "PADV2": FREE_PAD}
 
@@ -45,8 +48,9 @@ class Placement:
 
     @property
     def free(self) -> bool:
-        """True for a RESHAPE or PAD that the layers reading its output read through."""
-        return self.note in (FREE_RESHAPE, FREE_PAD)
+        """True for a RESHAPE or PAD that the layers reading its output read through, or a
+        CONCATENATION whose inputs are written in place."""
+        return self.note in (FREE_RESHAPE, FREE_PAD, FREE_CONCATENATION)
 
     def describe(self) -> dict:
         return {"name": self.op.name, "kind": self.op.kind, "where": self.where,
@@ -78,13 +82,19 @@ class Partition:
     graph, runtime : the graph and whose arithmetic it follows.
     placements : one per operator, in the graph's order.
     steps : the order they run in: accelerator programs and host operators, alternating
-        (free RESHAPEs belong to no step).
+        (free RESHAPEs, PADs and CONCATENATIONs belong to no step).
+    rows : the array's rows it was made for (they decide which concatenations are free), or
+        None.
+    views : each input of a free CONCATENATION → ``(its output, first channel)``: the
+        tensor lives inside the output's region.
     """
 
     graph: Graph
     runtime: str
     placements: tuple[Placement, ...]
     steps: tuple[Step, ...]
+    rows: int | None = None
+    views: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     @property
     def layers(self) -> list[AcceleratorLayer]:
@@ -103,10 +113,12 @@ class Partition:
 
     def resident(self) -> list[str]:
         """The tensors that live in activation memory, in the order they are first written:
-        what accelerator layers read and write."""
+        what accelerator layers read and write (for a view, :attr:`views`, the tensor it is
+        part of)."""
         names: list[str] = []
         for layer in self.layers:
             for name in (*layer.reads, layer.output):
+                name = self.views.get(name, (name,))[0]
                 if name not in names:
                     names.append(name)
         return names
@@ -119,10 +131,36 @@ class Partition:
         return f"accelerator: {counts(ACCELERATOR)}; host: {counts(HOST)}"
 
 
-def partition(graph: Graph, runtime: str = "litert", *, layer_steps: bool = False) -> Partition:
+def concatenation_views(graph: Graph, op: Operator, rows: int | None,
+                        on_accelerator) -> dict[str, int]:
+    """The inputs of CONCATENATION ``op`` → their first output channel, when the accelerator
+    layers writing them can write in place: a region holds ``rows`` channels a word group,
+    so every input but the last must fill whole groups (``on_accelerator(name)``: an
+    accelerator layer writes tensor ``name``). Empty when they cannot."""
+    out = graph.op_output(op)
+    inputs = [graph.tensor(name) for name in op.inputs]
+    axis = int(op.options.get("axis", -1))
+    if rows is None or op.activation != "NONE" or axis not in (-1, len(out.shape) - 1) or \
+            len(out.shape) not in (2, 4) or len(set(op.inputs)) != len(op.inputs):
+        return {}
+    offsets, first = {}, 0
+    for i, t in enumerate(inputs):
+        if t.is_constant or t.dtype != out.dtype or t.zp != out.zp or \
+                t.scalar_scale != out.scalar_scale or not on_accelerator(t.name) or \
+                t.name in graph.outputs or (i < len(inputs) - 1 and t.shape[-1] % rows):
+            return {}
+        offsets[t.name] = first
+        first += t.shape[-1]
+    return offsets
+
+
+def partition(graph: Graph, runtime: str = "litert", *, rows: int | None = None,
+              layer_steps: bool = False) -> Partition:
     """Place every operator of ``graph``: on the accelerator where :func:`lower` maps it,
-    else on the host, with the reason. ``layer_steps`` makes every accelerator layer a step
-    (a program) of its own, so that each layer's cycles can be measured."""
+    else on the host, with the reason; with the array's ``rows``, CONCATENATIONs whose
+    inputs can be written in place are free (:func:`concatenation_views`). ``layer_steps``
+    makes every accelerator layer a step (a program) of its own, so that each layer's cycles
+    can be measured."""
     placements: dict[str, Placement] = {}
     for op in graph.operators:
         if op.kind in _FREE:
@@ -151,6 +189,14 @@ def partition(graph: Graph, runtime: str = "litert", *, layer_steps: bool = Fals
         placements[op.name] = Placement(op, ACCELERATOR, _FREE[op.kind]) if free else \
             Placement(op, HOST, "its output is read by the host" if by_host else
                       "a reader does not pad by addressing")
+    views: dict[str, tuple[str, int]] = {}
+    writers = {p.layer.output for p in placements.values() if p.layer is not None}
+    for op in graph.operators:
+        if op.kind == "CONCATENATION" and placements[op.name].where == HOST:
+            offsets = concatenation_views(graph, op, rows, writers.__contains__)
+            if offsets:
+                placements[op.name] = Placement(op, ACCELERATOR, FREE_CONCATENATION)
+                views.update({name: (op.outputs[0], c) for name, c in offsets.items()})
     ordered = tuple(placements[op.name] for op in graph.operators)
     steps: list[Step] = []
     for placement in ordered:
@@ -161,4 +207,4 @@ def partition(graph: Graph, runtime: str = "litert", *, layer_steps: bool = Fals
             steps[-1] = Step(placement.where, (*steps[-1].placements, placement))
         else:
             steps.append(Step(placement.where, (placement,)))
-    return Partition(graph, runtime, ordered, tuple(steps))
+    return Partition(graph, runtime, ordered, tuple(steps), rows, views)

@@ -37,7 +37,7 @@ def accelerator_config(graph: Graph, batch: int, *, rows: int = 8, cols: int = 8
     weight_bits = options.pop("weight_bits", None)
     # The hardware options are validated before any sizing arithmetic divides by them.
     shape = ArrayConfig(rows=rows, cols=cols, dtype=graph.dtype, **options)
-    part = partition(graph)
+    part = partition(graph, rows=rows)
     layers = part.layers
     if not layers:
         raise QuantizerError("no operator of the graph runs on the accelerator: run it on the "

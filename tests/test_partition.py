@@ -17,7 +17,7 @@ from quantizer.partition import ACCELERATOR, HOST, partition
 
 MODELS = Path(__file__).parent / "models"
 GRAPHS = ["resnet8", "kws_dscnn", "residual", "mobilenet_tiny", "reshape", "fc", "add",
-          "softmax", "maxpool", "pad", "pad_vector"]
+          "softmax", "maxpool", "pad", "pad_vector", "concat"]
 
 
 def test_residual_network_runs_on_the_accelerator_up_to_its_softmax():
@@ -82,6 +82,27 @@ def test_a_pad_with_another_value_than_its_readers_padding_runs_on_the_host():
     assert [step.where for step in part.steps] == [ACCELERATOR, HOST, ACCELERATOR]
 
 
+def test_a_concatenation_of_whole_channel_groups_is_written_in_place():
+    graph = load_tflite(MODELS / "concat.tflite")  # 4 channels, then 5: one output of 9
+    a, b = graph.operators[-1].inputs
+    part = partition(graph, rows=4)
+    assert [(p.op.kind, p.where, p.note) for p in part.placements] == [
+        ("CONV_2D", ACCELERATOR, ""), ("CONV_2D", ACCELERATOR, ""),
+        ("CONCATENATION", ACCELERATOR, "concatenation by addressing")]
+    out = graph.outputs[0]
+    assert part.views == {a: (out, 0), b: (out, 4)} and part.resident() == [
+        graph.inputs[0], out]
+    plan = plan_memory(part, 4, samples=2)
+    pixels = 2 * 9 * 7
+    whole, first, second = (plan.tensors[n] for n in (out, a, b))
+    assert (first.base, first.words) == (whole.base, pixels)
+    assert (second.base, second.words) == (whole.base + pixels, 2 * pixels) == \
+        (whole.base + pixels, whole.words - pixels)
+    # On 8 rows the first input fills half a word group: the host concatenates.
+    placements = partition(graph, rows=8).placements
+    assert (placements[-1].where, partition(graph).placements[-1].where) == (HOST, HOST)
+
+
 def test_layer_steps_give_every_layer_its_own_program():
     part = partition(load_tflite(MODELS / "fc.tflite"), layer_steps=True)
     assert [len(step.layers) for step in part.steps] == [1, 1, 1]
@@ -91,7 +112,7 @@ def test_layer_steps_give_every_layer_its_own_program():
 @pytest.mark.parametrize("rows", [4, 8])
 def test_no_live_tensor_is_overwritten(name, rows, seed):
     graph = load_tflite(MODELS / f"{name}.tflite")
-    part = partition(graph)
+    part = partition(graph, rows=rows)
     samples = 2
     config = ArrayConfig(rows=rows, cols=4)
     plan = plan_memory(part, rows, samples)
@@ -114,7 +135,7 @@ def test_no_live_tensor_is_overwritten(name, rows, seed):
     write(graph.inputs[0])
     for step in part.steps:
         for placement in step.placements:
-            reads = [placement.layer.input] if placement.where == ACCELERATOR else \
+            reads = placement.layer.reads if placement.where == ACCELERATOR else \
                 [n for n in placement.op.inputs if n in values]
             for tensor in reads:
                 check(tensor)

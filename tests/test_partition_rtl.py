@@ -2,8 +2,8 @@
 convolutions and dense layers, the vector unit the depthwise convolutions, pools, MEANs and
 residual ADDs, and the testbench's host the other operators with the golden model on what the
 accelerator wrote (SOFTMAX, an average pool whose window overlaps the padding); explicit PADs
-are done by addressing. Every tensor
-equals the golden model's and the output the interpreter's.
+are done by addressing, and a channel concatenation by its inputs written in place. Every
+tensor equals the golden model's and the output the interpreter's.
 
 One accelerator build (4x2: two column tiles share an activation word, so the vector unit picks
 its channels out of the word; memories of no power-of-two depth) runs every model."""
@@ -30,7 +30,8 @@ CONFIG = ArrayConfig(rows=4, cols=2, act_depth=6000, weight_depth=3000, param_de
 CASES = [(DIGITS_CNN, "litert"), (MODELS / "residual.tflite", "tflm"),
          (MODELS / "mobilenet_tiny.tflite", "litert"), (MODELS / "softmax.tflite", "tflm"),
          (MODELS / "avgpool.tflite", "litert"), (MODELS / "maxpool.tflite", "tflm"),
-         (MODELS / "pad.tflite", "tflm"), (MODELS / "pad_vector.tflite", "litert")]
+         (MODELS / "pad.tflite", "tflm"), (MODELS / "pad_vector.tflite", "litert"),
+         (MODELS / "concat.tflite", "tflm")]
 
 
 @pytest.mark.rtl

@@ -64,14 +64,16 @@ def run_on_rtl(graph: Graph, x: np.ndarray, config: ArrayConfig, *,
     the sequencer runs one layer after the other).
     """
     x = np.asarray(x)
-    part = partition(graph, runtime, layer_steps=layer_steps)
+    part = partition(graph, runtime, rows=config.rows, layer_steps=layer_steps)
     layers = part.layers
     # By default as many samples as fit the partial-sum memory in one pass per layer; more
     # run in passes (AcceleratorLayer.passes).
     pixels = max((layer.pixels for layer in layers), default=1)
     batch = max(1, min(batch or config.psum_depth // pixels, len(x)))
     golden = graph.run(x, runtime=runtime, all_tensors=True)
-    computed = [p.op.outputs[0] for p in part.placements if not p.free]
+    # Free operators compute nothing, but a concatenation done in place may be the output.
+    computed = [p.op.outputs[0] for p in part.placements
+                if not p.free or p.op.outputs[0] in graph.outputs]
     reads = computed if check_layers else list(graph.outputs)
     batches, by_size = [], {}
     for first in range(0, len(x), batch):
