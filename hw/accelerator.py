@@ -31,7 +31,7 @@ activation memory for the next layer.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux
+from amaranth.hdl import Cat, Module, Mux
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -48,14 +48,19 @@ from .requant import Requantizer
 from .sequencer import RANGE_COUNT_BITS, Sequencer
 from .unpack import unpack_weights
 from .vector import VectorUnit
+from .window import WindowUnit
 from .writer import OutputWriter
 
 
-def _route(m: Module, first, source, a, b) -> None:
-    """Hand the stream ``source``'s handshake to ``a`` while ``first``, else to ``b`` (their
-    payloads are connected by the caller)."""
-    m.d.comb += [a.valid.eq(source.valid & first), b.valid.eq(source.valid & ~first),
-                 source.ready.eq(Mux(first, a.ready, b.ready))]
+def _route(m: Module, source, sinks: list) -> None:
+    """Hand the stream ``source``'s handshake to the one of ``sinks`` (``(selected, sink)``
+    pairs, exactly one selected) that is selected (their payloads are connected by the
+    caller)."""
+    ready = 0
+    for selected, sink in sinks:
+        m.d.comb += sink.valid.eq(source.valid & selected)
+        ready = Mux(selected, sink.ready, ready)
+    m.d.comb += source.ready.eq(ready)
 
 __all__ = ["Accelerator", "MEM_ACTIVATIONS", "MEM_PARAMS", "MEM_PROGRAM", "MEM_WEIGHTS",
            "host_word_width"]
@@ -134,10 +139,14 @@ class Accelerator(ConfiguredComponent):
             addr_width=len(w_rd.addr), count_width=RANGE_COUNT_BITS, word_width=len(w_rd.data))
         m.submodules.x_stream = x_stream = MemoryStreamer(
             addr_width=len(a_rd.addr), count_width=RANGE_COUNT_BITS, word_width=len(a_rd.data),
-            tag_width=1)
+            tag_width=2)
         m.submodules.addrgen = addrgen = ActivationAddressGenerator(cfg)
         m.submodules.array = array = SystolicArray(cfg)
         m.submodules.vector = vector = VectorUnit(cfg)
+        units = [array, vector]
+        if cfg.window:
+            m.submodules.window = window = WindowUnit(cfg)
+            units.append(window)
         m.submodules.psum = psum = PartialSumAccumulator(cfg)
         m.submodules.requant = requant = Requantizer(cfg)
         m.submodules.writer = writer = OutputWriter(cfg)
@@ -146,30 +155,37 @@ class Accelerator(ConfiguredComponent):
                      self.busy.eq(seq.busy), self.done.eq(seq.done), self.error.eq(seq.error),
                      g_rd.addr.eq(seq.program_addr), seq.program_data.eq(g_rd.data),
                      seq.layer_done.eq(writer.done)]
-        wiring.connect(m, seq.layer, addrgen.layer, vector.layer, psum.layer, writer.layer)
+        wiring.connect(m, seq.layer, addrgen.layer, *[u.layer for u in units[1:]], psum.layer,
+                       writer.layer)
 
-        # A layer runs on the array or on the vector unit: its weights and activation vectors
-        # go to one of them, and its results come from that one.
-        on_array = seq.layer.desc.op == LAYER_OPS.index("matmul")
+        # A layer runs on the array, the vector unit or the window unit: its weights and
+        # activation vectors go to one of them, and its results come from that one.
+        op = seq.layer.desc.op
+        on_array = op == LAYER_OPS.index("matmul")
+        selects = [on_array, ~on_array]
+        if cfg.window:
+            on_window = op == LAYER_OPS.index("window")
+            selects = [on_array, ~on_array & ~on_window, on_window]
 
         # Weights: the layer's range, widened from weight_bits to int8 lanes.
         wiring.connect(m, seq.weights, w_stream.cmd)
         m.d.comb += [w_rd.addr.eq(w_stream.addr), w_rd.en.eq(w_stream.en),
                      w_stream.data.eq(w_rd.data)]
         words = w_stream.words
-        for unit in (array, vector):
+        for unit in units:
             m.d.comb += [unit.w.payload.data.eq(unpack_weights(words.payload, cfg.weight_bits,
                                                                cfg.cols)),
                          unit.w.payload.zero.eq(seq.layer.desc.zw)]
-        _route(m, on_array, words, array.w, vector.w)
+        _route(m, words, [(s, u.w) for s, u in zip(selects, units)])
 
         # Activations: tiles → ranges → words → vectors.
         wiring.connect(m, seq.tiles, addrgen.tiles)
         wiring.connect(m, addrgen.ranges, x_stream.cmd)
         wiring.connect(m, x_stream.words, addrgen.words)
-        m.d.comb += [array.x.payload.eq(addrgen.x.payload),
-                     vector.x.payload.eq(addrgen.x.payload)]
-        _route(m, on_array, addrgen.x, array.x, vector.x)
+        m.d.comb += [unit.x.payload.eq(addrgen.x.payload) for unit in units]
+        if cfg.window:
+            m.d.comb += window.keep.eq(addrgen.x_keep)
+        _route(m, addrgen.x, [(s, u.x) for s, u in zip(selects, units)])
         m.d.comb += [x_stream.data.eq(a_rd.data), self.host_rdata.eq(a_rd.data)]
         with m.If(self.busy):
             m.d.comb += [a_rd.addr.eq(x_stream.addr), a_rd.en.eq(x_stream.en)]
@@ -177,9 +193,12 @@ class Accelerator(ConfiguredComponent):
             m.d.comb += [a_rd.addr.eq(self.host_raddr), a_rd.en.eq(1)]
 
         # Results: K tiles summed, requantized, written back as the next layer's input.
-        m.d.comb += [psum.acc.valid.eq(array.acc.valid | vector.acc.valid),
-                     psum.acc.payload.eq(Mux(on_array, array.acc.payload.as_value(),
-                                             vector.acc.payload.as_value()))]
+        payload = vector.acc.payload.as_value()
+        for selected, unit in zip(selects, units):
+            if unit is not vector:
+                payload = Mux(selected, unit.acc.payload.as_value(), payload)
+        m.d.comb += [psum.acc.valid.eq(Cat(*[u.acc.valid for u in units]).any()),
+                     psum.acc.payload.eq(payload)]
         m.d.comb += [p_rd.addr.eq(psum.param_addr), psum.param_data.eq(p_rd.data)]
         wiring.connect(m, psum.sums, requant.i)
         wiring.connect(m, requant.o, writer.results)

@@ -16,7 +16,8 @@ from .sequencer import RANGE_COUNT_BITS, TILE_LAYOUT, LayerSignature
 
 __all__ = ["ActivationAddressGenerator"]
 
-OP_MATMUL, OP_MAX, OP_ADD = (LAYER_OPS.index(name) for name in ("matmul", "max", "add"))
+OP_MATMUL, OP_MAX, OP_ADD, OP_WINDOW = (LAYER_OPS.index(name)
+                                        for name in ("matmul", "max", "add", "window"))
 
 
 class ActivationAddressGenerator(ConfiguredComponent):
@@ -36,8 +37,14 @@ class ActivationAddressGenerator(ConfiguredComponent):
     ``nt div (rows/cols)``, ``plane`` words further for each group. An ``add`` has two taps
     (``k_tiles = 2``, ``dil_h = 0``): the second reads ``in2_base`` instead of ``in_base``.
 
+    A ``window`` layer (:class:`~hw.window.WindowUnit`, one K tile) reads its padded input
+    once, in raster order: ``rh × rw`` words a sample from input pixel ``(−pad_top,
+    −pad_left)``, stride 1, each marked ``keep`` when the K×K window ending there (``K`` the
+    configuration's ``window``) is an output pixel's, that is its row and column are at least
+    ``K − 1`` and a whole number of strides past it. ``m`` counts the kept ones.
+
     One one-word range per vector, one per cycle: the memory streamer reads one word per
-    cycle, as it would a tile's range, and carries the padding flag as its tag.
+    cycle, as it would a tile's range, and carries the padding and keep flags as its tag.
 
     Parameters
     ----------
@@ -49,13 +56,15 @@ class ActivationAddressGenerator(ConfiguredComponent):
         The running layer (``in_base``, ``m``, ``zx`` and the convolution geometry).
     tiles : ``In(stream.Signature(TILE_LAYOUT))``
         The tile loop; a tile is accepted with its last pixel's range.
-    ranges : ``Out(stream.Signature(range_command_layout(..., tag_width=1)))``
-        One-word activation-memory ranges, tagged 1 for a padding tap, for a
-        :class:`~hw.memstream.MemoryStreamer` with ``tag_width=1``.
-    words : ``In(stream.Signature(unsigned(8 * rows + 1)))``
+    ranges : ``Out(stream.Signature(range_command_layout(..., tag_width=2)))``
+        One-word activation-memory ranges, tagged with bit 0 for a padding tap and bit 1 for
+        a kept one, for a :class:`~hw.memstream.MemoryStreamer` with ``tag_width=2``.
+    words : ``In(stream.Signature(unsigned(8 * rows + 2)))``
         The words those ranges return, in order, with their tags on top.
     x : ``Out(stream.Signature(activation_stream_layout(config)))``
         Activation vectors for the :class:`~hw.array.SystolicArray`.
+    x_keep : ``Out(1)``
+        With each vector on ``x``: it is kept (always, but for ``window`` layers).
     """
 
     def __init__(self, config: ArrayConfig):
@@ -63,9 +72,10 @@ class ActivationAddressGenerator(ConfiguredComponent):
             "layer": In(LayerSignature(config)),
             "tiles": In(stream.Signature(TILE_LAYOUT)),
             "ranges": Out(stream.Signature(range_command_layout(
-                address_bits(config.act_depth), RANGE_COUNT_BITS, 1))),
-            "words": In(stream.Signature(unsigned(8 * config.rows + 1))),
+                address_bits(config.act_depth), RANGE_COUNT_BITS, 2))),
+            "words": In(stream.Signature(unsigned(8 * config.rows + 2))),
             "x": Out(stream.Signature(activation_stream_layout(config))),
+            "x_keep": Out(1),
         })
 
     def elaborate(self, platform):
@@ -79,13 +89,27 @@ class ActivationAddressGenerator(ConfiguredComponent):
         ow, oh = Signal.like(desc.ow), Signal.like(desc.oh)
         row0 = Signal(len(desc.plane) + SPATIAL_BITS)
         pixel = Signal.like(desc.m)
-        last_ow, last_oh = ow == desc.ow - 1, oh == desc.oh - 1
-        last_pixel = pixel == desc.m - 1
+        window = (desc.op == OP_WINDOW) if cfg.window else Const(0)
+        last_ow = ow == Mux(window, desc.rw, desc.ow) - 1
+        last_oh = oh == Mux(window, desc.rh, desc.oh) - 1
+
+        # A window layer's raster position is kept where a K×K window ending there is an
+        # output pixel's: row and column at least K − 1 and a whole number of strides on
+        # (the phases count rows and columns past K − 1 modulo the strides).
+        keep = Signal()
+        row_phase, col_phase = Signal.like(desc.stride_h), Signal.like(desc.stride_w)
+        if cfg.window:
+            first = cfg.window - 1
+            m.d.comb += keep.eq(~window | ((oh >= first) & (row_phase == 0) &
+                                           (ow >= first) & (col_phase == 0)))
+        else:
+            m.d.comb += keep.eq(1)
+        last_pixel = keep & (pixel == desc.m - 1)
 
         ih = Signal(signed(2 * SPATIAL_BITS + STEP_BITS + 2))
         iw = Signal(signed(2 * SPATIAL_BITS + STEP_BITS + 2))
-        m.d.comb += [ih.eq(oh * desc.stride_h + kh * desc.dil_h - desc.pad_top),
-                     iw.eq(ow * desc.stride_w + kw * desc.dil_w - desc.pad_left)]
+        m.d.comb += [ih.eq(oh * Mux(window, 1, desc.stride_h) + kh * desc.dil_h - desc.pad_top),
+                     iw.eq(ow * Mux(window, 1, desc.stride_w) + kw * desc.dil_w - desc.pad_left)]
         inside = (ih >= 0) & (ih < desc.h) & (iw >= 0) & (iw < desc.w)
         # A vector-unit layer reads the channel group of its column tile (rows/cols column
         # tiles to a group); an add's second tap reads its second input.
@@ -99,15 +123,29 @@ class ActivationAddressGenerator(ConfiguredComponent):
                      self.tiles.ready.eq(self.ranges.ready & last_pixel),
                      self.ranges.payload.base.eq(Mux(inside, address, 0)),
                      self.ranges.payload.count.eq(1),
-                     self.ranges.payload.tag.eq(~inside)]
+                     self.ranges.payload.tag.eq(Cat(~inside, keep))]
         with m.If(launch):
             m.d.sync += [g.eq(0), kw.eq(0), kh.eq(0), ow.eq(0), oh.eq(0), row0.eq(0),
                          pixel.eq(0), lanes.eq(0), group_base.eq(0)]
         with m.Elif(self.ranges.valid & self.ranges.ready):
             m.d.sync += ow.eq(ow + 1)
-            m.d.sync += pixel.eq(pixel + 1)
+            with m.If(keep):
+                m.d.sync += pixel.eq(pixel + 1)
+            if cfg.window:
+                first = cfg.window - 1
+                with m.If(ow + 1 == first):
+                    m.d.sync += col_phase.eq(0)
+                with m.Elif(ow >= first):
+                    m.d.sync += col_phase.eq(Mux(col_phase == desc.stride_w - 1, 0,
+                                                 col_phase + 1))
             with m.If(last_ow):
                 m.d.sync += [ow.eq(0), oh.eq(oh + 1)]
+                if cfg.window:
+                    with m.If(oh + 1 == first):
+                        m.d.sync += row_phase.eq(0)
+                    with m.Elif(oh >= first):
+                        m.d.sync += row_phase.eq(Mux(row_phase == desc.stride_h - 1, 0,
+                                                     row_phase + 1))
                 with m.If(last_oh):
                     m.d.sync += [oh.eq(0), row0.eq(row0 + desc.h)]
             with m.If(last_pixel):  # the tile is done: next K tile, pixels from the start
@@ -131,7 +169,8 @@ class ActivationAddressGenerator(ConfiguredComponent):
         # Vectors: padding taps become the input zero point; the sample index of the one on
         # the array's input marks each tile's last.
         sample = Signal.like(desc.m)
-        last = sample == desc.m - 1
+        kept = self.words.payload[8 * cfg.rows + 1]
+        last = kept & (sample == desc.m - 1)
         pad = self.words.payload[8 * cfg.rows]
         # Max pooling's padded taps are the type's lowest value, which never wins.
         lowest = Const(-128 if cfg.dtype == "int8" else 0, cfg.data_shape)
@@ -139,9 +178,10 @@ class ActivationAddressGenerator(ConfiguredComponent):
         m.d.comb += [self.x.valid.eq(self.words.valid), self.words.ready.eq(self.x.ready),
                      self.x.payload.data.eq(Mux(pad, Cat(*[padding] * cfg.rows),
                                                 self.words.payload[:8 * cfg.rows])),
-                     self.x.payload.zero.eq(desc.zx), self.x.payload.last.eq(last)]
+                     self.x.payload.zero.eq(desc.zx), self.x.payload.last.eq(last),
+                     self.x_keep.eq(kept)]
         with m.If(launch):
             m.d.sync += sample.eq(0)
-        with m.Elif(self.x.valid & self.x.ready):
+        with m.Elif(self.x.valid & self.x.ready & kept):
             m.d.sync += sample.eq(Mux(last, 0, sample + 1))
         return m

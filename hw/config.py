@@ -43,6 +43,11 @@ class ArrayConfig:
         accelerator's memories: weights (one tile row of ``cols`` weights per word), activations
         (``rows`` bytes per word), requantization parameters (one column tile per word),
         partial sums (the largest batch M of a layer), layer descriptors. 2..2^20.
+    window : kernel size ``K`` of the depthwise window unit (:mod:`hw.window`), 2..7, which
+        runs K×K depthwise convolutions (dilation 1) from one pass over their input, each
+        word read once; 0 builds none (they run tap by tap on the vector unit).
+    window_width : words of each of its ``K − 1`` line buffers: the widest padded input row
+        it takes. 2..4096 with a window unit, else 0.
     """
 
     rows: int = 8
@@ -57,6 +62,8 @@ class ArrayConfig:
     param_depth: int = 64
     psum_depth: int = 512
     program_depth: int = 16
+    window: int = 0
+    window_width: int = 0
 
     def __post_init__(self):
         for name in ("rows", "cols"):
@@ -88,6 +95,15 @@ class ArrayConfig:
         if self.weight_bits != 8 and self.dtype != "int8":
             raise ConfigError(f"weight_bits={self.weight_bits} needs dtype int8 (uint8 weights "
                               "are offset by 128 and do not pack)")
+        if self.window != 0 and (not isinstance(self.window, int) or
+                                 not 2 <= self.window <= 7):
+            raise ConfigError(f"window must be 0 (none) or a kernel size in 2..7, got "
+                              f"{self.window!r}")
+        if not isinstance(self.window_width, int) or (
+                self.window and not 2 <= self.window_width <= 4096) or (
+                not self.window and self.window_width):
+            raise ConfigError(f"window_width must be in 2..4096 with a window unit and 0 "
+                              f"without, got {self.window_width!r}")
         if not isinstance(self.pipelined_product, bool):
             raise ConfigError(
                 f"pipelined_product must be true or false, got {self.pipelined_product!r}")
@@ -129,6 +145,12 @@ class ArrayConfig:
         return 4
 
     @property
+    def window_latency(self) -> int:
+        """Cycles from an activation vector's handshake to the window unit's beat: window
+        shift, products, sum."""
+        return 3
+
+    @property
     def requant_latency(self) -> int:
         """Pipeline depth of the requantizer."""
         return 7 if self.has_multiplier else 4
@@ -164,6 +186,7 @@ class ArrayConfig:
 
     def describe(self) -> str:
         packed = f", {self.weight_bits}-bit weights" if self.weight_bits != 8 else ""
+        window = f", {self.window}x{self.window} window unit" if self.window else ""
         return (f"{self.rows}x{self.cols} {self.dtype}, acc{self.acc_width}, requant "
                 f"{'/'.join(self.requant_modes)}, "
-                f"{'pipelined' if self.pipelined_product else 'single-cycle'} PE{packed}")
+                f"{'pipelined' if self.pipelined_product else 'single-cycle'} PE{packed}{window}")

@@ -28,7 +28,7 @@ __all__ = [
     "STEP_BITS", "REQUANT_MODES", "SHIFT_BITS",
     "SHIFT_MAX", "SHIFT_MIN", "TILE_COUNT_BITS", "WEIGHT_BITS", "WordFormat",
     "activation_format", "address_bits", "data_field", "decode_weight", "dense_geometry",
-    "descriptor_format", "memory_shapes", "one_input_fields",
+    "descriptor_format", "memory_shapes", "one_input_fields", "raster_fields",
     "double_bit", "dtype_signed", "encode_weight", "has_multiplier", "lane_params_format",
     "rounding_path", "runtime_rounding_select", "weight_field", "weight_format", "weight_range",
 ]
@@ -373,10 +373,15 @@ SPATIAL_BITS, STEP_BITS, PAD_BITS = 10, 4, 4
 #:   lowest value);
 #: - ``add``: two taps, the input at ``in_base`` and the one at ``in2_base``, each rescaled by
 #:   TFLite's ``(x − z)·2^20`` then ``MultiplyByQuantizedMultiplierSmallerThanOneExp`` with
-#:   its ``m0``/``shift`` (``m0_a``/``shift_a``, ``m0_b``/``shift_b``), and summed (ADD).
+#:   its ``m0``/``shift`` (``m0_a``/``shift_a``, ``m0_b``/``shift_b``), and summed (ADD);
+#: - ``window``: the window unit (:mod:`hw.window`) reads the padded input once, raster by
+#:   raster (``rh × rw`` words a sample), keeps the last ``K`` rows in line buffers and sums
+#:   ``(x − zx)·(w − zw)`` over each K×K window that ends on an output pixel (a K×K
+#:   DEPTHWISE_CONV_2D, ``K`` the configuration's ``window``; one K tile, ``K·K`` weight words
+#:   a column tile).
 #:
 #: Every layer then goes through the requantizer with its parameter words.
-LAYER_OPS = ("matmul", "mac", "max", "add")
+LAYER_OPS = ("matmul", "mac", "max", "add", "window")
 
 
 def data_field(name: str, dtype: str, lanes: int | None = None) -> Field:
@@ -401,7 +406,8 @@ def descriptor_format(config: ArrayConfig) -> WordFormat:
     output words' unused lanes (``zpad``, the output tensor's zero point: the requantizer's
     ``zy`` differs from it for average pooling, whose sums include the input zero point), and
     the second input of an ``add`` (base, zero point, and both inputs' rescaling; zero for
-    other layers, :func:`one_input_fields`)."""
+    other layers, :func:`one_input_fields`), and the raster a ``window`` layer reads, ``rh``
+    rows of ``rw`` words a sample (zero for other layers)."""
     act = address_bits(config.act_depth)
     return WordFormat("layer descriptor", [
         Field("m", address_bits(config.psum_depth + 1)),
@@ -420,19 +426,26 @@ def descriptor_format(config: ArrayConfig) -> WordFormat:
         Field("out_plane", address_bits(config.act_depth + 1)),
         *(Field(name, STEP_BITS) for name in ("stride_h", "stride_w", "dil_h", "dil_w")),
         *(Field(name, PAD_BITS) for name in ("pad_top", "pad_left")),
-        Field("op", 2, values=range(len(LAYER_OPS))),
+        Field("op", 3, values=range(len(LAYER_OPS))),
         data_field("zpad", config.dtype),
         Field("in2_base", act),
         data_field("zx2", config.dtype),
         *(field for tap in "ab" for field in (
             Field(f"m0_{tap}", M0_BITS),
             Field(f"shift_{tap}", SHIFT_BITS, signed=True, values=range(SHIFT_MIN, 1)))),
+        *(Field(name, SPATIAL_BITS) for name in ("rh", "rw")),
     ])
 
 
 def one_input_fields() -> dict[str, int]:
     """The descriptor's second-input fields of a layer that is not an ``add``."""
     return {"in2_base": 0, "zx2": 0, "m0_a": 0, "shift_a": 0, "m0_b": 0, "shift_b": 0}
+
+
+def raster_fields(rh: int = 0, rw: int = 0) -> dict[str, int]:
+    """The descriptor's raster fields: a ``window`` layer's ``rh × rw`` padded input words a
+    sample, zero for other layers."""
+    return {"rh": rh, "rw": rw}
 
 
 def dense_geometry(m: int, k_tiles: int) -> dict[str, int]:

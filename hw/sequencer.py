@@ -14,7 +14,7 @@ from .memstream import range_command_layout
 
 __all__ = ["LayerSignature", "RANGE_COUNT_BITS", "Sequencer", "TILE_LAYOUT"]
 
-MATMUL = LAYER_OPS.index("matmul")
+MATMUL, WINDOW = LAYER_OPS.index("matmul"), LAYER_OPS.index("window")
 
 #: Width of a memory range's word count: a layer's weights are ``n_tiles·k_tiles·rows`` words.
 RANGE_COUNT_BITS = 24
@@ -56,7 +56,7 @@ class Sequencer(ConfiguredComponent):
     A layer's work is issued as two streams that run ahead of the datapath, at the pace its
     ready signals set: the layer's weights as one memory range (its tiles are stored in the
     order they are used, docs/images.md: ``rows`` words a tile on the array, one for the
-    vector unit) and its tile loop, ``for nt: for kt:``.
+    vector unit, ``window²`` for the window unit) and its tile loop, ``for nt: for kt:``.
 
     Parameters
     ----------
@@ -142,7 +142,9 @@ class Sequencer(ConfiguredComponent):
         m.d.comb += [self.weights.valid.eq(w_pending),
                      self.weights.payload.base.eq(desc.w_base),
                      self.weights.payload.count.eq(
-                         desc.n_tiles * desc.k_tiles * Mux(desc.op == MATMUL, cfg.rows, 1))]
+                         desc.n_tiles * desc.k_tiles * Mux(
+                             desc.op == MATMUL, cfg.rows,
+                             Mux(desc.op == WINDOW, cfg.window ** 2, 1)))]
         with m.If(launch):
             m.d.sync += w_pending.eq(1)
         with m.Elif(self.weights.ready):

@@ -36,7 +36,8 @@ def add_shape_options(parser, default: int = 8) -> None:
 #: Hardware option → ArrayConfig field. Options left unset take the ArrayConfig default, or
 #: with ``--images`` the hardware the images were compiled for.
 HW_OPTIONS = {"rows": "rows", "cols": "cols", "dtype": "dtype", "acc_width": "acc_width",
-              "requant": "requant_modes", "weight_bits": "weight_bits",
+              "requant": "requant_modes", "weight_bits": "weight_bits", "window": "window",
+              "window_width": "window_width",
               **{f"{m.split('_')[0]}_depth": m for m in
                  ("weight_depth", "act_depth", "param_depth", "psum_depth", "program_depth")}}
 
@@ -58,6 +59,12 @@ def add_hw_options(parser: argparse.ArgumentParser) -> None:
                        help="single-cycle PEs (default: product registered before the add)")
     group.add_argument("--weight-bits", type=int, choices=[8, 4, 2, 1],
                        help="weight-memory bits per weight: packed low-bit weights (default 8)")
+    group.add_argument("--window", type=int,
+                       help="accelerator: kernel size K of a depthwise window unit, 2..7 "
+                            "(default none; docs/hardware.md)")
+    group.add_argument("--window-width", type=int,
+                       help="accelerator: words of each window line buffer, the widest padded "
+                            "input row it takes")
     for option, field in HW_OPTIONS.items():
         if option.endswith("_depth"):
             group.add_argument(f"--{option.replace('_', '-')}", type=int,

@@ -171,11 +171,16 @@ def compile_network(graph: Graph, config: ArrayConfig, samples: int, *,
             if layer.operation == "add":
                 _check_add(config, layer)
             passes = layer.passes(samples, config.psum_depth)
+            # The window unit reads each pass's padded input once: one K tile.
+            window = layer.on_window(config)
+            operation, k_tiles = ("window", 1) if window else (layer.operation, k_tiles)
             for j, pixels in enumerate(passes):
                 # Each pass is a descriptor of its own over a band of the input and output.
                 g = layer.pass_geometry(pixels)
+                raster = layer.raster(config.window, pixels.rows) if window else (0, 0)
                 out.program.append(_pack(descriptor, {
-                    "op": contract.LAYER_OPS.index(layer.operation), "zpad": dest.zero_point,
+                    "op": contract.LAYER_OPS.index(operation), "zpad": dest.zero_point,
+                    **contract.raster_fields(*raster),
                     **(one_input_fields() if layer.input2 is None else
                        {"in2_base": plan.tensors[layer.input2].base + g["in_offset"],
                         **layer.add_fields}),
@@ -191,7 +196,7 @@ def compile_network(graph: Graph, config: ArrayConfig, samples: int, *,
                     "stride_h": layer.stride[0], "stride_w": layer.stride[1],
                     "dil_h": layer.dilation[0], "dil_w": layer.dilation[1],
                     "pad_top": g["pad_top"], "pad_left": layer.pad[1]}))
-            out.layers.append({"name": layer.name, "operation": layer.operation,
+            out.layers.append({"name": layer.name, "operation": operation,
                                "k_tiles": k_tiles, "n_tiles": n_tiles,
                                "rounding": path, "out_base": dest.base, "size": cout,
                                "m": samples * layer.pixels, "passes": len(passes),

@@ -4,6 +4,8 @@ the hardware's own cycle counter)."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from hw import ArrayConfig
 
 
@@ -36,16 +38,32 @@ def vector_cycles(config: ArrayConfig, m: int, tiles: int) -> int:
     return fetch + stream_latency + first_word + tiles * m + drain
 
 
+def window_cycles(config: ArrayConfig, raster: int, n_tiles: int) -> int:
+    """The cycle model of one window-unit pass over ``raster`` padded input words (samples ×
+    rows × columns) for each of ``n_tiles`` column tiles (docs/performance.md): a column
+    tile takes its ``window²`` weight words, one a cycle, then its raster, one word a
+    cycle."""
+    fetch, stream_latency = 3, 3
+    drain = config.window_latency + config.requant_latency + 1
+    return fetch + stream_latency + n_tiles * (config.window ** 2 + raster) + drain
+
+
 def layer_cycles(config: ArrayConfig, layer, samples: int) -> int:
     """The cycle model of one layer as the compiler lays it out
     (:class:`~quantizer.layers.AcceleratorLayer`): a convolution is the GEMM of implicit
     im2col, ``M = samples·OH·OW`` output pixels, ``K = KH·KW·⌈Cin/rows⌉·rows`` (K tiles
     ``(kh, kw, g)``), ``N = Cout``; the address generator feeds it one vector per cycle, padding
     taps included, so the fully-connected model holds unchanged. A vector-unit layer streams
-    its taps × column tiles (:func:`vector_cycles`). A layer whose output pixels exceed the
+    its taps × column tiles (:func:`vector_cycles`), a window-unit layer its padded input
+    once per column tile (:func:`window_cycles`). A layer whose output pixels exceed the
     partial-sum memory runs in passes (:meth:`~quantizer.layers.AcceleratorLayer.passes`),
     one descriptor each, one after the other: its cycles are theirs summed."""
     _, k_tiles, n_tiles = layer.tiles(config.rows, config.cols)
+    if layer.on_window(config):
+        return sum(window_cycles(config, p.samples * int(np.prod(layer.raster(config.window,
+                                                                              p.rows))),
+                                 n_tiles)
+                   for p in layer.passes(samples, config.psum_depth))
     if not layer.on_array:
         return sum(vector_cycles(config, layer.pass_geometry(p)["m"], k_tiles * n_tiles)
                    for p in layer.passes(samples, config.psum_depth))

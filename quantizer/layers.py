@@ -173,6 +173,23 @@ class AcceleratorLayer:
         groups = -(-cin // rows) if self.on_array else 1
         return groups, kh * kw * groups, -(-cout // cols)
 
+    def raster(self, window: int, rows: int | None = None) -> tuple[int, int] | None:
+        """``(rh, rw)``: the padded input words a sample the window unit of a ``window``×
+        ``window`` kernel reads for this layer (``rows`` output rows, default all), or None
+        when the window unit does not run it (it runs ``mac`` layers of that kernel size with
+        dilation 1: depthwise convolutions, average pools, the MEAN of a map that size)."""
+        if not window or self.operation != "mac" or self.dilation != (1, 1) or \
+                self.kernel.shape[1:3] != (window, window):
+            return None
+        rows = self.oh if rows is None else rows
+        return (rows - 1) * self.stride[0] + window, (self.ow - 1) * self.stride[1] + window
+
+    def on_window(self, config) -> bool:
+        """True when ``config`` (an :class:`hw.ArrayConfig`) has a window unit that runs this
+        layer (:meth:`raster`), its rows no wider than the line buffers."""
+        raster = self.raster(config.window)
+        return raster is not None and raster[1] <= config.window_width
+
     def weight_words(self, rows: int, cols: int) -> int:
         """Words of weight memory: ``rows`` per tile on the array, one on the vector unit."""
         _, k_tiles, n_tiles = self.tiles(rows, cols)

@@ -19,6 +19,21 @@ from .partition import partition
 FPGA_PSUM_WORDS = 512
 
 
+def _window_unit(graph: Graph) -> dict[str, int]:
+    """A window unit for the graph's depthwise convolutions, if any can use one: the kernel
+    size most of them have, line buffers as wide as their widest padded row (up to the
+    limit; wider layers run tap by tap)."""
+    sizes = [layer.kernel.shape[1] for layer in partition(graph).layers
+             if layer.kind == "DEPTHWISE_CONV_2D" and layer.raster(layer.kernel.shape[1])
+             and 2 <= layer.kernel.shape[1] <= 7]
+    if not sizes:
+        return {}
+    window = max(set(sizes), key=sizes.count)
+    widths = [layer.raster(window)[1] for layer in partition(graph).layers
+              if layer.raster(window)]
+    return {"window": window, "window_width": max(2, min(max(widths), 4096))}
+
+
 def _pow2_at_least(n: int) -> int:
     return max(2, 1 << max(0, (n - 1).bit_length()))
 
@@ -27,7 +42,9 @@ def accelerator_config(graph: Graph, batch: int, *, rows: int = 8, cols: int = 8
                        keep_layers: bool = False, exact: bool = False,
                        **options) -> ArrayConfig:
     """An accelerator sized for ``graph`` at ``batch`` samples per run; ``keep_layers`` makes
-    room for every layer's outputs at once; ``exact`` sizes each memory to the words it needs
+    room for every layer's outputs at once; a graph with K×K depthwise convolutions gets a
+    window unit of that size (unless ``options`` give a ``window``); ``exact`` sizes each
+    memory to the words it needs
     instead of the next power of two and the partial sums to :data:`FPGA_PSUM_WORDS` (an FPGA
     build). ``options`` are further ArrayConfig fields.
 
@@ -35,6 +52,8 @@ def accelerator_config(graph: Graph, batch: int, *, rows: int = 8, cols: int = 8
     ``batch`` × the largest output map; activation memory holds the resident tensors that are
     alive at once (:func:`~quantizer.memory_plan.plan_memory`)."""
     weight_bits = options.pop("weight_bits", None)
+    if "window" not in options:
+        options.update(_window_unit(graph))
     # The hardware options are validated before any sizing arithmetic divides by them.
     shape = ArrayConfig(rows=rows, cols=cols, dtype=graph.dtype, **options)
     part = partition(graph, rows=rows)

@@ -177,3 +177,24 @@ def test_a_layer_whose_pixels_exceed_the_partial_sums_runs_in_passes():
     [strided] = partition(load_tflite(MODELS / "conv_valid_stride2.tflite")).layers
     band = strided.pass_geometry(strided.passes(1, 8)[1])
     assert (band["in_offset"], band["h"], band["pad_top"], band["oh"]) == (44, 7, 0, 2)
+
+
+def test_square_depthwise_layers_run_on_a_window_unit_of_their_size():
+    from hw.contract import LAYER_OPS, descriptor_format
+    from quantizer.compile import compile_network
+    from quantizer.sizing import accelerator_config
+    graph = load_tflite(MODELS / "mobilenet_tiny.tflite")  # 24x24 input, 3x3 depthwise
+    config = accelerator_config(graph, 2, rows=4, cols=2)
+    assert (config.window, config.window_width) == (3, 14)  # 12x12 SAME: 14 padded columns
+    dw = [layer for layer in partition(graph).layers if layer.kind == "DEPTHWISE_CONV_2D"]
+    # 12x12 stride 1 SAME, 12x12 → 6x6 stride 2, 6x6 stride 1: padded rows × columns read.
+    assert [layer.raster(3) for layer in dw] == [(14, 14), (13, 13), (8, 8)]
+    assert all(layer.on_window(config) for layer in dw)
+    assert not any(layer.on_window(ArrayConfig(rows=4, cols=2)) for layer in dw)
+    assert not dw[0].on_window(ArrayConfig(rows=4, cols=2, window=3, window_width=13))
+    compiled = compile_network(graph, config, 2)
+    word = descriptor_format(config)
+    ops = [word.unpack(d) for d in compiled.program]
+    windows = [d for d in ops if d["op"] == LAYER_OPS.index("window")]
+    assert [(d["k_tiles"], d["rh"], d["rw"], d["m"]) for d in windows] == [
+        (1, 14, 14, 2 * 144), (1, 13, 13, 2 * 36), (1, 8, 8, 2 * 36)]

@@ -22,11 +22,12 @@ from quantizer.importers.tflite import load_tflite
 from tests_paths import DIGITS_CNN
 
 MODELS = Path(__file__).parent / "models"
-# Memories of no power-of-two depth, as `mxugen compile --device` sizes them for an FPGA, and
-# partial sums for 100 output pixels: layers with more run in passes of whole samples or of
-# bands of output rows (AcceleratorLayer.passes).
+# Memories of no power-of-two depth, as `mxugen compile --device` sizes them for an FPGA,
+# partial sums for 100 output pixels (layers with more run in passes of whole samples or of
+# bands of output rows, AcceleratorLayer.passes), and a 3x3 window unit that runs the 3x3
+# depthwise convolutions (other vector-unit layers run tap by tap).
 CONFIG = ArrayConfig(rows=4, cols=2, act_depth=6000, weight_depth=3000, param_depth=100,
-                     psum_depth=100, program_depth=64)
+                     psum_depth=100, program_depth=64, window=3, window_width=40)
 CASES = [(DIGITS_CNN, "litert"), (MODELS / "residual.tflite", "tflm"),
          (MODELS / "mobilenet_tiny.tflite", "litert"), (MODELS / "softmax.tflite", "tflm"),
          (MODELS / "avgpool.tflite", "litert"), (MODELS / "maxpool.tflite", "tflm"),

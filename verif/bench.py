@@ -75,7 +75,8 @@ def model_benchmark(graph: Graph, x: np.ndarray, *, rows: int, cols: int,
             cout, kh, kw, cin = layer.kernel.shape
             ideal = samples * layer.macs / (rows * cols)
             entry.update({
-                "unit": "array" if layer.on_array else "vector",
+                "unit": "array" if layer.on_array else
+                        "window" if layer.on_window(config) else "vector",
                 **({"gemm": [samples * layer.pixels, kh * kw * cin, cout]}
                    if layer.on_array else {}),
                 "macs": samples * layer.macs, "cycles": counters["cycles"],

@@ -12,7 +12,8 @@ from hw import ArrayConfig
 from hw.addrgen import ActivationAddressGenerator
 from hw.contract import LAYER_OPS, dense_geometry, descriptor_format
 
-CONFIG = ArrayConfig(rows=4, cols=2, act_depth=1024, psum_depth=64)
+CONFIG = ArrayConfig(rows=4, cols=2, act_depth=1024, psum_depth=64, window=3, window_width=16)
+WINDOW, KEEP = LAYER_OPS.index("window"), 2  # the keep flag's bit in a range's tag
 WORD = descriptor_format(CONFIG)
 ROWS_MASK = (1 << (8 * CONFIG.rows)) - 1
 
@@ -25,9 +26,32 @@ def _desc(rng, **fields) -> dict:
     return values
 
 
+def _raster_taps(layer: dict) -> list[tuple[int, int]]:
+    """A window layer's (address, tag): every column tile reads its channel group's padded
+    input once, raster by raster, the positions where a window ends on an output pixel
+    kept."""
+    k, (sh, sw) = CONFIG.window, (layer["stride_h"], layer["stride_w"])
+    samples = layer["m"] // (layer["oh"] * layer["ow"])
+    taps = []
+    for nt in range(layer["n_tiles"]):
+        base = layer["in_base"] + nt // (CONFIG.rows // CONFIG.cols) * layer["plane"]
+        for n in range(samples):
+            for r in range(layer["rh"]):
+                for c in range(layer["rw"]):
+                    keep = r >= k - 1 and (r - k + 1) % sh == 0 and c >= k - 1 and \
+                        (c - k + 1) % sw == 0
+                    ih, iw = r - layer["pad_top"], c - layer["pad_left"]
+                    inside = 0 <= ih < layer["h"] and 0 <= iw < layer["w"]
+                    taps.append(((base + (n * layer["h"] + ih) * layer["w"] + iw) * inside,
+                                 (not inside) | KEEP * keep))
+    return taps
+
+
 def expected_taps(layer: dict) -> list[tuple[int, int]]:
-    """The (address, padding) of every vector of the layer, from the descriptor alone: the
-    software statement of docs/images.md's implicit im2col."""
+    """The (address, tag: padding, kept) of every vector of the layer, from the descriptor
+    alone: the software statement of docs/images.md's implicit im2col."""
+    if layer["op"] == WINDOW:
+        return _raster_taps(layer)
     samples = layer["m"] // (layer["oh"] * layer["ow"])
     kh_count = layer["k_tiles"] // (layer["kw"] * layer["groups"])
     vector = layer["op"] != LAYER_OPS.index("matmul")
@@ -49,9 +73,10 @@ def expected_taps(layer: dict) -> list[tuple[int, int]]:
                                     layer["pad_left"]
                                 if 0 <= ih < layer["h"] and 0 <= iw < layer["w"]:
                                     taps.append((base + g * layer["plane"] +
-                                                 (n * layer["h"] + ih) * layer["w"] + iw, 0))
+                                                 (n * layer["h"] + ih) * layer["w"] + iw,
+                                                 KEEP))
                                 else:
-                                    taps.append((0, 1))
+                                    taps.append((0, 1 | KEEP))
     return taps
 
 
@@ -66,7 +91,7 @@ def _run(layers: list[dict], rng) -> list[dict]:
         for layer in layers:
             tiles = [(nt, kt, int(kt == layer["k_tiles"] - 1)) for nt in range(layer["n_tiles"])
                      for kt in range(layer["k_tiles"])]
-            total = len(tiles) * layer["m"]
+            total = len(expected_taps(layer))
             seen = {"ranges": [], "vectors": [], "words": []}
             pending: list[int] = []  # words answering the ranges issued so far
             await launch(ctx, dut.layer, WORD, layer, previous)
@@ -93,7 +118,7 @@ def _run(layers: list[dict], rng) -> list[dict]:
                     x = ctx.get(dut.x.payload)
                     seen["words"].append(pending.pop(0))
                     seen["vectors"].append((ctx.get(dut.x.payload.data.as_value()), x.zero,
-                                            x.last))
+                                            x.last, ctx.get(dut.x_keep)))
                 await ctx.tick()
             assert not tiles
             ctx.set(dut.tiles.valid, 0)
@@ -110,10 +135,13 @@ def _check(layer: dict, seen: dict) -> None:
     # Padding taps are the zero point, or the lowest int8 for max pooling.
     pad = -128 if layer["op"] == LAYER_OPS.index("max") else layer["zx"]
     zx_lanes = sum((pad & 0xFF) << (8 * r) for r in range(CONFIG.rows))
-    m = layer["m"]
-    assert seen["vectors"] == [
-        (zx_lanes if word >> (8 * CONFIG.rows) else word & ROWS_MASK, layer["zx"],
-         int(i % m == m - 1)) for i, word in enumerate(seen["words"])]
+    m, expected, kept = layer["m"], [], 0
+    for word in seen["words"]:  # each tile's m-th kept vector is its last
+        keep = word >> (8 * CONFIG.rows + 1)
+        kept += keep
+        expected.append((zx_lanes if word >> (8 * CONFIG.rows) & 1 else word & ROWS_MASK,
+                         layer["zx"], int(bool(keep) and kept % m == 0), keep))
+    assert seen["vectors"] == expected
 
 
 def test_dense_tiles_read_their_k_slice_of_every_sample(seed):
@@ -152,7 +180,7 @@ def test_convolution_taps_follow_stride_dilation_and_padding(seed, name, geometr
                   pad_left=g["pad"][1])
     [seen] = _run([layer], rng)
     taps = expected_taps(layer)
-    assert any(pad for _, pad in taps) == (g["pad"] != (0, 0))
+    assert any(tag & 1 for _, tag in taps) == (g["pad"] != (0, 0))
     _check(layer, seen)
 
 
@@ -167,8 +195,26 @@ def test_vector_layers_read_each_column_tiles_channel_group(seed, op):
                   plane=n * h * w, stride_h=1, stride_w=1, dil_h=1, dil_w=1, pad_top=1,
                   pad_left=1)
     [seen] = _run([layer], rng)
-    assert {base for base, pad in seen["ranges"] if not pad} >= \
+    assert {base for base, tag in seen["ranges"] if not tag & 1} >= \
         {layer["in_base"] + 2 * layer["plane"]}  # column tile 4 reads group 2
+    _check(layer, seen)
+
+
+@pytest.mark.parametrize("samples, h, w, stride, pad, out", [
+    (1, 5, 4, (1, 1), (1, 1), (5, 4)),      # SAME 3x3
+    (2, 5, 6, (2, 2), (0, 1), (2, 3)),      # stride 2, padding on the left only
+    (1, 4, 3, (2, 1), (1, 1), (2, 3)),
+])
+def test_a_window_layer_reads_its_padded_input_once(seed, samples, h, w, stride, pad, out):
+    rng = np.random.default_rng(seed)
+    k = CONFIG.window
+    rh, rw = (out[0] - 1) * stride[0] + k, (out[1] - 1) * stride[1] + k
+    layer = _desc(rng, op=WINDOW, m=samples * out[0] * out[1], k_tiles=1, n_tiles=3,
+                  in_base=int(rng.integers(0, 200)), h=h, w=w, oh=out[0], ow=out[1], kw=k,
+                  groups=1, plane=samples * h * w, stride_h=stride[0], stride_w=stride[1],
+                  dil_h=1, dil_w=1, pad_top=pad[0], pad_left=pad[1], rh=rh, rw=rw)
+    [seen] = _run([layer], rng)
+    assert sum(tag >> 1 for _, tag in seen["ranges"]) == 3 * layer["m"]
     _check(layer, seen)
 
 

@@ -13,7 +13,7 @@ from hw.contract import LAYER_OPS, descriptor_format
 from hw.sequencer import Sequencer
 
 CONFIG = ArrayConfig(rows=4, cols=2, weight_depth=512, act_depth=512, param_depth=32,
-                     psum_depth=16, program_depth=4)
+                     psum_depth=16, program_depth=4, window=3, window_width=8)
 WORD = descriptor_format(CONFIG)
 
 
@@ -89,10 +89,11 @@ def test_runs_every_layer_as_the_contract_packed_it(seed):
     seen = _run(program, rng)
     assert [layer for _cycle, layer in seen["launches"]] == program
     assert seen["descs"] == program
-    # A tile is rows weight words on the array, one on the vector unit.
+    # A tile is rows weight words on the array, window² on the window unit, one on the
+    # vector unit.
+    words = {LAYER_OPS.index("matmul"): CONFIG.rows, LAYER_OPS.index("window"): 9}
     assert seen["weights"] == [(layer["w_base"], layer["n_tiles"] * layer["k_tiles"] *
-                                (CONFIG.rows if layer["op"] == LAYER_OPS.index("matmul")
-                                 else 1)) for layer in program]
+                                words.get(layer["op"], 1)) for layer in program]
     assert seen["tiles"] == [(nt, kt, int(kt == layer["k_tiles"] - 1)) for layer in program
                              for nt in range(layer["n_tiles"]) for kt in range(layer["k_tiles"])]
     assert seen["error"] == 0

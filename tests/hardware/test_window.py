@@ -1,0 +1,100 @@
+"""The depthwise window unit slides a K×K window over a padded input raster and gives, for every
+kept position, the column tile's depthwise sums (checked against a direct numpy convolution)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hwsim import launch, simulate
+
+from hw import ArrayConfig
+from hw.contract import LAYER_OPS, descriptor_format, one_input_fields
+from hw.window import WindowUnit
+
+CONFIGS = [ArrayConfig(rows=4, cols=2, window=3, window_width=12),
+           ArrayConfig(rows=2, cols=2, window=2, window_width=8)]
+
+
+def _raster(rng, config, samples: int, oh: int, ow: int, stride: int):
+    """A raster of ``samples`` padded inputs, the words of each column tile's pass and the
+    expected sums ``[nt, sample, oy, ox, cols]``."""
+    k = config.window
+    rh, rw = (oh - 1) * stride + k, (ow - 1) * stride + k
+    x = rng.integers(-128, 128, (samples, rh, rw, config.rows))
+    return x, rh, rw
+
+
+def _expected(config, x, w, zx, zw, oh, ow, stride, n_tiles):
+    k, cols, ratio = config.window, config.cols, config.rows // config.cols
+    out = np.zeros((n_tiles, x.shape[0], oh, ow, cols), np.int64)
+    for nt in range(n_tiles):
+        lanes = x[..., (nt % ratio) * cols:(nt % ratio + 1) * cols] - zx
+        for kh in range(k):
+            for kw in range(k):
+                taps = lanes[:, kh:kh + (oh - 1) * stride + 1:stride,
+                             kw:kw + (ow - 1) * stride + 1:stride]
+                out[nt] += taps * (w[nt, kh * k + kw] - zw)
+    return out
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"{c.window}x{c.window}")
+@pytest.mark.parametrize("samples, oh, ow, stride, n_tiles, busy",
+                         [(1, 3, 4, 1, 3, 1.0), (2, 2, 3, 2, 2, 0.6), (1, 1, 5, 1, 1, 0.8)])
+def test_each_kept_position_gets_its_windows_sum(seed, config, samples, oh, ow, stride,
+                                                 n_tiles, busy):
+    rng = np.random.default_rng(seed)
+    k = config.window
+    x, rh, rw = _raster(rng, config, samples, oh, ow, stride)
+    w = rng.integers(-128, 128, (n_tiles, k * k, config.cols))
+    word = descriptor_format(config)
+    layer = {f.name: int(rng.integers(f.min, f.max + 1)) for f in word}
+    layer.update(one_input_fields(), op=LAYER_OPS.index("window"), m=samples * oh * ow,
+                 n_tiles=n_tiles, k_tiles=1, rh=rh, rw=rw)
+    expected = _expected(config, x, w, layer["zx"], layer["zw"], oh, ow, stride, n_tiles)
+
+    def kept(r, c):
+        return r >= k - 1 and (r - k + 1) % stride == 0 and c >= k - 1 and \
+            (c - k + 1) % stride == 0
+
+    vectors = []
+    for _ in range(n_tiles):
+        tile = [(x[n, r, c].tolist(), kept(r, c)) for n in range(samples) for r in range(rh)
+                for c in range(rw)]
+        last = max(i for i, (_, keep) in enumerate(tile) if keep)
+        vectors += [(data, keep, i == last) for i, (data, keep) in enumerate(tile)]
+    weights = [row for tile in w.tolist() for row in tile]
+    dut = WindowUnit(config)
+    beats = []
+
+    async def testbench(ctx):
+        await launch(ctx, dut.layer, word, layer)
+        drain = config.window_latency + 2
+        while drain:
+            drain -= not vectors
+            w_valid = bool(weights) and rng.random() < busy
+            x_valid = bool(vectors) and rng.random() < busy
+            ctx.set(dut.w.valid, w_valid)
+            if w_valid:
+                ctx.set(dut.w.payload.data, weights[0])
+                ctx.set(dut.w.payload.zero, layer["zw"])
+            ctx.set(dut.x.valid, x_valid)
+            if x_valid:
+                data, keep, last = vectors[0]
+                ctx.set(dut.x.payload.data, data)
+                ctx.set(dut.x.payload.zero, layer["zx"])
+                ctx.set(dut.x.payload.last, last)
+                ctx.set(dut.keep, keep)
+            if w_valid and ctx.get(dut.w.ready):
+                weights.pop(0)
+            if x_valid and ctx.get(dut.x.ready):
+                vectors.pop(0)
+            if ctx.get(dut.acc.valid):
+                beats.append((list(ctx.get(dut.acc.payload.data)),
+                              bool(ctx.get(dut.acc.payload.last))))
+            await ctx.tick()
+
+    simulate(dut, testbench)
+    got = np.array([data for data, _ in beats]).reshape(expected.shape)
+    np.testing.assert_array_equal(got, expected)
+    lasts = [i for i, (_, last) in enumerate(beats) if last]
+    assert lasts == [(nt + 1) * samples * oh * ow - 1 for nt in range(n_tiles)]
