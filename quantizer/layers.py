@@ -186,9 +186,13 @@ class AcceleratorLayer:
 
     def on_window(self, config) -> bool:
         """True when ``config`` (an :class:`hw.ArrayConfig`) has a window unit that runs this
-        layer (:meth:`raster`), its rows no wider than the line buffers."""
+        layer (:meth:`raster`), its rows no wider than the line buffers, in fewer cycles than
+        the vector unit: a column tile's ``K²`` weight words and raster against ``K²`` taps
+        of every output pixel (a MEAN of a K×K map is faster tap by tap)."""
         raster = self.raster(config.window)
-        return raster is not None and raster[1] <= config.window_width
+        taps = config.window ** 2
+        return raster is not None and raster[1] <= config.window_width and \
+            taps + raster[0] * raster[1] < taps * self.pixels
 
     def weight_words(self, rows: int, cols: int) -> int:
         """Words of weight memory: ``rows`` per tile on the array, one on the vector unit."""

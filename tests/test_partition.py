@@ -198,3 +198,15 @@ def test_square_depthwise_layers_run_on_a_window_unit_of_their_size():
     windows = [d for d in ops if d["op"] == LAYER_OPS.index("window")]
     assert [(d["k_tiles"], d["rh"], d["rw"], d["m"]) for d in windows] == [
         (1, 14, 14, 2 * 144), (1, 13, 13, 2 * 36), (1, 8, 8, 2 * 36)]
+
+
+def test_the_window_unit_takes_only_what_it_runs_faster():
+    graph = load_tflite(MODELS / "vww_mobilenet.tflite")
+    config = ArrayConfig(rows=16, cols=16, window=3, window_width=98)
+    layers = partition(graph).layers
+    dw = [layer for layer in layers if layer.kind == "DEPTHWISE_CONV_2D"]
+    [mean] = [layer for layer in layers if layer.kind == "MEAN"]
+    assert len(dw) == 13 and all(layer.on_window(config) for layer in dw)
+    # Its global pool averages a 3x3 map: a 3x3 window, but 9 weight words and 9 raster words
+    # a column tile take longer than its 9 taps of one pixel.
+    assert mean.raster(3) == (3, 3) and not mean.on_window(config)
