@@ -71,8 +71,9 @@ class Sequencer(ConfiguredComponent):
         between the accelerator and the host runs one per accelerator step).
     busy, done, error : ``Out(1)``
         Running; finished (held until the next ``start``); the run stopped at an invalid
-        descriptor (``m`` of 0 or above ``psum_depth``, no tiles) or at the end of the program
-        memory without a ``last`` layer (``error`` comes with ``done``).
+        descriptor (``m`` of 0 or above ``psum_depth``, no tiles, an ``op`` the build does not
+        have) or at the end of the program memory without a ``last`` layer (``error`` comes
+        with ``done``).
     program_addr, program_data : ``Out(address)``, ``In(descriptor_layout(config))``
         A synchronous read port of the program memory (data one cycle after the address).
     layer : ``Out(LayerSignature(config))``
@@ -106,7 +107,8 @@ class Sequencer(ConfiguredComponent):
         pc = Signal(range(cfg.program_depth))
         m.d.comb += [self.program_addr.eq(pc), self.layer.incoming.eq(fetched)]
         invalid = ((fetched.m == 0) | (fetched.m > cfg.psum_depth) | (fetched.k_tiles == 0)
-                   | (fetched.n_tiles == 0))
+                   | (fetched.n_tiles == 0) | (fetched.op >= len(LAYER_OPS))
+                   | ((fetched.op == WINDOW) if not cfg.window else 0))
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):

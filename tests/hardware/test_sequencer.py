@@ -4,6 +4,8 @@ stops at the last layer, or with an error at an invalid descriptor or the progra
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hwsim import simulate, with_rom
@@ -27,11 +29,11 @@ def _layer(rng, **fields) -> dict:
 
 
 def _run(program: list[dict], rng, *, done_after: int = 3, max_cycles: int = 2000,
-         start_pc: int = 0) -> dict:
+         start_pc: int = 0, config: ArrayConfig = CONFIG) -> dict:
     """Run ``program`` from descriptor ``start_pc``; ``layer_done`` rises ``done_after``
     cycles after a layer's weight range and last tile are taken. Returns what the sequencer
     did, cycle by cycle."""
-    dut = Sequencer(CONFIG)
+    dut = Sequencer(config)
     top = with_rom(dut, [WORD.pack(v) for v in program], WORD.size, CONFIG.program_depth,
                    dut.program_addr, dut.program_data)
     seen = {"launches": [], "descs": [], "weights": [], "tiles": [], "done": None,
@@ -125,6 +127,15 @@ def test_timing_fetch_and_load_take_two_cycles():
 def test_invalid_descriptor_stops_with_error(seed, fields):
     rng = np.random.default_rng(seed)
     seen = _run([_layer(rng), _layer(rng, last=1, **fields)], rng)
+    assert len(seen["launches"]) == 1 and seen["error"] == 1
+
+
+def test_a_window_layer_without_a_window_unit_stops_with_error(seed):
+    rng = np.random.default_rng(seed)
+    without = replace(CONFIG, window=0, window_width=0)
+    assert descriptor_format(without) == WORD
+    program = [_layer(rng, op=0), _layer(rng, last=1, op=LAYER_OPS.index("window"))]
+    seen = _run(program, rng, config=without)
     assert len(seen["launches"]) == 1 and seen["error"] == 1
 
 
