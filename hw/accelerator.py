@@ -68,7 +68,8 @@ __all__ = ["Accelerator", "MEM_ACTIVATIONS", "MEM_PARAMS", "MEM_PROGRAM", "MEM_W
 
 def host_word_width(config: ArrayConfig) -> int:
     """Width of ``host_wdata``: the widest word of a memory the host loads."""
-    return max(width for name, (width, _) in memory_shapes(config).items() if name != "psums")
+    return max(width for name, (width, _) in memory_shapes(config).items()
+               if name not in ("psums", "lines"))
 
 
 class Accelerator(ConfiguredComponent):

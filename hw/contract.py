@@ -486,9 +486,13 @@ def activation_format(config: ArrayConfig) -> WordFormat:
 
 def memory_shapes(config: ArrayConfig) -> dict[str, tuple[int, int]]:
     """``(bits per word, words)`` of each of the accelerator's memories: the four the host
-    loads and the partial sums (one ``acc_width`` sum per column)."""
-    return {"weights": (weight_format(config).size, config.weight_depth),
-            "activations": (activation_format(config).size, config.act_depth),
-            "params": (lane_params_format(config).size, config.param_depth),
-            "program": (descriptor_format(config).size, config.program_depth),
-            "psums": (config.acc_width * config.cols, config.psum_depth)}
+    loads, the partial sums (one ``acc_width`` sum per column) and, with a window unit, its
+    line buffer (``window − 1`` rows of ``cols`` values a column)."""
+    shapes = {"weights": (weight_format(config).size, config.weight_depth),
+              "activations": (activation_format(config).size, config.act_depth),
+              "params": (lane_params_format(config).size, config.param_depth),
+              "program": (descriptor_format(config).size, config.program_depth),
+              "psums": (config.acc_width * config.cols, config.psum_depth)}
+    if config.window:
+        shapes["lines"] = ((config.window - 1) * DATA_BITS * config.cols, config.window_width)
+    return shapes

@@ -8,8 +8,10 @@ from amaranth.lib import data, memory, stream
 from amaranth.lib.wiring import In, Out
 
 from .array import accumulator_stream_layout, activation_stream_layout, weight_stream_layout
+from .block_ram import ram_attrs
 from .component import ConfiguredComponent
 from .config import ArrayConfig
+from .contract import memory_shapes
 from .pipeline import delay_line, valid_delayed
 from .sequencer import LayerSignature
 
@@ -99,7 +101,9 @@ class WindowUnit(ConfiguredComponent):
         # (r, c) arrives. It is read at the next vector's column so the data is there as the
         # vector is taken, and written back shifted by one row as it is.
         older = data.ArrayLayout(word, k - 1)
-        m.submodules.lines = lines = memory.Memory(shape=older, depth=cfg.window_width, init=[])
+        width, depth = memory_shapes(cfg)["lines"]
+        m.submodules.lines = lines = memory.Memory(shape=width, depth=depth, init=[],
+                                                   attrs=ram_attrs(cfg)["lines"])
         rd, wr = lines.read_port(), lines.write_port()
         m.d.comb += [rd.addr.eq(Mux(fire, next_column, column)), wr.addr.eq(column),
                      wr.en.eq(fire)]

@@ -43,8 +43,8 @@ def accelerator_config(graph: Graph, batch: int, *, rows: int = 8, cols: int = 8
                        **options) -> ArrayConfig:
     """An accelerator sized for ``graph`` at ``batch`` samples per run; ``keep_layers`` makes
     room for every layer's outputs at once; a graph with K×K depthwise convolutions gets a
-    window unit of that size (unless ``options`` give a ``window``); ``exact`` sizes each
-    memory to the words it needs
+    window unit of that size (unless ``options`` give a ``window``, or ``exact``); ``exact``
+    sizes each memory to the words it needs
     instead of the next power of two and the partial sums to :data:`FPGA_PSUM_WORDS` (an FPGA
     build). ``options`` are further ArrayConfig fields.
 
@@ -52,7 +52,9 @@ def accelerator_config(graph: Graph, batch: int, *, rows: int = 8, cols: int = 8
     ``batch`` × the largest output map; activation memory holds the resident tensors that are
     alive at once (:func:`~quantizer.memory_plan.plan_memory`)."""
     weight_bits = options.pop("weight_bits", None)
-    if "window" not in options:
+    if "window" not in options and not exact:
+        # An FPGA build leaves it out: its K²·cols multipliers (72 on 8x8) would take an
+        # 8x8 accelerator to 193 MULT18X18D on an ECP5, past the 85k's 156.
         options.update(_window_unit(graph))
     # The hardware options are validated before any sizing arithmetic divides by them.
     shape = ArrayConfig(rows=rows, cols=cols, dtype=graph.dtype, **options)
