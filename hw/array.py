@@ -40,6 +40,14 @@ def accumulator_stream_layout(config: ArrayConfig) -> data.StructLayout:
     })
 
 
+def unit_members(config: ArrayConfig) -> dict:
+    """The streams of a unit a layer runs on (the array, the vector unit, the window unit):
+    activation vectors and weight words in, result beats out with no backpressure."""
+    return {"x": In(stream.Signature(activation_stream_layout(config))),
+            "w": In(stream.Signature(weight_stream_layout(config))),
+            "acc": Out(stream.Signature(accumulator_stream_layout(config), always_ready=True))}
+
+
 class SystolicArray(ConfiguredComponent):
     """A ``rows × cols`` weight-stationary array of :class:`~hw.pe.ProcessingElement`.
 
@@ -68,11 +76,7 @@ class SystolicArray(ConfiguredComponent):
     """
 
     def __init__(self, config: ArrayConfig):
-        super().__init__(config, {
-            "x": In(stream.Signature(activation_stream_layout(config))),
-            "w": In(stream.Signature(weight_stream_layout(config))),
-            "acc": Out(stream.Signature(accumulator_stream_layout(config), always_ready=True)),
-        })
+        super().__init__(config, unit_members(config))
 
     def elaborate(self, platform):
         m = Module()

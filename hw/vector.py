@@ -4,11 +4,11 @@ the systolic array, one lane per output channel of a column tile."""
 from __future__ import annotations
 
 from amaranth.hdl import Const, Module, Mux, Signal, signed
-from amaranth.lib import data, stream
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data
+from amaranth.lib.wiring import In
 
 from .component import ConfiguredComponent
-from .array import accumulator_stream_layout, activation_stream_layout, weight_stream_layout
+from .array import unit_members
 from .config import ArrayConfig
 from .contract import LAYER_OPS
 from .pipeline import delay_line, valid_delayed
@@ -60,12 +60,7 @@ class VectorUnit(ConfiguredComponent):
 
     def __init__(self, config: ArrayConfig):
         config.require_whole_column_tiles("the vector unit")
-        super().__init__(config, {
-            "layer": In(LayerSignature(config)),
-            "x": In(stream.Signature(activation_stream_layout(config))),
-            "w": In(stream.Signature(weight_stream_layout(config))),
-            "acc": Out(stream.Signature(accumulator_stream_layout(config), always_ready=True)),
-        })
+        super().__init__(config, {"layer": In(LayerSignature(config)), **unit_members(config)})
 
     def elaborate(self, platform):
         m = Module()

@@ -4,10 +4,10 @@ activation word read once, one output pixel a cycle."""
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed
-from amaranth.lib import data, memory, stream
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data, memory
+from amaranth.lib.wiring import In
 
-from .array import accumulator_stream_layout, activation_stream_layout, weight_stream_layout
+from .array import unit_members
 from .block_ram import ram_attrs
 from .component import ConfiguredComponent
 from .config import ArrayConfig
@@ -54,13 +54,8 @@ class WindowUnit(ConfiguredComponent):
         config.require_whole_column_tiles("the window unit")
         if not config.window:
             raise ValueError("the window unit needs a configuration with a window")
-        super().__init__(config, {
-            "layer": In(LayerSignature(config)),
-            "x": In(stream.Signature(activation_stream_layout(config))),
-            "keep": In(1),
-            "w": In(stream.Signature(weight_stream_layout(config))),
-            "acc": Out(stream.Signature(accumulator_stream_layout(config), always_ready=True)),
-        })
+        super().__init__(config, {"layer": In(LayerSignature(config)), "keep": In(1),
+                                  **unit_members(config)})
 
     def elaborate(self, platform):
         m = Module()

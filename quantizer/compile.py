@@ -174,10 +174,10 @@ def compile_network(graph: Graph, config: ArrayConfig, samples: int, *,
             # The window unit reads each pass's padded input once: one K tile.
             window = layer.on_window(config)
             operation, k_tiles = ("window", 1) if window else (layer.operation, k_tiles)
-            for j, pixels in enumerate(passes):
+            for j, band in enumerate(passes):
                 # Each pass is a descriptor of its own over a band of the input and output.
-                g = layer.pass_geometry(pixels)
-                raster = layer.raster(config.window, pixels.rows) if window else (0, 0)
+                g = layer.pass_geometry(band)
+                raster = layer.raster(config.window, band.rows) if window else (0, 0)
                 out.program.append(_pack(descriptor, {
                     "op": contract.LAYER_OPS.index(operation), "zpad": dest.zero_point,
                     **contract.raster_fields(*raster),
@@ -219,15 +219,15 @@ def _weight_words(layer, config: ArrayConfig) -> list[int]:
     rows, cols, bits = config.rows, config.cols, config.weight_bits
     cout, kh, kw, cin = layer.kernel.shape
     groups, k_tiles, n_tiles = layer.tiles(rows, cols)
-    depth = groups * rows if layer.on_array else 1
-    w = np.full((n_tiles * cols, kh, kw, depth),
+    per_tile = rows if layer.on_array else 1  # weight words a K tile
+    w = np.full((n_tiles * cols, kh, kw, groups * per_tile),
                 1 if bits == 1 else layer.params.weight_zero_point, dtype=np.int64)
     w[:cout, :, :, :cin] = layer.kernel
     w = w.reshape(n_tiles * cols, -1)
-    depth = rows if layer.on_array else 1
     return [word for nt in range(n_tiles) for kt in range(k_tiles)
             for word in pack_weights(w[nt * cols:(nt + 1) * cols,
-                                       kt * depth:(kt + 1) * depth].T, bits, config.dtype)]
+                                       kt * per_tile:(kt + 1) * per_tile].T, bits,
+                                     config.dtype)]
 
 
 def _param_words(layer, config: ArrayConfig) -> list[int]:

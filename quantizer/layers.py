@@ -130,7 +130,8 @@ class AcceleratorLayer:
 
     @property
     def on_array(self) -> bool:
-        """True for a ``matmul`` layer (the systolic array), False for the vector unit's."""
+        """True for a ``matmul`` layer (the systolic array), False for a per-channel one (the
+        vector unit's, or the window unit's, :meth:`on_window`)."""
         return self.operation == "matmul"
 
     @property

@@ -7,9 +7,8 @@ a RESHAPE costs nothing there when every reader is an accelerator layer (the lay
 tensor it reshapes, :func:`~quantizer.layers.flattened_source`), nor does a PAD whose readers
 all pad by addressing (:func:`~quantizer.layers.fusable_pad`), nor a CONCATENATION of channels
 whose inputs accelerator layers write in place (:func:`concatenation_views`). Everything else
-runs on the
-host's golden model (:mod:`quantizer.kernels`), reading what the accelerator wrote and writing
-back what the accelerator reads next. Consecutive operators on the same side form a
+runs on the host's golden model (:mod:`quantizer.kernels`), reading what the accelerator wrote
+and writing back what the accelerator reads next. Consecutive operators on the same side form a
 :class:`Step`; an accelerator step is one program the sequencer runs from start to ``last``.
 """
 
@@ -27,8 +26,8 @@ __all__ = ["ACCELERATOR", "FREE_CONCATENATION", "FREE_PAD", "FREE_RESHAPE", "HOS
 
 ACCELERATOR, HOST = "accelerator", "host"
 
-#: The notes of a RESHAPE the accelerator's layers read through and of a PAD they do by
-#: addressing: neither runs anywhere.
+#: The notes of a RESHAPE the accelerator's layers read through, a PAD they do by addressing
+#: and a CONCATENATION whose inputs they write in place: none runs anywhere.
 FREE_RESHAPE = "free re-layout"
 FREE_PAD = "padding by addressing"
 FREE_CONCATENATION = "concatenation by addressing"

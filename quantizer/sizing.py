@@ -10,6 +10,7 @@ from hw import ArrayConfig, ConfigError
 
 from .errors import QuantizerError
 from .graph import Graph
+from .layers import AcceleratorLayer
 from .memory_plan import plan_memory
 from .partition import partition
 
@@ -19,18 +20,17 @@ from .partition import partition
 FPGA_PSUM_WORDS = 512
 
 
-def _window_unit(graph: Graph) -> dict[str, int]:
-    """A window unit for the graph's depthwise convolutions, if any can use one: the kernel
-    size most of them have, line buffers as wide as their widest padded row (up to the
-    limit; wider layers run tap by tap)."""
-    sizes = [layer.kernel.shape[1] for layer in partition(graph).layers
+def _window_unit(layers: list[AcceleratorLayer]) -> dict[str, int]:
+    """A window unit for the depthwise convolutions among ``layers``, if any can use one: the
+    kernel size most of them have, line buffers as wide as their widest padded row (up to
+    the limit; wider layers run tap by tap)."""
+    sizes = [layer.kernel.shape[1] for layer in layers
              if layer.kind == "DEPTHWISE_CONV_2D" and layer.raster(layer.kernel.shape[1])
              and 2 <= layer.kernel.shape[1] <= 7]
     if not sizes:
         return {}
     window = max(set(sizes), key=sizes.count)
-    widths = [layer.raster(window)[1] for layer in partition(graph).layers
-              if layer.raster(window)]
+    widths = [layer.raster(window)[1] for layer in layers if layer.raster(window)]
     return {"window": window, "window_width": max(2, min(max(widths), 4096))}
 
 
@@ -44,18 +44,14 @@ def accelerator_config(graph: Graph, batch: int, *, rows: int = 8, cols: int = 8
     """An accelerator sized for ``graph`` at ``batch`` samples per run; ``keep_layers`` makes
     room for every layer's outputs at once; a graph with K×K depthwise convolutions gets a
     window unit of that size (unless ``options`` give a ``window``, or ``exact``); ``exact``
-    sizes each memory to the words it needs
-    instead of the next power of two and the partial sums to :data:`FPGA_PSUM_WORDS` (an FPGA
-    build). ``options`` are further ArrayConfig fields.
+    sizes each memory to the words it needs instead of the next power of two and the partial
+    sums to :data:`FPGA_PSUM_WORDS` (an FPGA build). ``options`` are further ArrayConfig
+    fields.
 
     A convolution's GEMM has one row per output pixel, so the partial-sum memory holds
     ``batch`` × the largest output map; activation memory holds the resident tensors that are
     alive at once (:func:`~quantizer.memory_plan.plan_memory`)."""
     weight_bits = options.pop("weight_bits", None)
-    if "window" not in options and not exact:
-        # An FPGA build leaves it out: its K²·cols multipliers (72 on 8x8) would take an
-        # 8x8 accelerator to 193 MULT18X18D on an ECP5, past the 85k's 156.
-        options.update(_window_unit(graph))
     # The hardware options are validated before any sizing arithmetic divides by them.
     shape = ArrayConfig(rows=rows, cols=cols, dtype=graph.dtype, **options)
     part = partition(graph, rows=rows)
@@ -63,6 +59,10 @@ def accelerator_config(graph: Graph, batch: int, *, rows: int = 8, cols: int = 8
     if not layers:
         raise QuantizerError("no operator of the graph runs on the accelerator: run it on the "
                              "golden model (mxugen sim --golden)")
+    if "window" not in options and not exact:
+        # An FPGA build leaves it out: its K²·cols multipliers (72 on 8x8) would take an
+        # 8x8 accelerator to 193 MULT18X18D on an ECP5, past the 85k's 156.
+        shape = replace(shape, **_window_unit(layers))
     words = {"weights": 0, "params": 0}
     for layer in layers:
         words["weights"] += layer.weight_words(rows, cols)

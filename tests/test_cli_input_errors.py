@@ -82,3 +82,31 @@ def test_damaged_files_are_one_line_and_exit_2(files, capsys, case):
     assert err.count("\n") == 1 and err.startswith("mxugen: error: "), err
     assert re.search(message, err), err
     assert not (files / "out").exists()
+
+
+@pytest.mark.parametrize("words, message", [
+    (["quantize", "truncated.npz", "--input-range", "0,1", "-o", "out"],
+     "cannot read float model .*truncated.npz as .npz: the file is damaged"),
+    (["quantize", "mlp.npz", "--input-range", "0,1", "-o", "mlp.npz"],
+     "output mlp.npz exists and is not a directory"),
+    (["quantize", "mlp.npz", "--input-range", "0,1", "-o", "mlp.npz/out"],
+     "would be inside .*mlp.npz, which is a file"),
+    (["quantize", "no_columns.npz", "--input-range", "0,1", "-o", "out"],
+     r"weight has shape \(3, 0\): a layer needs at least one input"),
+], ids=["broken npz", "output is a file", "output below a file", "zero columns"])
+def test_a_user_mistake_is_one_line_and_exit_2_from_a_process(files, words, message):
+    """As a user meets it: a process, its exit code and everything on stderr (no traceback
+    from anywhere, interpreter shutdown included)."""
+    import os
+    import subprocess
+    import sys
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(root), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    done = subprocess.run([sys.executable, "-m", "mxugen", *words], cwd=files, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("mxugen: error: "), \
+        done.stderr
+    assert re.search(message, done.stderr), done.stderr
+    assert not (files / "out").exists()

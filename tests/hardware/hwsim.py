@@ -38,3 +38,37 @@ def with_rom(component, words: list[int], width: int, depth: int, addr, data) ->
     port = rom.read_port()
     m.d.comb += [port.addr.eq(addr), data.eq(port.data)]
     return m
+
+
+async def feed_unit(ctx, dut, rng, busy: float, weights: list, vectors: list, *, zw: int,
+                    zx: int, latency: int) -> list[tuple[list[int], bool]]:
+    """Drive a per-channel unit (:class:`~hw.vector.VectorUnit`, :class:`~hw.window.WindowUnit`)
+    as the accelerator does: each cycle offer the next weight word and the next vector
+    ``(data, last)`` or ``(data, last, keep)``, each with probability ``busy``; return the
+    beats ``(lanes, last)`` it gives until ``latency`` cycles after the last vector."""
+    beats, drain = [], latency + 2
+    while drain:
+        drain -= not vectors
+        w_valid = bool(weights) and rng.random() < busy
+        x_valid = bool(vectors) and rng.random() < busy
+        ctx.set(dut.w.valid, w_valid)
+        if w_valid:
+            ctx.set(dut.w.payload.data, weights[0])
+            ctx.set(dut.w.payload.zero, zw)
+        ctx.set(dut.x.valid, x_valid)
+        if x_valid:
+            data, last, *keep = vectors[0]
+            ctx.set(dut.x.payload.data, data)
+            ctx.set(dut.x.payload.zero, zx)
+            ctx.set(dut.x.payload.last, last)
+            if keep:
+                ctx.set(dut.keep, keep[0])
+        if w_valid and ctx.get(dut.w.ready):
+            weights.pop(0)
+        if x_valid and ctx.get(dut.x.ready):
+            vectors.pop(0)
+        if ctx.get(dut.acc.valid):
+            beats.append((list(ctx.get(dut.acc.payload.data)),
+                          bool(ctx.get(dut.acc.payload.last))))
+        await ctx.tick()
+    return beats

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hwsim import launch, simulate
+from hwsim import feed_unit, launch, simulate
 
 from hw import ArrayConfig
 from hw.contract import LAYER_OPS, SHIFT_MIN, descriptor_format, one_input_fields
@@ -58,27 +58,9 @@ def _run(config, layer: dict, x: np.ndarray, w: np.ndarray, rng, busy: float) ->
 
     async def testbench(ctx):
         await launch(ctx, dut.layer, desc, layer)
-        drain = config.vector_latency + 2
-        while drain:
-            drain -= not vectors
-            w_valid = bool(weights) and rng.random() < busy
-            x_valid = bool(vectors) and rng.random() < busy
-            ctx.set(dut.w.valid, w_valid)
-            if w_valid:
-                ctx.set(dut.w.payload.data, weights[0])
-                ctx.set(dut.w.payload.zero, layer["zw"])
-            ctx.set(dut.x.valid, x_valid)
-            if x_valid:
-                ctx.set(dut.x.payload.data, vectors[0][0])
-                ctx.set(dut.x.payload.zero, layer["zx"])
-                ctx.set(dut.x.payload.last, vectors[0][1])
-            if w_valid and ctx.get(dut.w.ready):
-                weights.pop(0)
-            if x_valid and ctx.get(dut.x.ready):
-                vectors.pop(0)
-            if ctx.get(dut.acc.valid):
-                beats.append(list(ctx.get(dut.acc.payload.data)))
-            await ctx.tick()
+        beats.extend(data for data, _last in await feed_unit(
+            ctx, dut, rng, busy, weights, vectors, zw=layer["zw"], zx=layer["zx"],
+            latency=config.vector_latency))
 
     simulate(dut, testbench)
     return beats

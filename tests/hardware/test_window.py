@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hwsim import launch, simulate
+from hwsim import feed_unit, launch, simulate
 
 from hw import ArrayConfig
 from hw.contract import LAYER_OPS, descriptor_format, one_input_fields
@@ -61,37 +61,15 @@ def test_each_kept_position_gets_its_windows_sum(seed, config, samples, oh, ow, 
         tile = [(x[n, r, c].tolist(), kept(r, c)) for n in range(samples) for r in range(rh)
                 for c in range(rw)]
         last = max(i for i, (_, keep) in enumerate(tile) if keep)
-        vectors += [(data, keep, i == last) for i, (data, keep) in enumerate(tile)]
+        vectors += [(data, i == last, keep) for i, (data, keep) in enumerate(tile)]
     weights = [row for tile in w.tolist() for row in tile]
     dut = WindowUnit(config)
     beats = []
 
     async def testbench(ctx):
         await launch(ctx, dut.layer, word, layer)
-        drain = config.window_latency + 2
-        while drain:
-            drain -= not vectors
-            w_valid = bool(weights) and rng.random() < busy
-            x_valid = bool(vectors) and rng.random() < busy
-            ctx.set(dut.w.valid, w_valid)
-            if w_valid:
-                ctx.set(dut.w.payload.data, weights[0])
-                ctx.set(dut.w.payload.zero, layer["zw"])
-            ctx.set(dut.x.valid, x_valid)
-            if x_valid:
-                data, keep, last = vectors[0]
-                ctx.set(dut.x.payload.data, data)
-                ctx.set(dut.x.payload.zero, layer["zx"])
-                ctx.set(dut.x.payload.last, last)
-                ctx.set(dut.keep, keep)
-            if w_valid and ctx.get(dut.w.ready):
-                weights.pop(0)
-            if x_valid and ctx.get(dut.x.ready):
-                vectors.pop(0)
-            if ctx.get(dut.acc.valid):
-                beats.append((list(ctx.get(dut.acc.payload.data)),
-                              bool(ctx.get(dut.acc.payload.last))))
-            await ctx.tick()
+        beats.extend(await feed_unit(ctx, dut, rng, busy, weights, vectors, zw=layer["zw"],
+                                     zx=layer["zx"], latency=config.window_latency))
 
     simulate(dut, testbench)
     got = np.array([data for data, _ in beats]).reshape(expected.shape)
