@@ -117,12 +117,23 @@ def conv_output_size(size: int, kernel: int, stride: int, dilation: int,
 def im2col(x: np.ndarray, kernel: tuple[int, int], *, stride=1, dilation=1,
            padding: str = "SAME", pad_value: int = 0) -> np.ndarray:
     """NHWC input → ``(N, OH, OW, KH·KW·Cin)`` patches, padded with ``pad_value``."""
-    n, h, w_, cin = x.shape
+    _, h, w, _ = x.shape
     (kh, kw), (sh, sw), (dh, dw) = kernel, _pair("stride", stride), _pair("dilation", dilation)
     oh, top = conv_output_size(h, kh, sh, dh, padding)
-    ow, left = conv_output_size(w_, kw, sw, dw, padding)
-    padded = np.full((n, h + (kh - 1) * dh + sh * oh, w_ + (kw - 1) * dw + sw * ow, cin),
-                     pad_value, dtype=x.dtype)
+    ow, left = conv_output_size(w, kw, sw, dw, padding)
+    return patches(x, kernel, (sh, sw), (dh, dw), (top, left), (oh, ow), pad_value)
+
+
+def patches(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+            dilation: tuple[int, int], pad: tuple[int, int], out: tuple[int, int],
+            pad_value: int) -> np.ndarray:
+    """NHWC input → the ``(N, OH, OW, KH·KW·Cin)`` patches of ``out = (OH, OW)`` windows whose
+    first tap is ``pad = (top, left)`` pixels above and left of the input, taps ordered
+    (kh, kw, c), taps outside the input ``pad_value``."""
+    n, h, w_, cin = x.shape
+    (kh, kw), (sh, sw), (dh, dw), (top, left), (oh, ow) = kernel, stride, dilation, pad, out
+    padded = np.full((n, max(h + top, (kh - 1) * dh + sh * oh),
+                      max(w_ + left, (kw - 1) * dw + sw * ow), cin), pad_value, dtype=x.dtype)
     padded[:, top:top + h, left:left + w_, :] = x
     taps = [padded[:, i * dh:i * dh + (oh - 1) * sh + 1:sh, j * dw:j * dw + (ow - 1) * sw + 1:sw]
             for i in range(kh) for j in range(kw)]

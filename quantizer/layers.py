@@ -11,14 +11,14 @@ array as an :class:`AcceleratorLayer` convolution (docs/images.md), or says why 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from hw.contract import PAD_BITS, POW2_M0, SHIFT_MAX, SHIFT_MIN, SPATIAL_BITS, STEP_BITS
 
 from .errors import QuantizerError
-from .golden import dtype_range
+from .golden import dtype_range, patches
 from .graph import Graph, Operator, Tensor, activation_range
 from .kernels.common import MacParams
 from .kernels.fully_connected import params as fully_connected_params
@@ -100,6 +100,41 @@ class LayerPass:
 
 
 @dataclass(frozen=True)
+class Patches:
+    """A map the host writes to activation memory as the patches of one convolution (im2col
+    done by the writer, :meth:`AcceleratorLayer.patched`): ``out`` = ``(OH, OW)`` windows of a
+    ``kernel`` with ``stride`` and ``dilation``, whose first tap is ``pad`` = (top, left)
+    pixels above and left of the ``channels``-channel input; taps outside it hold ``value``
+    (the input zero point)."""
+
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    pad: tuple[int, int]
+    out: tuple[int, int]
+    channels: int
+    value: int
+
+    @property
+    def map_shape(self) -> tuple[int, int, int]:
+        """``(OH, OW, KH·KW·Cin)``: the map activation memory holds."""
+        return (*self.out, self.kernel[0] * self.kernel[1] * self.channels)
+
+    def of(self, x: np.ndarray) -> np.ndarray:
+        """NHWC input ``(N, H, W, Cin)`` → its patches ``(N, OH, OW, KH·KW·Cin)``, taps
+        ordered (kh, kw, c) like the weight matrix's K."""
+        return patches(np.asarray(x), self.kernel, self.stride, self.dilation, self.pad,
+                       self.out, self.value)
+
+    def to_dict(self) -> dict:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Patches:
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+@dataclass(frozen=True)
 class AcceleratorLayer:
     """One operator as the accelerator runs it: a convolution by implicit im2col
     (docs/images.md) over an NHWC input of ``h × w × channels`` per sample, weights
@@ -107,7 +142,8 @@ class AcceleratorLayer:
     a FULLY_CONNECTED after a flattening RESHAPE the VALID convolution whose kernel covers
     the whole map (``oh = ow = 1``). ``input`` is the tensor it reads from activation memory
     (for a FULLY_CONNECTED behind flattening RESHAPEs, the tensor they flatten), ``output``
-    the one it writes."""
+    the one it writes; with ``patches`` the host writes ``input`` as this layer's patches and
+    the layer is their 1×1 convolution (:meth:`patched`)."""
 
     name: str
     kind: str
@@ -127,6 +163,7 @@ class AcceleratorLayer:
     operation: str = "matmul"
     input2: str | None = None
     add_fields: dict[str, int] | None = None
+    patches: Patches | None = None
 
     @property
     def on_array(self) -> bool:
@@ -173,6 +210,23 @@ class AcceleratorLayer:
         cout, kh, kw, cin = self.kernel.shape
         groups = -(-cin // rows) if self.on_array else 1
         return groups, kh * kw * groups, -(-cout // cols)
+
+    def patched(self, rows: int) -> AcceleratorLayer | None:
+        """This array layer as the 1×1 convolution of its input's patches (``Cin' =
+        KH·KW·Cin`` channels, taps packed densely into the ``rows`` lanes of a word) when that
+        at least halves its K tiles, else None. Only the host can write a tensor that way
+        (:func:`~quantizer.partition.partition` decides where it does): it pays for inputs
+        with few channels, a stem's 3 colours or 1 audio channel, which fill ``Cin`` of
+        ``rows`` lanes a tap."""
+        cout, kh, kw, cin = self.kernel.shape
+        depth = kh * kw * cin
+        if not self.on_array or self.patches is not None or kh * kw == 1 or \
+                2 * -(-depth // rows) > self.tiles(rows, 1)[1]:
+            return None
+        geometry = Patches((kh, kw), self.stride, self.dilation, self.pad, (self.oh, self.ow),
+                           cin, self.params.input_zero_point)
+        return replace(self, kernel=self.kernel.reshape(cout, 1, 1, depth), h=self.oh,
+                       w=self.ow, stride=(1, 1), dilation=(1, 1), pad=(0, 0), patches=geometry)
 
     def raster(self, window: int, rows: int | None = None) -> tuple[int, int] | None:
         """``(rh, rw)``: the padded input words a sample the window unit of a ``window``×

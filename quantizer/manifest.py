@@ -76,7 +76,8 @@ def _region(placement, graph: Graph) -> dict:
     tensor = graph.tensor(placement.name)
     return {"tensor": placement.name, "base": placement.base, "words": placement.words,
             "size": placement.map_shape[2], "shape": list(placement.sample_shape),
-            "scale": tensor.scalar_scale, "zero_point": tensor.zp}
+            "scale": tensor.scalar_scale, "zero_point": tensor.zp,
+            **({"patches": placement.patches.to_dict()} if placement.patches else {})}
 
 
 def _layer_entry(info: dict, layer, graph: Graph) -> dict:
@@ -89,6 +90,7 @@ def _layer_entry(info: dict, layer, graph: Graph) -> dict:
             "output_map": [layer.oh, layer.ow], "stride": list(layer.stride),
             "dilation": list(layer.dilation), "pad_top_left": list(layer.pad)}
            if layer.kind != "FULLY_CONNECTED" else {}),
+        **({"patches": layer.patches.to_dict()} if layer.patches else {}),
         "input_scale": graph.tensor(layer.input).scalar_scale,
         "input_zero_point": layer.params.input_zero_point,
         **({"input2": layer.input2, "input2_scale": graph.tensor(layer.input2).scalar_scale,

@@ -8,7 +8,9 @@ channel the tensor's zero point (a vector is a 1×1 map). Regions are reused onc
 dead: a tensor lives from the operator that writes it (the graph's input: from the start) to
 the last operator that reads it (the graph's output: to the end); two tensors share words only
 when their lives do not overlap. The inputs of a concatenation done by addressing are views:
-runs of the output's channel groups, written in place by the layers that compute them.
+runs of the output's channel groups, written in place by the layers that compute them. A
+tensor the host writes as a layer's patches (:attr:`Partition.patches`) is held as the map of
+those patches, ``OH × OW × KH·KW·Cin``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from hw import contract
 from hw.contract import WordFormat
 
 from .errors import QuantizerError
-from .layers import map_shape
+from .layers import Patches, map_shape
 from .partition import ACCELERATOR, Partition
 
 if TYPE_CHECKING:
@@ -67,6 +69,7 @@ class TensorPlacement:
     sample_shape : the tensor's own shape without the batch.
     samples, dtype, zero_point : the run's batch; the tensor's type and zero point (the
         value of unused lanes).
+    patches : how the region holds the tensor's patches (``map_shape`` is theirs), or None.
     """
 
     name: str
@@ -77,6 +80,18 @@ class TensorPlacement:
     samples: int
     dtype: str
     zero_point: int
+    patches: Patches | None = None
+
+    def to_dict(self) -> dict:
+        """Plain values (JSON): :meth:`from_dict` makes the placement again."""
+        return {**vars(self), "patches": self.patches and self.patches.to_dict()}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TensorPlacement:
+        patches = values.get("patches")
+        return cls(**{**values, "map_shape": tuple(values["map_shape"]),
+                      "sample_shape": tuple(values["sample_shape"]),
+                      "patches": patches and Patches.from_dict(patches)})
 
     @property
     def pixels(self) -> int:
@@ -89,6 +104,8 @@ class TensorPlacement:
         if x.shape != (self.samples, *self.sample_shape):
             raise QuantizerError(f"{self.name}: values must have shape "
                                  f"{(self.samples, *self.sample_shape)}, got {x.shape}")
+        if self.patches is not None:
+            x = self.patches.of(x)
         lanes = activation_layout(x.reshape(self.samples, *self.map_shape), config.rows,
                                   self.zero_point)
         word = contract.activation_format(config)
@@ -99,6 +116,9 @@ class TensorPlacement:
 
     def unpack(self, words, config: ArrayConfig) -> np.ndarray:
         """The region's words → values ``(samples, *sample_shape)``."""
+        if self.patches is not None:
+            raise QuantizerError(f"{self.name} is held as a layer's patches: its values cannot "
+                                 "be read back from them")
         values = decode_activations(words, config.rows, self.pixels, self.map_shape[2],
                                     config.dtype)
         return values.reshape(self.samples, *self.sample_shape)
@@ -124,9 +144,10 @@ def plan_memory(part: Partition, rows: int, samples: int, *,
     live: list[tuple[int, int, float]] = []  # (base, end, death) sorted by base
     tensors: dict[str, TensorPlacement] = {}
     top = 0
+    patched = part.patches
     for name in sorted(part.resident(), key=lambda n: born[n]):
         tensor = graph.tensor(name)
-        shape = map_shape(tensor)
+        shape = patched[name].map_shape if name in patched else map_shape(tensor)
         if shape is None:
             raise QuantizerError(f"{name} of shape {tensor.shape} is neither an NHWC map nor a "
                                  "vector: activation memory cannot hold it")
@@ -141,7 +162,7 @@ def plan_memory(part: Partition, rows: int, samples: int, *,
         live = sorted([*live, (base, base + words, death)])
         top = max(top, base + words)
         tensors[name] = TensorPlacement(name, base, words, shape, tuple(tensor.sample_shape),
-                                        samples, tensor.dtype, tensor.zp)
+                                        samples, tensor.dtype, tensor.zp, patched.get(name))
     # A view is a run of whole channel groups of the tensor it is part of: group-major, its
     # words are contiguous there (the same samples × H × W pixels a group).
     for name, (whole, channel) in part.views.items():

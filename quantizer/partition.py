@@ -6,7 +6,9 @@ or the vector unit;
 a RESHAPE costs nothing there when every reader is an accelerator layer (the layer reads the
 tensor it reshapes, :func:`~quantizer.layers.flattened_source`), nor does a PAD whose readers
 all pad by addressing (:func:`~quantizer.layers.fusable_pad`), nor a CONCATENATION of channels
-whose inputs accelerator layers write in place (:func:`concatenation_views`). Everything else
+whose inputs accelerator layers write in place (:func:`concatenation_views`). A convolution
+whose input the host writes (the graph's input, say) may read it as patches the host lays out
+(:meth:`~quantizer.layers.AcceleratorLayer.patched`). Everything else
 runs on the host's golden model (:mod:`quantizer.kernels`), reading what the accelerator wrote
 and writing back what the accelerator reads next. Consecutive operators on the same side form a
 :class:`Step`; an accelerator step is one program the sequencer runs from start to ``last``.
@@ -19,10 +21,11 @@ from dataclasses import dataclass, field
 
 from .errors import QuantizerError
 from .graph import Graph, Operator
-from .layers import ACCELERATOR_KINDS, AcceleratorLayer, lower
+from .layers import ACCELERATOR_KINDS, AcceleratorLayer, Patches, lower
 
-__all__ = ["ACCELERATOR", "FREE_CONCATENATION", "FREE_PAD", "FREE_RESHAPE", "HOST", "Partition",
-           "Placement", "Step", "concatenation_views", "partition"]
+__all__ = ["ACCELERATOR", "FREE_CONCATENATION", "FREE_PAD", "FREE_RESHAPE", "HOST",
+           "PATCHED_INPUT", "Partition", "Placement", "Step", "concatenation_views",
+           "partition"]
 
 ACCELERATOR, HOST = "accelerator", "host"
 
@@ -31,6 +34,8 @@ ACCELERATOR, HOST = "accelerator", "host"
 FREE_RESHAPE = "free re-layout"
 FREE_PAD = "padding by addressing"
 FREE_CONCATENATION = "concatenation by addressing"
+#: The note of a layer that reads its input as patches the host writes.
+PATCHED_INPUT = "reads its input as patches the host writes"
 #: The operators that can be free, with their note.
 _FREE = {"RESHAPE": FREE_RESHAPE, "PAD": FREE_PAD, "PADV2": FREE_PAD}
 
@@ -86,6 +91,8 @@ class Partition:
         None.
     views : each input of a free CONCATENATION → ``(its output, first channel)``: the
         tensor lives inside the output's region.
+    patches : each tensor the host writes as the patches of the one layer reading it →
+        their geometry.
     """
 
     graph: Graph
@@ -94,6 +101,10 @@ class Partition:
     steps: tuple[Step, ...]
     rows: int | None = None
     views: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    @property
+    def patches(self) -> dict[str, Patches]:
+        return {layer.input: layer.patches for layer in self.layers if layer.patches}
 
     @property
     def layers(self) -> list[AcceleratorLayer]:
@@ -153,13 +164,32 @@ def concatenation_views(graph: Graph, op: Operator, rows: int | None,
     return offsets
 
 
+def _patch_host_inputs(graph: Graph, placements: dict[str, Placement], rows: int) -> None:
+    """Make each layer that alone reads a tensor the host writes (the graph's input or a host
+    operator's output) read it as patches, where that pays."""
+    layers = [p.layer for p in placements.values() if p.layer is not None]
+    readers = Counter(name for layer in layers for name in layer.reads)
+    by_host = set(graph.inputs) | {p.op.outputs[0] for p in placements.values()
+                                   if p.where == HOST}
+    for name, placement in placements.items():
+        layer = placement.layer
+        if layer is None or layer.input not in by_host or readers[layer.input] != 1 or \
+                layer.input in graph.outputs:
+            continue
+        patched = layer.patched(rows)
+        if patched is not None:
+            placements[name] = Placement(placement.op, ACCELERATOR, PATCHED_INPUT, patched)
+
+
 def partition(graph: Graph, runtime: str = "litert", *, rows: int | None = None,
               layer_steps: bool = False) -> Partition:
     """Place every operator of ``graph``: on the accelerator where :func:`lower` maps it,
     else on the host, with the reason; with the array's ``rows``, CONCATENATIONs whose
     inputs can be written in place are free (:func:`concatenation_views`). ``layer_steps``
     makes every accelerator layer a step (a program) of its own, so that each layer's cycles
-    can be measured."""
+    can be measured; with ``rows``, a layer that alone reads a tensor the host writes
+    reads it as patches where :meth:`~quantizer.layers.AcceleratorLayer.patched` says that
+    pays."""
     placements: dict[str, Placement] = {}
     for op in graph.operators:
         if op.kind in _FREE:
@@ -196,6 +226,8 @@ def partition(graph: Graph, runtime: str = "litert", *, rows: int | None = None,
             if offsets:
                 placements[op.name] = Placement(op, ACCELERATOR, FREE_CONCATENATION)
                 views.update({name: (op.outputs[0], c) for name, c in offsets.items()})
+    if rows is not None:
+        _patch_host_inputs(graph, placements, rows)
     ordered = tuple(placements[op.name] for op in graph.operators)
     steps: list[Step] = []
     for placement in ordered:

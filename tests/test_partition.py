@@ -12,8 +12,10 @@ import pytest
 
 from hw import ArrayConfig
 from quantizer.importers.tflite import load_tflite
-from quantizer.memory_plan import plan_memory
-from quantizer.partition import ACCELERATOR, HOST, partition
+from hw import contract
+from quantizer.layers import lower
+from quantizer.memory_plan import TensorPlacement, activation_layout, plan_memory
+from quantizer.partition import ACCELERATOR, HOST, PATCHED_INPUT, partition
 
 MODELS = Path(__file__).parent / "models"
 GRAPHS = ["resnet8", "kws_dscnn", "residual", "mobilenet_tiny", "reshape", "fc", "add",
@@ -129,8 +131,8 @@ def test_no_live_tensor_is_overwritten(name, rows, seed):
         if name in plan.tensors:
             region = plan.tensors[name]
             words = [memory.get(a) for a in range(region.base, region.base + region.words)]
-            np.testing.assert_array_equal(region.unpack(words, config), values[name],
-                                          err_msg=f"{name} was overwritten")
+            # Every word as written (a region of patches cannot be decoded back).
+            assert words == region.pack(values[name], config), f"{name} was overwritten"
 
     write(graph.inputs[0])
     for step in part.steps:
@@ -210,3 +212,65 @@ def test_the_window_unit_takes_only_what_it_runs_faster():
     # Its global pool averages a 3x3 map: a 3x3 window, but 9 weight words and 9 raster words
     # a column tile take longer than its 9 taps of one pixel.
     assert mean.raster(3) == (3, 3) and not mean.on_window(config)
+
+
+def test_a_stem_with_few_channels_reads_its_input_as_patches_the_host_writes():
+    graph = load_tflite(MODELS / "resnet8.tflite")
+    stem = graph.consumers(graph.inputs[0])[0]
+    plain = lower(graph, stem)
+    # 3x3 taps of 3 channels: 9 K tiles of 16 rows, 3 lanes used in each; as patches 27
+    # channels fill 2.
+    assert plain.tiles(16, 16)[1] == 9
+    placement = partition(graph, rows=16).placements[0]
+    layer = placement.layer
+    assert placement.note == PATCHED_INPUT and layer.tiles(16, 16)[1] == 2
+    assert (layer.kernel.shape, layer.h, layer.w, layer.oh, layer.ow, layer.pad) == \
+        ((16, 1, 1, 27), 32, 32, 32, 32, (0, 0))
+    assert partition(graph, rows=16).patches == {graph.inputs[0]: layer.patches}
+    # On 4 rows patches save only 2 of 9 K tiles for 7 times the words: not worth it.
+    unpatched = partition(graph, rows=4).placements[0]
+    assert unpatched.note == "" and unpatched.layer.kernel.shape == plain.kernel.shape
+    assert partition(graph).patches == {}  # without the rows, nothing is decided
+
+
+def test_a_patched_layer_computes_its_convolution(seed):
+    """The 1x1 convolution of the patches equals the golden model's convolution, for a
+    padded stride-1 stem (ResNet-8), a padded stride-2 one (MobileNet), a 10x4 kernel over
+    one channel (KWS) and a stem reading through a PAD done by addressing."""
+    from quantizer.kernels.conv import conv2d
+    rng = np.random.default_rng(seed)
+    for name in ("resnet8", "mobilenet_tiny", "kws_dscnn", "pad"):
+        graph = load_tflite(MODELS / f"{name}.tflite")
+        part = partition(graph, rows=16)
+        [layer] = [p.layer for p in part.placements if p.note == PATCHED_INPUT]
+        x = rng.integers(-128, 128, (2, *graph.input.sample_shape)).astype(np.int8)
+        expected = graph.run(x, all_tensors=True)[layer.output]
+        p = layer.params
+        got = conv2d(layer.patches.of(x), layer.kernel, layer.bias,
+                     input_zero_point=p.input_zero_point, weight_zero_point=p.weight_zero_point,
+                     m0=p.m0, shift=p.shift,
+                     output_zero_point=p.output_zero_point, act_min=p.act_min,
+                     act_max=p.act_max, padding="VALID")
+        np.testing.assert_array_equal(got, expected, err_msg=name)
+
+
+def test_a_tensor_read_by_several_layers_is_not_patched():
+    graph = load_tflite(MODELS / "add.tflite")  # three convolutions read the input
+    assert partition(graph, rows=16).patches == {}
+
+
+def test_a_region_of_patches_holds_them_and_cannot_be_read_back():
+    from quantizer.errors import QuantizerError
+    graph = load_tflite(MODELS / "kws_dscnn.tflite")
+    part = partition(graph, rows=8)
+    region = plan_memory(part, 8, 1).tensors[graph.inputs[0]]
+    # 25x5 windows of 10x4 taps of one channel: 40 channels, 5 words a pixel.
+    assert (region.map_shape, region.words) == ((25, 5, 40), 5 * 125)
+    config = ArrayConfig(rows=8, cols=8)
+    x = np.arange(490).reshape(1, 49, 10, 1) % 256 - 128
+    words = region.pack(x, config)
+    lanes = activation_layout(region.patches.of(x), 8, graph.input.zp)
+    assert words == [contract.activation_format(config).pack({"x": row}) for row in lanes]
+    with pytest.raises(QuantizerError, match="held as a layer's patches"):
+        region.unpack(words, config)
+    assert TensorPlacement.from_dict(region.to_dict()) == region

@@ -246,12 +246,12 @@ def test_compile_for_a_device_sizes_memories_exactly_and_refuses_what_does_not_f
         tmp_path, capsys):
     from tests_paths import MODELS
     model = str(MODELS / "kws_dscnn.tflite")
-    assert main(["compile", model, "--samples", "1", "--device", "25k",
+    assert main(["compile", model, "--samples", "2", "--device", "25k",
                  "-o", str(tmp_path / "small")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "the ECP5 25k has 56" in err and "DP16KD" in err, err
     assert not (tmp_path / "small").exists()
-    assert main(["compile", model, "--samples", "1", "--device", "45k",
+    assert main(["compile", model, "--samples", "2", "--device", "45k",
                  "-o", str(tmp_path / "big")]) == 0
     out = capsys.readouterr().out
     assert "of the 45k's 108" in out, out

@@ -85,7 +85,7 @@ def run_on_rtl(graph: Graph, x: np.ndarray, config: ArrayConfig, *,
         by_name = {layer["name"]: layer for layer in compiled.layers}
         batches.append({
             "program": compiled.program, "samples": samples, "first_sample": first,
-            "tensors": {name: {**vars(region)} for name, region in compiled.tensors.items()},
+            "tensors": {name: region.to_dict() for name, region in compiled.tensors.items()},
             "steps": [{"ops": step.ops, "start_pc": step.start_pc,
                        "timeout_cycles": 100_000 + sum(
                            4 * by_name[op]["k_tiles"] * by_name[op]["n_tiles"] *

@@ -115,8 +115,7 @@ async def run_network(dut):
     results, arrays = [], {}
     for number, batch in enumerate(s["batches"]):
         await host.write(MEM_PROGRAM, 0, batch["program"])
-        tensors = {name: TensorPlacement(**{**region, "map_shape": tuple(region["map_shape"]),
-                                            "sample_shape": tuple(region["sample_shape"])})
+        tensors = {name: TensorPlacement.from_dict(region)
                    for name, region in batch["tensors"].items()}
         side = HostSide(host, bench.config, graph, s["runtime"], tensors)
         first = batch["first_sample"]
