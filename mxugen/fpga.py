@@ -80,3 +80,56 @@ def fpga_report(design: Path, top: str, *, device: str = "85k", place_and_route:
                                        "segments": len(worst["path"])}
     report["logs"] = str(design / "ecp5")
     return report
+
+
+#: The designs ``mxugen bench fpga`` places and routes in one run: name → Verilog top.
+BENCH_DESIGNS = {"naive_array": "naive", "matrix_unit": "mxu", "accelerator": "accel"}
+
+
+def fpga_benchmark(config, folder: Path, *, device: str = "85k", seed: int = 1,
+                   progress=None) -> dict:
+    """Place and route, in one run with one seed, the naive MAC array of ``config``'s shape
+    (:class:`hw.baseline.NaiveMacArray`), the matrix unit and the accelerator, each in its own
+    subfolder of ``folder``; return each one's figures (:func:`fpga_report`), their Fmax as a
+    ratio to the naive array's, and the requantizer's DSPs per lane (the matrix unit's DSPs
+    beyond the naive array's, which has one per PE, over the columns). ``progress(text)`` is
+    told what runs next."""
+    from amaranth.back import verilog
+
+    from hw.accelerator import Accelerator
+    from hw.baseline import NaiveMacArray
+    from hw.generate import to_verilog, top_ports
+    from hw.matrix_unit import MatrixUnit
+
+    from quantizer.files import write_atomic
+
+    components = {"naive_array": NaiveMacArray(config), "matrix_unit": MatrixUnit(config),
+                  "accelerator": Accelerator(config)}
+    designs = {}
+    for number, (name, component) in enumerate(components.items(), 1):
+        top, out = BENCH_DESIGNS[name], folder / name
+        if progress:
+            progress(f"{number}/{len(components)}: {name.replace('_', ' ')}, synthesis and "
+                     "place and route")
+        out.mkdir(parents=True, exist_ok=True)
+        if name == "naive_array":
+            text = (f"// mxugen bench fpga baseline: naive {config.rows}x{config.cols} MAC array "
+                    "(no requantizer, product added in its cycle)\n" +
+                    verilog.convert(component, name=top, ports=top_ports(component),
+                                    emit_src=False, strip_internal_attrs=True))
+        else:
+            text = to_verilog(component, config, top)
+        write_atomic(out / f"{top}.v", text)
+        designs[name] = fpga_report(out, top, device=device, seed=seed)
+    naive = designs["naive_array"]
+    return {
+        "hardware": config.describe(), "device": DEVICES[device], "seed": seed,
+        "fmax_mhz": {name: d["fmax_mhz"] for name, d in designs.items()},
+        "fmax_ratio": {name: round(d["fmax_mhz"] / naive["fmax_mhz"], 3)
+                       for name, d in designs.items() if name != "naive_array"},
+        "requant_dsps_per_lane": (designs["matrix_unit"]["dsps"] - naive["dsps"]) / config.cols,
+        "designs": {name: {key: d[key] for key in ("fmax_mhz", "luts", "ffs", "dsps",
+                                                   "carry_cells", "block_rams",
+                                                   "critical_path", "logs") if key in d}
+                    for name, d in designs.items()},
+    }

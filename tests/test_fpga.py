@@ -17,15 +17,28 @@ def _report(capsys, *args) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
-def test_shift_only_matrix_unit_uses_one_dsp_per_pe_and_routes(tmp_path, capsys):
-    report = _report(capsys, "--requant", "pow2", "-o", str(tmp_path))
-    # Each PE's 9×8-bit product maps to one MULT18X18D; a pow2 requantizer multiplies nothing.
-    assert report["dsps"] == 2 * 2
-    assert report["luts"] > 0 and report["ffs"] > 0
-    assert 10 < report["fmax_mhz"] < 1000
-    assert report["utilization"]["MULT18X18D"]["used"] == 4
-    assert report["critical_path"]["segments"] > 0
-    assert (tmp_path / "mxu.v").exists() and (tmp_path / "ecp5" / "nextpnr.log").exists()
+def test_bench_fpga_routes_the_naive_array_matrix_unit_and_accelerator_in_one_run(
+        tmp_path, capsys):
+    """The one place-and-route case of the default run: a shift-only 2x2 build with small
+    memories, its three designs placed with one seed."""
+    small = ["--act-depth", "32", "--weight-depth", "32", "--param-depth", "4",
+             "--psum-depth", "16", "--program-depth", "2"]
+    assert main(["bench", "fpga", "--rows", "2", "--cols", "2", "--requant", "pow2", *small,
+                 "--json", "-o", str(tmp_path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    designs = report["designs"]
+    assert set(designs) == {"naive_array", "matrix_unit", "accelerator"}
+    # Each PE's product maps to one MULT18X18D; a pow2 requantizer multiplies nothing.
+    assert designs["naive_array"]["dsps"] == designs["matrix_unit"]["dsps"] == 2 * 2
+    assert report["requant_dsps_per_lane"] == 0
+    for name, design in designs.items():
+        assert 10 < design["fmax_mhz"] < 1000 and design["critical_path"]["segments"] > 0
+        assert report["fmax_mhz"][name] == design["fmax_mhz"]
+    naive = designs["naive_array"]["fmax_mhz"]
+    assert report["fmax_ratio"] == {name: round(designs[name]["fmax_mhz"] / naive, 3)
+                                    for name in ("matrix_unit", "accelerator")}
+    assert (tmp_path / "naive_array" / "naive.v").exists()
+    assert (tmp_path / "accelerator" / "ecp5" / "nextpnr.log").exists()
 
 
 def test_multiplier_requantizer_adds_dsps(tmp_path, capsys):

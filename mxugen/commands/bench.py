@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
-from ..options import UsageError, add_shape_options, command
+from ..options import (UsageError, add_device_option, add_hw_options, add_shape_options,
+                       block_ram_line, check_output_folder, command, config_from)
 
 EXAMPLES = ["mxugen bench gemm --rows 16 --cols 16 --m 256 --k 256 --n 256 --json",
-            "mxugen bench model model.tflite --rows 16 --cols 16 --json"]
+            "mxugen bench model model.tflite --rows 16 --cols 16 --json",
+            "mxugen bench fpga --rows 8 --cols 8 --json"]
 
 
 def register(commands) -> None:
@@ -40,6 +42,17 @@ def register(commands) -> None:
     model.add_argument("--json", action="store_true",
                        help="print the figures as one JSON object")
     model.set_defaults(run=run_model)
+    fpga = kinds.add_parser(
+        "fpga", help="Fmax of the matrix unit and the accelerator against a naive MAC array "
+                     "placed and routed in the same run (ECP5, Yosys + nextpnr)")
+    add_hw_options(fpga)
+    add_device_option(fpga, "ECP5 size (default 85k)", default="85k")
+    fpga.add_argument("--seed", type=int, default=1, help="placement seed (default 1)")
+    fpga.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    fpga.add_argument("-o", "--output", default="out/bench-fpga",
+                      help="folder for the three designs, netlists and logs (default "
+                           "out/bench-fpga)")
+    fpga.set_defaults(run=run_fpga)
 
 
 def run_gemm(args) -> int:
@@ -87,3 +100,33 @@ def run_model(args) -> int:
         if key != "operators":
             print(f"{key:>22s}: {value}")
     return 1 if figures["mismatches"] else 0
+
+
+def run_fpga(args) -> int:
+    import sys
+    from pathlib import Path
+
+    from ..fpga import FpgaToolError, fpga_benchmark
+    check_output_folder(args.output)
+    config = config_from(args)
+    block_ram_line(config, args.device, "the accelerator")
+    try:
+        figures = fpga_benchmark(config, Path(args.output), device=args.device, seed=args.seed,
+                                 progress=lambda text: print(f"bench fpga {text}",
+                                                             file=sys.stderr, flush=True))
+    except FpgaToolError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        print(json.dumps(figures))
+        return 0
+    print(f"{figures['hardware']} on ECP5 {figures['device']}, seed {figures['seed']}")
+    print(f"{'design':>12}  {'Fmax MHz':>9} {'ratio':>6} {'LUTs':>7} {'FFs':>7} {'DSPs':>5} "
+          f"{'BRAMs':>5}  critical path")
+    for name, d in figures["designs"].items():
+        path = d.get("critical_path", {})
+        print(f"{name.replace('_', ' '):>12}  {d['fmax_mhz']:>9} "
+              f"{figures['fmax_ratio'].get(name, 1.0):>6} {d['luts']:>7} {d['ffs']:>7} "
+              f"{d['dsps']:>5} {d['block_rams']:>5}  "
+              f"{path.get('from', '')} → {path.get('to', '')} ({path.get('segments', 0)})")
+    print(f"requantizer DSPs per lane: {figures['requant_dsps_per_lane']}")
+    return 0
