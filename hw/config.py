@@ -153,7 +153,7 @@ class ArrayConfig:
     @property
     def requant_latency(self) -> int:
         """Pipeline depth of the requantizer."""
-        return 7 if self.has_multiplier else 4
+        return 7 if self.has_multiplier else 3
 
     # -- serialization -----------------------------------------------------------------------
     def to_dict(self) -> dict:

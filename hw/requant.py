@@ -22,7 +22,7 @@ equals single rounding for the power-of-two multipliers (``m0 = 2^30``) it is me
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
@@ -73,13 +73,20 @@ def srdhm(product):
     return _wrap32((product + (1 << 30)) >> 31)
 
 
-def rounding_divide_by_pot(value, right):
+def rounding_divide_by_pot(value, right, *, mask=None, thresholds=None):
     """gemmlowp's RoundingDivideByPOT of a signed 32-bit ``value`` by ``2^right`` (``right``
-    in 0..31): round to nearest, ties away from zero."""
+    in 0..31): round to nearest, ties away from zero. A caller that registers what depends on
+    ``right`` alone a stage earlier passes it: ``mask`` = ``2^right − 1`` and ``thresholds``
+    = ``(mask >> 1, (mask >> 1) + 1)``, the remainders a non-negative and a negative value
+    must exceed to round away from zero."""
     right = right.as_unsigned()[:5]
-    mask = ((Const(1, 33) << right)[:33] - 1)[:32]
+    if mask is None:
+        mask = ((Const(1, 33) << right)[:33] - 1)[:32]
     remainder = value.as_unsigned() & mask
-    threshold = (mask >> 1) + (value < 0)
+    if thresholds is None:
+        threshold = (mask >> 1) + (value < 0)
+    else:
+        threshold = Mux(value < 0, thresholds[1], thresholds[0])
     return (value >> right) + (remainder > threshold)
 
 
@@ -107,13 +114,13 @@ class Requantizer(ConfiguredComponent):
         params = self.i.payload.params
 
         # Layer-wide fields travel beside the lanes, one copy for all of them.
-        zero = delay_line(m, params.zero, depth - 2, name="zero")[-1]
+        zero = delay_line(m, params.zero, depth - 1, name="zero")[-1]
         lo = delay_line(m, params.min, depth - 1, name="min")[-1]
         hi = delay_line(m, params.max, depth - 1, name="max")[-1]
         if cfg.runtime_rounding_select:
-            double = delay_line(m, params.double, 4, name="double")
+            double = delay_line(m, params.double, 5, name="double")
         else:
-            double = [Const(int("double" in cfg.requant_modes), 1)] * 5
+            double = [Const(int("double" in cfg.requant_modes), 1)] * 6
 
         for lane in range(cfg.cols):
             # Multiplier lanes read the shift in stages 2, 4 and 5; shift-only lanes in stage 2.
@@ -126,8 +133,9 @@ class Requantizer(ConfiguredComponent):
                 scaled = self._multiply_and_round(m, lane, total, m0, shift, double)
             else:
                 scaled = self._shift_and_round(m, lane, total, shift[1])
-            offset = Signal(signed(32), name=f"offset{lane}", reset_less=True)
-            m.d.sync += offset.eq(_wrap32(scaled + zero))
+            # The zero-point add and the clamp share the last stage.
+            offset = Signal(signed(32), name=f"offset{lane}")
+            m.d.comb += offset.eq(_wrap32(scaled + zero))
             out = Signal(cfg.data_shape, name=f"out{lane}", reset_less=True)
             m.d.sync += out.eq(Mux(offset < lo, lo, Mux(offset > hi, hi, offset)))
             m.d.comb += self.o.payload.data[lane].eq(out)
@@ -140,26 +148,49 @@ class Requantizer(ConfiguredComponent):
 
     @staticmethod
     def _multiply_and_round(m: Module, lane: int, total, m0, shift, double):
-        """Stages 2–6 of a multiplier lane; ``shift``/``double`` are delay-line taps."""
+        """Stages 2–6 of a multiplier lane; ``shift``/``double`` are delay-line taps. What
+        depends on the shift alone (the rounding shifts, their half and masks) is registered
+        a stage before it is used, so no stage decodes a shift on its way to an adder."""
         operand = Signal(signed(32), name=f"operand{lane}", reset_less=True)
         left = Mux(shift[1] > 0, shift[1], 0).as_unsigned()[:5]
         m.d.sync += operand.eq(Mux(double[1], _wrap32(total << left), total))
 
+        # The 32×31-bit product as four partial products, one MULT18X18D each, registered
+        # at the multipliers' outputs and summed in the next stage.
+        a_lo, a_hi = operand[:16], operand[16:].as_signed()
+        m_lo, m_hi = m0[:16], m0[16:]
+        partial = {}
+        for name, value in (("ll", a_lo * m_lo), ("lh", a_lo * m_hi), ("hl", a_hi * m_lo),
+                            ("hh", a_hi * m_hi)):
+            partial[name] = Signal(value.shape(), name=f"pp_{name}{lane}", reset_less=True)
+            m.d.sync += partial[name].eq(value)
         product = Signal(signed(63), name=f"product{lane}", reset_less=True)
-        m.d.sync += product.eq(operand * m0)
+        # ll fills bits 0..31 and hh starts at bit 32: placed side by side, they need no add.
+        m.d.sync += product.eq(Cat(partial["ll"][:32], partial["hh"]).as_signed() +
+                               ((partial["lh"] + partial["hl"]) << 16))
+        # Round-shift by t: 31 for double rounding (SRDHM), 31 − shift for single rounding
+        # (t ≥ 1 as shift ≤ 30). (p + 2^(t−1)) >> t is ((p >> (t−1)) + 1) >> 1, so the
+        # rounding add is 33 bits wide after the shift instead of 64 before it.
+        t_less_1 = Signal(6, name=f"t_less_1_{lane}", reset_less=True)
+        m.d.sync += t_less_1.eq(Mux(double[3], 30, 30 - shift[3]).as_unsigned()[:6])
 
-        # Round-shift by t: 31 for double rounding (SRDHM), 31 − shift for single rounding.
-        t = Mux(double[3], 31, 31 - shift[3]).as_unsigned()[:6]
-        half = (Const(1, 64) << (t - 1)[:6])[:64]
         rounded = Signal(signed(32), name=f"rounded{lane}", reset_less=True)
-        m.d.sync += rounded.eq(_wrap32((product + half.as_signed()) >> t))
+        m.d.sync += rounded.eq((((product >> t_less_1)[:33] + 1) >> 1)[:32].as_signed())
+        # RoundingDivideByPOT by max(−shift, 0) (double only), its mask a stage ahead too.
+        right = Signal(5, name=f"right{lane}", reset_less=True)
+        mask = Signal(32, name=f"mask{lane}", reset_less=True)
+        thresholds = [Signal(32, name=f"threshold{lane}_{sign}", reset_less=True)
+                      for sign in ("pos", "neg")]
+        right_next = Mux(shift[4] < 0, -shift[4], 0).as_unsigned()[:5]
+        mask_next = ((Const(1, 33) << right_next)[:33] - 1)[:32]
+        m.d.sync += [right.eq(right_next), mask.eq(mask_next),
+                     thresholds[0].eq(mask_next >> 1), thresholds[1].eq((mask_next >> 1) + 1)]
 
-        # RoundingDivideByPOT by max(−shift, 0) (double only).
-        divided = rounding_divide_by_pot(rounded, Mux(shift[4] < 0, -shift[4], 0))
-        # Registered before the zero-point add: the variable shift, compare and add above are
-        # the requantizer's longest path (ECP5 place and route, docs/verilog.md).
+        divided = rounding_divide_by_pot(rounded, right, mask=mask, thresholds=thresholds)
+        # Registered before the zero-point add and clamp: the variable shift, compare and add
+        # above fill a stage (ECP5 place and route, docs/hardware.md).
         scaled = Signal(signed(32), name=f"scaled{lane}", reset_less=True)
-        m.d.sync += scaled.eq(Mux(double[4], divided, rounded))
+        m.d.sync += scaled.eq(Mux(double[5], divided, rounded))
         return scaled
 
     @staticmethod
