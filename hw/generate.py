@@ -41,11 +41,15 @@ def header(config: ArrayConfig, top: str) -> str:
             f"// mxugen-config: {params}\n")
 
 
+def convert(component: wiring.Component, name: str) -> str:
+    """``component`` as Verilog with top module ``name``, its signature members as ports."""
+    return verilog.convert(component, name=name, ports=top_ports(component), emit_src=False,
+                           strip_internal_attrs=True)
+
+
 def to_verilog(component: wiring.Component, config: ArrayConfig, name: str) -> str:
     """Convert ``component`` to Verilog with top module ``name`` and a parameter header."""
-    text = verilog.convert(component, name=name, ports=top_ports(component),
-                           emit_src=False, strip_internal_attrs=True)
-    return header(config, name) + text
+    return header(config, name) + convert(component, name)
 
 
 def port_table(component: wiring.Component) -> dict:

@@ -94,11 +94,9 @@ def fpga_benchmark(config, folder: Path, *, device: str = "85k", seed: int = 1,
     ratio to the naive array's, and the requantizer's DSPs per lane (the matrix unit's DSPs
     beyond the naive array's, which has one per PE, over the columns). ``progress(text)`` is
     told what runs next."""
-    from amaranth.back import verilog
-
     from hw.accelerator import Accelerator
     from hw.baseline import NaiveMacArray
-    from hw.generate import to_verilog, top_ports
+    from hw.generate import convert, to_verilog
     from hw.matrix_unit import MatrixUnit
 
     from quantizer.files import write_atomic
@@ -114,9 +112,7 @@ def fpga_benchmark(config, folder: Path, *, device: str = "85k", seed: int = 1,
         out.mkdir(parents=True, exist_ok=True)
         if name == "naive_array":
             text = (f"// mxugen bench fpga baseline: naive {config.rows}x{config.cols} MAC array "
-                    "(no requantizer, product added in its cycle)\n" +
-                    verilog.convert(component, name=top, ports=top_ports(component),
-                                    emit_src=False, strip_internal_attrs=True))
+                    "(no requantizer, product added in its cycle)\n" + convert(component, top))
         else:
             text = to_verilog(component, config, top)
         write_atomic(out / f"{top}.v", text)

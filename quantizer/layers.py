@@ -11,7 +11,7 @@ array as an :class:`AcceleratorLayer` convolution (docs/images.md), or says why 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -127,7 +127,7 @@ class Patches:
                        self.out, self.value)
 
     def to_dict(self) -> dict:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict) -> Patches:

@@ -94,17 +94,28 @@ def test_damaged_files_are_one_line_and_exit_2(files, capsys, case):
     (["quantize", "no_columns.npz", "--input-range", "0,1", "-o", "out"],
      r"weight has shape \(3, 0\): a layer needs at least one input"),
 ], ids=["broken npz", "output is a file", "output below a file", "zero columns"])
-def test_a_user_mistake_is_one_line_and_exit_2_from_a_process(files, words, message):
+@pytest.mark.parametrize("launcher", ["script", "module"])
+def test_a_user_mistake_is_one_line_and_exit_2_from_a_process(files, words, message, launcher):
     """As a user meets it: a process, its exit code and everything on stderr (no traceback
-    from anywhere, interpreter shutdown included)."""
+    from anywhere, interpreter shutdown included); through the ``mxugen`` script that
+    ``pip install`` made (it must import the package from wherever it was installed), and
+    through ``python -m mxugen`` from this source tree."""
     import os
+    import shutil
     import subprocess
     import sys
-    root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(root), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    done = subprocess.run([sys.executable, "-m", "mxugen", *words], cwd=files, env=env,
-                          capture_output=True, text=True, timeout=120)
+    if launcher == "script":
+        script = shutil.which("mxugen")
+        if script is None:
+            pytest.skip("no mxugen script on PATH: install the package (README) first")
+        argv, env = [script], dict(os.environ)
+    else:
+        root = Path(__file__).resolve().parent.parent
+        argv = [sys.executable, "-m", "mxugen"]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [str(root), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    done = subprocess.run([*argv, *words], cwd=files, env=env, capture_output=True, text=True,
+                          timeout=120)
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("mxugen: error: "), \
         done.stderr
