@@ -139,18 +139,21 @@ class Sequencer(ConfiguredComponent):
                         m.d.sync += pc.eq(pc + 1)
                         m.next = "FETCH"
 
-        # The layer's weights: one range, taken as soon as the weight streamer is free.
+        # The layer's weights: one range, offered from the fetched descriptor as the layer
+        # launches, so the weight streamer's latency overlaps the launch.
         w_pending = Signal()
-        m.d.comb += [self.weights.valid.eq(w_pending),
-                     self.weights.payload.base.eq(desc.w_base),
+        source = Signal(descriptor_layout(cfg))
+        m.d.comb += [source.eq(Mux(launch, fetched, desc)),
+                     self.weights.valid.eq(launch | w_pending),
+                     self.weights.payload.base.eq(source.w_base),
                      self.weights.payload.count.eq(
-                         desc.n_tiles * desc.k_tiles * Mux(
-                             desc.op == MATMUL, cfg.rows,
-                             Mux(desc.op == WINDOW, cfg.window ** 2, 1)))]
-        with m.If(launch):
-            m.d.sync += w_pending.eq(1)
-        with m.Elif(self.weights.ready):
+                         source.n_tiles * source.k_tiles * Mux(
+                             source.op == MATMUL, cfg.rows,
+                             Mux(source.op == WINDOW, cfg.window ** 2, 1)))]
+        with m.If(self.weights.ready):
             m.d.sync += w_pending.eq(0)
+        with m.Elif(launch):
+            m.d.sync += w_pending.eq(1)
 
         # The tile loop.
         t_pending = Signal()

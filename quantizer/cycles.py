@@ -17,35 +17,37 @@ def predicted_cycles(config: ArrayConfig, m: int, k: int, n: int) -> int:
     weight words take ``rows`` cycles, and a weight bank is reloaded only once the vectors of
     the tile before last have left it, so two consecutive tiles take ``m + rows + cols − 2``
     cycles, alternately a short period ``max(m, rows)`` and a long one (the rest). Around
-    them: descriptor fetch, the first tile's load, and the pipeline's fill and drain.
+    them: descriptor fetch (the weights start streaming as the layer launches, in its third
+    cycle), the first tile's load, and the pipeline's fill and drain.
     """
     rows, cols = config.rows, config.cols
     tiles = -(-k // rows) * -(-n // cols)
     short = max(m, rows)
     long = max(m + rows + cols - 2 - short, rows, m)
     body = m + -(-(tiles - 1) // 2) * short + (tiles - 1) // 2 * long
-    fetch, first_load, stream_latency = 3, rows, 3
+    fetch, weight_latency, first_load = 2, 3, rows
     drain = config.array_latency + config.requant_latency + 1
-    return fetch + stream_latency + first_load + body + drain
+    return fetch + weight_latency + first_load + body + drain
 
 def vector_cycles(config: ArrayConfig, m: int, tiles: int) -> int:
     """The cycle model of one vector-unit layer of ``tiles`` tiles (taps × column tiles) of
     ``m`` vectors each (docs/performance.md): one vector per cycle, the next tile's weight word
-    taken with the last vector of this one, so only the first word's load (one cycle) adds to
-    the array's fetch, stream latency and drain."""
-    fetch, stream_latency, first_word = 3, 3, 1
+    taken with the last vector of this one. The first weight word, offered as the layer
+    launches, is in before the first vector (the tile loop starts the cycle after), so the
+    descriptor fetch, the activation streamer's latency and the drain are all that add."""
+    fetch, stream_latency = 3, 3
     drain = config.vector_latency + config.requant_latency + 1
-    return fetch + stream_latency + first_word + tiles * m + drain
+    return fetch + stream_latency + tiles * m + drain
 
 
 def window_cycles(config: ArrayConfig, raster: int, n_tiles: int) -> int:
     """The cycle model of one window-unit pass over ``raster`` padded input words (samples ×
     rows × columns) for each of ``n_tiles`` column tiles (docs/performance.md): a column
     tile takes its ``window²`` weight words, one a cycle, then its raster, one word a
-    cycle."""
-    fetch, stream_latency = 3, 3
+    cycle; the first tile's words stream from the layer's launch, in its third cycle."""
+    fetch, weight_latency = 2, 3
     drain = config.window_latency + config.requant_latency + 1
-    return fetch + stream_latency + n_tiles * (config.window ** 2 + raster) + drain
+    return fetch + weight_latency + n_tiles * (config.window ** 2 + raster) + drain
 
 
 def layer_cycles(config: ArrayConfig, layer, samples: int) -> int:

@@ -62,8 +62,9 @@ def test_operators_without_hardware_are_placed_on_the_host_with_the_reason():
 
 def test_the_cycle_model_of_a_convolution_is_its_gemm():
     layer = partition(load_tflite(MODELS / "conv_same.tflite")).layers[0]
-    # M = 2·81 pixels, K = 3·3·⌈3/4⌉·4, N = 8: 9·2 tiles of 162 vectors each.
-    assert layer_cycles(CONFIG, layer, 2) == 3 + 3 + 4 + 18 * 162 + (
+    # M = 2·81 pixels, K = 3·3·⌈3/4⌉·4, N = 8: 9·2 tiles of 162 vectors each, after the
+    # descriptor fetch (2), the weight streamer's latency (3) and the first tile's 4 words.
+    assert layer_cycles(CONFIG, layer, 2) == 2 + 3 + 4 + 18 * 162 + (
         CONFIG.array_latency + CONFIG.requant_latency + 1)
 
 

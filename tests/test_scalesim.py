@@ -36,11 +36,11 @@ def scalesim_formula(config: ArrayConfig, m: int, k: int, n: int) -> int:
 
 def difference_formula(config: ArrayConfig, m: int, k: int, n: int) -> int:
     """ours − SCALE-Sim on the same GEMM, per regime of M (T' = tiles − 1): a constant
-    P + Q + 10, less what our overlapped tiles save on SCALE-Sim's sequential folds."""
+    P + Q + 9, less what our overlapped tiles save on SCALE-Sim's sequential folds."""
     r, c = config.rows, config.cols
     later = _tiles(config, k, n) - 1
     odd, even = -(-later // 2), later // 2   # the later tiles' short and long periods on ours
-    constant = int(config.pipelined_product) + config.requant_latency + 10
+    constant = int(config.pipelined_product) + config.requant_latency + 9
     if m >= r + c - 1:     # streaming: our tiles back to back
         return constant - later * (2 * r + c - 2)
     if m >= r:             # weight-bound: a bank is reloaded once the tile before last left
