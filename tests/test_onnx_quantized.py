@@ -134,11 +134,13 @@ def test_end_to_end_against_onnxruntime(name, seed):
     print(f"{name}: {graph.summary()}")
     print(f"{name}: end to end, {ours.size} outputs: match {rate:.2%}, max |Δ| {worst}")
     # One-step differences of one operator shift the next operator's accumulators: through a
-    # few layers they reach two steps and fewer identical outputs than any single operator
-    # (100 seeds: at worst 2 steps; 93.4 % identical without average pooling or MEAN, 56.9 %
-    # with them, see ROUNDS_DIFFERENTLY). Per-operator agreement is the test below.
+    # few layers they reach two steps, rarely three, and fewer identical outputs than any
+    # single operator (100 seeds: 93.4 % identical without average pooling or MEAN, 56.9 %
+    # with them, see ROUNDS_DIFFERENTLY; 1000 seeds of the four-operator depthwise model: two
+    # runs with one output of 8192 three steps away, e.g. seed 542816602). Per-operator
+    # agreement, at most one step, is the test below.
     ties = any(op.kind in ("AVERAGE_POOL_2D", "MEAN") for op in graph.operators)
-    assert worst <= 2 and rate >= (0.5 if ties else 0.9), (rate, worst)
+    assert worst <= 3 and rate >= (0.5 if ties else 0.9), (rate, worst)
 
 
 @pytest.mark.parametrize("name", NAMES)
