@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
+import amaranth
 from amaranth.back import verilog
 from amaranth.hdl import Const, Shape, Value
 from amaranth.lib import data, wiring
@@ -17,6 +21,17 @@ def _version() -> str:
         return version("mxugen")
     except PackageNotFoundError:
         return "unknown"
+
+
+@functools.cache
+def generator_digest() -> str:
+    """A digest of everything that turns a configuration into Verilog: the sources of this
+    package and Amaranth's version. Two runs with the same digest and configuration generate
+    the same Verilog, so a simulator built from one serves the other (``verif.runner``)."""
+    digest = hashlib.sha256(amaranth.__version__.encode())
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def top_ports(component: wiring.Component) -> list:

@@ -39,7 +39,7 @@ REQUANT_CONFIGS = {
 def _regression(kind: str, component, config: ArrayConfig, tb_module: str, seed: int) -> None:
     """Build (or reuse) the simulator of ``component`` and run ``tb_module`` on it once."""
     sim = build_simulator(f"{kind}-{config.rows}x{config.cols}-{config.digest()}",
-                          to_verilog(component, config, kind), kind)
+                          lambda: to_verilog(component, config, kind), kind)
     outcome = sim.run(tb_module, config={"hw": config.to_dict(), "seed": seed}, seed=seed,
                       name=f"seed{seed}")
     assert outcome.passed, outcome.summary()

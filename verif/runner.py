@@ -1,8 +1,11 @@
 """Build Verilog into a Verilator simulator once, then run cocotb test modules on it many times.
 
 Builds are the slow part (tens of seconds to minutes), so each one is cached under
-``sim_build/<name>-<hash>``, keyed by the Verilog text and the build flags: the same design is
-never compiled twice, a changed generator always is. Many seeds and tests then reuse one build.
+``sim_build/<name>-<hash>`` (``$MXUGEN_SIM_BUILD``; ``mxugen clean`` drops it), keyed by the
+design, the build flags and the versions of Verilator and cocotb: the same design is never
+compiled twice, a changed one always is. A design given as a function that generates it is
+keyed by its name and the generator's digest (:func:`hw.generate.generator_digest`), so a cached
+build is found without elaborating the design again. Many seeds and tests then reuse one build.
 """
 
 from __future__ import annotations
@@ -10,11 +13,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import shutil
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
-from cocotb_tools.runner import get_runner
+from cocotb_tools.runner import Verilator, get_runner
+
+from hw.generate import generator_digest
 
 from .errors import SimulationError
 from .toolchain import ensure_toolchain
@@ -29,6 +38,17 @@ VERILATOR_WAIVERS = ("-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-CASEINCOMPLETE
 def sim_build_root() -> Path:
     """Where simulators are built: ``$MXUGEN_SIM_BUILD`` or ``./sim_build``."""
     return Path(os.environ.get("MXUGEN_SIM_BUILD", "sim_build")).resolve()
+
+
+class PortsOnlyVerilator(Verilator):
+    """cocotb's Verilator runner without its ``--public-flat-rw``, which makes every signal
+    visible and keeps Verilator from optimising any of them: a build made with it sees only
+    what a configuration file makes public (:func:`build_simulator`'s ``visibility``)."""
+
+    def _build_command(self):
+        commands = super()._build_command()
+        commands[0] = [arg for arg in commands[0] if arg != "--public-flat-rw"]
+        return commands
 
 
 @dataclass
@@ -101,20 +121,47 @@ def _read_results(results: Path, log: Path) -> TestOutcome:
     return outcome
 
 
-def build_simulator(name: str, verilog: str, toplevel: str, *, waves: bool = False,
-                    extra_args: tuple[str, ...] = ()) -> Simulator:
-    """Compile ``verilog`` (whose top module is ``toplevel``) unless an identical build exists."""
-    ensure_toolchain()
+def build_directory(name: str, verilog: str | Callable[[], str], toplevel: str, *,
+                    waves: bool, args: tuple[str, ...], visibility: str = "all") -> Path:
+    """Where :func:`build_simulator` keeps this build: ``<name>-<hash>`` of the design (its
+    text, or its name and the generator's digest), the flags and the tools' versions."""
+    design = ["generated", name, generator_digest()] if callable(verilog) else ["text", verilog]
+    key = hashlib.sha256(json.dumps([
+        design, toplevel, list(args), waves, visibility, ensure_toolchain().version_string,
+        metadata.version("cocotb"),
+    ]).encode()).hexdigest()
+    return sim_build_root() / f"{name}-{key[:12]}"
+
+
+def build_simulator(name: str, verilog: str | Callable[[], str], toplevel: str, *,
+                    waves: bool = False, extra_args: tuple[str, ...] = (),
+                    visibility: str = "all") -> Simulator:
+    """Compile ``verilog`` (whose top module is ``toplevel``) unless the same build exists.
+
+    ``verilog`` is the design's text, or a function that generates it: then ``name`` must
+    name the design and everything it is generated from but the generator itself (a
+    component and its configuration's digest, ``accel-4x4-<digest>``), and the function is
+    called only when no build of that name, generator digest and flags exists yet.
+
+    ``visibility`` is what a testbench can reach: ``"all"`` signals (cocotb's default, for
+    unit testbenches that watch internals), or the top module's ``"ports"`` only, which lets
+    Verilator optimise the inside (whole-network runs)."""
+    if visibility not in ("all", "ports"):
+        raise ValueError(f"visibility is 'all' or 'ports', not {visibility!r}")
     args = (*VERILATOR_WAIVERS, *extra_args)
-    key = hashlib.sha256(json.dumps([verilog, toplevel, args, waves]).encode()).hexdigest()
-    build_dir = sim_build_root() / f"{name}-{key[:12]}"
+    build_dir = build_directory(name, verilog, toplevel, waves=waves, args=args,
+                                visibility=visibility)
     stamp = build_dir / "build.ok"
     if not stamp.exists():
         build_dir.mkdir(parents=True, exist_ok=True)
         source = build_dir / f"{toplevel}.v"
-        source.write_text(verilog)
+        source.write_text(verilog() if callable(verilog) else verilog)
+        if visibility == "ports":
+            public = build_dir / "public.vlt"
+            public.write_text(f'`verilator_config\npublic_flat_rw -module "{toplevel}" -var "*"\n')
+            args = (*args, str(public))
         log = build_dir / "build.log"
-        runner = get_runner("verilator")
+        runner = PortsOnlyVerilator() if visibility == "ports" else get_runner("verilator")
         try:
             runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
                          build_args=list(args), waves=waves, always=True, log_file=log)
@@ -123,8 +170,35 @@ def build_simulator(name: str, verilog: str, toplevel: str, *, waves: bool = Fal
                 if log.exists() else ""
             raise SimulationError(f"Verilator build of {name} failed ({exc}); "
                                   f"full log: {log}\n{tail}") from None
-        stamp.write_text(key)
+        stamp.write_text(build_dir.name)
     return Simulator(build_dir=build_dir, toplevel=toplevel, waves=waves)
+
+
+#: What :func:`build_directory` names a build: ``<name>-<12 hex digits>``.
+_BUILD_NAME = re.compile(r".+-[0-9a-f]{12}")
+
+
+def cached_builds() -> list[Path]:
+    """The simulator builds under :func:`sim_build_root`, finished or not (nothing else there
+    is counted: the folder may be one the user shares with other files)."""
+    root = sim_build_root()
+    if not root.is_dir():
+        return []
+    return sorted(path for path in root.iterdir()
+                  if path.is_dir() and _BUILD_NAME.fullmatch(path.name))
+
+
+def clear_build_cache() -> tuple[int, int]:
+    """Delete every cached build (:func:`cached_builds`) and the cache folder if that leaves
+    it empty; return how many builds went and their bytes."""
+    builds = cached_builds()
+    size = sum(f.stat().st_size for build in builds for f in build.rglob("*") if f.is_file())
+    for build in builds:
+        shutil.rmtree(build)
+    root = sim_build_root()
+    if root.is_dir() and not any(root.iterdir()):
+        root.rmdir()
+    return len(builds), size
 
 
 def load_tb_config() -> dict:

@@ -29,7 +29,8 @@ def simulator():
     from hw.generate import to_verilog
     from verif.runner import build_simulator
     return build_simulator(f"axil-4x4-{CONFIG.digest()}",
-                           to_verilog(AxiLiteAccelerator(CONFIG), CONFIG, "axil"), "axil")
+                           lambda: to_verilog(AxiLiteAccelerator(CONFIG), CONFIG, "axil"),
+                           "axil", visibility="ports")
 
 
 def test_register_map_and_its_errors(simulator, seed):

@@ -1,0 +1,73 @@
+"""The simulator build cache: keyed by the design, found without elaborating it again, dropped
+by ``mxugen clean``."""
+
+from __future__ import annotations
+
+import pytest
+
+from mxugen.cli import main
+from verif import runner
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("MXUGEN_SIM_BUILD", str(tmp_path / "sb"))
+    return tmp_path / "sb"
+
+
+def _never_called() -> str:
+    raise AssertionError("the design was generated although its build is cached")
+
+
+def _finished(build_dir):
+    build_dir.mkdir(parents=True)
+    (build_dir / "build.ok").write_text(build_dir.name)
+
+
+def test_a_cached_generated_design_is_not_generated_again(cache):
+    args = (*runner.VERILATOR_WAIVERS,)
+    build_dir = runner.build_directory("accel-4x4-0123456789ab", _never_called, "accel",
+                                       waves=False, args=args)
+    assert build_dir.parent == cache
+    _finished(build_dir)
+    sim = runner.build_simulator("accel-4x4-0123456789ab", _never_called, "accel")
+    assert sim.build_dir == build_dir
+
+
+def test_the_key_follows_the_generator_the_flags_and_the_design(cache, monkeypatch):
+    def where(name="mxu-4x4-0123456789ab", verilog=_never_called, **options):
+        options = {"waves": False, "args": runner.VERILATOR_WAIVERS, **options}
+        return runner.build_directory(name, verilog, "mxu", **options)
+
+    first = where()
+    assert where() == first
+    assert where(name="mxu-8x8-0123456789ab") != first
+    assert where(waves=True) != first
+    assert where(args=(*runner.VERILATOR_WAIVERS, "-O3")) != first
+    assert where(visibility="ports") != first
+    assert where(verilog="module mxu; endmodule") != first
+    assert where(verilog="module mxu; endmodule") != where(verilog="module mxu (); endmodule")
+    monkeypatch.setattr(runner, "generator_digest", lambda: "another generator")
+    assert where() != first
+
+
+def test_clean_removes_the_builds_and_nothing_else(cache, capsys):
+    for name in ("accel-4x4-0123456789ab", "mxu-2x2-ba9876543210"):
+        _finished(cache / name)
+        (cache / name / "accel").write_bytes(b"\0" * 1000)
+    (cache / "notes.txt").write_text("the user's file")
+    (cache / "results").mkdir()
+    assert len(runner.cached_builds()) == 2
+
+    assert main(["clean"]) == 0
+    assert capsys.readouterr().out.startswith(f"removed 2 simulator builds (0.0 MB) from {cache}")
+    assert sorted(p.name for p in cache.iterdir()) == ["notes.txt", "results"]
+
+    (cache / "notes.txt").unlink()
+    (cache / "results").rmdir()
+    _finished(cache / "pe-0123456789ab")
+    assert main(["clean"]) == 0
+    assert "removed 1 simulator build " in capsys.readouterr().out
+    assert not cache.exists()
+    assert main(["clean"]) == 0
+    assert "removed 0 simulator builds" in capsys.readouterr().out
