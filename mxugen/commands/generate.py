@@ -38,6 +38,7 @@ def run(args) -> int:
     from quantizer.manifest import images_hardware, read_images
 
     from ..outputs import write_design
+    from ..package import package_files
 
     check_output_folder(args.output)
     if args.images and not args.accelerator:
@@ -53,8 +54,12 @@ def run(args) -> int:
     images = read_images(args.images, config.to_dict()) if args.images else None
     verilog_path, json_path, _ = write_design(
         design(config, args.accelerator, images, args.bus), config, Path(args.output), top,
+        companions=lambda description: package_files(description, config, top,
+                                                     accelerator=args.accelerator,
+                                                     bus=args.bus),
         baked_images=str(args.images) if args.images else None)
-    print(f"wrote {verilog_path} ({config.describe()}) and {json_path}")
+    print(f"wrote {verilog_path} ({config.describe()}), {json_path.name}, {top}.vlt (lint "
+          f"waivers), {top}.core (FuseSoC) and README.md")
     if block_ram:
         print(block_ram)
     if args.lint:
@@ -63,5 +68,6 @@ def run(args) -> int:
         if findings:
             print("\n".join(findings))
             return 1
-        print("verilator --lint-only -Wall: clean (waivers: see docs/verilog.md)")
+        print(f"verilator --lint-only -Wall {top}.vlt {top}.v: clean (waivers: "
+              "docs/verilog.md)")
     return 0
