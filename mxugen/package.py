@@ -26,16 +26,15 @@ def package_files(description: dict, config: ArrayConfig, top: str, *,
     """File name → text of everything that goes beside ``<top>.v`` and ``<top>.json``
     (``description`` is the JSON's content, :func:`hw.generate.design_description`)."""
     ports = description["ports"]
-    testbench = (_axi_testbench(top, ports) if bus == "axi-lite" else
-                 _host_testbench(top, ports)) if accelerator else None
-    files = {f"{top}.vlt": waiver_config(f"{top}.v"), f"{top}.core": _core(top, testbench)}
-    if testbench:
-        files[f"{top}_tb.v"] = testbench
-    files["README.md"] = _readme(description, config, top, accelerator, bus, bool(testbench))
+    files = {f"{top}.vlt": waiver_config(f"{top}.v"), f"{top}.core": _core(top, accelerator)}
+    if accelerator:  # only an accelerator runs on its own: a program from its memories
+        files[f"{top}_tb.v"] = (_axi_testbench(top, ports) if bus == "axi-lite" else
+                                _host_testbench(top, ports))
+    files["README.md"] = _readme(description, config, top, accelerator, bus)
     return files
 
 
-def _core(top: str, testbench: str | None) -> str:
+def _core(top: str, simulation: bool) -> str:
     lines = [
         "CAPI=2:",
         f"name: {core_name(top)}",
@@ -46,7 +45,7 @@ def _core(top: str, testbench: str | None) -> str:
         "  waivers:",
         f"    files: [{top}.vlt: {{file_type: vlt}}]",
     ]
-    if testbench:
+    if simulation:
         lines += ["  testbench:", f"    files: [{top}_tb.v: {{file_type: verilogSource}}]"]
     lines += [
         "targets:",
@@ -62,7 +61,7 @@ def _core(top: str, testbench: str | None) -> str:
         "        mode: lint-only",
         "        verilator_options: [-Wall]",
     ]
-    if testbench:
+    if simulation:
         lines += [
             "  sim:",
             "    default_tool: verilator",
@@ -104,8 +103,7 @@ def _testbench(top: str, ports: dict, tasks: list[str], run: list[str]) -> str:
         f"module {top}_tb;",
         "  reg clk = 1'b0;",
         "  reg rst = 1'b1;",
-        "  integer first_pc = 0;",
-        f"  integer timeout = {TESTBENCH_TIMEOUT};",
+        "  integer first_pc, timeout;",
         *_declarations(ports),
         *_instance(top, ports),
         "  always #5 clk = ~clk;",
@@ -148,11 +146,12 @@ def _host_testbench(top: str, ports: dict) -> str:
 
 def _axi_testbench(top: str, ports: dict) -> str:
     bus = "s_axil__"
+    address = ports[f"{bus}awaddr"]["width"]
     # Each handshake is seen coming: valid and ready a moment after a falling edge mean
     # the transfer happens at the next rising one, so valid drops at the falling edge after.
     tasks = [
         "  reg aw_done, w_done;",
-        "  task axi_write(input [11:0] address, input [31:0] value);",
+        f"  task axi_write(input [{address - 1}:0] address, input [31:0] value);",
         "    begin",
         f"      {bus}awaddr = address; {bus}awvalid = 1'b1;",
         f"      {bus}wdata = value; {bus}wstrb = 4'hf; {bus}wvalid = 1'b1;",
@@ -172,7 +171,7 @@ def _axi_testbench(top: str, ports: dict) -> str:
         f"      {bus}bready = 1'b0;",
         "    end",
         "  endtask",
-        "  task axi_read(input [11:0] address, output [31:0] value);",
+        f"  task axi_read(input [{address - 1}:0] address, output [31:0] value);",
         "    begin",
         f"      {bus}araddr = address; {bus}arvalid = 1'b1; {bus}rready = 1'b1;",
         "      #1;",
@@ -188,7 +187,7 @@ def _axi_testbench(top: str, ports: dict) -> str:
         "  endtask",
         "  reg [31:0] status, cycles, vectors, stalls;",
     ]
-    register = {name: f"12'h{offset:03x}" for name, offset in REGISTERS.items()}
+    register = {name: f"{address}'h{offset:x}" for name, offset in REGISTERS.items()}
     run = [
         "    @(negedge clk);",
         f"    axi_write({register['START_PC']}, first_pc);",
@@ -204,8 +203,8 @@ def _axi_testbench(top: str, ports: dict) -> str:
     return _testbench(top, ports, tasks, run)
 
 
-def _readme(description: dict, config: ArrayConfig, top: str, accelerator: bool, bus: str,
-            simulation: bool) -> str:
+def _readme(description: dict, config: ArrayConfig, top: str, accelerator: bool,
+            bus: str) -> str:
     latency = description["latency_cycles"]
     lines = [
         f"# {top}: {config.describe()}",
@@ -226,9 +225,9 @@ def _readme(description: dict, config: ArrayConfig, top: str, accelerator: bool,
         f"- `{top}.vlt`: Verilator waivers of {', '.join(LINT_RULES)} for `{top}.v` alone: "
         f"`verilator --lint-only -Wall {top}.vlt {top}.v` is clean.",
         f"- `{top}.core`: a FuseSoC core, `fusesoc --cores-root . run --target lint "
-        f"{core_name(top)}`" + (" (and `--target sim`)." if simulation else "."),
+        f"{core_name(top)}`" + (" (and `--target sim`)." if accelerator else "."),
     ]
-    if simulation:
+    if accelerator:
         lines.append(f"- `{top}_tb.v`: the `sim` target's testbench: it starts the program at "
                      "descriptor `+start_pc=N` (0) and prints the cycle counters when it is "
                      "done.")

@@ -4,7 +4,6 @@ simulation targets (run through FuseSoC itself), and a README."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -68,7 +67,7 @@ def _fusesoc(folder, build_root, target: str, top: str) -> str:
     result = subprocess.run(
         [sys.executable, "-m", "fusesoc.main", "--cores-root", str(folder), "run",
          "--build-root", str(build_root), "--target", target, core_name(top)],
-        capture_output=True, text=True, env=os.environ, timeout=900)
+        capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     return result.stdout + result.stderr
 

@@ -25,9 +25,8 @@ def _finished(build_dir):
 
 
 def test_a_cached_generated_design_is_not_generated_again(cache):
-    args = (*runner.VERILATOR_WAIVERS,)
     build_dir = runner.build_directory("accel-4x4-0123456789ab", _never_called, "accel",
-                                       waves=False, args=args)
+                                       waves=False, args=runner.VERILATOR_WAIVERS)
     assert build_dir.parent == cache
     _finished(build_dir)
     sim = runner.build_simulator("accel-4x4-0123456789ab", _never_called, "accel")

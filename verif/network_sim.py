@@ -95,9 +95,8 @@ def run_on_rtl(graph: Graph, x: np.ndarray, config: ArrayConfig, *,
             "reads": reads,
         })
     sim = build_simulator(f"accel-{config.rows}x{config.cols}-{config.digest()}",
-                          (lambda: verilog) if verilog is not None else
-                          (lambda: to_verilog(Accelerator(config), config, "accel")), "accel",
-                          visibility="ports")
+                          lambda: verilog or to_verilog(Accelerator(config), config, "accel"),
+                          "accel", visibility="ports")
     with tempfile.TemporaryDirectory(prefix="mxugen-run-") as tmp:
         tmp = Path(tmp)
         graph.save(tmp / "graph")
