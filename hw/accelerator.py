@@ -62,8 +62,14 @@ def _route(m: Module, source, sinks: list) -> None:
         ready = Mux(selected, sink.ready, ready)
     m.d.comb += source.ready.eq(ready)
 
-__all__ = ["Accelerator", "MEM_ACTIVATIONS", "MEM_PARAMS", "MEM_PROGRAM", "MEM_WEIGHTS",
-           "host_word_width"]
+__all__ = ["Accelerator", "MEMORY_ARRAYS", "MEM_ACTIVATIONS", "MEM_PARAMS", "MEM_PROGRAM",
+           "MEM_WEIGHTS", "host_word_width"]
+
+#: The Verilog arrays of the memories the host loads (``host_sel`` → name, in module
+#: ``accel``): a simulation may make them public and load them in bulk
+#: (:func:`verif.network_sim.accelerator_simulator`).
+MEMORY_ARRAYS = {MEM_WEIGHTS: "wmem", MEM_ACTIVATIONS: "amem", MEM_PARAMS: "pmem",
+                 MEM_PROGRAM: "prog"}
 
 
 def host_word_width(config: ArrayConfig) -> int:
@@ -120,10 +126,11 @@ class Accelerator(ConfiguredComponent):
             return memory.Memory(shape=width, depth=depth, init=images.get(image, []),
                                  attrs=attrs[name])
 
-        m.submodules.wmem = wmem = ram("weights", "weights")
-        m.submodules.amem = amem = ram("activations")
-        m.submodules.pmem = pmem = ram("params", "params")
-        m.submodules.prog = prog = ram("program", "program")
+        wmem, amem, pmem, prog = (ram("weights", "weights"), ram("activations"),
+                                  ram("params", "params"), ram("program", "program"))
+        for sel, mem in ((MEM_WEIGHTS, wmem), (MEM_ACTIVATIONS, amem), (MEM_PARAMS, pmem),
+                         (MEM_PROGRAM, prog)):
+            m.submodules[MEMORY_ARRAYS[sel]] = mem
         w_wr, p_wr, g_wr = wmem.write_port(), pmem.write_port(), prog.write_port()
         a_wr = amem.write_port(granularity=8 * cfg.cols)
         w_rd, a_rd, p_rd, g_rd = (wmem.read_port(), amem.read_port(), pmem.read_port(),

@@ -6,9 +6,11 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
+from .cells import place
+from .column import ArrayColumn
 from .component import ConfiguredComponent
 from .config import ArrayConfig
-from .pe import ProcessingElement, activation_layout, weight_load_layout
+from .pe import activation_layout, weight_load_layout
 from .pipeline import delayed, valid_delayed
 
 
@@ -132,22 +134,20 @@ class SystolicArray(ConfiguredComponent):
                          act.bank.eq(x_bank)]
             x_edge.append(delayed(m, act, r, name=f"x_skew{r}"))
 
-        # --- the grid ---------------------------------------------------------------------
-        grid = [[ProcessingElement(cfg, row=r) for _ in range(cols)] for r in range(rows)]
-        for r in range(rows):
-            for c in range(cols):
-                pe = grid[r][c]
-                m.submodules[f"pe_{r}_{c}"] = pe
-                m.d.comb += [
-                    pe.x_in.eq(x_edge[r] if c == 0 else grid[r][c - 1].x_out),
-                    pe.load_in.eq(load_edge[c] if r == 0 else grid[r - 1][c].load_out),
-                    pe.psum_in.eq(0 if r == 0 else grid[r - 1][c].psum_out),
-                ]
+        # --- the grid: columns of PEs, activations crossing them left to right -------------
+        columns = [ArrayColumn(cfg) for _ in range(cols)]
+        for c, column in enumerate(columns):
+            place(m, f"column{c}", column, platform, key="column")
+            m.d.comb += column.load_in.eq(load_edge[c])
+            if c:
+                m.d.comb += column.x_in.eq(columns[c - 1].x_out)
+            else:
+                m.d.comb += [column.x_in[r].eq(x_edge[r]) for r in range(rows)]
 
         # --- bottom: de-skew so a whole vector leaves in one beat ---------------------------
         for c in range(cols):
             m.d.comb += self.acc.payload.data[c].eq(
-                delayed(m, grid[rows - 1][c].psum_out, cols - 1 - c, name=f"deskew{c}"))
+                delayed(m, columns[c].psum_out, cols - 1 - c, name=f"deskew{c}"))
         latency = cfg.array_latency
         m.d.comb += [
             self.acc.valid.eq(valid_delayed(m, x_fire, latency, name="acc_valid")),

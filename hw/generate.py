@@ -13,6 +13,7 @@ from amaranth.back import verilog
 from amaranth.hdl import Const, Shape, Value
 from amaranth.lib import data, wiring
 
+from .cells import CellLibrary
 from .config import ArrayConfig
 
 
@@ -57,9 +58,21 @@ def header(config: ArrayConfig, top: str) -> str:
 
 
 def convert(component: wiring.Component, name: str) -> str:
-    """``component`` as Verilog with top module ``name``, its signature members as ports."""
-    return verilog.convert(component, name=name, ports=top_ports(component), emit_src=False,
-                           strip_internal_attrs=True)
+    """``component`` as Verilog with top module ``name``, its signature members as ports;
+    the cells it repeats (:mod:`hw.cells`) follow as modules of their own, each once."""
+    library = CellLibrary(name)
+    texts = [_module(component, name, library)]
+    converted: set[str] = set()
+    while pending := [cell for cell in library.cells if cell not in converted]:
+        for cell in pending:
+            converted.add(cell)
+            texts.append(_module(library.cells[cell], cell, library))
+    return "\n".join(texts)
+
+
+def _module(component: wiring.Component, name: str, library: CellLibrary) -> str:
+    return verilog.convert(component, name=name, platform=library, ports=top_ports(component),
+                           emit_src=False, strip_internal_attrs=True)
 
 
 def to_verilog(component: wiring.Component, config: ArrayConfig, name: str) -> str:

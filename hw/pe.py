@@ -34,23 +34,26 @@ class ProcessingElement(ConfiguredComponent):
     multiplies with. Activations and loads are forwarded through registers, so every wire in
     the array is local.
 
+    Every PE of an array is the same design, so a generated array instantiates one module
+    (:mod:`hw.cells`); its row is an input, tied to a constant.
+
     Parameters
     ----------
     config : the array's :class:`~hw.config.ArrayConfig`.
-    row : this PE's row; it captures weight loads addressed to it.
 
     Attributes
     ----------
+    row : this PE's row (constant); it captures the weight loads addressed to it.
     x_in, x_out : activation from the left / to the right (one cycle later).
     load_in, load_out : weight-load pipeline from above / below (one cycle later).
     psum_in, psum_out : partial sum from above / to below. ``psum_out`` follows ``x_in`` by
         one cycle, or two with ``config.pipelined_product`` (the product is registered).
     """
 
-    def __init__(self, config: ArrayConfig, row: int):
-        self._row = row
+    def __init__(self, config: ArrayConfig):
         act, load, acc = activation_layout(config), weight_load_layout(config), config.acc_shape
         super().__init__(config, {
+            "row": In(load["row"].shape),
             "x_in": In(act), "x_out": Out(act),
             "load_in": In(load), "load_out": Out(load),
             "psum_in": In(acc), "psum_out": Out(acc),
@@ -65,7 +68,7 @@ class ProcessingElement(ConfiguredComponent):
         psum = Signal.like(self.psum_out, reset_less=True)
         m.d.comb += [self.x_out.eq(x_reg), self.psum_out.eq(psum)]
         m.d.sync += [x_reg.eq(self.x_in), self.load_out.eq(self.load_in)]
-        with m.If(self.load_in.valid & (self.load_in.row == self._row)):
+        with m.If(self.load_in.valid & (self.load_in.row == self.row)):
             with m.If(self.load_in.bank):
                 m.d.sync += banks[1].eq(self.load_in.value)
             with m.Else():

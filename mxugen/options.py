@@ -10,6 +10,14 @@ class UsageError(Exception):
     """A user mistake: reported as one line, exit code 2."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with its errors as one line, like every other user mistake: what is wrong and
+    where the usage is, not the whole usage block. Subcommand parsers inherit the class."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def command(commands, name: str, help: str, examples: list[str],
             description: str | None = None) -> argparse.ArgumentParser:
     """A subcommand parser with its examples under the option list."""

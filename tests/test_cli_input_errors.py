@@ -121,3 +121,22 @@ def test_a_user_mistake_is_one_line_and_exit_2_from_a_process(files, words, mess
         done.stderr
     assert re.search(message, done.stderr), done.stderr
     assert not (files / "out").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["generate", "--rows", "x", "-o", "out"],
+     r"^mxugen generate: error: argument --rows: invalid int value: 'x' "
+     r"\(see mxugen generate --help\)$"),
+    (["bogus"], r"^mxugen: error: argument COMMAND: invalid choice: 'bogus'"),
+    (["bench"], r"^mxugen bench: error: the following arguments are required: KIND"),
+    (["bench", "generate", "--arrays", "4x0"],
+     r"'4x0' is not an array: write rows x cols, e.g. 64x64"),
+    (["sim", "model.tflite", "--match", "onnx"], r"argument --match: invalid choice: 'onnx'"),
+])
+def test_argparse_errors_are_one_line_too(capsys, argv, message):
+    """What argparse itself refuses is one line with where to look, not the usage block."""
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and re.search(message, err.strip()), err

@@ -60,6 +60,26 @@ def test_generated_verilog_lints_clean_and_records_parameters(tmp_path, config):
     assert lint(source, "mxu") == []
 
 
+def test_the_array_is_one_pe_module_in_one_column_module():
+    """Generation scales with rows + cols: one PE module, instantiated once per row in one
+    column module, instantiated once per column (the RTL regressions simulate this Verilog)."""
+    config = ArrayConfig(rows=3, cols=5)
+    text = to_verilog(MatrixUnit(config), config, "mxu")
+    modules = re.findall(r"^module (\S+?)\(", text, re.MULTILINE)
+    assert modules.count("mxu_pe") == 1 and modules.count("mxu_column") == 1
+    assert not any("pe_" in name for name in modules)
+    assert len(re.findall(r"^\s*mxu_pe \S+ \(", text, re.MULTILINE)) == 3
+    assert len(re.findall(r"^\s*mxu_column \S+ \(", text, re.MULTILINE)) == 5
+
+
+def test_bench_generate_times_the_command_in_its_own_process(capsys):
+    assert main(["bench", "generate", "--arrays", "2x2,3X5", "--json"]) == 0
+    small, large = json.loads(capsys.readouterr().out)["arrays"]
+    assert (small["rows"], small["cols"], large["rows"], large["cols"]) == (2, 2, 3, 5)
+    assert small["modules"] == large["modules"] == 5
+    assert all(a["seconds"] > 0 and a["peak_memory_mb"] > 20 for a in (small, large))
+
+
 @pytest.mark.parametrize("bus, top", [("host", "accel"), ("axi-lite", "accel_axil")])
 @pytest.mark.rtl
 def test_the_accelerator_lints_clean_behind_either_bus(tmp_path, capsys, bus, top):

@@ -237,6 +237,30 @@ def test_bench_model_reports_each_operator_and_a_cycle_model_that_is_exact(capsy
     assert add["macs"] == 2 * 81 * 8 * 2  # two inputs of 9×9×8 per sample, two samples
 
 
+@pytest.mark.rtl
+def test_bench_sim_runs_cocotb_and_the_raw_harness_to_the_same_bytes(capsys):
+    """Two batches (the last one short) through both flows: the same output bytes, equal to
+    the golden model's, and the same counters."""
+    from tests_paths import MODELS
+    assert main(["bench", "sim", "--model", str(MODELS / "residual.tflite"), "--rows", "4",
+                 "--cols", "4", "--samples", "3", "--batch", "2", "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["outputs_equal"] and figures["cycles_equal"]
+    assert figures["mismatches_with_golden"] == 0 and figures["cycles"] > 0
+    for flow in ("cocotb", "raw"):
+        assert figures[flow]["run_seconds"] > 0
+    assert figures["ratio"] == pytest.approx(
+        figures["raw"]["run_seconds"] / figures["cocotb"]["run_seconds"], abs=1e-3)
+
+
+def test_bench_sim_refuses_host_operators_between_accelerator_programs(capsys):
+    from tests_paths import MODELS
+    assert main(["bench", "sim", "--model", str(MODELS / "avgpool.tflite"), "--rows", "4",
+                 "--cols", "4"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "host operators in between: AVERAGE_POOL_2D" in err
+
+
 def test_demo_refuses_plots_for_the_cnn(tmp_path, capsys):
     assert main(["demo", "--model", "cnn", "--plot", "-o", str(tmp_path / "d")]) == 2
     assert "--plot" in capsys.readouterr().err

@@ -43,7 +43,7 @@ def test_missing_host_tool_is_one_clear_sentence(monkeypatch):
 def test_cocotb_smoke_one_mac(seed, pipelined):
     """Amaranth → Verilog → Verilator via cocotb_tools.runner → compared with the golden model."""
     config = ArrayConfig(rows=1, cols=1, pipelined_product=pipelined)
-    source = verilog.convert(ProcessingElement(config, row=0), name="pe")
+    source = verilog.convert(ProcessingElement(config), name="pe")
     sim = build_simulator(f"pe-{config.digest()}", source, "pe")
     outcome = sim.run("verif.tb.pe_tb", config={"hw": config.to_dict(), "seed": seed},
                       seed=seed, name=f"smoke-{seed}")

@@ -103,3 +103,105 @@ def model_benchmark(graph: Graph, x: np.ndarray, *, rows: int, cols: int,
         "host_operators": sum(op["where"] != ACCELERATOR for op in operators),
         "mismatches": run.mismatch_count, "operators": operators,
     }
+
+
+def generation_benchmark(arrays: list[tuple[int, int]], *, lint: bool = False,
+                         progress=None) -> dict:
+    """Time ``mxugen generate --rows R --cols C`` for each array as a user runs it, each in a
+    process of its own: wall seconds, the process's peak memory, the Verilog's size and
+    modules; with ``lint``, whether ``verilator --lint-only -Wall`` finds it clean and how
+    long that takes (not counted in the generation's seconds)."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from .lint import lint as run_lint
+
+    results = []
+    for rows, cols in arrays:
+        if progress:
+            progress(f"{rows}x{cols}")
+        with tempfile.TemporaryDirectory(prefix="mxugen-gen-") as folder:
+            started = time.perf_counter()
+            process = subprocess.Popen(
+                [sys.executable, "-m", "mxugen", "generate", "--rows", str(rows), "--cols",
+                 str(cols), "-o", folder], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            stderr = process.stderr.read()
+            _, status, usage = os.wait4(process.pid, 0)
+            seconds = time.perf_counter() - started
+            process.returncode = os.waitstatus_to_exitcode(status)
+            if process.returncode:
+                raise RuntimeError(f"mxugen generate {rows}x{cols} failed: "
+                                   f"{stderr.decode(errors='replace').strip()}")
+            verilog = Path(folder, "mxu.v")
+            text = verilog.read_text()
+            entry = {"rows": rows, "cols": cols, "seconds": round(seconds, 2),
+                     "peak_memory_mb": round(usage.ru_maxrss / 1024),
+                     "verilog_mb": round(len(text) / 1e6, 2),
+                     "modules": text.count("\nmodule ") + text.startswith("module ")}
+            if lint:
+                started = time.perf_counter()
+                entry["lint_clean"] = not run_lint(verilog, "mxu")
+                entry["lint_seconds"] = round(time.perf_counter() - started, 1)
+        results.append(entry)
+    return {"arrays": results}
+
+
+def sim_benchmark(graph: Graph, x: np.ndarray, *, rows: int, cols: int, batch: int = 256,
+                  runtime: str = "litert", seed: int = 0) -> dict:
+    """Run ``x`` through ``graph`` on a rows×cols accelerator twice, with the same Verilog and
+    the same Verilator: (a) the cocotb flow (:func:`~verif.network_sim.run_on_rtl`, what
+    ``mxugen sim`` does) and (b) the raw C++ harness (:mod:`verif.harness`); check that both
+    read back the same accelerator output and counted the same cycles, and return each one's
+    build and run seconds and simulated cycles per second, and their ratio. Both run
+    ``batch`` samples at a time, all batches in one simulator process, as ``mxugen sim``
+    does.
+
+    The accelerator must run the network from its input in one program; host operators may
+    follow it (a final SOFTMAX): both flows read the tensor the accelerator ends with."""
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from quantizer import QuantizerError
+    from quantizer.partition import partition
+
+    from .harness import build_harness, run_harness
+    from .network_sim import accelerator_simulator, plan_run
+
+    part = partition(graph, runtime, rows=rows)
+    if not part.host_tail_only:
+        raise QuantizerError("bench sim needs a network the accelerator runs from its input "
+                             "in one program (host operators only after it); this one has "
+                             "host operators in between: " +
+                             ", ".join(op.kind for op in part.host_ops))
+    final = part.steps[0].ops[-1].outputs[0]
+    samples, batch = len(x), min(batch, len(x))
+    config = accelerator_config(graph, batch, rows=rows, cols=cols)
+    started = time.perf_counter()
+    accelerator_simulator(config)
+    cocotb_build = time.perf_counter() - started
+    harness, raw_build = build_harness(config)
+
+    run = run_on_rtl(graph, x, config, batch=batch, seed=seed, runtime=runtime, reads=[final])
+    plan = plan_run(graph, x, config, batch=batch, runtime=runtime, reads=[final])
+    with tempfile.TemporaryDirectory(prefix="mxugen-harness-") as folder:
+        raw = run_harness(harness, plan, config, x, graph.inputs[0], Path(folder))
+    cocotb_steps = [step for batch in run.batches for step in batch["steps"]]
+    same_output = bool(np.array_equal(raw.tensors[final], run.tensors[final]))
+    return {
+        "rows": rows, "cols": cols, "samples": samples, "batch": batch,
+        "hardware": config.describe(),
+        "accelerator_output": final, "cycles": run.cycles,
+        "outputs_equal": same_output, "cycles_equal": cocotb_steps == raw.steps,
+        "mismatches_with_golden": run.mismatch_count,
+        "cocotb": {"build_seconds": round(cocotb_build, 2),
+                   "run_seconds": round(run.sim_seconds, 3),
+                   "cycles_per_second": round(run.cycles / run.sim_seconds)},
+        "raw": {"build_seconds": round(raw_build, 2), "run_seconds": round(raw.seconds, 3),
+                "cycles_per_second": round(raw.cycles / raw.seconds)},
+        "ratio": round(raw.seconds / run.sim_seconds, 3),
+    }

@@ -12,7 +12,8 @@ Each waiver names a rule that Amaranth's Verilog style trips by design (see docs
 - ``CASEINCOMPLETE``: an FSM's combinational process assigns the signal's default first, then
   a ``case`` over only the states that change it.
 - ``DECLFILENAME``: one file holds the whole design, submodules named hierarchically
-  (``mxu.array``), so module names cannot match the file name.
+  (``mxu.array``) and the repeated cells after the top (``mxu_pe``, ``mxu_column``), so module
+  names cannot match the file name.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,18 +29,23 @@ REPORTED_PER_TENSOR = 20
 
 @dataclass
 class RtlRun:
-    """Outputs ``(samples, *output shape)``, per-batch counters (with each accelerator step's,
-    ``steps``), and the differences from the golden model: ``mismatches`` describes them (at
-    most :data:`REPORTED_PER_TENSOR` per tensor), ``mismatch_count`` counts every differing
-    value, ``first_difference`` names the first operator whose output differs."""
+    """Outputs ``(samples, *output shape)`` (None when the run read other tensors only),
+    per-batch counters (with each accelerator step's, ``steps``), and the differences from
+    the golden model: ``mismatches`` describes them (at most :data:`REPORTED_PER_TENSOR` per
+    tensor), ``mismatch_count`` counts every differing value, ``first_difference`` names the
+    first operator whose output differs."""
 
-    outputs: np.ndarray
+    outputs: np.ndarray | None
     batches: list[dict]
     mismatches: list[str]
     config: ArrayConfig
     partition: Partition
     mismatch_count: int = 0
     first_difference: str | None = None
+    #: Every tensor read back, ``{name: values over all samples}``.
+    tensors: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Wall seconds of the simulator process (cocotb and the Verilated model).
+    sim_seconds: float = 0.0
 
     @property
     def cycles(self) -> int:
@@ -49,32 +56,36 @@ class RtlRun:
         return sum(b["weight_stall_cycles"] for b in self.batches)
 
 
-def run_on_rtl(graph: Graph, x: np.ndarray, config: ArrayConfig, *,
-               batch: int | None = None, check_layers: bool = False, seed: int = 0,
-               verilog: str | None = None, runtime: str = "litert",
-               layer_steps: bool = False) -> RtlRun:
-    """Run int8 inputs ``x`` ``(samples, *input shape)`` through the accelerator ``config``,
-    operators it does not run on the host's golden model (:mod:`quantizer.partition`), and
-    compare the outputs (with ``check_layers``, every tensor an operator computes) with the
-    golden model of ``runtime``.
+@dataclass
+class RunPlan:
+    """What a whole-network run does, for any testbench: the partition, the images every
+    batch shares (``weights``, ``params``) and, per batch, its program, samples, tensor
+    placements, steps (accelerator programs from ``start_pc``, or host operators) and the
+    tensors read back (``reads``)."""
 
-    ``verilog`` is the accelerator's Verilog (top ``accel``) when the caller already generated
-    it, so what is simulated is exactly what it wrote. ``layer_steps`` runs every accelerator
-    layer as a program of its own, so each layer's cycles are measured (the sum is the same:
-    the sequencer runs one layer after the other).
-    """
-    x = np.asarray(x)
+    partition: Partition
+    weights: list[int]
+    params: list[int]
+    batches: list[dict]
+    reads: list[str]
+
+
+def plan_run(graph: Graph, x: np.ndarray, config: ArrayConfig, *, batch: int | None = None,
+             check_layers: bool = False, runtime: str = "litert", layer_steps: bool = False,
+             reads: list[str] | None = None) -> RunPlan:
+    """Compile ``graph`` for ``config`` and split the samples ``x`` into batches
+    (:func:`run_on_rtl` has the parameters)."""
     part = partition(graph, runtime, rows=config.rows, layer_steps=layer_steps)
     layers = part.layers
     # By default as many samples as fit the partial-sum memory in one pass per layer; more
     # run in passes (AcceleratorLayer.passes).
     pixels = max((layer.pixels for layer in layers), default=1)
     batch = max(1, min(batch or config.psum_depth // pixels, len(x)))
-    golden = graph.run(x, runtime=runtime, all_tensors=True)
-    # Free operators compute nothing, but a concatenation done in place may be the output.
-    computed = [p.op.outputs[0] for p in part.placements
-                if not p.free or p.op.outputs[0] in graph.outputs]
-    reads = computed if check_layers else list(graph.outputs)
+    if reads is None:
+        # Free operators compute nothing, but a concatenation done in place may be the output.
+        reads = [p.op.outputs[0] for p in part.placements
+                 if not p.free or p.op.outputs[0] in graph.outputs] if check_layers \
+            else list(graph.outputs)
     batches, by_size = [], {}
     for first in range(0, len(x), batch):
         samples = min(batch, len(x) - first)
@@ -94,29 +105,70 @@ def run_on_rtl(graph: Graph, x: np.ndarray, config: ArrayConfig, *,
                       for step in compiled.steps],
             "reads": reads,
         })
-    sim = build_simulator(f"accel-{config.rows}x{config.cols}-{config.digest()}",
-                          lambda: verilog or to_verilog(Accelerator(config), config, "accel"),
-                          "accel", visibility="ports")
+    return RunPlan(partition=part, weights=compiled.weights, params=compiled.params,
+                   batches=batches, reads=reads)
+
+
+def accelerator_design(config: ArrayConfig, verilog: str | None = None) -> Callable[[], str]:
+    """The accelerator's Verilog (top ``accel``) as the simulator builds take it: generated
+    only if no build has it cached; ``verilog`` when the caller generated it already."""
+    return lambda: verilog or to_verilog(Accelerator(config), config, "accel")
+
+
+def accelerator_simulator(config: ArrayConfig, verilog: str | None = None):
+    """The cached Verilator build of accelerator ``config`` that whole-network runs use (its
+    top's ports public only)."""
+    return build_simulator(f"accel-{config.rows}x{config.cols}-{config.digest()}",
+                           accelerator_design(config, verilog), "accel", visibility="ports")
+
+
+def run_on_rtl(graph: Graph, x: np.ndarray, config: ArrayConfig, *,
+               batch: int | None = None, check_layers: bool = False, seed: int = 0,
+               verilog: str | None = None, runtime: str = "litert",
+               layer_steps: bool = False, reads: list[str] | None = None,
+               host_port: bool = False) -> RtlRun:
+    """Run int8 inputs ``x`` ``(samples, *input shape)`` through the accelerator ``config``,
+    operators it does not run on the host's golden model (:mod:`quantizer.partition`), and
+    compare the outputs (with ``check_layers``, every tensor an operator computes; with
+    ``reads``, those tensors) with the golden model of ``runtime``.
+
+    ``verilog`` is the accelerator's Verilog (top ``accel``) when the caller already generated
+    it, so what is simulated is exactly what it wrote. ``layer_steps`` runs every accelerator
+    layer as a program of its own, so each layer's cycles are measured (the sum is the same:
+    the sequencer runs one layer after the other). The testbench loads and reads memories
+    in bulk, straight into their Verilog arrays, or with ``host_port`` one word a cycle
+    through the host port, as a processor would.
+    """
+    x = np.asarray(x)
+    plan = plan_run(graph, x, config, batch=batch, check_layers=check_layers, runtime=runtime,
+                    layer_steps=layer_steps, reads=reads)
+    golden = graph.run(x, runtime=runtime, all_tensors=True)
+    reads, batches = plan.reads, plan.batches
+    sim = accelerator_simulator(config, verilog)
     with tempfile.TemporaryDirectory(prefix="mxugen-run-") as tmp:
         tmp = Path(tmp)
         graph.save(tmp / "graph")
         np.save(tmp / "inputs.npy", x)
         results_file, arrays_file = tmp / "results.json", tmp / "tensors.npz"
+        started = time.perf_counter()
         outcome = sim.run("verif.tb.accel_tb", seed=seed, name="network",
-                          config={"seed": seed, "hw": config.to_dict(),
-                                  "weights": compiled.weights, "params": compiled.params,
+                          config={"seed": seed, "hw": config.to_dict(), "bulk": not host_port,
+                                  "weights": plan.weights, "params": plan.params,
                                   "batches": batches, "graph": str(tmp / "graph"),
                                   "runtime": runtime, "inputs_file": str(tmp / "inputs.npy"),
                                   "results_file": str(results_file),
                                   "arrays_file": str(arrays_file)})
+        sim_seconds = time.perf_counter() - started
         if not (outcome.passed and results_file.exists() and arrays_file.exists()):
             raise SimulationError(f"the simulation did not finish: {outcome.summary()}")
         counters = json.loads(results_file.read_text())["batches"]
         with np.load(arrays_file) as arrays:
             got = {name: np.concatenate([arrays[f"b{b}_t{i}"] for b in range(len(batches))])
                    for i, name in enumerate(reads)}
-    run = RtlRun(outputs=got[graph.outputs[0]].astype(golden[graph.outputs[0]].dtype),
-                 batches=counters, mismatches=[], config=config, partition=part)
+    output = graph.outputs[0]
+    run = RtlRun(outputs=got[output].astype(golden[output].dtype) if output in got else None,
+                 batches=counters, mismatches=[], config=config, partition=plan.partition,
+                 tensors=got, sim_seconds=sim_seconds)
     _compare(run, graph, got, golden, reads)
     return run
 

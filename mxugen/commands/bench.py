@@ -9,7 +9,11 @@ from ..options import (UsageError, add_device_option, add_hw_options, add_shape_
 
 EXAMPLES = ["mxugen bench gemm --rows 16 --cols 16 --m 256 --k 256 --n 256 --json",
             "mxugen bench model model.tflite --rows 16 --cols 16 --json",
-            "mxugen bench fpga --rows 8 --cols 8 --json"]
+            "mxugen bench fpga --rows 8 --cols 8 --json",
+            "mxugen bench generate --arrays 64x64,128x128 --json",
+            "mxugen bench sim --rows 16 --cols 16 --json"]
+
+NETWORK = "an int8 .tflite file, a quantized .onnx or a folder written by mxugen quantize"
 
 
 def register(commands) -> None:
@@ -26,9 +30,7 @@ def register(commands) -> None:
     gemm.set_defaults(run=run_gemm)
     model = kinds.add_parser(
         "model", help="per-operator cycles and utilization of a network, run in RTL")
-    model.add_argument("network", metavar="MODEL",
-                       help="an int8 .tflite file, a quantized .onnx or a folder written by "
-                            "mxugen quantize")
+    model.add_argument("network", metavar="MODEL", help=NETWORK)
     add_shape_options(model, default=16)
     model.add_argument("--samples", type=int, default=1,
                        help="samples per run (default 1: batch-1 inference)")
@@ -53,38 +55,81 @@ def register(commands) -> None:
                       help="folder for the three designs, netlists and logs (default "
                            "out/bench-fpga)")
     fpga.set_defaults(run=run_fpga)
+    sim = kinds.add_parser(
+        "sim", help="simulated cycles/s of the cocotb flow against a raw C++ harness of the "
+                    "same Verilog, outputs compared")
+    sim.add_argument("--model", metavar="MODEL",
+                     help=f"{NETWORK} (default: the digits CNN of mxugen demo)")
+    add_shape_options(sim, default=16)
+    sim.add_argument("--samples", type=int, default=2000,
+                     help="random samples, all in one simulator run (default 2000)")
+    sim.add_argument("--batch", type=int, default=256,
+                     help="samples per accelerator program (default 256, as mxugen sim)")
+    sim.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    sim.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    sim.set_defaults(run=run_sim)
+    generate = kinds.add_parser(
+        "generate", help="seconds and peak memory of mxugen generate for large arrays")
+    generate.add_argument("--arrays", type=array_list, default="64x64,128x128",
+                          help="comma-separated RxC arrays (default 64x64,128x128)")
+    generate.add_argument("--lint", action="store_true",
+                          help="also check each result with verilator --lint-only -Wall")
+    generate.add_argument("--json", action="store_true",
+                          help="print the figures as one JSON object")
+    generate.set_defaults(run=run_generate)
+
+
+def array_list(text: str) -> list[tuple[int, int]]:
+    """``"64x64,128x128"`` → ``[(64, 64), (128, 128)]``, for argparse."""
+    import argparse
+    arrays = []
+    for item in text.split(","):
+        rows, _, cols = item.strip().lower().partition("x")
+        if not (rows.isdigit() and cols.isdigit() and int(rows) > 0 and int(cols) > 0):
+            raise argparse.ArgumentTypeError(
+                f"{item.strip()!r} is not an array: write rows x cols, e.g. 64x64")
+        arrays.append((int(rows), int(cols)))
+    return arrays
 
 
 def run_gemm(args) -> int:
     from verif.bench import gemm_benchmark
-    for name in ("m", "k", "n"):
-        if getattr(args, name) < 1:
-            raise UsageError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    _at_least_one(args, "m", "k", "n")
     figures = gemm_benchmark(rows=args.rows, cols=args.cols, m=args.m, k=args.k, n=args.n,
                              seed=args.seed)
-    if args.json:
+    _print(figures, args.json)
+    return 1 if figures["mismatches"] else 0
+
+
+def _at_least_one(args, *names: str) -> None:
+    for name in names:
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name} must be at least 1, got {getattr(args, name)}")
+
+
+def _random_inputs(graph, samples: int, seed: int):
+    import numpy as np
+    lo, hi = graph.input.range
+    return np.random.default_rng(seed).integers(
+        lo, hi + 1, (samples, *graph.input.sample_shape)).astype(graph.input.dtype)
+
+
+def _print(figures: dict, as_json: bool) -> None:
+    if as_json:
         print(json.dumps(figures))
     else:
         for key, value in figures.items():
             print(f"{key:>22s}: {value}")
-    return 1 if figures["mismatches"] else 0
 
 
 def run_model(args) -> int:
-    import numpy as np
-
     from quantizer.files import load_array
     from quantizer.importers import load_network
     from verif.bench import model_benchmark
-    if args.samples < 1:
-        raise UsageError(f"--samples must be at least 1, got {args.samples}")
+    _at_least_one(args, "samples")
     graph = load_network(args.network)
-    if args.input:
-        x = graph.check_input(load_array(args.input, "inputs"))[:args.samples]
-    else:
-        lo, hi = graph.input.range
-        x = np.random.default_rng(args.seed).integers(
-            lo, hi + 1, (args.samples, *graph.input.sample_shape)).astype(graph.input.dtype)
+    x = graph.check_input(load_array(args.input, "inputs"))[:args.samples] if args.input \
+        else _random_inputs(graph, args.samples, args.seed)
     figures = model_benchmark(graph, x, rows=args.rows, cols=args.cols, runtime=args.match,
                               seed=args.seed, scalesim=args.scalesim)
     if args.json:
@@ -130,3 +175,35 @@ def run_fpga(args) -> int:
               f"{path.get('from', '')} → {path.get('to', '')} ({path.get('segments', 0)})")
     print(f"requantizer DSPs per lane: {figures['requant_dsps_per_lane']}")
     return 0
+
+
+def run_generate(args) -> int:
+    import sys
+
+    from verif.bench import generation_benchmark
+    figures = generation_benchmark(
+        args.arrays, lint=args.lint,
+        progress=lambda text: print(f"bench generate {text}", file=sys.stderr, flush=True))
+    if args.json:
+        print(json.dumps(figures))
+        return 0
+    for entry in figures["arrays"]:
+        lint = (f", lint {'clean' if entry['lint_clean'] else 'NOT clean'} in "
+                f"{entry['lint_seconds']} s") if "lint_clean" in entry else ""
+        print(f"{entry['rows']}x{entry['cols']}: {entry['seconds']} s, peak "
+              f"{entry['peak_memory_mb']} MB, {entry['verilog_mb']} MB of Verilog in "
+              f"{entry['modules']} modules{lint}")
+    return 0
+
+
+def run_sim(args) -> int:
+    from quantizer.importers import load_network
+    from verif.bench import sim_benchmark
+
+    from ..demo_cnn import MODEL
+    _at_least_one(args, "samples", "batch")
+    graph = load_network(args.model or MODEL)
+    figures = sim_benchmark(graph, _random_inputs(graph, args.samples, args.seed),
+                            rows=args.rows, cols=args.cols, batch=args.batch, seed=args.seed)
+    _print(figures, args.json)
+    return 0 if figures["outputs_equal"] and figures["cycles_equal"] else 1

@@ -14,6 +14,7 @@ import numpy as np
 from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
 from hw import ArrayConfig
+from hw.accelerator import MEMORY_ARRAYS
 from hw.contract import MEM_ACTIVATIONS, MEM_PARAMS, MEM_PROGRAM, MEM_WEIGHTS
 from quantizer.graph import Graph
 from quantizer.kernels import evaluate
@@ -23,14 +24,28 @@ from .common import Bench
 
 
 class HostPort:
-    """The accelerator's host interface: word writes while idle, activation reads."""
+    """The accelerator's host interface: word writes while idle, activation reads.
 
-    def __init__(self, dut):
+    A simulator built with the top module's variables public (whole-network runs,
+    ``visibility="ports"``) has the memories' Verilog arrays (``hw.accelerator.MEMORY_ARRAYS``)
+    in reach: words then go straight into them, with no clock cycle and no Python wake-up per
+    word (the bulk path). Otherwise, and with ``bulk=False``, they go through the host port,
+    one word a cycle as a processor would write them."""
+
+    def __init__(self, dut, bulk: bool = True):
         self.dut = dut
         dut.host_we.value = 0
         dut.start.value = 0
+        self.arrays = {sel: getattr(dut, name) for sel, name in MEMORY_ARRAYS.items()
+                       if bulk and hasattr(dut, name)}
 
     async def write(self, sel: int, base: int, words) -> None:
+        if sel in self.arrays:
+            array = self.arrays[sel]
+            for offset, word in enumerate(words):
+                array[base + offset].value = int(word)
+            await RisingEdge(self.dut.clk)  # the writes take effect
+            return
         self.dut.host_sel.value = sel
         for offset, word in enumerate(words):
             self.dut.host_addr.value, self.dut.host_wdata.value = base + offset, word
@@ -39,6 +54,12 @@ class HostPort:
         self.dut.host_we.value = 0
 
     async def read(self, base: int, count: int) -> list[int]:
+        if MEM_ACTIVATIONS in self.arrays:
+            await ReadOnly()
+            array = self.arrays[MEM_ACTIVATIONS]
+            words = [int(array[base + offset].value) for offset in range(count)]
+            await RisingEdge(self.dut.clk)
+            return words
         words = []
         for offset in range(count):
             self.dut.host_raddr.value = base + offset
@@ -107,7 +128,7 @@ async def run_network(dut):
     bench = Bench(dut)
     s = bench.settings
     await bench.start()
-    host = HostPort(dut)
+    host = HostPort(dut, bulk=s.get("bulk", True))
     await host.write(MEM_WEIGHTS, 0, s["weights"])
     await host.write(MEM_PARAMS, 0, s["params"])
     graph = Graph.load(s["graph"])

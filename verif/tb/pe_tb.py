@@ -19,6 +19,7 @@ async def mac_matches_golden_model(dut):
     config = bench.config
     act, load = activation_layout(config), weight_load_layout(config)
     lo, hi = dtype_range(config.dtype)
+    dut.row.value = 0
     await bench.start()
     for trial in range(int(bench.settings.get("trials", 50))):
         x, zx, w, zw = (int(v) for v in bench.rng.integers(lo, hi + 1, size=4))
