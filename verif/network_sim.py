@@ -20,6 +20,7 @@ from quantizer.compile import compile_network
 from quantizer.graph import Graph
 from quantizer.partition import Partition, partition
 
+from .bulk_load import LOADER_DIGEST, with_bulk_loader
 from .errors import SimulationError
 from .runner import build_simulator
 
@@ -116,10 +117,13 @@ def accelerator_design(config: ArrayConfig, verilog: str | None = None) -> Calla
 
 
 def accelerator_simulator(config: ArrayConfig, verilog: str | None = None):
-    """The cached Verilator build of accelerator ``config`` that whole-network runs use (its
-    top's ports public only)."""
-    return build_simulator(f"accel-{config.rows}x{config.cols}-{config.digest()}",
-                           accelerator_design(config, verilog), "accel", visibility="ports")
+    """The cached Verilator build of accelerator ``config`` that whole-network runs use: the
+    top module's variables public only, and a loader for bulk memory loads
+    (:mod:`verif.bulk_load`)."""
+    design = accelerator_design(config, verilog)
+    return build_simulator(
+        f"accel-{config.rows}x{config.cols}-{config.digest()}-{LOADER_DIGEST}",
+        lambda: with_bulk_loader(design()), "accel", visibility="ports", public=("mxugen_*",))
 
 
 def run_on_rtl(graph: Graph, x: np.ndarray, config: ArrayConfig, *,

@@ -122,12 +122,14 @@ def _read_results(results: Path, log: Path) -> TestOutcome:
 
 
 def build_directory(name: str, verilog: str | Callable[[], str], toplevel: str, *,
-                    waves: bool, args: tuple[str, ...], visibility: str = "all") -> Path:
+                    waves: bool, args: tuple[str, ...], visibility: str = "all",
+                    public: tuple[str, ...] = ()) -> Path:
     """Where :func:`build_simulator` keeps this build: ``<name>-<hash>`` of the design (its
     text, or its name and the generator's digest), the flags and the tools' versions."""
     design = ["generated", name, generator_digest()] if callable(verilog) else ["text", verilog]
     key = hashlib.sha256(json.dumps([
-        design, toplevel, list(args), waves, visibility, ensure_toolchain().version_string,
+        design, toplevel, list(args), waves, visibility, list(public),
+        ensure_toolchain().version_string,
         metadata.version("cocotb"),
     ]).encode()).hexdigest()
     return sim_build_root() / f"{name}-{key[:12]}"
@@ -135,7 +137,7 @@ def build_directory(name: str, verilog: str | Callable[[], str], toplevel: str, 
 
 def build_simulator(name: str, verilog: str | Callable[[], str], toplevel: str, *,
                     waves: bool = False, extra_args: tuple[str, ...] = (),
-                    visibility: str = "all") -> Simulator:
+                    visibility: str = "all", public: tuple[str, ...] = ()) -> Simulator:
     """Compile ``verilog`` (whose top module is ``toplevel``) unless the same build exists.
 
     ``verilog`` is the design's text, or a function that generates it: then ``name`` must
@@ -145,21 +147,25 @@ def build_simulator(name: str, verilog: str | Callable[[], str], toplevel: str, 
 
     ``visibility`` is what a testbench can reach: ``"all"`` signals (cocotb's default, for
     unit testbenches that watch internals), or the top module's ``"ports"`` only, which lets
-    Verilator optimise the inside (whole-network runs)."""
+    Verilator optimise the rest (whole-network runs); ``public`` adds variables of the top
+    module by name or wildcard (a testbench's hooks)."""
     if visibility not in ("all", "ports"):
         raise ValueError(f"visibility is 'all' or 'ports', not {visibility!r}")
     args = (*VERILATOR_WAIVERS, *extra_args)
     build_dir = build_directory(name, verilog, toplevel, waves=waves, args=args,
-                                visibility=visibility)
+                                visibility=visibility, public=public)
     stamp = build_dir / "build.ok"
     if not stamp.exists():
         build_dir.mkdir(parents=True, exist_ok=True)
         source = build_dir / f"{toplevel}.v"
-        source.write_text(verilog() if callable(verilog) else verilog)
+        text = verilog() if callable(verilog) else verilog
+        source.write_text(text)
         if visibility == "ports":
-            public = build_dir / "public.vlt"
-            public.write_text(f'`verilator_config\npublic_flat_rw -module "{toplevel}" -var "*"\n')
-            args = (*args, str(public))
+            rules = build_dir / "public.vlt"
+            rules.write_text("`verilator_config\n" + "".join(
+                f'public_flat_rw -module "{toplevel}" -var "{var}"\n'
+                for var in (*top_ports(text, toplevel), *public)))
+            args = (*args, str(rules))
         log = build_dir / "build.log"
         runner = PortsOnlyVerilator() if visibility == "ports" else get_runner("verilator")
         try:
@@ -172,6 +178,15 @@ def build_simulator(name: str, verilog: str | Callable[[], str], toplevel: str, 
                                   f"full log: {log}\n{tail}") from None
         stamp.write_text(build_dir.name)
     return Simulator(build_dir=build_dir, toplevel=toplevel, waves=waves)
+
+
+def top_ports(verilog: str, top: str) -> list[str]:
+    """The port names of module ``top`` in ``verilog`` (a header ``module top(a, b, …);``, as
+    Amaranth writes it)."""
+    header = re.search(rf"^module {re.escape(top)}\((.*?)\);", verilog, re.MULTILINE | re.DOTALL)
+    if header is None:
+        raise SimulationError(f"no module {top} in the design")
+    return [port.strip() for port in header.group(1).split(",")]
 
 
 #: What :func:`build_directory` names a build: ``<name>-<12 hex digits>``.

@@ -14,37 +14,36 @@ import numpy as np
 from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
 from hw import ArrayConfig
-from hw.accelerator import MEMORY_ARRAYS
 from hw.contract import MEM_ACTIVATIONS, MEM_PARAMS, MEM_PROGRAM, MEM_WEIGHTS
 from quantizer.graph import Graph
 from quantizer.kernels import evaluate
 from quantizer.memory_plan import TensorPlacement
 
+from ..bulk_load import FILE, dumped_words, image_file
 from .common import Bench
 
 
 class HostPort:
     """The accelerator's host interface: word writes while idle, activation reads.
 
-    A simulator built with the top module's variables public (whole-network runs,
-    ``visibility="ports"``) has the memories' Verilog arrays (``hw.accelerator.MEMORY_ARRAYS``)
-    in reach: words then go straight into them, with no clock cycle and no Python wake-up per
-    word (the bulk path). Otherwise, and with ``bulk=False``, they go through the host port,
-    one word a cycle as a processor would write them."""
+    A simulator built with the bulk loader (:mod:`verif.bulk_load`, whole-network runs) takes
+    each image in one clock edge from a file, and gives activation words back the same way, so
+    Python wakes once per image, not once per word. Without it, and with ``bulk=False``, words
+    go through the host port one a cycle, as a processor writes them."""
 
     def __init__(self, dut, bulk: bool = True):
         self.dut = dut
         dut.host_we.value = 0
         dut.start.value = 0
-        self.arrays = {sel: getattr(dut, name) for sel, name in MEMORY_ARRAYS.items()
-                       if bulk and hasattr(dut, name)}
+        self.bulk = bulk and hasattr(dut, "mxugen_load")
+        dut._log.info("memories loaded %s", "in bulk from files" if self.bulk
+                      else "through the host port")
 
     async def write(self, sel: int, base: int, words) -> None:
-        if sel in self.arrays:
-            array = self.arrays[sel]
-            for offset, word in enumerate(words):
-                array[base + offset].value = int(word)
-            await RisingEdge(self.dut.clk)  # the writes take effect
+        if self.bulk:
+            Path(FILE).write_text(image_file(base, words))
+            self.dut.mxugen_sel.value = sel
+            await self._pulse(self.dut.mxugen_load)
             return
         self.dut.host_sel.value = sel
         for offset, word in enumerate(words):
@@ -54,12 +53,10 @@ class HostPort:
         self.dut.host_we.value = 0
 
     async def read(self, base: int, count: int) -> list[int]:
-        if MEM_ACTIVATIONS in self.arrays:
-            await ReadOnly()
-            array = self.arrays[MEM_ACTIVATIONS]
-            words = [int(array[base + offset].value) for offset in range(count)]
-            await RisingEdge(self.dut.clk)
-            return words
+        if self.bulk:
+            self.dut.mxugen_first.value, self.dut.mxugen_last.value = base, base + count - 1
+            await self._pulse(self.dut.mxugen_dump)
+            return dumped_words(Path(FILE).read_text())
         words = []
         for offset in range(count):
             self.dut.host_raddr.value = base + offset
@@ -68,6 +65,13 @@ class HostPort:
             words.append(int(self.dut.host_rdata.value))
             await RisingEdge(self.dut.clk)
         return words
+
+    async def _pulse(self, flag) -> None:
+        """Raise ``flag`` for one clock edge; the loader has acted when this returns."""
+        flag.value = 1
+        await RisingEdge(self.dut.clk)
+        flag.value = 0
+        await RisingEdge(self.dut.clk)
 
     async def run(self, timeout_cycles: int, start_pc: int = 0) -> None:
         """Run the program at ``start_pc``: pulse start and wait for done without touching the
