@@ -65,9 +65,8 @@ def _route(m: Module, source, sinks: list) -> None:
 __all__ = ["Accelerator", "MEMORY_ARRAYS", "MEM_ACTIVATIONS", "MEM_PARAMS", "MEM_PROGRAM",
            "MEM_WEIGHTS", "host_word_width"]
 
-#: The Verilog arrays of the memories the host loads (``host_sel`` → name, in module
-#: ``accel``): a simulation may make them public and load them in bulk
-#: (:func:`verif.network_sim.accelerator_simulator`).
+#: The Verilog arrays of the memories the host loads (``host_sel`` → name, in the top
+#: module): the simulation loader (:mod:`verif.bulk_load`) reads images into them.
 MEMORY_ARRAYS = {MEM_WEIGHTS: "wmem", MEM_ACTIVATIONS: "amem", MEM_PARAMS: "pmem",
                  MEM_PROGRAM: "prog"}
 

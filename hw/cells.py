@@ -1,6 +1,6 @@
-"""Repeated cells generated once: a large array's Verilog holds one processing-element module
-and ``rows × cols`` instances of it, rather than ``rows × cols`` copies that Python elaborated
-one by one (a 128×128 array has 16,384)."""
+"""Repeated cells generated once: a large array's Verilog holds one column module instantiated
+``cols`` times and one processing-element module instantiated ``rows`` times in it, rather than
+``rows × cols`` PE modules that Python elaborated one by one (a 128×128 array has 16,384)."""
 
 from __future__ import annotations
 
@@ -33,9 +33,10 @@ class CellLibrary:
         they must all be the same design (same class and configuration)."""
         name = f"{self.prefix}_{key}"
         first = self.cells.setdefault(name, component)
-        if type(first) is not type(component):
-            raise ValueError(f"cell {key!r} is a {type(first).__name__}, "
-                             f"not a {type(component).__name__}")
+        if type(first) is not type(component) or \
+                getattr(first, "config", None) != getattr(component, "config", None):
+            raise ValueError(f"cell {key!r} is already a {type(first).__name__} of another "
+                             f"design than this {type(component).__name__}")
         return name
 
 
@@ -45,7 +46,8 @@ def place(m, name: str, component: wiring.Component, platform, *, key: str) -> N
     wired to the component's own ports, so the code around it connects those either way.
 
     Every cell of one ``key`` must elaborate to the same logic: what differs between them (a
-    processing element's row) has to be an input port.
+    processing element's row) has to be an input port. Cells run in the ``sync`` domain (their
+    module has ``clk`` and ``rst``).
     """
     if not isinstance(platform, CellLibrary):
         m.submodules[name] = component
