@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import cocotb
 import numpy as np
+from cocotb.simtime import convert
 
 from hw.array import accumulator_stream_layout, activation_stream_layout, weight_stream_layout
 from hw.requant import requant_output_layout
@@ -130,7 +131,9 @@ async def full_rate_without_bubbles(dut):
     assert bench.x.stalls == 0, f"{bench.x.stalls} cycles the array refused a vector"
     # The driver stamps the edge that ends handshake cycle h; the monitor stamps the edge that
     # starts the cycle its beat is valid in, h + latency: latency − 1 periods apart.
-    cycles = [(mon.first_transfer_ns - bench.x.first_transfer_ns) / Bench.CLOCK_NS + 1
+    # In simulator steps, which are integers: nanoseconds are floats that drift over a run.
+    period = int(convert(Bench.CLOCK_NS, "ns", to="step"))
+    cycles = [(mon.first_transfer - bench.x.first_transfer) / period + 1
               for mon in (bench.acc, bench.y)]
     assert cycles == [cfg.array_latency, cfg.array_latency + cfg.requant_latency], (
         f"latency {cycles}, documented {cfg.array_latency} / +{cfg.requant_latency}")

@@ -30,7 +30,8 @@ class StreamDriver:
     sent : beats transferred.
     stalls : cycles a beat was offered but not accepted, counted from the first transfer on
         (before it, the sink may legitimately wait for configuration).
-    first_transfer_ns : simulation time of the clock edge that took the first beat.
+    first_transfer : simulation time, in simulator steps (exact integers), of the clock edge
+        that took the first beat.
     """
 
     def __init__(self, clock, scope, name: str, layout: data.Layout, *,
@@ -43,7 +44,7 @@ class StreamDriver:
         self.queue: deque = deque()
         self.sent = 0
         self.stalls = 0
-        self.first_transfer_ns: float | None = None
+        self.first_transfer: int | None = None
         cocotb.start_soon(self._drive())
 
     def send(self, item) -> None:
@@ -67,15 +68,16 @@ class StreamDriver:
                 self.stalls += 1
             await RisingEdge(self.clock)
             if fired:
-                if self.first_transfer_ns is None:
-                    self.first_transfer_ns = get_sim_time("ns")
+                if self.first_transfer is None:
+                    self.first_transfer = get_sim_time("step")
                 self.queue.popleft()
                 self.sent += 1
 
 
 class StreamMonitor:
     """Calls ``callback`` with every beat transferred on a stream (unpacked with ``layout``);
-    ``first_transfer_ns`` is the time of the first beat (sampled after the edge that made it)."""
+    ``first_transfer`` is the time of the first beat in simulator steps (sampled after the
+    edge that made it)."""
 
     def __init__(self, clock, scope, name: str, layout: data.Layout,
                  callback: Callable[[data.Const], None]):
@@ -84,7 +86,7 @@ class StreamMonitor:
         self.payload = _port(scope, name, "payload")
         self.layout, self.callback = layout, callback
         self.received = 0
-        self.first_transfer_ns: float | None = None
+        self.first_transfer: int | None = None
         cocotb.start_soon(self._watch())
 
     async def _watch(self) -> None:
@@ -92,7 +94,7 @@ class StreamMonitor:
             await RisingEdge(self.clock)
             await ReadOnly()
             if int(self.valid.value) and (self.ready is None or int(self.ready.value)):
-                if self.first_transfer_ns is None:
-                    self.first_transfer_ns = get_sim_time("ns")
+                if self.first_transfer is None:
+                    self.first_transfer = get_sim_time("step")
                 self.received += 1
                 self.callback(unpack(self.layout, self.payload.value))
