@@ -78,6 +78,11 @@ def test_bench_generate_times_the_command_in_its_own_process(capsys):
     assert (small["rows"], small["cols"], large["rows"], large["cols"]) == (2, 2, 3, 5)
     assert small["modules"] == large["modules"] == 5
     assert all(a["seconds"] > 0 and a["peak_memory_mb"] > 20 for a in (small, large))
+    # An array the generator refuses is one line before anything runs.
+    assert main(["bench", "generate", "--arrays", "2x2,300x2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "rows must be an integer in 1..256, got 300" in err
+    assert "bench generate 2x2" not in err
 
 
 @pytest.mark.parametrize("bus, top", [("host", "accel"), ("axi-lite", "accel_axil")])

@@ -4,8 +4,16 @@ repeatable whatever the machine is doing."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
 import numpy as np
 
+from hw import ArrayConfig
 from quantizer.cycles import layer_cycles, predicted_cycles
 from quantizer.graph import DenseChainBuilder, Graph
 from quantizer.partition import ACCELERATOR
@@ -111,15 +119,11 @@ def generation_benchmark(arrays: list[tuple[int, int]], *, lint: bool = False,
     process of its own: wall seconds, the process's peak memory, the Verilog's size and
     modules; with ``lint``, whether ``verilator --lint-only -Wall`` finds it clean and how
     long that takes (not counted in the generation's seconds)."""
-    import os
-    import subprocess
-    import sys
-    import tempfile
-    import time
-    from pathlib import Path
 
     from .lint import lint as run_lint
 
+    for rows, cols in arrays:  # each one a valid configuration before the first run
+        ArrayConfig(rows=rows, cols=cols)
     results = []
     for rows, cols in arrays:
         if progress:
@@ -162,15 +166,12 @@ def sim_benchmark(graph: Graph, x: np.ndarray, *, rows: int, cols: int, batch: i
 
     The accelerator must run the network from its input in one program; host operators may
     follow it (a final SOFTMAX): both flows read the tensor the accelerator ends with."""
-    import tempfile
-    import time
-    from pathlib import Path
 
     from quantizer import QuantizerError
     from quantizer.partition import partition
 
     from .harness import build_harness, run_harness
-    from .network_sim import accelerator_simulator, plan_run
+    from .network_sim import accelerator_simulator
 
     part = partition(graph, runtime, rows=rows)
     if not part.host_tail_only:
@@ -187,9 +188,8 @@ def sim_benchmark(graph: Graph, x: np.ndarray, *, rows: int, cols: int, batch: i
     harness, raw_build = build_harness(config)
 
     run = run_on_rtl(graph, x, config, batch=batch, seed=seed, runtime=runtime, reads=[final])
-    plan = plan_run(graph, x, config, batch=batch, runtime=runtime, reads=[final])
     with tempfile.TemporaryDirectory(prefix="mxugen-harness-") as folder:
-        raw = run_harness(harness, plan, config, x, graph.inputs[0], Path(folder))
+        raw = run_harness(harness, run.plan, config, x, graph.inputs[0], Path(folder))
     cocotb_steps = [step for batch in run.batches for step in batch["steps"]]
     same_output = bool(np.array_equal(raw.tensors[final], run.tensors[final]))
     return {

@@ -72,13 +72,8 @@ def run_harness(executable: Path, plan: RunPlan, config: ArrayConfig, x: np.ndar
     host operators: they may only follow the accelerator's steps, and the harness leaves them
     out (it reads what the accelerator wrote, which must be what the plan reads)."""
     lines = [_write(MEM_WEIGHTS, plan.weights), _write(MEM_PARAMS, plan.params)]
-    for batch in plan.batches:
-        kinds = [step["start_pc"] is not None for step in batch["steps"]]
-        if kinds != sorted(kinds, reverse=True):
-            raise ValueError("the raw harness runs no host operator before an accelerator "
-                             "step")
-        batch = {**batch, "steps": [step for step in batch["steps"]
-                                    if step["start_pc"] is not None]}
+    runs = [_accelerator_steps(batch) for batch in plan.batches]
+    for batch, steps in zip(plan.batches, runs):
         tensors = {name: TensorPlacement.from_dict(region)
                    for name, region in batch["tensors"].items()}
         first = batch["first_sample"]
@@ -86,7 +81,7 @@ def run_harness(executable: Path, plan: RunPlan, config: ArrayConfig, x: np.ndar
         lines += [_write(MEM_PROGRAM, batch["program"]),
                   _write(MEM_ACTIVATIONS, region.pack(x[first:first + batch["samples"]],
                                                       config), region.base)]
-        lines += [f"run {step['start_pc']} {step['timeout_cycles']}" for step in batch["steps"]]
+        lines += [f"run {step['start_pc']} {step['timeout_cycles']}" for step in steps]
         lines += [f"read {tensors[name].base} {tensors[name].words}" for name in batch["reads"]]
     commands, results = folder / "commands.txt", folder / "results.txt"
     commands.write_text("\n".join(lines) + "\n")
@@ -98,8 +93,8 @@ def run_harness(executable: Path, plan: RunPlan, config: ArrayConfig, x: np.ndar
         raise SimulationError(f"the raw harness failed: {done.stderr.strip()}")
     replies = iter(results.read_text().splitlines())
     steps, parts = [], {name: [] for name in plan.reads}
-    for batch in plan.batches:
-        for _ in filter(lambda step: step["start_pc"] is not None, batch["steps"]):
+    for batch, batch_steps in zip(plan.batches, runs):
+        for _ in batch_steps:
             _, cycles, stalls, vectors, error = next(replies).split()
             if int(error):
                 raise SimulationError("the accelerator flagged an invalid descriptor")
@@ -111,6 +106,14 @@ def run_harness(executable: Path, plan: RunPlan, config: ArrayConfig, x: np.ndar
             parts[name].append(region.unpack(words, config))
     return HarnessRun(steps=steps, seconds=seconds,
                       tensors={name: np.concatenate(values) for name, values in parts.items()})
+
+
+def _accelerator_steps(batch: dict) -> list[dict]:
+    """A batch's accelerator steps; host operators may only follow them."""
+    on_accelerator = [step["start_pc"] is not None for step in batch["steps"]]
+    if on_accelerator != sorted(on_accelerator, reverse=True):
+        raise ValueError("the raw harness runs no host operator before an accelerator step")
+    return [step for step, runs in zip(batch["steps"], on_accelerator) if runs]
 
 
 def _write(sel: int, words, base: int = 0) -> str:

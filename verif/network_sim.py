@@ -34,19 +34,23 @@ class RtlRun:
     per-batch counters (with each accelerator step's, ``steps``), and the differences from
     the golden model: ``mismatches`` describes them (at most :data:`REPORTED_PER_TENSOR` per
     tensor), ``mismatch_count`` counts every differing value, ``first_difference`` names the
-    first operator whose output differs."""
+    first operator whose output differs; ``plan`` is what ran (:func:`plan_run`)."""
 
     outputs: np.ndarray | None
     batches: list[dict]
     mismatches: list[str]
     config: ArrayConfig
-    partition: Partition
+    plan: RunPlan
     mismatch_count: int = 0
     first_difference: str | None = None
     #: Every tensor read back, ``{name: values over all samples}``.
     tensors: dict[str, np.ndarray] = field(default_factory=dict)
     #: Wall seconds of the simulator process (cocotb and the Verilated model).
     sim_seconds: float = 0.0
+
+    @property
+    def partition(self) -> Partition:
+        return self.plan.partition
 
     @property
     def cycles(self) -> int:
@@ -171,7 +175,7 @@ def run_on_rtl(graph: Graph, x: np.ndarray, config: ArrayConfig, *,
                    for i, name in enumerate(reads)}
     output = graph.outputs[0]
     run = RtlRun(outputs=got[output].astype(golden[output].dtype) if output in got else None,
-                 batches=counters, mismatches=[], config=config, partition=plan.partition,
+                 batches=counters, mismatches=[], config=config, plan=plan,
                  tensors=got, sim_seconds=sim_seconds)
     _compare(run, graph, got, golden, reads)
     return run

@@ -164,7 +164,7 @@ def build_simulator(name: str, verilog: str | Callable[[], str], toplevel: str, 
             rules = build_dir / "public.vlt"
             rules.write_text("`verilator_config\n" + "".join(
                 f'public_flat_rw -module "{toplevel}" -var "{var}"\n'
-                for var in (*top_ports(text, toplevel), *public)))
+                for var in (*verilog_ports(text, toplevel), *public)))
             args = (*args, str(rules))
         log = build_dir / "build.log"
         runner = PortsOnlyVerilator() if visibility == "ports" else get_runner("verilator")
@@ -180,7 +180,7 @@ def build_simulator(name: str, verilog: str | Callable[[], str], toplevel: str, 
     return Simulator(build_dir=build_dir, toplevel=toplevel, waves=waves)
 
 
-def top_ports(verilog: str, top: str) -> list[str]:
+def verilog_ports(verilog: str, top: str) -> list[str]:
     """The port names of module ``top`` in ``verilog`` (a header ``module top(a, b, …);``, as
     Amaranth writes it)."""
     header = re.search(rf"^module {re.escape(top)}\((.*?)\);", verilog, re.MULTILINE | re.DOTALL)

@@ -26,16 +26,16 @@ from .common import Bench
 class HostPort:
     """The accelerator's host interface: word writes while idle, activation reads.
 
-    A simulator built with the bulk loader (:mod:`verif.bulk_load`, whole-network runs) takes
-    each image in one clock edge from a file, and gives activation words back the same way, so
-    Python wakes once per image, not once per word. Without it, and with ``bulk=False``, words
-    go through the host port one a cycle, as a processor writes them."""
+    With ``bulk`` (the simulator has the loader of :mod:`verif.bulk_load`, as every
+    whole-network build does) each image goes in on one clock edge from a file and activation
+    words come back the same way, so Python wakes once per image, not once per word; without
+    it, words go through the host port one a cycle, as a processor writes them."""
 
     def __init__(self, dut, bulk: bool = True):
         self.dut = dut
         dut.host_we.value = 0
         dut.start.value = 0
-        self.bulk = bulk and hasattr(dut, "mxugen_load")
+        self.bulk = bulk
         dut._log.info("memories loaded %s", "in bulk from files" if self.bulk
                       else "through the host port")
 
