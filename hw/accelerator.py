@@ -41,7 +41,7 @@ from .addrgen import ActivationAddressGenerator
 from .array import SystolicArray
 from .config import ArrayConfig
 from .contract import (LAYER_OPS, MEM_ACTIVATIONS, MEM_PARAMS, MEM_PROGRAM, MEM_WEIGHTS,
-                       address_bits, memory_shapes)
+                       MEMORY_ARRAYS, address_bits, memory_shapes)
 from .memstream import MemoryStreamer
 from .psum import PartialSumAccumulator
 from .requant import Requantizer
@@ -62,13 +62,9 @@ def _route(m: Module, source, sinks: list) -> None:
         ready = Mux(selected, sink.ready, ready)
     m.d.comb += source.ready.eq(ready)
 
-__all__ = ["Accelerator", "MEMORY_ARRAYS", "MEM_ACTIVATIONS", "MEM_PARAMS", "MEM_PROGRAM",
-           "MEM_WEIGHTS", "host_word_width"]
 
-#: The Verilog arrays of the memories the host loads (``host_sel`` → name, in the top
-#: module): the simulation loader (:mod:`verif.bulk_load`) reads images into them.
-MEMORY_ARRAYS = {MEM_WEIGHTS: "wmem", MEM_ACTIVATIONS: "amem", MEM_PARAMS: "pmem",
-                 MEM_PROGRAM: "prog"}
+__all__ = ["Accelerator", "MEM_ACTIVATIONS", "MEM_PARAMS", "MEM_PROGRAM", "MEM_WEIGHTS",
+           "host_word_width"]
 
 
 def host_word_width(config: ArrayConfig) -> int:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, fields
-
-from amaranth.hdl import Shape, signed, unsigned
+from typing import TYPE_CHECKING
 
 from . import contract
 from .contract import DTYPES, REQUANT_MODES, WEIGHT_BITS
+
+# Amaranth is imported only when a shape is asked for: the compiler and the whole-network
+# testbench use the configuration without loading the HDL.
+if TYPE_CHECKING:
+    from amaranth.hdl import Shape
 
 
 MEMORY_FIELDS = ("weight_depth", "act_depth", "param_depth", "psum_depth", "program_depth")
@@ -112,15 +116,18 @@ class ArrayConfig:
     @property
     def data_shape(self) -> Shape:
         """Shape of activations, weights, zero points and outputs."""
+        from amaranth.hdl import signed, unsigned
         return signed(8) if self.dtype == "int8" else unsigned(8)
 
     @property
     def operand_shape(self) -> Shape:
         """A value minus its zero point: −255..255 for either data type."""
+        from amaranth.hdl import signed
         return signed(9)
 
     @property
     def acc_shape(self) -> Shape:
+        from amaranth.hdl import signed
         return signed(self.acc_width)
 
     @property

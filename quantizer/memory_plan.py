@@ -53,7 +53,7 @@ def decode_activations(words, rows: int, pixels: int, size: int,
     """Activation-memory words (group-major, ``rows`` lanes: word ``g·pixels + i`` holds
     channels ``g·rows …`` of pixel ``i``) → values ``(pixels, size)``."""
     word = WordFormat("activation word", [contract.data_field("x", dtype, rows)])
-    lanes = np.array([word.unpack(w)["x"] for w in words], dtype=np.int64).reshape(-1, rows)
+    lanes = word.unpack_array(words)["x"]
     values = lanes.reshape(-1, pixels, rows).transpose(1, 0, 2).reshape(pixels, -1)
     return values[:, :size]
 
@@ -110,7 +110,7 @@ class TensorPlacement:
                                   self.zero_point)
         word = contract.activation_format(config)
         try:
-            return [word.pack({"x": row}) for row in lanes.tolist()]
+            return word.pack_array({"x": lanes})
         except contract.ContractError as exc:
             raise QuantizerError(f"{self.name}: {exc}") from None
 

@@ -62,6 +62,49 @@ def test_pack_refuses_what_does_not_fit(values, message):
         WORD.pack(values)
 
 
+WIDE = WordFormat("wide word", [Field("s", 3, signed=True), Field("x", 8, signed=True, lanes=5),
+                                Field("acc", 32, signed=True), Field("base", 20),
+                                Field("shift", 6, signed=True, values=range(-31, 31))])
+
+
+def _random_words(rng: np.random.Generator, count: int) -> dict[str, np.ndarray]:
+    return {field.name: rng.integers(field.min, field.max + 1,
+                                     (count,) if field.lanes is None else (count, field.lanes))
+            for field in WIDE}
+
+
+def test_arrays_pack_and_unpack_as_word_by_word(seed):
+    rng = np.random.default_rng(seed)
+    values = _random_words(rng, 300)
+    for field in WIDE:  # both ends of every field
+        values[field.name][0], values[field.name][1] = field.min, field.max
+    words = WIDE.pack_array(values)
+    assert words == [WIDE.pack({name: column[i].tolist() for name, column in values.items()})
+                     for i in range(300)]
+    back = WIDE.unpack_array(words)
+    assert all(np.array_equal(back[name], values[name]) for name in values)
+    assert WIDE.pack_array({name: column[:0] for name, column in values.items()}) == []
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda v: v["x"].__setitem__((7, 3), 128), r"wide word: x\[3\]=128 does not fit"),
+    (lambda v: v["shift"].__setitem__(2, 31), r"wide word: shift=31 does not fit"),
+    (lambda v: v.pop("base"), r"wide word: missing field\(s\) base"),
+    (lambda v: v.__setitem__("x", v["x"][:, :4]), r"x of shape \(10, 5\), got \(10, 4\)"),
+])
+def test_array_packing_refuses_what_word_packing_refuses(change, message):
+    values = _random_words(np.random.default_rng(0), 10)
+    change(values)
+    with pytest.raises(ContractError, match=message):
+        WIDE.pack_array(values)
+
+
+def test_array_unpacking_refuses_a_word_too_wide():
+    with pytest.raises(ContractError, match=f"wide word: {1 << WIDE.size} is not a "
+                                            f"{WIDE.size}-bit word"):
+        WIDE.unpack_array([0, 1 << WIDE.size])
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda: Field("a", 0), r"a: width must be a positive integer, got 0"),
     (lambda: Field("a b", 1), r"field name must be an identifier"),

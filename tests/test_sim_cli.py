@@ -39,11 +39,34 @@ def test_sim_on_rtl_matches_golden_and_writes_outputs(network_folder, capsys):
     np.testing.assert_array_equal(np.load(tmp / "g.npy"), expected)
 
 
+@pytest.mark.rtl
+def test_sim_shares_batches_among_workers_with_a_progress_bar(network_folder, capsys):
+    """20 samples in batches of 8, 8 and 4 on three simulator processes: the outputs are the
+    golden model's, each batch's cycles the cycle model's, in sample order."""
+    from quantizer.cycles import network_cycles
+    from quantizer.sizing import accelerator_config
+
+    tmp, graph = network_folder
+    assert main(["sim", str(tmp / "net"), "--input", str(tmp / "x.npy"), "--float-input",
+                 "--rows", "4", "--cols", "4", "--batch", "8", "--workers", "5",
+                 "--progress", "--json", "--output", str(tmp / "y.npy")]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert summary["workers"] == 3 and summary["mismatches"] == 0
+    config = accelerator_config(graph, 8, rows=4, cols=4, requant_modes=("double", "single"))
+    assert summary["cycles"] == 2 * network_cycles(config, graph, 8) + \
+        network_cycles(config, graph, 4)
+    np.testing.assert_array_equal(np.load(tmp / "y.npy"),
+                                  graph.run(graph.input.quantize(np.load(tmp / "x.npy"))))
+    assert "mxugen sim: 100%" in captured.err and "20/20" in captured.err
+
+
 @pytest.mark.parametrize("make_input, extra, message", [
     (lambda rng: rng.normal(size=(3, 10)), [], "holds float64 values; pass --float-input"),
     (lambda rng: np.full((3, 10), 300), [], "outside int8 [-128, 127]"),
     (lambda rng: np.zeros((3, 9), np.int8), [], r"inputs must have shape (samples, 10)"),
     (lambda rng: np.zeros((0, 10), np.int8), [], "at least one sample"),
+    (lambda rng: np.zeros((3, 10), np.int8), ["--workers", "0"], "--workers must be at least 1"),
 ])
 def test_sim_bad_inputs(network_folder, capsys, make_input, extra, message):
     tmp, _ = network_folder

@@ -155,14 +155,16 @@ def generation_benchmark(arrays: list[tuple[int, int]], *, lint: bool = False,
 
 
 def sim_benchmark(graph: Graph, x: np.ndarray, *, rows: int, cols: int, batch: int = 256,
-                  runtime: str = "litert", seed: int = 0) -> dict:
+                  runtime: str = "litert", seed: int = 0,
+                  build_args: tuple[str, ...] = ()) -> dict:
     """Run ``x`` through ``graph`` on a rows×cols accelerator twice, with the same Verilog and
     the same Verilator: (a) the cocotb flow (:func:`~verif.network_sim.run_on_rtl`, what
     ``mxugen sim`` does) and (b) the raw C++ harness (:mod:`verif.harness`); check that both
     read back the same accelerator output and counted the same cycles, and return each one's
     build and run seconds and simulated cycles per second, and their ratio. Both run
     ``batch`` samples at a time, all batches in one simulator process, as ``mxugen sim``
-    does.
+    does. ``build_args`` are more Verilator options for both builds (``--threads 2``,
+    ``-CFLAGS -O3``).
 
     The accelerator must run the network from its input in one program; host operators may
     follow it (a final SOFTMAX): both flows read the tensor the accelerator ends with."""
@@ -183,25 +185,29 @@ def sim_benchmark(graph: Graph, x: np.ndarray, *, rows: int, cols: int, batch: i
     samples, batch = len(x), min(batch, len(x))
     config = accelerator_config(graph, batch, rows=rows, cols=cols)
     started = time.perf_counter()
-    accelerator_simulator(config)
+    accelerator_simulator(config, build_args=build_args)
     cocotb_build = time.perf_counter() - started
-    harness, raw_build = build_harness(config)
+    harness, raw_build = build_harness(config, build_args)
 
-    run = run_on_rtl(graph, x, config, batch=batch, seed=seed, runtime=runtime, reads=[final])
+    run = run_on_rtl(graph, x, config, batch=batch, seed=seed, runtime=runtime, reads=[final],
+                     build_args=build_args)
     with tempfile.TemporaryDirectory(prefix="mxugen-harness-") as folder:
         raw = run_harness(harness, run.plan, config, x, graph.inputs[0], Path(folder))
     cocotb_steps = [step for batch in run.batches for step in batch["steps"]]
     same_output = bool(np.array_equal(raw.tensors[final], run.tensors[final]))
     return {
         "rows": rows, "cols": cols, "samples": samples, "batch": batch,
-        "hardware": config.describe(),
+        "hardware": config.describe(), "build_args": list(build_args),
         "accelerator_output": final, "cycles": run.cycles,
         "outputs_equal": same_output, "cycles_equal": cocotb_steps == raw.steps,
         "mismatches_with_golden": run.mismatch_count,
-        "cocotb": {"build_seconds": round(cocotb_build, 2),
-                   "run_seconds": round(run.sim_seconds, 3),
-                   "cycles_per_second": round(run.cycles / run.sim_seconds)},
-        "raw": {"build_seconds": round(raw_build, 2), "run_seconds": round(raw.seconds, 3),
-                "cycles_per_second": round(raw.cycles / raw.seconds)},
+        "cocotb": _flow_figures(cocotb_build, run.sim_seconds, run.cycles, samples),
+        "raw": _flow_figures(raw_build, raw.seconds, raw.cycles, samples),
         "ratio": round(raw.seconds / run.sim_seconds, 3),
     }
+
+
+def _flow_figures(build: float, run: float, cycles: int, samples: int) -> dict:
+    return {"build_seconds": round(build, 2), "run_seconds": round(run, 3),
+            "cycles_per_second": round(cycles / run),
+            "samples_per_second": round(samples / run, 1)}

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import hashlib
 
-from hw.accelerator import MEMORY_ARRAYS
-from hw.contract import MEM_ACTIVATIONS
+from hw.contract import MEM_ACTIVATIONS, MEMORY_ARRAYS
 
 #: The file both sides exchange, in the simulator's working directory.
 FILE = "mxugen_bulk.hex"

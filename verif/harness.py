@@ -23,14 +23,14 @@ from .toolchain import ensure_toolchain
 SOURCE = Path(__file__).with_name("harness.cpp")
 
 
-def build_harness(config: ArrayConfig) -> tuple[Path, float]:
+def build_harness(config: ArrayConfig, build_args: tuple[str, ...] = ()) -> tuple[Path, float]:
     """The harness executable for accelerator ``config``, built once and cached beside the
     cocotb builds; and the seconds this call spent building (0 when it was cached).
-    Verilator's flags are the cocotb build's but for what cocotb itself needs (VPI, its
-    public signals)."""
+    Verilator's flags are the cocotb build's (with the same ``build_args``) but for what
+    cocotb itself needs (VPI, its public signals)."""
     toolchain = ensure_toolchain()
     name = f"harness-{config.rows}x{config.cols}-{config.digest()}"
-    args = (*VERILATOR_WAIVERS, "harness", SOURCE.read_text())
+    args = (*VERILATOR_WAIVERS, *build_args, "harness", SOURCE.read_text())
     verilog = accelerator_design(config)
     build_dir = build_directory(name, verilog, "accel", waves=False, args=args)
     executable = build_dir / "obj_dir" / "harness"
@@ -41,7 +41,7 @@ def build_harness(config: ArrayConfig) -> tuple[Path, float]:
     source = build_dir / "accel.v"
     source.write_text(verilog())
     command = [str(toolchain.verilator), "--cc", "--exe", "--build", "-j", "2",
-               *VERILATOR_WAIVERS, "--top-module", "accel", "--prefix", "Vaccel",
+               *VERILATOR_WAIVERS, *build_args, "--top-module", "accel", "--prefix", "Vaccel",
                "-Mdir", str(build_dir / "obj_dir"), "-o", "harness", str(source), str(SOURCE)]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode or not executable.exists():

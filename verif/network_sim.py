@@ -8,6 +8,7 @@ import json
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,8 +46,11 @@ class RtlRun:
     first_difference: str | None = None
     #: Every tensor read back, ``{name: values over all samples}``.
     tensors: dict[str, np.ndarray] = field(default_factory=dict)
-    #: Wall seconds of the simulator process (cocotb and the Verilated model).
+    #: Wall seconds of the simulator processes (cocotb and the Verilated model), from the
+    #: first one's launch to the last one's end.
     sim_seconds: float = 0.0
+    #: Simulator processes that shared the batches.
+    workers: int = 1
 
     @property
     def partition(self) -> Partition:
@@ -120,21 +124,25 @@ def accelerator_design(config: ArrayConfig, verilog: str | None = None) -> Calla
     return lambda: verilog or to_verilog(Accelerator(config), config, "accel")
 
 
-def accelerator_simulator(config: ArrayConfig, verilog: str | None = None):
+def accelerator_simulator(config: ArrayConfig, verilog: str | None = None,
+                          build_args: tuple[str, ...] = ()):
     """The cached Verilator build of accelerator ``config`` that whole-network runs use: the
     top module's variables public only, and a loader for bulk memory loads
-    (:mod:`verif.bulk_load`)."""
+    (:mod:`verif.bulk_load`); ``build_args`` are more Verilator options (``--threads 2``)."""
     design = accelerator_design(config, verilog)
     return build_simulator(
         f"accel-{config.rows}x{config.cols}-{config.digest()}-{LOADER_DIGEST}",
-        lambda: with_bulk_loader(design()), "accel", visibility="ports", public=("mxugen_*",))
+        lambda: with_bulk_loader(design()), "accel", visibility="ports", public=("mxugen_*",),
+        extra_args=build_args)
 
 
 def run_on_rtl(graph: Graph, x: np.ndarray, config: ArrayConfig, *,
                batch: int | None = None, check_layers: bool = False, seed: int = 0,
                verilog: str | None = None, runtime: str = "litert",
                layer_steps: bool = False, reads: list[str] | None = None,
-               host_port: bool = False) -> RtlRun:
+               host_port: bool = False, workers: int = 1,
+               progress: Callable[[int], None] | None = None,
+               build_args: tuple[str, ...] = ()) -> RtlRun:
     """Run int8 inputs ``x`` ``(samples, *input shape)`` through the accelerator ``config``,
     operators it does not run on the host's golden model (:mod:`quantizer.partition`), and
     compare the outputs (with ``check_layers``, every tensor an operator computes; with
@@ -146,39 +154,84 @@ def run_on_rtl(graph: Graph, x: np.ndarray, config: ArrayConfig, *,
     the sequencer runs one layer after the other). The testbench loads and reads memories
     in bulk, straight into their Verilog arrays, or with ``host_port`` one word a cycle
     through the host port, as a processor would.
+
+    ``workers`` simulator processes (of the one cached build) share the batches, each a
+    contiguous run of them, so P cores take about 1/P of the time when there are at least P
+    batches; ``progress`` is called with the number of samples done whenever it grows.
+    ``build_args`` are more Verilator options for the simulator's build.
     """
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
     x = np.asarray(x)
     plan = plan_run(graph, x, config, batch=batch, check_layers=check_layers, runtime=runtime,
                     layer_steps=layer_steps, reads=reads)
     golden = graph.run(x, runtime=runtime, all_tensors=True)
     reads, batches = plan.reads, plan.batches
-    sim = accelerator_simulator(config, verilog)
+    sim = accelerator_simulator(config, verilog, build_args)
+    shares = [share for share in np.array_split(np.arange(len(batches)), workers) if len(share)]
     with tempfile.TemporaryDirectory(prefix="mxugen-run-") as tmp:
         tmp = Path(tmp)
         graph.save(tmp / "graph")
         np.save(tmp / "inputs.npy", x)
-        results_file, arrays_file = tmp / "results.json", tmp / "tensors.npz"
+        settings = {"seed": seed, "hw": config.to_dict(), "bulk": not host_port,
+                    "weights": plan.weights, "params": plan.params, "graph": str(tmp / "graph"),
+                    "runtime": runtime, "inputs_file": str(tmp / "inputs.npy")}
         started = time.perf_counter()
-        outcome = sim.run("verif.tb.accel_tb", seed=seed, name="network",
-                          config={"seed": seed, "hw": config.to_dict(), "bulk": not host_port,
-                                  "weights": plan.weights, "params": plan.params,
-                                  "batches": batches, "graph": str(tmp / "graph"),
-                                  "runtime": runtime, "inputs_file": str(tmp / "inputs.npy"),
-                                  "results_file": str(results_file),
-                                  "arrays_file": str(arrays_file)})
+        with ThreadPoolExecutor(len(shares)) as pool:  # each thread waits on its simulator
+            runs = [pool.submit(_run_share, sim, settings, [batches[i] for i in share],
+                                tmp / f"worker{number}",
+                                "network" if len(shares) == 1 else f"network-{number}")
+                    for number, share in enumerate(shares)]
+            _report_progress(runs, [tmp / f"worker{n}" / "progress" for n in range(len(shares))],
+                             progress)
+            results = [run.result() for run in runs]
         sim_seconds = time.perf_counter() - started
-        if not (outcome.passed and results_file.exists() and arrays_file.exists()):
-            raise SimulationError(f"the simulation did not finish: {outcome.summary()}")
-        counters = json.loads(results_file.read_text())["batches"]
-        with np.load(arrays_file) as arrays:
-            got = {name: np.concatenate([arrays[f"b{b}_t{i}"] for b in range(len(batches))])
-                   for i, name in enumerate(reads)}
+    counters = [counter for share_counters, _ in results for counter in share_counters]
+    got = {name: np.concatenate([batch[index] for _, tensors in results for batch in tensors])
+           for index, name in enumerate(reads)}
     output = graph.outputs[0]
     run = RtlRun(outputs=got[output].astype(golden[output].dtype) if output in got else None,
                  batches=counters, mismatches=[], config=config, plan=plan,
-                 tensors=got, sim_seconds=sim_seconds)
+                 tensors=got, sim_seconds=sim_seconds, workers=len(shares))
     _compare(run, graph, got, golden, reads)
     return run
+
+
+def _run_share(sim, settings: dict, batches: list[dict], folder: Path,
+               name: str) -> tuple[list[dict], list[list[np.ndarray]]]:
+    """One simulator process running ``batches``: their counters, and per batch the tensors
+    read back (in the order of ``reads``)."""
+    folder.mkdir()
+    results_file, arrays_file = folder / "results.json", folder / "tensors.npz"
+    outcome = sim.run("verif.tb.accel_tb", seed=settings["seed"], name=name,
+                      config={**settings, "batches": batches,
+                              "results_file": str(results_file),
+                              "arrays_file": str(arrays_file),
+                              "progress_file": str(folder / "progress")})
+    if not (outcome.passed and results_file.exists() and arrays_file.exists()):
+        raise SimulationError(f"the simulation did not finish: {outcome.summary()}")
+    with np.load(arrays_file) as arrays:
+        tensors = [[arrays[f"b{b}_t{i}"] for i in range(len(batch["reads"]))]
+                   for b, batch in enumerate(batches)]
+    return json.loads(results_file.read_text())["batches"], tensors
+
+
+def _report_progress(runs: list[Future], files: list[Path],
+                     progress: Callable[[int], None] | None) -> None:
+    """Until every run is done, call ``progress`` with the samples the testbenches have
+    finished (each appends a line with a batch's samples to its ``progress`` file)."""
+    reported = 0
+    while True:
+        finished = all(run.done() for run in runs)
+        if progress is not None:
+            done = sum(int(line) for file in files if file.exists()  # whole lines only
+                       for line in file.read_text().split("\n")[:-1])
+            if done != reported:
+                reported = done
+                progress(done)
+        if finished:
+            return
+        wait(runs, timeout=0.25)
 
 
 def _compare(run: RtlRun, graph: Graph, got: dict, golden: dict, reads: list[str]) -> None:

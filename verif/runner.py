@@ -23,8 +23,6 @@ from pathlib import Path
 
 from cocotb_tools.runner import Verilator, get_runner
 
-from hw.generate import generator_digest
-
 from .errors import SimulationError
 from .toolchain import ensure_toolchain
 
@@ -126,6 +124,8 @@ def build_directory(name: str, verilog: str | Callable[[], str], toplevel: str, 
                     public: tuple[str, ...] = ()) -> Path:
     """Where :func:`build_simulator` keeps this build: ``<name>-<hash>`` of the design (its
     text, or its name and the generator's digest), the flags and the tools' versions."""
+    from hw.generate import generator_digest  # here: testbenches import this module, and
+    # the whole-network one runs without Amaranth, which takes a second to import
     design = ["generated", name, generator_digest()] if callable(verilog) else ["text", verilog]
     key = hashlib.sha256(json.dumps([
         design, toplevel, list(args), waves, visibility, list(public),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 
 from ..options import (UsageError, add_device_option, add_hw_options, add_shape_options,
                        block_ram_line, check_output_folder, command, config_from)
@@ -66,6 +67,9 @@ def register(commands) -> None:
     sim.add_argument("--batch", type=int, default=256,
                      help="samples per accelerator program (default 256, as mxugen sim)")
     sim.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    sim.add_argument("--verilator-args", type=shlex.split, default=(), metavar="ARGS",
+                     help="more Verilator options for both builds, one string "
+                          "(--verilator-args='--threads 2')")
     sim.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     sim.set_defaults(run=run_sim)
     generate = kinds.add_parser(
@@ -204,6 +208,7 @@ def run_sim(args) -> int:
     _at_least_one(args, "samples", "batch")
     graph = load_network(args.model or MODEL)
     figures = sim_benchmark(graph, _random_inputs(graph, args.samples, args.seed),
-                            rows=args.rows, cols=args.cols, batch=args.batch, seed=args.seed)
+                            rows=args.rows, cols=args.cols, batch=args.batch, seed=args.seed,
+                            build_args=tuple(args.verilator_args))
     _print(figures, args.json)
     return 0 if figures["outputs_equal"] and figures["cycles_equal"] else 1

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
+import os
 import re
+import sys
 from pathlib import Path
 
 from quantizer.files import save_array, write_atomic
@@ -50,6 +53,11 @@ def register(commands) -> None:
                         help="rounding modes built into the simulated hardware (default "
                              "double,single)")
     parser.add_argument("--batch", type=int, default=256, help="samples per accelerator run")
+    parser.add_argument("--workers", type=int,
+                        help="simulator processes sharing the batches (default: one per core "
+                             "this process may use, at most one per batch)")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="show a progress bar of samples done (default: on a terminal)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(run=run)
@@ -107,6 +115,8 @@ def run(args) -> int:
 
     if args.batch < 1:
         raise UsageError(f"--batch must be at least 1, got {args.batch}")
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {args.workers}")
     if args.dump and Path(args.dump).exists() and not Path(args.dump).is_dir():
         raise UsageError(f"--dump {args.dump} exists and is not a directory")
     if Path(args.output).is_dir():
@@ -124,16 +134,23 @@ def run(args) -> int:
     else:
         if args.dump:
             raise UsageError("--dump writes the golden model's tensors: add --golden")
+        from tqdm import tqdm
+
         from quantizer.sizing import accelerator_config
         from verif.network_sim import run_on_rtl
         config = accelerator_config(graph, min(args.batch, len(x)), rows=args.rows,
                                     cols=args.cols, keep_layers=args.check_layers,
                                     requant_modes=args.requant)
-        run = run_on_rtl(graph, x, config, batch=args.batch, check_layers=args.check_layers,
-                         seed=args.seed, runtime=args.match)
+        workers = args.workers or len(os.sched_getaffinity(0))
+        with tqdm(total=len(x), desc="mxugen sim", unit="sample", file=sys.stderr,
+                  disable=None if args.progress is None else not args.progress) as bar:
+            run = run_on_rtl(graph, x, config, batch=args.batch, check_layers=args.check_layers,
+                             seed=args.seed, runtime=args.match, workers=workers,
+                             progress=lambda done: bar.update(done - bar.n))
         y, mismatches = run.outputs, run.mismatches
         placements = [p.describe() for p in run.partition.placements]
         summary.update({"hardware": config.describe(), "placement": run.partition.summary(),
+                        "workers": run.workers, "sim_seconds": round(run.sim_seconds, 2),
                         "cycles": run.cycles,
                         "cycles_per_sample": round(run.cycles / len(x), 1),
                         "weight_stall_cycles": run.weight_stall_cycles})

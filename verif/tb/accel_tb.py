@@ -161,6 +161,9 @@ async def run_network(dut):
         for index, name in enumerate(batch["reads"]):
             arrays[f"b{number}_t{index}"] = await side.read(name)
         results.append(counters)
+        if "progress_file" in s:  # the caller shows how many samples are done
+            with open(s["progress_file"], "a") as progress:
+                progress.write(f"{batch['samples']}\n")
     np.savez(s["arrays_file"], **arrays)
     Path(s["results_file"]).write_text(json.dumps({"batches": results}))
     dut._log.info("%d batches ran", len(results))

@@ -1,25 +1,14 @@
-"""Pieces every testbench needs: clock and reset, the replayable random source, layouts."""
+"""Pieces every testbench needs: clock and reset, the replayable random source."""
 
 from __future__ import annotations
 
 import numpy as np
-from amaranth.lib import data
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
 
 from hw import ArrayConfig
 
 from ..runner import load_tb_config
-
-
-def pack(layout: data.Layout, value) -> int:
-    """Python value (dict/list nesting mirroring ``layout``) → the port's integer bits."""
-    return layout.const(value).as_value().value
-
-
-def unpack(layout: data.Layout, bits) -> data.Const:
-    """Port bits → a :class:`amaranth.lib.data.Const` with field and index access."""
-    return layout.from_bits(int(bits))
 
 
 class Bench:
@@ -37,7 +26,7 @@ class Bench:
         dut._log.info("random seed %d (replay with --seed %d)", self.seed, self.seed)
 
     async def start(self, reset_cycles: int = 2) -> None:
-        Clock(self.dut.clk, self.CLOCK_NS, unit="ns").start()
+        Clock(self.dut.clk, self.CLOCK_NS, unit="ns", impl="gpi").start()
         self.dut.rst.value = 1
         await self.cycles(reset_cycles)
         self.dut.rst.value = 0

@@ -15,7 +15,8 @@ from hw.array import accumulator_stream_layout, activation_stream_layout, weight
 from hw.requant import requant_output_layout
 from quantizer import accumulate, dtype_range
 
-from .common import Bench, pack
+from .bits import pack
+from .common import Bench
 from .requant_params import RequantParams
 from .scoreboard import Scoreboard
 from .stream import StreamDriver, StreamMonitor

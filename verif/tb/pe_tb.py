@@ -9,7 +9,8 @@ from cocotb.triggers import ReadOnly
 from hw.pe import activation_layout, weight_load_layout
 from quantizer import accumulate, dtype_range
 
-from .common import Bench, pack
+from .bits import pack
+from .common import Bench
 
 
 @cocotb.test()

@@ -13,7 +13,7 @@ from amaranth.lib import data
 from cocotb.simtime import get_sim_time
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from .common import pack, unpack
+from .bits import pack, unpack
 
 
 def _port(scope, name: str, member: str):
