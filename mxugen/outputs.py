@@ -4,14 +4,12 @@ not at all (a temporary name, then a rename)."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from hw import ArrayConfig
 from hw.generate import design_description, to_verilog
-from quantizer.files import write_atomic
+from quantizer.files import replace_via_temporary, write_atomic
 
 
 def write_design(component, config: ArrayConfig, folder: Path | str, top: str, *,
@@ -34,14 +32,9 @@ def write_design(component, config: ArrayConfig, folder: Path | str, top: str, *
 def save_figure(figure, path: Path | str) -> Path:
     """Save a matplotlib figure as PNG through a temporary file, then close it."""
     from .plots import plt
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
     try:
-        figure.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
+        replace_via_temporary(path, ".png",
+                              lambda tmp: figure.savefig(tmp, dpi=110, bbox_inches="tight"))
     finally:
-        Path(tmp).unlink(missing_ok=True)
         plt.close(figure)
-    return path
+    return Path(path)

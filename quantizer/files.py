@@ -8,6 +8,7 @@ import os
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -73,18 +74,30 @@ def _reason(exc: Exception) -> str:
     return str(exc)
 
 
+def _umask() -> int:
+    # The umask can only be read by setting it; set it straight back.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: Path | str, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same directory and a rename."""
-    _replace_via_temporary(Path(path), ".tmp", lambda tmp: Path(tmp).write_text(text))
+    replace_via_temporary(Path(path), ".tmp", lambda tmp: Path(tmp).write_text(text))
 
 
-def _replace_via_temporary(path: Path, suffix: str, write) -> None:
+def replace_via_temporary(path: Path | str, suffix: str, write: Callable[[str], object]) -> None:
+    """Call ``write`` with a temporary name in ``path``'s folder, then rename it to ``path``:
+    the file is whole or absent. It gets the mode a plain ``open`` would (0666 less the
+    umask), not the 0600 of a temporary file."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # A short prefix: the temporary name must fit wherever the final name fits.
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem[:32]}.", suffix=suffix)
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -93,9 +106,9 @@ def _replace_via_temporary(path: Path, suffix: str, write) -> None:
 
 def save_arrays(path: Path | str, **arrays) -> None:
     """``numpy.savez`` to ``path``, atomically (the temporary name keeps numpy's suffix)."""
-    _replace_via_temporary(Path(path), ".npz", lambda tmp: np.savez(tmp, **arrays))
+    replace_via_temporary(Path(path), ".npz", lambda tmp: np.savez(tmp, **arrays))
 
 
 def save_array(path: Path | str, array) -> None:
     """``numpy.save`` to ``path``, atomically."""
-    _replace_via_temporary(Path(path), ".npy", lambda tmp: np.save(tmp, array))
+    replace_via_temporary(Path(path), ".npy", lambda tmp: np.save(tmp, array))

@@ -17,7 +17,7 @@ from quantizer.memory_plan import TensorPlacement
 
 from .errors import SimulationError
 from .network_sim import RunPlan, accelerator_design
-from .runner import VERILATOR_WAIVERS, build_directory
+from .runner import MAKE_VARIABLES, VERILATOR_WAIVERS, build_directory
 from .toolchain import ensure_toolchain
 
 SOURCE = Path(__file__).with_name("harness.cpp")
@@ -40,7 +40,8 @@ def build_harness(config: ArrayConfig, build_args: tuple[str, ...] = ()) -> tupl
     build_dir.mkdir(parents=True, exist_ok=True)
     source = build_dir / "accel.v"
     source.write_text(verilog())
-    command = [str(toolchain.verilator), "--cc", "--exe", "--build", "-j", "2",
+    makeflags = [arg for variable in MAKE_VARIABLES for arg in ("-MAKEFLAGS", variable)]
+    command = [str(toolchain.verilator), "--cc", "--exe", "--build", "-j", "2", *makeflags,
                *VERILATOR_WAIVERS, *build_args, "--top-module", "accel", "--prefix", "Vaccel",
                "-Mdir", str(build_dir / "obj_dir"), "-o", "harness", str(source), str(SOURCE)]
     done = subprocess.run(command, capture_output=True, text=True)
