@@ -8,6 +8,11 @@ top module (public in a ``visibility="ports"`` build): ``mxugen_load`` (load mem
 ``mxugen_sel`` from :data:`FILE` on the next edge), ``mxugen_dump`` (write activation words
 ``mxugen_first … mxugen_last`` to :data:`FILE` on the next edge), in the simulator's working
 directory.
+
+:func:`with_own_clock` makes the simulation build drive its own clock (``always #5 clk =
+~clk``, built with ``--timing``) instead of cocotb toggling the ``clk`` port through VPI
+every half period: a whole-network run touches the design only at loads, starts and ``done``,
+and cocotb's per-toggle callbacks cost about a microsecond a cycle (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -39,8 +44,19 @@ def _loader() -> str:
         "  end\n")
 
 
-#: Names a build whose Verilog has this loader, so a changed loader is rebuilt.
-LOADER_DIGEST = hashlib.sha256(_loader().encode()).hexdigest()[:8]
+#: Half the clock period of :func:`with_own_clock`, in ns (``verif.tb.common.Bench``'s
+#: period).
+HALF_PERIOD_NS = 5
+
+
+def _clock() -> str:
+    return ("  // mxugen simulation clock (verif/bulk_load.py)\n"
+            "  reg clk = 1'b0;\n"
+            f"  always #{HALF_PERIOD_NS} clk = ~clk;\n")
+
+
+#: Names a build whose Verilog has this loader and clock, so a changed one is rebuilt.
+LOADER_DIGEST = hashlib.sha256((_loader() + _clock()).encode()).hexdigest()[:8]
 
 
 def with_bulk_loader(verilog: str, top: str = "accel") -> str:
@@ -49,6 +65,23 @@ def with_bulk_loader(verilog: str, top: str = "accel") -> str:
     start = verilog.index(f"\nmodule {top}(")
     end = verilog.index("\nendmodule", start)
     return verilog[:end] + "\n" + _loader() + verilog[end:]
+
+
+def with_own_clock(verilog: str, top: str = "accel") -> str:
+    """``verilog`` with its top module's ``clk`` input replaced by a clock it drives itself
+    (a 1 ns time unit for the whole file); the build needs Verilator's ``--timing``."""
+    start = verilog.index(f"\nmodule {top}(")
+    header_end = verilog.index(");", start)
+    ports = [port.strip() for port in verilog[start + len(f"\nmodule {top}("):header_end]
+             .split(",")]
+    if "clk" not in ports:
+        raise ValueError(f"module {top} has no clk port")
+    header = f"\nmodule {top}(" + ", ".join(port for port in ports if port != "clk")
+    declaration = "  input clk;\n  wire clk;\n"  # as Amaranth writes it
+    if declaration not in verilog[header_end:verilog.index("\nendmodule", start)]:
+        raise ValueError(f"module {top} does not declare clk as Amaranth does")
+    body = verilog[header_end:].replace(declaration, _clock(), 1)
+    return "`timescale 1ns/1ps\n" + verilog[:start] + header + body
 
 
 def image_file(base: int, words) -> str:

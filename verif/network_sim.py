@@ -21,7 +21,7 @@ from quantizer.compile import compile_network
 from quantizer.graph import Graph
 from quantizer.partition import Partition, partition
 
-from .bulk_load import LOADER_DIGEST, with_bulk_loader
+from .bulk_load import LOADER_DIGEST, with_bulk_loader, with_own_clock
 from .errors import SimulationError
 from .runner import build_simulator
 
@@ -132,8 +132,8 @@ def accelerator_simulator(config: ArrayConfig, verilog: str | None = None,
     design = accelerator_design(config, verilog)
     return build_simulator(
         f"accel-{config.rows}x{config.cols}-{config.digest()}-{LOADER_DIGEST}",
-        lambda: with_bulk_loader(design()), "accel", visibility="ports", public=("mxugen_*",),
-        extra_args=build_args)
+        lambda: with_own_clock(with_bulk_loader(design())), "accel", visibility="ports",
+        public=("mxugen_*", "clk"), extra_args=("--timing", *build_args))
 
 
 def run_on_rtl(graph: Graph, x: np.ndarray, config: ArrayConfig, *,

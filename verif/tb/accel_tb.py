@@ -131,7 +131,7 @@ async def run_network(dut):
     model."""
     bench = Bench(dut)
     s = bench.settings
-    await bench.start()
+    await bench.start(clock=False)  # the simulation build drives its clock
     host = HostPort(dut, bulk=s.get("bulk", True))
     await host.write(MEM_WEIGHTS, 0, s["weights"])
     await host.write(MEM_PARAMS, 0, s["params"])
@@ -173,7 +173,7 @@ async def run_network(dut):
 async def invalid_descriptor_stops_with_error(dut):
     """A descriptor with no samples and no tiles: the run ends at once with done and error."""
     bench = Bench(dut)
-    await bench.start()
+    await bench.start(clock=False)  # the simulation build drives its clock
     host = HostPort(dut)
     await host.write(MEM_PROGRAM, 0, [0])
     await host.run(100)

@@ -25,8 +25,10 @@ class Bench:
         self.rng = np.random.default_rng(self.seed)
         dut._log.info("random seed %d (replay with --seed %d)", self.seed, self.seed)
 
-    async def start(self, reset_cycles: int = 2) -> None:
-        Clock(self.dut.clk, self.CLOCK_NS, unit="ns", impl="gpi").start()
+    async def start(self, reset_cycles: int = 2, clock: bool = True) -> None:
+        """Start the clock (unless the design drives its own: ``clock=False``) and reset."""
+        if clock:
+            Clock(self.dut.clk, self.CLOCK_NS, unit="ns", impl="gpi").start()
         self.dut.rst.value = 1
         await self.cycles(reset_cycles)
         self.dut.rst.value = 0
