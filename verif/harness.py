@@ -27,7 +27,8 @@ def build_harness(config: ArrayConfig, build_args: tuple[str, ...] = ()) -> tupl
     """The harness executable for accelerator ``config``, built once and cached beside the
     cocotb builds; and the seconds this call spent building (0 when it was cached).
     Verilator's flags are the cocotb build's (with the same ``build_args``) but for what
-    cocotb itself needs (VPI, its public signals)."""
+    cocotb itself needs (VPI, its public signals) and the simulation build's own clock
+    (``--timing``): the Verilog is the plain accelerator's, and the harness toggles ``clk``."""
     toolchain = ensure_toolchain()
     name = f"harness-{config.rows}x{config.cols}-{config.digest()}"
     args = (*VERILATOR_WAIVERS, *build_args, "harness", SOURCE.read_text())
