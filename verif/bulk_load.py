@@ -44,8 +44,8 @@ def _loader() -> str:
         "  end\n")
 
 
-#: Half the clock period of :func:`with_own_clock`, in ns (``verif.tb.common.Bench``'s
-#: period).
+#: Half the clock period of :func:`with_own_clock`, in ns (``verif.tb.common.Bench`` clocks
+#: the other builds at the same period).
 HALF_PERIOD_NS = 5
 
 

@@ -8,6 +8,7 @@ from cocotb.triggers import RisingEdge
 
 from hw import ArrayConfig
 
+from ..bulk_load import HALF_PERIOD_NS
 from ..runner import load_tb_config
 
 
@@ -15,7 +16,7 @@ class Bench:
     """Per-test context: the runner's settings, hardware configuration, replayable RNG,
     clock and reset."""
 
-    CLOCK_NS = 10
+    CLOCK_NS = 2 * HALF_PERIOD_NS  # the whole-network build's own clock has the same period
 
     def __init__(self, dut):
         self.dut = dut
