@@ -83,7 +83,7 @@ def _umask() -> int:
 
 def write_atomic(path: Path | str, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same directory and a rename."""
-    replace_via_temporary(Path(path), ".tmp", lambda tmp: Path(tmp).write_text(text))
+    replace_via_temporary(path, ".tmp", lambda tmp: Path(tmp).write_text(text))
 
 
 def replace_via_temporary(path: Path | str, suffix: str, write: Callable[[str], object]) -> None:
@@ -106,9 +106,9 @@ def replace_via_temporary(path: Path | str, suffix: str, write: Callable[[str], 
 
 def save_arrays(path: Path | str, **arrays) -> None:
     """``numpy.savez`` to ``path``, atomically (the temporary name keeps numpy's suffix)."""
-    replace_via_temporary(Path(path), ".npz", lambda tmp: np.savez(tmp, **arrays))
+    replace_via_temporary(path, ".npz", lambda tmp: np.savez(tmp, **arrays))
 
 
 def save_array(path: Path | str, array) -> None:
     """``numpy.save`` to ``path``, atomically."""
-    replace_via_temporary(Path(path), ".npy", lambda tmp: np.save(tmp, array))
+    replace_via_temporary(path, ".npy", lambda tmp: np.save(tmp, array))

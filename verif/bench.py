@@ -162,9 +162,8 @@ def sim_benchmark(graph: Graph, x: np.ndarray, *, rows: int, cols: int, batch: i
     ``mxugen sim`` does) and (b) the raw C++ harness (:mod:`verif.harness`); check that both
     read back the same accelerator output and counted the same cycles, and return each one's
     build and run seconds and simulated cycles per second, and their ratio. Both run
-    ``batch`` samples at a time, all batches in one simulator process, as ``mxugen sim``
-    does. ``build_args`` are more Verilator options for both builds (``--threads 2``,
-    ``-CFLAGS -O3``).
+    ``batch`` samples at a time, all batches in one simulator process (``mxugen sim
+    --workers 1``). ``build_args`` are more Verilator options for both builds (``--threads 2``).
 
     The accelerator must run the network from its input in one program; host operators may
     follow it (a final SOFTMAX): both flows read the tensor the accelerator ends with."""

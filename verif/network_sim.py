@@ -1,6 +1,7 @@
 """Run a network on the generated accelerator in Verilator: compile the images, simulate every
-batch in one simulator launch — accelerator programs, and the operators the host runs between
-them — and return the outputs, the counters and every difference from the golden model."""
+batch in one simulator launch (or shares of them in several) — accelerator programs, and the
+operators the host runs between them — and return the outputs, the counters and every
+difference from the golden model."""
 
 from __future__ import annotations
 
