@@ -7,7 +7,8 @@ formats of :mod:`hw.contract`, see docs/images.md):
 
 - weights: tile ``(nt, kt)`` of a layer at ``w_base + (nt·k_tiles + kt)·rows``, one word per
   tile row k (``cols`` lanes of ``weight_bits`` bits, lane c = ``W[k, c]``; see
-  :func:`~hw.unpack.unpack_weights`);
+  :func:`~hw.unpack.unpack_weights`), ``weight_load_rows`` words a row of the memory array
+  (:func:`~hw.contract.memory_array_words`), which the array takes in one beat;
 - activations: group-major, channel group ``g`` of pixel ``(n, h, w)`` of an ``N×H×W×C`` map at
   ``base + g·N·H·W + (n·H + h)·W + w`` (``rows`` bytes; a vector is a 1×1 map: K-slice ``g`` of
   sample ``n`` at ``base + g·N + n``). A layer writes its output in the same layout for the
@@ -41,7 +42,7 @@ from .addrgen import ActivationAddressGenerator
 from .array import SystolicArray
 from .config import ArrayConfig
 from .contract import (LAYER_OPS, MEM_ACTIVATIONS, MEM_PARAMS, MEM_PROGRAM, MEM_WEIGHTS,
-                       MEMORY_ARRAYS, address_bits, memory_shapes)
+                       MEMORY_ARRAYS, address_bits, memory_array_words, memory_shapes)
 from .memstream import MemoryStreamer
 from .psum import PartialSumAccumulator
 from .requant import Requantizer
@@ -116,30 +117,41 @@ class Accelerator(ConfiguredComponent):
         # --- memories and host access -------------------------------------------------------
         shapes, attrs = memory_shapes(cfg), ram_attrs(cfg)
 
-        def ram(name: str, image: str | None = None) -> memory.Memory:
+        def ram(name: str, sel: int | None = None) -> memory.Memory:
             width, depth = shapes[name]
-            return memory.Memory(shape=width, depth=depth, init=images.get(image, []),
-                                 attrs=attrs[name])
+            image = images.get(name, [])
+            return memory.Memory(shape=width, depth=depth, attrs=attrs[name],
+                                 init=memory_array_words(cfg, sel, 0, image)[1] if image else [])
 
-        wmem, amem, pmem, prog = (ram("weights", "weights"), ram("activations"),
-                                  ram("params", "params"), ram("program", "program"))
+        wmem, amem, pmem, prog = (ram("weights", MEM_WEIGHTS), ram("activations"),
+                                  ram("params", MEM_PARAMS), ram("program", MEM_PROGRAM))
         for sel, mem in ((MEM_WEIGHTS, wmem), (MEM_ACTIVATIONS, amem), (MEM_PARAMS, pmem),
                          (MEM_PROGRAM, prog)):
             m.submodules[MEMORY_ARRAYS[sel]] = mem
-        w_wr, p_wr, g_wr = wmem.write_port(), pmem.write_port(), prog.write_port()
+        # The weight memory keeps weight_load_rows words a row; the host writes one at a time.
+        per_row = cfg.weight_load_rows
+        weight_bits = shapes["weights"][0] // per_row
+        w_wr, p_wr, g_wr = (wmem.write_port(granularity=weight_bits), pmem.write_port(),
+                            prog.write_port())
         a_wr = amem.write_port(granularity=8 * cfg.cols)
         w_rd, a_rd, p_rd, g_rd = (wmem.read_port(), amem.read_port(), pmem.read_port(),
                                   prog.read_port())
 
         host_write = self.host_we & ~self.busy
-        for sel, port in ((MEM_WEIGHTS, w_wr), (MEM_PARAMS, p_wr), (MEM_PROGRAM, g_wr)):
+        for sel, port in ((MEM_PARAMS, p_wr), (MEM_PROGRAM, g_wr)):
             m.d.comb += [port.addr.eq(self.host_addr), port.data.eq(self.host_wdata),
                          port.en.eq(host_write & (self.host_sel == sel))]
+        m.d.comb += [w_wr.addr.eq(self.host_addr[per_row - 1:]),
+                     w_wr.data.eq(self.host_wdata[:weight_bits].replicate(per_row)),
+                     w_wr.en.eq(Mux(host_write & (self.host_sel == MEM_WEIGHTS),
+                                    Cat(~self.host_addr[0], self.host_addr[0])
+                                    if per_row > 1 else 1, 0))]
 
         # --- components ---------------------------------------------------------------------
         m.submodules.sequencer = seq = Sequencer(cfg)
         m.submodules.w_stream = w_stream = MemoryStreamer(
-            addr_width=len(w_rd.addr), count_width=RANGE_COUNT_BITS, word_width=len(w_rd.data))
+            addr_width=address_bits(cfg.weight_depth), count_width=RANGE_COUNT_BITS,
+            word_width=weight_bits, words_per_read=per_row)
         m.submodules.x_stream = x_stream = MemoryStreamer(
             addr_width=len(a_rd.addr), count_width=RANGE_COUNT_BITS, word_width=len(a_rd.data),
             tag_width=2)
@@ -170,14 +182,16 @@ class Accelerator(ConfiguredComponent):
             on_window = op == LAYER_OPS.index("window")
             selects = [on_array, ~on_array & ~on_window, on_window]
 
-        # Weights: the layer's range, widened from weight_bits to int8 lanes.
+        # Weights: the layer's range (a memory row a beat for the array), widened from
+        # weight_bits to int8 lanes.
         wiring.connect(m, seq.weights, w_stream.cmd)
         m.d.comb += [w_rd.addr.eq(w_stream.addr), w_rd.en.eq(w_stream.en),
                      w_stream.data.eq(w_rd.data)]
         words = w_stream.words
         for unit in units:
-            m.d.comb += [unit.w.payload.data.eq(unpack_weights(words.payload, cfg.weight_bits,
-                                                               cfg.cols)),
+            lanes = len(unit.w.payload.data)
+            m.d.comb += [unit.w.payload.data.eq(unpack_weights(
+                             words.payload[:lanes * cfg.weight_bits], cfg.weight_bits, lanes)),
                          unit.w.payload.zero.eq(seq.layer.desc.zw)]
         _route(m, words, [(s, u.w) for s, u in zip(selects, units)])
 

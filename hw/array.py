@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Signal
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
@@ -25,11 +25,12 @@ def activation_stream_layout(config: ArrayConfig) -> data.StructLayout:
     })
 
 
-def weight_stream_layout(config: ArrayConfig) -> data.StructLayout:
-    """One row of a weight tile: ``data[c]`` is ``w[k, c]``; a tile is ``rows`` beats, row 0
-    first. ``zero`` is the weight zero point (0 for TFLite int8's symmetric weights)."""
+def weight_stream_layout(config: ArrayConfig, rows: int = 1) -> data.StructLayout:
+    """``rows`` consecutive rows of a weight tile: ``data[i·cols + c]`` is ``w[k + i, c]``; a
+    tile is ``config.rows / rows`` beats, row 0 first. ``zero`` is the weight zero point (0
+    for TFLite int8's symmetric weights)."""
     return data.StructLayout({
-        "data": data.ArrayLayout(config.data_shape, config.cols),
+        "data": data.ArrayLayout(config.data_shape, config.cols * rows),
         "zero": config.data_shape,
     })
 
@@ -42,11 +43,12 @@ def accumulator_stream_layout(config: ArrayConfig) -> data.StructLayout:
     })
 
 
-def unit_members(config: ArrayConfig) -> dict:
+def unit_members(config: ArrayConfig, weight_rows: int = 1) -> dict:
     """The streams of a unit a layer runs on (the array, the vector unit, the window unit):
-    activation vectors and weight words in, result beats out with no backpressure."""
+    activation vectors and weights (``weight_rows`` words a beat) in, result beats out with
+    no backpressure."""
     return {"x": In(stream.Signature(activation_stream_layout(config))),
-            "w": In(stream.Signature(weight_stream_layout(config))),
+            "w": In(stream.Signature(weight_stream_layout(config, weight_rows))),
             "acc": Out(stream.Signature(accumulator_stream_layout(config), always_ready=True))}
 
 
@@ -57,12 +59,13 @@ class SystolicArray(ConfiguredComponent):
     results leave the bottom de-skewed, one ``cols``-wide int32 vector per cycle at full rate.
     Zero points are subtracted once at the edges (inputs as they enter, weights as they load).
 
-    Weights are double-buffered. While vectors use one bank, the next tile's ``rows`` beats load
-    into the other through a per-column pipeline; the bank a vector uses travels with it, so a
-    tile switch needs no bubble. A tile may load once the bank's previous readers have passed
-    (``cols − 1`` cycles after its ``last`` vector); vectors of a tile are accepted from the
-    cycle after its final weight beat. So loading is hidden whenever a tile is used for at least
-    ``rows + cols`` vectors.
+    Weights are double-buffered. While vectors use one bank, the next tile loads into the
+    other, ``config.weight_load_rows`` rows a beat, through a per-column pipeline skewed like
+    the activations (column ``c`` a cycle behind column ``c − 1``), so a load follows the
+    last vector that used its bank down and across the array and may start the cycle after
+    that vector. The bank a vector uses travels with it, so a tile switch needs no bubble;
+    vectors of a tile are accepted from the cycle after its final weight beat. So loading is
+    hidden whenever a tile is used for at least ``rows / weight_load_rows`` vectors.
 
     Parameters
     ----------
@@ -72,13 +75,14 @@ class SystolicArray(ConfiguredComponent):
     ----------
     x : stream of :func:`activation_stream_layout`; not ready while the tile it needs is
         still loading.
-    w : stream of :func:`weight_stream_layout`; not ready while both banks hold tiles in use.
+    w : stream of :func:`weight_stream_layout` (``weight_load_rows`` rows a beat); not ready
+        while both banks hold tiles in use.
     acc : stream of :func:`accumulator_stream_layout`, ``config.array_latency`` cycles after the
         activation handshake. No backpressure: the consumer must take every beat.
     """
 
     def __init__(self, config: ArrayConfig):
-        super().__init__(config, unit_members(config))
+        super().__init__(config, unit_members(config, config.weight_load_rows))
 
     def elaborate(self, platform):
         m = Module()
@@ -86,47 +90,45 @@ class SystolicArray(ConfiguredComponent):
         rows, cols = cfg.rows, cfg.cols
 
         # --- bank bookkeeping --------------------------------------------------------------
+        per_beat = cfg.weight_load_rows
         x_bank = Signal()                  # bank the next activation vector multiplies with
         load_bank = Signal()               # bank the next weight beat is written to
-        load_row = Signal(range(max(rows, 2)))
+        load_beat = Signal(range(max(rows // per_beat, 2)))
         loaded = Signal(2)                 # bank holds a complete tile not yet released
-        # Cycles until a released bank's last readers have left the array (see docstring).
-        drain = [Signal(range(max(cols - 1, 2)), name=f"drain{b}") for b in range(2)]
-        drain_init = max(cols - 2, 0)
-
-        bank_free = [~loaded[b] & (drain[b] == 0) for b in range(2)]
         m.d.comb += [
-            self.w.ready.eq(Mux(load_bank, bank_free[1], bank_free[0])),
-            self.x.ready.eq(Mux(x_bank, loaded[1], loaded[0])),
+            self.w.ready.eq(~loaded.bit_select(load_bank, 1)),
+            self.x.ready.eq(loaded.bit_select(x_bank, 1)),
         ]
         w_fire = self.w.valid & self.w.ready
         x_fire = self.x.valid & self.x.ready
-        for b in range(2):
-            with m.If(drain[b] != 0):
-                m.d.sync += drain[b].eq(drain[b] - 1)
         with m.If(w_fire):
-            with m.If(load_row == rows - 1):
-                m.d.sync += [load_row.eq(0), load_bank.eq(~load_bank),
+            with m.If(load_beat == rows // per_beat - 1):
+                m.d.sync += [load_beat.eq(0), load_bank.eq(~load_bank),
                              loaded.bit_select(load_bank, 1).eq(1)]
             with m.Else():
-                m.d.sync += load_row.eq(load_row + 1)
+                m.d.sync += load_beat.eq(load_beat + 1)
         with m.If(x_fire & self.x.payload.last):
             m.d.sync += [x_bank.eq(~x_bank), loaded.bit_select(x_bank, 1).eq(0)]
-            for b in range(2):
-                with m.If(x_bank == b):
-                    m.d.sync += drain[b].eq(drain_init)
 
         # --- edges: zero points subtracted once, then registered into the grid ---------------
+        # A load reaches PE (r, c) r + c cycles after its edge, as the vectors do: skewed by
+        # column, it overwrites a bank only after the bank's last vector has used it.
         load_edge = []
         for c in range(cols):
             packet = Signal(weight_load_layout(cfg), name=f"load_edge{c}")
             m.d.sync += [
-                packet.value.eq(self.w.payload.data[c] - self.w.payload.zero),
+                *[packet.values[i].eq(self.w.payload.data[i * cols + c] - self.w.payload.zero)
+                  for i in range(per_beat)],
                 packet.bank.eq(load_bank),
-                packet.row.eq(load_row),
+                packet.beat.eq(load_beat),
                 packet.valid.eq(w_fire),
             ]
-            load_edge.append(packet)
+            skewed = Signal.like(packet, name=f"load_skewed{c}")
+            # Only the valid bit is reset: no phantom load after reset.
+            m.d.comb += [skewed.eq(delayed(m, packet, c, name=f"load_skew{c}")),
+                         skewed.valid.eq(valid_delayed(m, packet.valid, c,
+                                                       name=f"load_skew_valid{c}"))]
+            load_edge.append(skewed)
         x_edge = []
         for r in range(rows):
             act = Signal(activation_layout(cfg), name=f"x_edge{r}", reset_less=True)

@@ -50,7 +50,7 @@ class ArrayColumn(ConfiguredComponent):
             pe = ProcessingElement(self.config)
             place(m, f"pe{r}", pe, platform, key="pe")
             m.d.comb += [
-                pe.row.eq(r),
+                pe.row.eq(r),  # beat r // weight_load_rows, value r % weight_load_rows
                 pe.x_in.eq(self.x_in[r]),
                 self.x_out[r].eq(pe.x_out),
                 pe.load_in.eq(self.load_in if above is None else above.load_out),

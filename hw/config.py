@@ -52,6 +52,11 @@ class ArrayConfig:
         word read once; 0 builds none (they run tap by tap on the vector unit).
     window_width : words of each of its ``K − 1`` line buffers: the widest padded input row
         it takes. 2..4096 with a window unit, else 0.
+    weight_load_rows : rows of a weight tile the array loads a cycle, 1 or 2 (a divisor of
+        ``rows``); default 2 when ``rows`` is even. With 2 the accelerator's weight memory
+        holds two tile rows a word (the same bits, half the words) and a tile loads in
+        ``rows/2`` cycles, which is what a layer with fewer output pixels than ``rows`` waits
+        for (a pointwise convolution on a small map, a dense layer at batch 1).
     """
 
     rows: int = 8
@@ -68,6 +73,7 @@ class ArrayConfig:
     program_depth: int = 16
     window: int = 0
     window_width: int = 0
+    weight_load_rows: int | None = None
 
     def __post_init__(self):
         for name in ("rows", "cols"):
@@ -108,6 +114,12 @@ class ArrayConfig:
                 not self.window and self.window_width):
             raise ConfigError(f"window_width must be in 2..4096 with a window unit and 0 "
                               f"without, got {self.window_width!r}")
+        if self.weight_load_rows is None:  # canonical, so equal configurations hash equally
+            object.__setattr__(self, "weight_load_rows", 2 if self.rows % 2 == 0 else 1)
+        if self.weight_load_rows not in (1, 2) or isinstance(self.weight_load_rows, bool) or \
+                self.rows % self.weight_load_rows:
+            raise ConfigError(f"weight_load_rows must be 1, or 2 with an even number of rows, "
+                              f"got {self.weight_load_rows!r} with {self.rows} rows")
         if not isinstance(self.pipelined_product, bool):
             raise ConfigError(
                 f"pipelined_product must be true or false, got {self.pipelined_product!r}")

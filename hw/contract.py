@@ -30,7 +30,8 @@ __all__ = [
     "STEP_BITS", "REQUANT_MODES", "SHIFT_BITS",
     "SHIFT_MAX", "SHIFT_MIN", "TILE_COUNT_BITS", "WEIGHT_BITS", "WordFormat",
     "activation_format", "address_bits", "data_field", "decode_weight", "dense_geometry",
-    "descriptor_format", "memory_shapes", "one_input_fields", "raster_fields",
+    "descriptor_format", "memory_array_words", "memory_shapes", "one_input_fields",
+    "raster_fields",
     "double_bit", "dtype_signed", "encode_weight", "has_multiplier", "lane_params_format",
     "rounding_path", "runtime_rounding_select", "weight_field", "weight_format", "weight_range",
 ]
@@ -556,10 +557,13 @@ def activation_format(config: ArrayConfig) -> WordFormat:
 
 
 def memory_shapes(config: ArrayConfig) -> dict[str, tuple[int, int]]:
-    """``(bits per word, words)`` of each of the accelerator's memories: the four the host
-    loads, the partial sums (one ``acc_width`` sum per column) and, with a window unit, its
-    line buffer (``window − 1`` rows of ``cols`` values a column)."""
-    shapes = {"weights": (weight_format(config).size, config.weight_depth),
+    """``(bits per word, words)`` of each of the accelerator's memory arrays: the four the
+    host loads (the weight memory holds ``weight_load_rows`` weight words a row), the partial
+    sums (one ``acc_width`` sum per column) and, with a window unit, its line buffer
+    (``window − 1`` rows of ``cols`` values a column)."""
+    per_row = config.weight_load_rows
+    shapes = {"weights": (weight_format(config).size * per_row,
+                          -(-config.weight_depth // per_row)),
               "activations": (activation_format(config).size, config.act_depth),
               "params": (lane_params_format(config).size, config.param_depth),
               "program": (descriptor_format(config).size, config.program_depth),
@@ -567,3 +571,20 @@ def memory_shapes(config: ArrayConfig) -> dict[str, tuple[int, int]]:
     if config.window:
         shapes["lines"] = ((config.window - 1) * DATA_BITS * config.cols, config.window_width)
     return shapes
+
+
+def memory_array_words(config: ArrayConfig, sel: int, base: int,
+                       words: Sequence[int]) -> tuple[int, list[int]]:
+    """Where ``words``, memory ``sel``'s words from address ``base`` as the host and the
+    compiler count them, sit in its memory array (:func:`memory_shapes`), and the array rows
+    they make: the weight memory keeps ``weight_load_rows`` consecutive words a row, the
+    first in the low bits, so its images start at a multiple of that (a missing last word
+    is 0). Baked images and the simulation loader write the array directly."""
+    per_row = config.weight_load_rows if sel == MEM_WEIGHTS else 1
+    if base % per_row:
+        raise ContractError(f"weight images start at a multiple of {per_row}, got {base}")
+    width = weight_format(config).size
+    words = [int(word) for word in words] + [0] * (-len(words) % per_row)
+    return base // per_row, [sum(word << (i * width) for i, word in
+                                 enumerate(words[row:row + per_row]))
+                             for row in range(0, len(words), per_row)]

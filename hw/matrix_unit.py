@@ -31,7 +31,7 @@ class MatrixUnit(ConfiguredComponent):
     def __init__(self, config: ArrayConfig):
         super().__init__(config, {
             "x": In(stream.Signature(activation_stream_layout(config))),
-            "w": In(stream.Signature(weight_stream_layout(config))),
+            "w": In(stream.Signature(weight_stream_layout(config, config.weight_load_rows))),
             "params": In(requant_params_layout(config)),
             "y": Out(stream.Signature(requant_output_layout(config), always_ready=True)),
         })

@@ -1,18 +1,20 @@
-"""Memory → stream: read ranges of a memory out as a valid/ready stream at one word per cycle."""
+"""Memory → stream: read ranges of a memory out as a valid/ready stream at one read per cycle."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 
-def range_command_layout(addr_width: int, count_width: int,
-                         tag_width: int = 0) -> data.StructLayout:
+def range_command_layout(addr_width: int, count_width: int, tag_width: int = 0,
+                         wide: bool = False) -> data.StructLayout:
     """Read ``count`` words starting at ``base``; with ``tag_width``, a ``tag`` that comes out
-    with each of the range's words."""
+    with each of the range's words; with ``wide``, a ``wide`` bit that reads the range a
+    whole memory row (several words) a cycle."""
     return data.StructLayout({"base": unsigned(addr_width), "count": unsigned(count_width),
-                              **({"tag": unsigned(tag_width)} if tag_width else {})})
+                              **({"tag": unsigned(tag_width)} if tag_width else {}),
+                              **({"wide": 1} if wide else {})})
 
 
 class MemoryStreamer(wiring.Component):
@@ -22,44 +24,68 @@ class MemoryStreamer(wiring.Component):
     and still honours backpressure. Drive a :class:`amaranth.lib.memory.ReadPort` with
     ``addr``/``en`` and feed its ``data`` back.
 
+    A memory may keep ``words_per_read`` consecutive words a row (word ``a`` in row
+    ``a // words_per_read``, the first in the low bits). Ranges count words; a ``wide`` range
+    (its base and count multiples of ``words_per_read``) comes out a whole row a beat, any
+    other a word a beat, in the low bits.
+
     Attributes
     ----------
     cmd : stream of :func:`range_command_layout`; accepted as the previous range's last word
         is issued, so back-to-back ranges stream without a gap (ranges of one word included:
         one command per cycle reads one word per cycle).
-    words : stream of memory words, in address order; with ``tag_width``, ``Cat(word, tag)``.
+    words : stream of memory rows (or words, in the low bits), in address order; with
+        ``tag_width``, ``Cat(row, tag)``.
     """
 
     FIFO_DEPTH = 8  # credit must cover the read + FIFO round trip (~4 cycles)
 
     def __init__(self, *, addr_width: int, count_width: int, word_width: int,
-                 tag_width: int = 0):
+                 tag_width: int = 0, words_per_read: int = 1):
+        if words_per_read not in (1, 2):
+            raise ValueError(f"words_per_read must be 1 or 2, got {words_per_read!r}")
         self._word_width = word_width
         self._tag_width = tag_width
+        self._per_read = words_per_read
+        row_width = word_width * words_per_read
         super().__init__({
             "cmd": In(stream.Signature(range_command_layout(addr_width, count_width,
-                                                            tag_width))),
-            "words": Out(stream.Signature(unsigned(word_width + tag_width))),
-            "addr": Out(addr_width),
+                                                            tag_width, words_per_read > 1))),
+            "words": Out(stream.Signature(unsigned(row_width + tag_width))),
+            "addr": Out(max(1, addr_width - (words_per_read - 1))),
             "en": Out(1),
-            "data": In(word_width),
+            "data": In(row_width),
         })
 
     def elaborate(self, platform):
         m = Module()
+        per_read, width = self._per_read, self._word_width
         m.submodules.fifo = buf = fifo.SyncFIFOBuffered(
-            width=self._word_width + self._tag_width, depth=self.FIFO_DEPTH)
-        addr = Signal.like(self.addr)
+            width=width * per_read + self._tag_width, depth=self.FIFO_DEPTH)
+        addr = Signal.like(self.cmd.payload.base)
         remaining = Signal.like(self.cmd.payload.count)
         in_flight = Signal()  # a read issued last cycle lands in the FIFO this cycle
         tag, tag_in_flight = Signal(self._tag_width), Signal(self._tag_width)
         issue = (remaining != 0) & (buf.level + in_flight < self.FIFO_DEPTH - 1)
+        row = self.data
+        if per_read > 1:
+            wide = Signal()
+            # A narrow read's word, from the half of the row its address selects.
+            select_in_flight, wide_in_flight = Signal(), Signal()
+            step = Mux(wide, per_read, 1)
+            m.d.sync += [select_in_flight.eq(addr[0]), wide_in_flight.eq(wide)]
+            row = Mux(wide_in_flight, self.data,
+                      Mux(select_in_flight, self.data[width:], self.data[:width]))
+            with m.If(self.cmd.valid & self.cmd.ready):
+                m.d.sync += wide.eq(self.cmd.payload.wide)
+        else:
+            step = 1
         m.d.comb += [
             # The next range may start in the cycle the last word of this one is issued.
-            self.cmd.ready.eq((remaining == 0) | (issue & (remaining == 1))),
-            self.addr.eq(addr),
+            self.cmd.ready.eq((remaining == 0) | (issue & (remaining == step))),
+            self.addr.eq(addr[per_read - 1:]),
             self.en.eq(issue),
-            buf.w_data.eq(Cat(self.data, tag_in_flight) if self._tag_width else self.data),
+            buf.w_data.eq(Cat(row, tag_in_flight) if self._tag_width else row),
             buf.w_en.eq(in_flight),
             self.words.payload.eq(buf.r_data),
             self.words.valid.eq(buf.r_rdy),
@@ -73,5 +99,5 @@ class MemoryStreamer(wiring.Component):
             if self._tag_width:
                 m.d.sync += tag.eq(self.cmd.payload.tag)
         with m.Elif(issue):
-            m.d.sync += [addr.eq(addr + 1), remaining.eq(remaining - 1)]
+            m.d.sync += [addr.eq(addr + step), remaining.eq(remaining - step)]
         return m

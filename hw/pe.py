@@ -17,12 +17,23 @@ def activation_layout(config: ArrayConfig) -> data.StructLayout:
 
 
 def weight_load_layout(config: ArrayConfig) -> data.StructLayout:
-    """A weight moving down its column's load pipeline, captured by the PE of row ``row``."""
+    """``weight_load_rows`` weights moving down their column's load pipeline, rows
+    ``beat·weight_load_rows + i`` of a tile, each captured by the PE of its row."""
     return data.StructLayout({
-        "value": config.operand_shape,
+        "values": data.ArrayLayout(config.operand_shape, config.weight_load_rows),
         "bank": 1,
-        "row": unsigned(max(1, (config.rows - 1).bit_length())),
+        "beat": unsigned(max(1, (config.rows // config.weight_load_rows - 1).bit_length())),
         "valid": 1,
+    })
+
+
+def row_layout(config: ArrayConfig) -> data.StructLayout:
+    """A PE's row, as the beat of a tile's load that carries its weight and which of the
+    beat's values it is."""
+    per_beat = config.weight_load_rows
+    return data.StructLayout({
+        **({"value": unsigned((per_beat - 1).bit_length())} if per_beat > 1 else {}),
+        "beat": weight_load_layout(config)["beat"].shape,
     })
 
 
@@ -43,7 +54,8 @@ class ProcessingElement(ConfiguredComponent):
 
     Attributes
     ----------
-    row : this PE's row (constant); it captures the weight loads addressed to it.
+    row : this PE's row (constant, :func:`row_layout`); it captures the weight loads
+        addressed to it.
     x_in, x_out : activation from the left / to the right (one cycle later).
     load_in, load_out : weight-load pipeline from above / below (one cycle later).
     psum_in, psum_out : partial sum from above / to below. ``psum_out`` follows ``x_in`` by
@@ -53,7 +65,7 @@ class ProcessingElement(ConfiguredComponent):
     def __init__(self, config: ArrayConfig):
         act, load, acc = activation_layout(config), weight_load_layout(config), config.acc_shape
         super().__init__(config, {
-            "row": In(load["row"].shape),
+            "row": In(row_layout(config)),
             "x_in": In(act), "x_out": Out(act),
             "load_in": In(load), "load_out": Out(load),
             "psum_in": In(acc), "psum_out": Out(acc),
@@ -68,11 +80,13 @@ class ProcessingElement(ConfiguredComponent):
         psum = Signal.like(self.psum_out, reset_less=True)
         m.d.comb += [self.x_out.eq(x_reg), self.psum_out.eq(psum)]
         m.d.sync += [x_reg.eq(self.x_in), self.load_out.eq(self.load_in)]
-        with m.If(self.load_in.valid & (self.load_in.row == self.row)):
+        value = self.load_in.values[self.row.value] if config.weight_load_rows > 1 \
+            else self.load_in.values[0]
+        with m.If(self.load_in.valid & (self.load_in.beat == self.row.beat)):
             with m.If(self.load_in.bank):
-                m.d.sync += banks[1].eq(self.load_in.value)
+                m.d.sync += banks[1].eq(value)
             with m.Else():
-                m.d.sync += banks[0].eq(self.load_in.value)
+                m.d.sync += banks[0].eq(value)
 
         product = self.x_in.value * Mux(self.x_in.bank, banks[1], banks[0])
         if config.pipelined_product:

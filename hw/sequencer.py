@@ -72,8 +72,8 @@ class Sequencer(ConfiguredComponent):
     busy, done, error : ``Out(1)``
         Running; finished (held until the next ``start``); the run stopped at an invalid
         descriptor (``m`` of 0 or above ``psum_depth``, no tiles, an ``op`` the build does not
-        have) or at the end of the program memory without a ``last`` layer (``error`` comes
-        with ``done``).
+        have, array weights not at a multiple of ``weight_load_rows``) or at the end of the
+        program memory without a ``last`` layer (``error`` comes with ``done``).
     program_addr, program_data : ``Out(address)``, ``In(descriptor_layout(config))``
         A synchronous read port of the program memory (data one cycle after the address).
     layer : ``Out(LayerSignature(config))``
@@ -81,7 +81,8 @@ class Sequencer(ConfiguredComponent):
     layer_done : ``In(1)``
         The running layer's outputs are all written.
     weights : ``Out(stream.Signature(range_command_layout(...)))``
-        Weight-memory ranges, one per layer.
+        Weight-memory ranges, one per layer; an array layer's ``wide`` (a memory row of
+        ``weight_load_rows`` words a beat).
     tiles : ``Out(stream.Signature(TILE_LAYOUT))``
         The layer's tiles, column tile by column tile.
     """
@@ -95,7 +96,8 @@ class Sequencer(ConfiguredComponent):
             "layer": Out(LayerSignature(config)),
             "layer_done": In(1),
             "weights": Out(stream.Signature(range_command_layout(
-                address_bits(config.weight_depth), RANGE_COUNT_BITS))),
+                address_bits(config.weight_depth), RANGE_COUNT_BITS,
+                wide=config.weight_load_rows > 1))),
             "tiles": Out(stream.Signature(TILE_LAYOUT)),
         })
 
@@ -106,9 +108,12 @@ class Sequencer(ConfiguredComponent):
 
         pc = Signal(range(cfg.program_depth))
         m.d.comb += [self.program_addr.eq(pc), self.layer.incoming.eq(fetched)]
+        # The array's weights are read a memory row a beat: they start on one.
+        misaligned = (fetched.op == MATMUL) & (
+            fetched.w_base[:cfg.weight_load_rows - 1] != 0) if cfg.weight_load_rows > 1 else 0
         invalid = ((fetched.m == 0) | (fetched.m > cfg.psum_depth) | (fetched.k_tiles == 0)
                    | (fetched.n_tiles == 0) | (fetched.op >= len(LAYER_OPS))
-                   | ((fetched.op == WINDOW) if not cfg.window else 0))
+                   | ((fetched.op == WINDOW) if not cfg.window else 0) | misaligned)
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
@@ -149,7 +154,9 @@ class Sequencer(ConfiguredComponent):
                      self.weights.payload.count.eq(
                          source.n_tiles * source.k_tiles * Mux(
                              source.op == MATMUL, cfg.rows,
-                             Mux(source.op == WINDOW, cfg.window ** 2, 1)))]
+                             Mux(source.op == WINDOW, cfg.window ** 2, 1))),
+                     *([self.weights.payload.wide.eq(source.op == MATMUL)]
+                       if cfg.weight_load_rows > 1 else [])]
         with m.If(self.weights.ready):
             m.d.sync += w_pending.eq(0)
         with m.Elif(launch):

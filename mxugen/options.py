@@ -45,7 +45,7 @@ def add_shape_options(parser, default: int = 8) -> None:
 #: with ``--images`` the hardware the images were compiled for.
 HW_OPTIONS = {"rows": "rows", "cols": "cols", "dtype": "dtype", "acc_width": "acc_width",
               "requant": "requant_modes", "weight_bits": "weight_bits", "window": "window",
-              "window_width": "window_width",
+              "window_width": "window_width", "weight_load_rows": "weight_load_rows",
               **{f"{m.split('_')[0]}_depth": m for m in
                  ("weight_depth", "act_depth", "param_depth", "psum_depth", "program_depth")}}
 
@@ -67,6 +67,9 @@ def add_hw_options(parser: argparse.ArgumentParser) -> None:
                        help="single-cycle PEs (default: product registered before the add)")
     group.add_argument("--weight-bits", type=int, choices=[8, 4, 2, 1],
                        help="weight-memory bits per weight: packed low-bit weights (default 8)")
+    group.add_argument("--weight-load-rows", type=int, choices=[1, 2],
+                       help="rows of a weight tile the array loads a cycle (default 2 with an "
+                            "even number of rows; 1 halves the weight memory's word)")
     group.add_argument("--window", type=int,
                        help="accelerator: kernel size K of a depthwise window unit, 2..7 "
                             "(default none; docs/hardware.md)")

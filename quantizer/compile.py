@@ -165,7 +165,10 @@ def compile_network(graph: Graph, config: ArrayConfig, samples: int, *,
                               input_min=lo, input_max=hi, acc_bits=config.acc_width,
                               layer=layer.name)
             w_base, p_base = len(out.weights), len(out.params)
-            out.weights += _weight_words(layer, config)
+            words = _weight_words(layer, config)
+            # Whole rows of the weight memory, so the next layer starts on one.
+            out.weights += words + [0] * (layer.weight_words(rows, cols, config.weight_load_rows)
+                                          - len(words))
             out.params += _param_words(layer, config)
             source, dest = plan.tensors[layer.input], plan.tensors[layer.output]
             if layer.operation == "add":

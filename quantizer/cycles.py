@@ -12,22 +12,20 @@ from hw import ArrayConfig
 def predicted_cycles(config: ArrayConfig, m: int, k: int, n: int) -> int:
     """The cycle model of one fully-connected layer (docs/performance.md).
 
-    Tiles stream back to back, one vector per cycle, when each tile is used for at least
-    ``rows + cols − 1`` vectors. With fewer the array waits for weights: a tile's ``rows``
-    weight words take ``rows`` cycles, and a weight bank is reloaded only once the vectors of
-    the tile before last have left it, so two consecutive tiles take ``m + rows + cols − 2``
-    cycles, alternately a short period ``max(m, rows)`` and a long one (the rest). Around
-    them: descriptor fetch (the weights start streaming as the layer launches, in its third
-    cycle), the first tile's load, and the pipeline's fill and drain.
+    A tile's weights load in ``rows / weight_load_rows`` beats, one a cycle, into the bank
+    the tile before last used, from the cycle after that tile's last vector; the tile's
+    vectors follow the cycle after its last beat. So tiles stream back to back, one vector a
+    cycle, when each is used for at least as many vectors as it takes beats; with fewer a
+    tile takes its load's beats. Around them: descriptor fetch (the weights start streaming
+    as the layer launches, in its third cycle), the first tile's load, and the pipeline's
+    fill and drain.
     """
-    rows, cols = config.rows, config.cols
-    tiles = -(-k // rows) * -(-n // cols)
-    short = max(m, rows)
-    long = max(m + rows + cols - 2 - short, rows, m)
-    body = m + -(-(tiles - 1) // 2) * short + (tiles - 1) // 2 * long
-    fetch, weight_latency, first_load = 2, 3, rows
+    beats = config.rows // config.weight_load_rows
+    tiles = -(-k // config.rows) * -(-n // config.cols)
+    fetch, weight_latency = 2, 3
     drain = config.array_latency + config.requant_latency + 1
-    return fetch + weight_latency + first_load + body + drain
+    return fetch + weight_latency + beats + m + (tiles - 1) * max(m, beats) + drain
+
 
 def vector_cycles(config: ArrayConfig, m: int, tiles: int) -> int:
     """The cycle model of one vector-unit layer of ``tiles`` tiles (taps × column tiles) of

@@ -249,10 +249,13 @@ class AcceleratorLayer:
         return raster is not None and raster[1] <= config.window_width and \
             taps + raster[0] * raster[1] < taps * self.pixels
 
-    def weight_words(self, rows: int, cols: int) -> int:
-        """Words of weight memory: ``rows`` per tile on the array, one on the vector unit."""
+    def weight_words(self, rows: int, cols: int, per_row: int = 1) -> int:
+        """Words of weight memory: ``rows`` per tile on the array, one on the vector unit,
+        rounded up to whole rows of a memory array of ``per_row`` words a row (the array
+        reads a row a beat, so every layer's weights start on one)."""
         _, k_tiles, n_tiles = self.tiles(rows, cols)
-        return k_tiles * n_tiles * (rows if self.on_array else 1)
+        words = k_tiles * n_tiles * (rows if self.on_array else 1)
+        return -(-words // per_row) * per_row
 
     def passes(self, samples: int, psum_depth: int) -> list[LayerPass]:
         """The layer's output pixels for ``samples`` samples in passes of at most

@@ -65,7 +65,7 @@ def accelerator_config(graph: Graph, batch: int, *, rows: int = 8, cols: int = 8
         shape = replace(shape, **_window_unit(layers))
     words = {"weights": 0, "params": 0}
     for layer in layers:
-        words["weights"] += layer.weight_words(rows, cols)
+        words["weights"] += layer.weight_words(rows, cols, shape.weight_load_rows)
         words["params"] += layer.tiles(rows, cols)[2]
     bits = weight_bits or max(layer.weight_bits for layer in layers)
     psums = batch * max(layer.pixels for layer in layers)

@@ -14,7 +14,8 @@ from amaranth.sim import Simulator
 
 from hw import ArrayConfig
 from hw import contract
-from hw.contract import ContractError, Field, WordFormat
+from hw.contract import (MEM_PARAMS, MEM_WEIGHTS, ContractError, Field, WordFormat,
+                         memory_array_words, memory_shapes)
 from hw.unpack import unpack_weights
 from quantizer import QuantizerError
 from quantizer.compile import compile_network, pack_weights
@@ -182,3 +183,38 @@ def test_weight_encoding_refuses_what_a_lane_cannot_hold():
 def test_compiler_refuses_a_dict_configuration():
     with pytest.raises(TypeError, match=r"takes an hw.ArrayConfig, not a dict.*from_dict"):
         compile_network(None, ArrayConfig().to_dict(), 1)
+
+
+def test_weight_images_fill_memory_rows_of_weight_load_rows_words():
+    paired = ArrayConfig(rows=4, cols=2)   # 16-bit weight words, two a row
+    assert paired.weight_load_rows == 2
+    assert memory_array_words(paired, MEM_WEIGHTS, 6, [0x1234, 0xabcd, 0x0f0f]) == \
+        (3, [0xabcd1234, 0x0f0f])
+    assert memory_array_words(paired, MEM_PARAMS, 5, [7, 8]) == (5, [7, 8])
+    with pytest.raises(ContractError, match="weight images start at a multiple of 2, got 3"):
+        memory_array_words(paired, MEM_WEIGHTS, 3, [1])
+    single = ArrayConfig(rows=4, cols=2, weight_load_rows=1)
+    assert memory_array_words(single, MEM_WEIGHTS, 3, [1, 2]) == (3, [1, 2])
+    assert memory_shapes(paired)["weights"] == (32, 2048) and \
+        memory_shapes(single)["weights"] == (16, 4096)
+
+
+def test_array_layers_weights_start_on_a_memory_row():
+    """A vector-unit layer takes a word a tile: the max pool takes 27 before a convolution.
+    The compiler pads it so the array's layers start on a row of two words, and exact
+    sizing counts the padding."""
+    from pathlib import Path
+
+    from quantizer.importers.tflite import load_tflite
+    from quantizer.sizing import accelerator_config
+    graph = load_tflite(Path(__file__).parent / "models" / "maxpool.tflite")
+    config = accelerator_config(graph, 1, rows=4, cols=2, exact=True)
+    compiled = compile_network(graph, config, 1)
+    descriptors = [contract.descriptor_format(config).unpack(word)
+                   for word in compiled.program]
+    matmul, window = contract.LAYER_OPS.index("matmul"), contract.LAYER_OPS.index("window")
+    per_tile = {matmul: config.rows, window: config.window ** 2}
+    words = [d["n_tiles"] * d["k_tiles"] * per_tile.get(d["op"], 1) for d in descriptors]
+    assert any(count % 2 for count in words)
+    assert all(d["w_base"] % 2 == 0 for d in descriptors if d["op"] == matmul)
+    assert len(compiled.weights) == config.weight_depth

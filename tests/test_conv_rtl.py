@@ -8,6 +8,8 @@ batches are split by output pixels, so a run of several samples spans several ba
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pathlib import Path
 
 import numpy as np
@@ -63,8 +65,10 @@ def test_operators_without_hardware_are_placed_on_the_host_with_the_reason():
 def test_the_cycle_model_of_a_convolution_is_its_gemm():
     layer = partition(load_tflite(MODELS / "conv_same.tflite")).layers[0]
     # M = 2·81 pixels, K = 3·3·⌈3/4⌉·4, N = 8: 9·2 tiles of 162 vectors each, after the
-    # descriptor fetch (2), the weight streamer's latency (3) and the first tile's 4 words.
-    assert layer_cycles(CONFIG, layer, 2) == 2 + 3 + 4 + 18 * 162 + (
+    # descriptor fetch (2), the weight streamer's latency (3) and the first tile's 4 rows,
+    # loaded two a beat.
+    assert CONFIG.weight_load_rows == 2
+    assert layer_cycles(CONFIG, layer, 2) == 2 + 3 + 2 + 18 * 162 + (
         CONFIG.array_latency + CONFIG.requant_latency + 1)
 
 
@@ -114,12 +118,13 @@ def test_mxugen_sim_runs_a_conv_model(tmp_path, capsys, seed, runtime, oracle):
 
 @pytest.mark.rtl
 def test_the_cycle_model_holds_when_weights_bound_the_array(seed):
-    """Fewer vectors per tile than rows + cols − 1: the array waits for weight loads, in the
-    alternating short and long periods of docs/performance.md."""
+    """Fewer vectors per tile than its load takes beats (rows / weight_load_rows): the array
+    waits for weight loads (docs/performance.md), with two rows a beat and with one."""
     from verif.network_sim import run_on_rtl
     graph = load_tflite(MODELS / "fc.tflite")
     x = _inputs(graph, 7, seed)
-    for m in (1, 3, 4, 7):
-        run = run_on_rtl(graph, x[:m], CONFIG, batch=m, seed=seed)
-        assert run.mismatches == []
-        assert run.cycles == network_cycles(CONFIG, graph, m), m
+    for config in (CONFIG, replace(CONFIG, weight_load_rows=1)):
+        for m in (1, 2, 3, 4, 7):
+            run = run_on_rtl(graph, x[:m], config, batch=m, seed=seed)
+            assert run.mismatches == []
+            assert run.cycles == network_cycles(config, graph, m), (config.weight_load_rows, m)

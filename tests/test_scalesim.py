@@ -35,28 +35,30 @@ def scalesim_formula(config: ArrayConfig, m: int, k: int, n: int) -> int:
 
 
 def difference_formula(config: ArrayConfig, m: int, k: int, n: int) -> int:
-    """ours − SCALE-Sim on the same GEMM, per regime of M (T' = tiles − 1): a constant
-    P + Q + 9, less what our overlapped tiles save on SCALE-Sim's sequential folds."""
+    """ours − SCALE-Sim on the same GEMM, per regime of M (T' = tiles − 1, B = the beats a
+    tile's weights take, rows / weight_load_rows): a constant P + Q + 9 − (R − B) (our first
+    load takes B cycles, SCALE-Sim's R), less what our overlapped tiles save on SCALE-Sim's
+    sequential folds."""
     r, c = config.rows, config.cols
+    beats = r // config.weight_load_rows
     later = _tiles(config, k, n) - 1
-    odd, even = -(-later // 2), later // 2   # the later tiles' short and long periods on ours
-    constant = int(config.pipelined_product) + config.requant_latency + 9
-    if m >= r + c - 1:     # streaming: our tiles back to back
+    constant = int(config.pipelined_product) + config.requant_latency + 9 - (r - beats)
+    if m >= beats:         # streaming: our tiles back to back
         return constant - later * (2 * r + c - 2)
-    if m >= r:             # weight-bound: a bank is reloaded once the tile before last left
-        return constant - odd * (2 * r + c - 2) - even * (m + r)
-    # weight-bound: a tile's weights take R cycles at least
-    return constant - odd * (m + r + c - 2) - even * min(2 * r, m + r + c - 2)
+    # weight-bound: a tile takes its load's B beats
+    return constant - later * (m + 2 * r + c - 2 - beats)
 
 
 @pytest.mark.parametrize("config", [
     ArrayConfig(rows=4, cols=4),
     ArrayConfig(rows=3, cols=5, pipelined_product=False, requant_modes=("pow2",)),
     ArrayConfig(rows=8, cols=2),
-], ids=lambda c: f"{c.rows}x{c.cols}")
+    ArrayConfig(rows=8, cols=2, weight_load_rows=1),
+], ids=lambda c: f"{c.rows}x{c.cols}-{c.weight_load_rows}")
 def test_gemm_differences_are_the_closed_form_in_every_regime(config):
     r, c = config.rows, config.cols
-    shapes = [(m, k, n) for m in sorted({1, r - 1, r, r + c - 2, r + c - 1, 3 * (r + c)} - {0})
+    beats = r // config.weight_load_rows
+    shapes = [(m, k, n) for m in sorted({1, beats - 1, beats, r, r + c, 3 * (r + c)} - {0})
               for k, n in ((r, c), (3 * r, c), (3 * r + 1, c), (2 * r, 2 * c + 1))]
     for result in scalesim_gemm_cycles(config, shapes):
         m, k, n = result["m"], result["k"], result["n"]

@@ -130,8 +130,12 @@ def test_generate_accelerator_bakes_images_of_its_own_hardware_only(network_fold
     description = json.loads((tmp / "fpga" / "accel.json").read_text())
     assert description["config"] == hw
     verilog = (tmp / "fpga" / "accel.v").read_text()
-    first_weight = open(tmp / "img" / "weights.hex").read().split("\n")[1]
-    assert first_weight in verilog  # the image is in the memory's initial contents
+    # The image is in the memory's initial contents: the weight memory's first row holds
+    # the first weight_load_rows (2) words, the first in the low bits.
+    first, second = (int(word, 16) for word in
+                     open(tmp / "img" / "weights.hex").read().split("\n")[1:3])
+    assert hw["weight_load_rows"] == 2
+    assert f"wmem[0] = 32'd{second << 16 | first};" in verilog
     capsys.readouterr()
     assert main(base + ["--rows", "8", "-o", str(tmp / "other")]) == 2
     err = capsys.readouterr().err

@@ -22,14 +22,15 @@ def test_each_memory_takes_the_fewest_blocks_of_any_aspect_ratio():
 
 
 def test_a_deep_narrow_memory_uses_a_deep_aspect_ratio():
-    config = ArrayConfig(rows=2, cols=2, weight_depth=16384, weight_bits=1)
+    config = ArrayConfig(rows=2, cols=2, weight_depth=16384, weight_bits=1, weight_load_rows=1)
     [weights] = [c for c in memory_costs(config) if c.name == "weights"]
     # 16384 words of 2 bits = 32 Kbit: two 16384×1 blocks (as 512×36 it would take 32).
     assert (weights.bits, weights.blocks) == (2, 2)
 
 
 def test_a_device_with_too_few_blocks_is_reported():
-    config = ArrayConfig(rows=8, cols=8, weight_depth=32768)  # 64-bit words: 128 blocks
+    # 64-bit words: 128 blocks
+    config = ArrayConfig(rows=8, cols=8, weight_depth=32768, weight_load_rows=1)
     report = block_ram_report(config, "45k")
     assert report["block_rams_by_memory"]["weights"] == 128
     assert (report["device_block_rams"], report["fits"]) == (108, False)

@@ -27,10 +27,12 @@ def test_column_sums_each_vector_with_its_bank(seed, rows, pipelined):
     got = {}
 
     async def testbench(ctx):
+        per_beat = config.weight_load_rows           # rows a load beat carries
         for bank in range(2):
-            for row in range(rows):
-                ctx.set(dut.load_in, {"value": int(weights[bank, row]), "bank": bank,
-                                      "row": row, "valid": 1})
+            for beat in range(rows // per_beat):
+                values = weights[bank, beat * per_beat:(beat + 1) * per_beat]
+                ctx.set(dut.load_in, {"values": [int(v) for v in values], "bank": bank,
+                                      "beat": beat, "valid": 1})
                 await ctx.tick()
         ctx.set(dut.load_in.valid, 0)
         for _ in range(rows):                       # the last load reaches the bottom row

@@ -17,6 +17,7 @@ from hw.sequencer import Sequencer
 CONFIG = ArrayConfig(rows=4, cols=2, weight_depth=512, act_depth=512, param_depth=32,
                      psum_depth=16, program_depth=4, window=3, window_width=8)
 WORD = descriptor_format(CONFIG)
+MATMUL = LAYER_OPS.index("matmul")
 
 
 def _layer(rng, **fields) -> dict:
@@ -25,6 +26,9 @@ def _layer(rng, **fields) -> dict:
     values.update(m=int(rng.integers(1, CONFIG.psum_depth + 1)),
                   k_tiles=int(rng.integers(1, 4)), n_tiles=int(rng.integers(1, 4)), last=0)
     values.update(fields)
+    if values["op"] == MATMUL and "w_base" not in fields:
+        # The array reads its weights a memory row (weight_load_rows words) a beat.
+        values["w_base"] -= values["w_base"] % CONFIG.weight_load_rows
     return values
 
 
@@ -58,7 +62,7 @@ def _run(program: list[dict], rng, *, done_after: int = 3, max_cycles: int = 200
                 countdown, issued = None, set()
             if ctx.get(dut.weights.valid) and ctx.get(dut.weights.ready):
                 payload = ctx.get(dut.weights.payload)
-                seen["weights"].append((payload.base, payload.count))
+                seen["weights"].append((payload.base, payload.count, payload.wide))
                 issued.add("weights")
             if ctx.get(dut.tiles.valid) and ctx.get(dut.tiles.ready):
                 tile = ctx.get(dut.tiles.payload)
@@ -91,11 +95,13 @@ def test_runs_every_layer_as_the_contract_packed_it(seed):
     seen = _run(program, rng)
     assert [layer for _cycle, layer in seen["launches"]] == program
     assert seen["descs"] == program
-    # A tile is rows weight words on the array, window² on the window unit, one on the
-    # vector unit.
-    words = {LAYER_OPS.index("matmul"): CONFIG.rows, LAYER_OPS.index("window"): 9}
+    # A tile is rows weight words on the array, read two a beat (wide), window² on the
+    # window unit, one on the vector unit.
+    assert CONFIG.weight_load_rows == 2
+    words = {MATMUL: CONFIG.rows, LAYER_OPS.index("window"): 9}
     assert seen["weights"] == [(layer["w_base"], layer["n_tiles"] * layer["k_tiles"] *
-                                words.get(layer["op"], 1)) for layer in program]
+                                words.get(layer["op"], 1), int(layer["op"] == MATMUL))
+                               for layer in program]
     assert seen["tiles"] == [(nt, kt, int(kt == layer["k_tiles"] - 1)) for layer in program
                              for nt in range(layer["n_tiles"]) for kt in range(layer["k_tiles"])]
     assert seen["error"] == 0
@@ -123,7 +129,8 @@ def test_timing_fetch_and_load_take_two_cycles():
 
 
 @pytest.mark.parametrize("fields", [dict(m=0), dict(m=CONFIG.psum_depth + 1), dict(k_tiles=0),
-                                    dict(n_tiles=0)], ids=lambda f: f"{f}")
+                                    dict(n_tiles=0), dict(op=MATMUL, w_base=5)],
+                         ids=lambda f: f"{f}")
 def test_invalid_descriptor_stops_with_error(seed, fields):
     rng = np.random.default_rng(seed)
     seen = _run([_layer(rng), _layer(rng, last=1, **fields)], rng)

@@ -14,7 +14,8 @@ import numpy as np
 from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
 from hw import ArrayConfig
-from hw.contract import MEM_ACTIVATIONS, MEM_PARAMS, MEM_PROGRAM, MEM_WEIGHTS
+from hw.contract import (MEM_ACTIVATIONS, MEM_PARAMS, MEM_PROGRAM, MEM_WEIGHTS,
+                         memory_array_words)
 from quantizer.graph import Graph
 from quantizer.kernels import evaluate
 from quantizer.memory_plan import TensorPlacement
@@ -31,8 +32,8 @@ class HostPort:
     words come back the same way, so Python wakes once per image, not once per word; without
     it, words go through the host port one a cycle, as a processor writes them."""
 
-    def __init__(self, dut, bulk: bool = True):
-        self.dut = dut
+    def __init__(self, dut, config: ArrayConfig, bulk: bool = True):
+        self.dut, self.config = dut, config
         dut.host_we.value = 0
         dut.start.value = 0
         self.bulk = bulk
@@ -40,8 +41,8 @@ class HostPort:
                       else "through the host port")
 
     async def write(self, sel: int, base: int, words) -> None:
-        if self.bulk:
-            Path(FILE).write_text(image_file(base, words))
+        if self.bulk:  # straight into the memory array, as its rows hold the words
+            Path(FILE).write_text(image_file(*memory_array_words(self.config, sel, base, words)))
             self.dut.mxugen_sel.value = sel
             await self._pulse(self.dut.mxugen_load)
             return
@@ -132,7 +133,7 @@ async def run_network(dut):
     bench = Bench(dut)
     s = bench.settings
     await bench.start(clock=False)  # the simulation build drives its clock
-    host = HostPort(dut, bulk=s.get("bulk", True))
+    host = HostPort(dut, bench.config, bulk=s.get("bulk", True))
     await host.write(MEM_WEIGHTS, 0, s["weights"])
     await host.write(MEM_PARAMS, 0, s["params"])
     graph = Graph.load(s["graph"])
@@ -174,7 +175,7 @@ async def invalid_descriptor_stops_with_error(dut):
     """A descriptor with no samples and no tiles: the run ends at once with done and error."""
     bench = Bench(dut)
     await bench.start(clock=False)  # the simulation build drives its clock
-    host = HostPort(dut)
+    host = HostPort(dut, bench.config)
     await host.write(MEM_PROGRAM, 0, [0])
     await host.run(100)
     assert int(dut.done.value) == 1 and int(dut.error.value) == 1

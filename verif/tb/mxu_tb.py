@@ -32,7 +32,8 @@ class MatrixUnitBench(Bench):
         self.lo, self.hi = dtype_range(cfg.dtype)
         self.x = StreamDriver(dut.clk, dut, "x", activation_stream_layout(cfg), rng=self.rng,
                               idle_probability=idle_probability)
-        self.w = StreamDriver(dut.clk, dut, "w", weight_stream_layout(cfg), rng=self.rng,
+        self.w = StreamDriver(dut.clk, dut, "w",
+                              weight_stream_layout(cfg, cfg.weight_load_rows), rng=self.rng,
                               idle_probability=idle_probability)
         self.acc_board = Scoreboard("array accumulators")
         self.y_board = Scoreboard("requantized outputs")
@@ -53,8 +54,10 @@ class MatrixUnitBench(Bench):
                   label: str) -> None:
         """Queue one weight tile (``rows × cols``) and the vectors (``M × rows``) using it, and
         their golden results."""
-        for k in range(self.config.rows):
-            self.w.send({"data": [int(v) for v in weights[k]], "zero": zw})
+        per_beat = self.config.weight_load_rows
+        for k in range(0, self.config.rows, per_beat):
+            self.w.send({"data": [int(v) for v in weights[k:k + per_beat].reshape(-1)],
+                         "zero": zw})
         for i, vector in enumerate(x):
             self.x.send({"data": [int(v) for v in vector], "zero": zx, "last": i == len(x) - 1})
         acc = accumulate(x, weights.T, input_zero_point=zx, weight_zero_point=zw,
@@ -118,15 +121,16 @@ async def stalling_random_tiles(dut):
 
 @cocotb.test()
 async def full_rate_without_bubbles(dut):
-    """Tiles used for rows + cols vectors: once the first tile is in, the array takes one
-    vector every cycle, weight loads fully hidden behind compute; results appear exactly
-    array_latency (+ requant_latency) cycles after their vector."""
+    """Tiles used for as many vectors as a tile takes beats to load (rows /
+    weight_load_rows): once the first tile is in, the array takes one vector every cycle,
+    weight loads fully hidden behind compute; results appear exactly array_latency
+    (+ requant_latency) cycles after their vector."""
     bench = MatrixUnitBench(dut)
     bench.apply_params(bench.params)
     await bench.start()
     cfg = bench.config
-    for t in range(4):
-        bench.random_tile(cfg.rows + cfg.cols, f"tile {t}")
+    for t in range(6):
+        bench.random_tile(cfg.rows // cfg.weight_load_rows, f"tile {t}")
     await bench.drain()
     bench.check()
     assert bench.x.stalls == 0, f"{bench.x.stalls} cycles the array refused a vector"

@@ -26,7 +26,9 @@ async def mac_matches_golden_model(dut):
         x, zx, w, zw = (int(v) for v in bench.rng.integers(lo, hi + 1, size=4))
         psum = int(bench.rng.integers(-(1 << 30), 1 << 30))
         bank = trial % 2
-        dut.load_in.value = pack(load, {"value": w - zw, "bank": bank, "row": 0, "valid": 1})
+        per_beat = config.weight_load_rows  # row 0 takes value 0 of beat 0
+        dut.load_in.value = pack(load, {"values": [w - zw] * per_beat, "bank": bank, "beat": 0,
+                                        "valid": 1})
         await bench.cycles(1)
         dut.load_in.value = 0
         dut.x_in.value = pack(act, {"value": x - zx, "bank": bank})
