@@ -152,10 +152,10 @@ class Accelerator(ConfiguredComponent):
         m.submodules.w_stream = w_stream = MemoryStreamer(
             addr_width=address_bits(cfg.weight_depth), count_width=RANGE_COUNT_BITS,
             word_width=weight_bits, words_per_read=per_row)
+        m.submodules.addrgen = addrgen = ActivationAddressGenerator(cfg)
         m.submodules.x_stream = x_stream = MemoryStreamer(
             addr_width=len(a_rd.addr), count_width=RANGE_COUNT_BITS, word_width=len(a_rd.data),
-            tag_width=2)
-        m.submodules.addrgen = addrgen = ActivationAddressGenerator(cfg)
+            tag_width=addrgen.tag_width)
         m.submodules.array = array = SystolicArray(cfg)
         m.submodules.vector = vector = VectorUnit(cfg)
         units = [array, vector]
@@ -201,7 +201,7 @@ class Accelerator(ConfiguredComponent):
         wiring.connect(m, x_stream.words, addrgen.words)
         m.d.comb += [unit.x.payload.eq(addrgen.x.payload) for unit in units]
         if cfg.window:
-            m.d.comb += window.keep.eq(addrgen.x_keep)
+            m.d.comb += window.raster.eq(addrgen.x_raster)
         _route(m, addrgen.x, [(s, u.x) for s, u in zip(selects, units)])
         m.d.comb += [x_stream.data.eq(a_rd.data), self.host_rdata.eq(a_rd.data)]
         with m.If(self.busy):

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import stream
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from .component import ConfiguredComponent
@@ -14,10 +14,19 @@ from .contract import LAYER_OPS, SPATIAL_BITS, STEP_BITS, TILE_COUNT_BITS, addre
 from .memstream import range_command_layout
 from .sequencer import RANGE_COUNT_BITS, TILE_LAYOUT, LayerSignature
 
-__all__ = ["ActivationAddressGenerator"]
+__all__ = ["ActivationAddressGenerator", "raster_flags_layout"]
 
 OP_MATMUL, OP_MAX, OP_ADD, OP_WINDOW = (LAYER_OPS.index(name)
                                         for name in ("matmul", "max", "add", "window"))
+
+
+def raster_flags_layout(config: ArrayConfig) -> data.StructLayout:
+    """Where a ``window`` layer's vector sits in its raster: ``keep`` (a K×K window ending
+    there is an output pixel's), ``row_start`` and ``row_end`` (the first and last word the
+    raster streams of a row), ``top`` (the rows streamed above it in its sample, at most
+    ``K − 1``: the window unit's line buffer holds nothing of this sample above those)."""
+    return data.StructLayout({"keep": 1, "row_start": 1, "row_end": 1,
+                              "top": unsigned(max(1, (config.window - 1).bit_length()))})
 
 
 class ActivationAddressGenerator(ConfiguredComponent):
@@ -38,13 +47,17 @@ class ActivationAddressGenerator(ConfiguredComponent):
     (``k_tiles = 2``, ``dil_h = 0``): the second reads ``in2_base`` instead of ``in_base``.
 
     A ``window`` layer (:class:`~hw.window.WindowUnit`, one K tile) reads its padded input
-    once, in raster order: ``rh × rw`` words a sample from input pixel ``(−pad_top,
+    once, in raster order: the ``rh × rw`` positions a sample from input pixel ``(−pad_top,
     −pad_left)``, stride 1, each marked ``keep`` when the K×K window ending there (``K`` the
     configuration's ``window``) is an output pixel's, that is its row and column are at least
-    ``K − 1`` and a whole number of strides past it. ``m`` counts the kept ones.
+    ``K − 1`` and a whole number of strides past it. ``m`` counts the kept ones. The first
+    ``min(pad_top, K − 1)`` rows and ``min(pad_left, K − 1)`` columns are padding the window
+    unit fills in itself (the zero point), so they are not streamed: a sample streams
+    ``(rh − min(pad_top, K − 1))·(rw − min(pad_left, K − 1))`` words
+    (:func:`raster_flags_layout` says where each sits).
 
     One one-word range per vector, one per cycle: the memory streamer reads one word per
-    cycle, as it would a tile's range, and carries the padding and keep flags as its tag.
+    cycle, as it would a tile's range, and carries the padding and raster flags as its tag.
 
     Parameters
     ----------
@@ -56,26 +69,28 @@ class ActivationAddressGenerator(ConfiguredComponent):
         The running layer (``in_base``, ``m``, ``zx`` and the convolution geometry).
     tiles : ``In(stream.Signature(TILE_LAYOUT))``
         The tile loop; a tile is accepted with its last pixel's range.
-    ranges : ``Out(stream.Signature(range_command_layout(..., tag_width=2)))``
-        One-word activation-memory ranges, tagged with bit 0 for a padding tap and bit 1 for
-        a kept one, for a :class:`~hw.memstream.MemoryStreamer` with ``tag_width=2``.
-    words : ``In(stream.Signature(unsigned(8 * rows + 2)))``
+    ranges : ``Out(stream.Signature(range_command_layout(..., tag_width=tag_width)))``
+        One-word activation-memory ranges, tagged with a padding bit and the raster flags,
+        for a :class:`~hw.memstream.MemoryStreamer` with ``tag_width=self.tag_width``.
+    words : ``In(stream.Signature(unsigned(8 * rows + tag_width)))``
         The words those ranges return, in order, with their tags on top.
     x : ``Out(stream.Signature(activation_stream_layout(config)))``
         Activation vectors for the :class:`~hw.array.SystolicArray`.
-    x_keep : ``Out(1)``
-        With each vector on ``x``: it is kept (always, but for ``window`` layers).
+    x_raster : ``Out(raster_flags_layout(config))``
+        With each vector on ``x``: where it sits in a ``window`` layer's raster (``keep`` is
+        always set for other layers).
     """
 
     def __init__(self, config: ArrayConfig):
+        self.tag_width = 1 + raster_flags_layout(config).size
         super().__init__(config, {
             "layer": In(LayerSignature(config)),
             "tiles": In(stream.Signature(TILE_LAYOUT)),
             "ranges": Out(stream.Signature(range_command_layout(
-                address_bits(config.act_depth), RANGE_COUNT_BITS, 2))),
-            "words": In(stream.Signature(unsigned(8 * config.rows + 2))),
+                address_bits(config.act_depth), RANGE_COUNT_BITS, self.tag_width))),
+            "words": In(stream.Signature(unsigned(8 * config.rows + self.tag_width))),
             "x": Out(stream.Signature(activation_stream_layout(config))),
-            "x_keep": Out(1),
+            "x_raster": Out(raster_flags_layout(config)),
         })
 
     def elaborate(self, platform):
@@ -95,15 +110,28 @@ class ActivationAddressGenerator(ConfiguredComponent):
 
         # A window layer's raster position is kept where a K×K window ending there is an
         # output pixel's: row and column at least K − 1 and a whole number of strides on
-        # (the phases count rows and columns past K − 1 modulo the strides).
+        # (the phases count rows and columns past K − 1 modulo the strides). Its raster
+        # starts past the padding rows and columns the window unit fills in (at most K − 1
+        # of each): rows start at start_col, samples at start_row.
         keep = Signal()
+        flags = Signal(raster_flags_layout(cfg))
         row_phase, col_phase = Signal.like(desc.stride_h), Signal.like(desc.stride_w)
+        first = max(cfg.window - 1, 0)
+
+        def skipped(layer, pad):
+            return Mux(layer.op == OP_WINDOW, Mux(pad > first, first, pad), 0) \
+                if cfg.window else 0
+        start_row, start_col = skipped(desc, desc.pad_top), skipped(desc, desc.pad_left)
         if cfg.window:
-            first = cfg.window - 1
-            m.d.comb += keep.eq(~window | ((oh >= first) & (row_phase == 0) &
-                                           (ow >= first) & (col_phase == 0)))
+            streamed = oh - start_row
+            m.d.comb += [keep.eq(~window | ((oh >= first) & (row_phase == 0) &
+                                            (ow >= first) & (col_phase == 0))),
+                         flags.row_start.eq(window & (ow == start_col)),
+                         flags.row_end.eq(window & last_ow),
+                         flags.top.eq(Mux(window, Mux(streamed > first, first, streamed), 0))]
         else:
             m.d.comb += keep.eq(1)
+        m.d.comb += flags.keep.eq(keep)
         last_pixel = keep & (pixel == desc.m - 1)
 
         ih = Signal(signed(2 * SPATIAL_BITS + STEP_BITS + 2))
@@ -123,23 +151,25 @@ class ActivationAddressGenerator(ConfiguredComponent):
                      self.tiles.ready.eq(self.ranges.ready & last_pixel),
                      self.ranges.payload.base.eq(Mux(inside, address, 0)),
                      self.ranges.payload.count.eq(1),
-                     self.ranges.payload.tag.eq(Cat(~inside, keep))]
+                     self.ranges.payload.tag.eq(Cat(~inside, flags))]
         with m.If(launch):
-            m.d.sync += [g.eq(0), kw.eq(0), kh.eq(0), ow.eq(0), oh.eq(0), row0.eq(0),
-                         pixel.eq(0), lanes.eq(0), group_base.eq(0)]
+            incoming = self.layer.incoming
+            m.d.sync += [g.eq(0), kw.eq(0), kh.eq(0), row0.eq(0), pixel.eq(0), lanes.eq(0),
+                         group_base.eq(0), row_phase.eq(0), col_phase.eq(0),
+                         ow.eq(skipped(incoming, incoming.pad_left)),
+                         oh.eq(skipped(incoming, incoming.pad_top))]
         with m.Elif(self.ranges.valid & self.ranges.ready):
             m.d.sync += ow.eq(ow + 1)
             with m.If(keep):
                 m.d.sync += pixel.eq(pixel + 1)
             if cfg.window:
-                first = cfg.window - 1
                 with m.If(ow + 1 == first):
                     m.d.sync += col_phase.eq(0)
                 with m.Elif(ow >= first):
                     m.d.sync += col_phase.eq(Mux(col_phase == desc.stride_w - 1, 0,
                                                  col_phase + 1))
             with m.If(last_ow):
-                m.d.sync += [ow.eq(0), oh.eq(oh + 1)]
+                m.d.sync += [ow.eq(start_col), oh.eq(oh + 1), col_phase.eq(0)]
                 if cfg.window:
                     with m.If(oh + 1 == first):
                         m.d.sync += row_phase.eq(0)
@@ -147,9 +177,10 @@ class ActivationAddressGenerator(ConfiguredComponent):
                         m.d.sync += row_phase.eq(Mux(row_phase == desc.stride_h - 1, 0,
                                                      row_phase + 1))
                 with m.If(last_oh):
-                    m.d.sync += [oh.eq(0), row0.eq(row0 + desc.h)]
+                    m.d.sync += [oh.eq(start_row), row0.eq(row0 + desc.h), row_phase.eq(0)]
             with m.If(last_pixel):  # the tile is done: next K tile, pixels from the start
-                m.d.sync += [ow.eq(0), oh.eq(0), row0.eq(0), pixel.eq(0)]
+                m.d.sync += [ow.eq(start_col), oh.eq(start_row), row0.eq(0), pixel.eq(0),
+                             row_phase.eq(0), col_phase.eq(0)]
                 with m.If(self.tiles.payload.last_k):  # the next column tile starts at K 0
                     m.d.sync += [g.eq(0), kw.eq(0), kh.eq(0)]
                     with m.If(desc.op != OP_MATMUL):
@@ -169,9 +200,10 @@ class ActivationAddressGenerator(ConfiguredComponent):
         # Vectors: padding taps become the input zero point; the sample index of the one on
         # the array's input marks each tile's last.
         sample = Signal.like(desc.m)
-        kept = self.words.payload[8 * cfg.rows + 1]
-        last = kept & (sample == desc.m - 1)
         pad = self.words.payload[8 * cfg.rows]
+        word_flags = raster_flags_layout(cfg)(self.words.payload[8 * cfg.rows + 1:])
+        kept = word_flags.keep
+        last = kept & (sample == desc.m - 1)
         # Max pooling's padded taps are the type's lowest value, which never wins.
         lowest = Const(-128 if cfg.dtype == "int8" else 0, cfg.data_shape)
         padding = Mux(desc.op == OP_MAX, lowest, desc.zx)
@@ -179,7 +211,7 @@ class ActivationAddressGenerator(ConfiguredComponent):
                      self.x.payload.data.eq(Mux(pad, Cat(*[padding] * cfg.rows),
                                                 self.words.payload[:8 * cfg.rows])),
                      self.x.payload.zero.eq(desc.zx), self.x.payload.last.eq(last),
-                     self.x_keep.eq(kept)]
+                     self.x_raster.eq(word_flags)]
         with m.If(launch):
             m.d.sync += sample.eq(0)
         with m.Elif(self.x.valid & self.x.ready & kept):

@@ -4,7 +4,6 @@ the hardware's own cycle counter)."""
 
 from __future__ import annotations
 
-import numpy as np
 
 from hw import ArrayConfig
 
@@ -39,13 +38,17 @@ def vector_cycles(config: ArrayConfig, m: int, tiles: int) -> int:
 
 
 def window_cycles(config: ArrayConfig, raster: int, n_tiles: int) -> int:
-    """The cycle model of one window-unit pass over ``raster`` padded input words (samples ×
-    rows × columns) for each of ``n_tiles`` column tiles (docs/performance.md): a column
-    tile takes its ``window²`` weight words, one a cycle, then its raster, one word a
-    cycle; the first tile's words stream from the layer's launch, in its third cycle."""
+    """The cycle model of one window-unit pass over ``raster`` input words (samples × the
+    rows × columns of the padded input it streams,
+    :meth:`~quantizer.layers.AcceleratorLayer.streamed_raster`) for each of ``n_tiles``
+    column tiles (docs/performance.md): the first
+    column tile takes its ``window²`` weight words, one a cycle, from the layer's launch (in
+    its third cycle); then the rasters stream back to back, one word a cycle, each next
+    tile's weights loading into the unit's other bank meanwhile (a raster is at least
+    ``window²`` words)."""
     fetch, weight_latency = 2, 3
     drain = config.window_latency + config.requant_latency + 1
-    return fetch + weight_latency + n_tiles * (config.window ** 2 + raster) + drain
+    return fetch + weight_latency + config.window ** 2 + n_tiles * raster + drain
 
 
 def layer_cycles(config: ArrayConfig, layer, samples: int) -> int:
@@ -55,13 +58,13 @@ def layer_cycles(config: ArrayConfig, layer, samples: int) -> int:
     ``(kh, kw, g)``), ``N = Cout``; the address generator feeds it one vector per cycle, padding
     taps included, so the fully-connected model holds unchanged. A vector-unit layer streams
     its taps × column tiles (:func:`vector_cycles`), a window-unit layer its padded input
-    once per column tile (:func:`window_cycles`). A layer whose output pixels exceed the
-    partial-sum memory runs in passes (:meth:`~quantizer.layers.AcceleratorLayer.passes`),
-    one descriptor each, one after the other: its cycles are theirs summed."""
+    once per column tile, less the padding the unit fills in (:func:`window_cycles`). A
+    layer whose output pixels exceed the partial-sum memory runs in passes
+    (:meth:`~quantizer.layers.AcceleratorLayer.passes`), one descriptor each, one after the
+    other: its cycles are theirs summed."""
     _, k_tiles, n_tiles = layer.tiles(config.rows, config.cols)
     if layer.on_window(config):
-        return sum(window_cycles(config, p.samples * int(np.prod(layer.raster(config.window,
-                                                                              p.rows))),
+        return sum(window_cycles(config, p.samples * layer.streamed_raster(config.window, p),
                                  n_tiles)
                    for p in layer.passes(samples, config.psum_depth))
     if not layer.on_array:

@@ -239,6 +239,14 @@ class AcceleratorLayer:
         rows = self.oh if rows is None else rows
         return (rows - 1) * self.stride[0] + window, (self.ow - 1) * self.stride[1] + window
 
+    def streamed_raster(self, window: int, p: LayerPass) -> int:
+        """Words a sample of pass ``p`` streams to the window unit: its padded raster
+        (:meth:`raster`) less the top and left padding the unit fills in itself, at most
+        ``window − 1`` rows and columns (:class:`hw.addrgen.ActivationAddressGenerator`)."""
+        rh, rw = self.raster(window, p.rows)
+        top = self.pass_geometry(p)["pad_top"]
+        return (rh - min(top, window - 1)) * (rw - min(self.pad[1], window - 1))
+
     def on_window(self, config) -> bool:
         """True when ``config`` (an :class:`hw.ArrayConfig`) has a window unit that runs this
         layer (:meth:`raster`), its rows no wider than the line buffers, in fewer cycles than

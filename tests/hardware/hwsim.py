@@ -44,7 +44,7 @@ async def feed_unit(ctx, dut, rng, busy: float, weights: list, vectors: list, *,
                     zx: int, latency: int) -> list[tuple[list[int], bool]]:
     """Drive a per-channel unit (:class:`~hw.vector.VectorUnit`, :class:`~hw.window.WindowUnit`)
     as the accelerator does: each cycle offer the next weight word and the next vector
-    ``(data, last)`` or ``(data, last, keep)``, each with probability ``busy``; return the
+    ``(data, last)`` or ``(data, last, raster flags)``, each with probability ``busy``; return the
     beats ``(lanes, last)`` it gives until ``latency`` cycles after the last vector."""
     beats, drain = [], latency + 2
     while drain:
@@ -57,12 +57,12 @@ async def feed_unit(ctx, dut, rng, busy: float, weights: list, vectors: list, *,
             ctx.set(dut.w.payload.zero, zw)
         ctx.set(dut.x.valid, x_valid)
         if x_valid:
-            data, last, *keep = vectors[0]
+            data, last, *flags = vectors[0]
             ctx.set(dut.x.payload.data, data)
             ctx.set(dut.x.payload.zero, zx)
             ctx.set(dut.x.payload.last, last)
-            if keep:
-                ctx.set(dut.keep, keep[0])
+            if flags:
+                ctx.set(dut.raster, flags[0])
         if w_valid and ctx.get(dut.w.ready):
             weights.pop(0)
         if x_valid and ctx.get(dut.x.ready):

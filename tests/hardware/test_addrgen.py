@@ -13,7 +13,9 @@ from hw.addrgen import ActivationAddressGenerator
 from hw.contract import LAYER_OPS, dense_geometry, descriptor_format
 
 CONFIG = ArrayConfig(rows=4, cols=2, act_depth=1024, psum_depth=64, window=3, window_width=16)
-WINDOW, KEEP = LAYER_OPS.index("window"), 2  # the keep flag's bit in a range's tag
+WINDOW = LAYER_OPS.index("window")
+# A range's tag: bit 0 padding, then the raster flags (hw.addrgen.raster_flags_layout).
+KEEP, ROW_START, ROW_END, TOP = 2, 4, 8, 16
 WORD = descriptor_format(CONFIG)
 ROWS_MASK = (1 << (8 * CONFIG.rows)) - 1
 
@@ -28,22 +30,26 @@ def _desc(rng, **fields) -> dict:
 
 def _raster_taps(layer: dict) -> list[tuple[int, int]]:
     """A window layer's (address, tag): every column tile reads its channel group's padded
-    input once, raster by raster, the positions where a window ends on an output pixel
-    kept."""
+    input once, raster by raster, but for the first min(pad, K − 1) rows and columns (the
+    window unit fills those in), the positions where a window ends on an output pixel
+    kept, each row's first and last marked, and the rows streamed above (at most K − 1)."""
     k, (sh, sw) = CONFIG.window, (layer["stride_h"], layer["stride_w"])
+    top, left = min(layer["pad_top"], k - 1), min(layer["pad_left"], k - 1)
     samples = layer["m"] // (layer["oh"] * layer["ow"])
     taps = []
     for nt in range(layer["n_tiles"]):
         base = layer["in_base"] + nt // (CONFIG.rows // CONFIG.cols) * layer["plane"]
         for n in range(samples):
-            for r in range(layer["rh"]):
-                for c in range(layer["rw"]):
+            for r in range(top, layer["rh"]):
+                for c in range(left, layer["rw"]):
                     keep = r >= k - 1 and (r - k + 1) % sh == 0 and c >= k - 1 and \
                         (c - k + 1) % sw == 0
                     ih, iw = r - layer["pad_top"], c - layer["pad_left"]
                     inside = 0 <= ih < layer["h"] and 0 <= iw < layer["w"]
+                    flags = KEEP * keep + ROW_START * (c == left) + \
+                        ROW_END * (c == layer["rw"] - 1) + TOP * min(r - top, k - 1)
                     taps.append(((base + (n * layer["h"] + ih) * layer["w"] + iw) * inside,
-                                 (not inside) | KEEP * keep))
+                                 (not inside) | flags))
     return taps
 
 
@@ -118,7 +124,7 @@ def _run(layers: list[dict], rng) -> list[dict]:
                     x = ctx.get(dut.x.payload)
                     seen["words"].append(pending.pop(0))
                     seen["vectors"].append((ctx.get(dut.x.payload.data.as_value()), x.zero,
-                                            x.last, ctx.get(dut.x_keep)))
+                                            x.last, ctx.get(dut.x_raster.as_value())))
                 await ctx.tick()
             assert not tiles
             ctx.set(dut.tiles.valid, 0)
@@ -137,10 +143,11 @@ def _check(layer: dict, seen: dict) -> None:
     zx_lanes = sum((pad & 0xFF) << (8 * r) for r in range(CONFIG.rows))
     m, expected, kept = layer["m"], [], 0
     for word in seen["words"]:  # each tile's m-th kept vector is its last
-        keep = word >> (8 * CONFIG.rows + 1)
+        flags = word >> (8 * CONFIG.rows + 1)
+        keep = flags & 1
         kept += keep
         expected.append((zx_lanes if word >> (8 * CONFIG.rows) & 1 else word & ROWS_MASK,
-                         layer["zx"], int(bool(keep) and kept % m == 0), keep))
+                         layer["zx"], int(bool(keep) and kept % m == 0), flags))
     assert seen["vectors"] == expected
 
 
@@ -204,6 +211,7 @@ def test_vector_layers_read_each_column_tiles_channel_group(seed, op):
     (1, 5, 4, (1, 1), (1, 1), (5, 4)),      # SAME 3x3
     (2, 5, 6, (2, 2), (0, 1), (2, 3)),      # stride 2, padding on the left only
     (1, 4, 3, (2, 1), (1, 1), (2, 3)),
+    (1, 3, 3, (1, 1), (2, 3), (3, 4)),      # padding of K − 1 rows and more columns
 ])
 def test_a_window_layer_reads_its_padded_input_once(seed, samples, h, w, stride, pad, out):
     rng = np.random.default_rng(seed)
@@ -214,7 +222,7 @@ def test_a_window_layer_reads_its_padded_input_once(seed, samples, h, w, stride,
                   groups=1, plane=samples * h * w, stride_h=stride[0], stride_w=stride[1],
                   dil_h=1, dil_w=1, pad_top=pad[0], pad_left=pad[1], rh=rh, rw=rw)
     [seen] = _run([layer], rng)
-    assert sum(tag >> 1 for _, tag in seen["ranges"]) == 3 * layer["m"]
+    assert sum(tag >> 1 & 1 for _, tag in seen["ranges"]) == 3 * layer["m"]
     _check(layer, seen)
 
 

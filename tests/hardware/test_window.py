@@ -1,5 +1,7 @@
 """The depthwise window unit slides a K×K window over a padded input raster and gives, for every
-kept position, the column tile's depthwise sums (checked against a direct numpy convolution)."""
+kept position, the column tile's depthwise sums (checked against a direct numpy convolution);
+the top and left padding it is not sent (at most K − 1 rows and columns) it fills in with the
+zero point."""
 
 from __future__ import annotations
 
@@ -15,12 +17,14 @@ CONFIGS = [ArrayConfig(rows=4, cols=2, window=3, window_width=12),
            ArrayConfig(rows=2, cols=2, window=2, window_width=8)]
 
 
-def _raster(rng, config, samples: int, oh: int, ow: int, stride: int):
-    """A raster of ``samples`` padded inputs, the words of each column tile's pass and the
-    expected sums ``[nt, sample, oy, ox, cols]``."""
+def _raster(rng, config, samples: int, oh: int, ow: int, stride: int, pad: tuple, zx: int):
+    """``samples`` padded inputs (``pad`` rows on top and columns on the left hold the zero
+    point) and their raster's size."""
     k = config.window
     rh, rw = (oh - 1) * stride + k, (ow - 1) * stride + k
     x = rng.integers(-128, 128, (samples, rh, rw, config.rows))
+    x[:, :pad[0]] = zx
+    x[:, :, :pad[1]] = zx
     return x, rh, rw
 
 
@@ -38,16 +42,18 @@ def _expected(config, x, w, zx, zw, oh, ow, stride, n_tiles):
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"{c.window}x{c.window}")
-@pytest.mark.parametrize("samples, oh, ow, stride, n_tiles, busy",
-                         [(1, 3, 4, 1, 3, 1.0), (2, 2, 3, 2, 2, 0.6), (1, 1, 5, 1, 1, 0.8)])
-def test_each_kept_position_gets_its_windows_sum(seed, config, samples, oh, ow, stride,
+@pytest.mark.parametrize("samples, oh, ow, stride, pad, n_tiles, busy",
+                         [(1, 3, 4, 1, (0, 0), 3, 1.0), (2, 2, 3, 2, (0, 0), 2, 0.6),
+                          (1, 1, 5, 1, (0, 0), 1, 0.8), (2, 3, 3, 1, (1, 1), 3, 1.0),
+                          (2, 2, 3, 2, (3, 1), 2, 0.7)])
+def test_each_kept_position_gets_its_windows_sum(seed, config, samples, oh, ow, stride, pad,
                                                  n_tiles, busy):
     rng = np.random.default_rng(seed)
     k = config.window
-    x, rh, rw = _raster(rng, config, samples, oh, ow, stride)
-    w = rng.integers(-128, 128, (n_tiles, k * k, config.cols))
     word = descriptor_format(config)
     layer = {f.name: int(rng.integers(f.min, f.max + 1)) for f in word}
+    x, rh, rw = _raster(rng, config, samples, oh, ow, stride, pad, layer["zx"])
+    w = rng.integers(-128, 128, (n_tiles, k * k, config.cols))
     layer.update(one_input_fields(), op=LAYER_OPS.index("window"), m=samples * oh * ow,
                  n_tiles=n_tiles, k_tiles=1, rh=rh, rw=rw)
     expected = _expected(config, x, w, layer["zx"], layer["zw"], oh, ow, stride, n_tiles)
@@ -56,12 +62,15 @@ def test_each_kept_position_gets_its_windows_sum(seed, config, samples, oh, ow, 
         return r >= k - 1 and (r - k + 1) % stride == 0 and c >= k - 1 and \
             (c - k + 1) % stride == 0
 
+    # The raster leaves out the first min(pad, K − 1) rows and columns.
+    top, left = (min(p, k - 1) for p in pad)
     vectors = []
     for _ in range(n_tiles):
-        tile = [(x[n, r, c].tolist(), kept(r, c)) for n in range(samples) for r in range(rh)
-                for c in range(rw)]
-        last = max(i for i, (_, keep) in enumerate(tile) if keep)
-        vectors += [(data, i == last, keep) for i, (data, keep) in enumerate(tile)]
+        tile = [(x[n, r, c].tolist(), {"keep": kept(r, c), "row_start": c == left,
+                                       "row_end": c == rw - 1, "top": min(r - top, k - 1)})
+                for n in range(samples) for r in range(top, rh) for c in range(left, rw)]
+        last = max(i for i, (_, flags) in enumerate(tile) if flags["keep"])
+        vectors += [(data, i == last, flags) for i, (data, flags) in enumerate(tile)]
     weights = [row for tile in w.tolist() for row in tile]
     dut = WindowUnit(config)
     beats = []
