@@ -112,7 +112,7 @@ class ActivationAddressGenerator(ConfiguredComponent):
         # output pixel's: row and column at least K − 1 and a whole number of strides on
         # (the phases count rows and columns past K − 1 modulo the strides). Its raster
         # starts past the padding rows and columns the window unit fills in (at most K − 1
-        # of each): rows start at start_col, samples at start_row.
+        # of each): a row at column start_col, a sample at row start_row.
         keep = Signal()
         flags = Signal(raster_flags_layout(cfg))
         row_phase, col_phase = Signal.like(desc.stride_h), Signal.like(desc.stride_w)

@@ -45,7 +45,7 @@ class WindowUnit(ConfiguredComponent):
     Attributes
     ----------
     layer : ``In(LayerSignature(config))``
-        The running layer (``rw``, ``zw``).
+        The running layer (``zx``).
     x, raster : ``In(stream.Signature(activation_stream_layout(config)))``,
         ``In(raster_flags_layout(config))``
         The raster, the last kept vector of each column tile marked; its flags with each.
