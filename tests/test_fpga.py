@@ -56,3 +56,15 @@ def test_the_accelerators_block_rams_are_the_ones_decided_before_synthesis(tmp_p
                      *[f"--{k.replace('_', '-')}={v}" for k, v in depths.items()])
     expected = block_ram_report(ArrayConfig(rows=2, cols=2, **depths))
     assert report["block_rams"] == expected["block_rams"] == 8
+
+
+@pytest.mark.parametrize("family, dsp", [("ice40", "SB_MAC16"), ("xc7", "DSP48E1")])
+def test_other_families_are_synthesized_for_their_resources(tmp_path, capsys, family, dsp):
+    """iCE40 and Xilinx 7-series: Yosys maps the design to the family's primitives (no place
+    and route, so no Fmax). Each PE's 9×9-bit product is one DSP block there too, and a pow2
+    requantizer multiplies nothing."""
+    report = _report(capsys, "--requant", "pow2", "--family", family, "-o", str(tmp_path))
+    assert report["dsps"] == report["cells_by_type"][dsp] == 2 * 2
+    assert report["luts"] > 0 and report["ffs"] > 0
+    assert report["device"].endswith("(synthesis only)") and "fmax_mhz" not in report
+    assert (tmp_path / family / "yosys.log").exists()

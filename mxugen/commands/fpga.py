@@ -1,4 +1,5 @@
-"""``mxugen fpga``: ECP5 resources and Fmax of a generated design (Yosys + nextpnr)."""
+"""``mxugen fpga``: ECP5 resources and Fmax of a generated design (Yosys + nextpnr), or
+iCE40 and Xilinx 7-series resources (Yosys)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from ..options import (BUSES, UsageError, add_bus_option, add_device_option, add
                        block_ram_line, check_output_folder, command, config_from, design)
 
 EXAMPLES = ["mxugen fpga --rows 4 --cols 4 --json",
-            "mxugen fpga --accelerator --rows 8 --cols 8 --no-pnr"]
+            "mxugen fpga --accelerator --rows 8 --cols 8 --no-pnr",
+            "mxugen fpga --rows 8 --cols 8 --family xc7"]
 
 
 def register(commands) -> None:
@@ -19,7 +21,8 @@ def register(commands) -> None:
         EXAMPLES,
         "Generate the design, synthesize it for a Lattice ECP5 with Yosys and place and route "
         "it out of context with nextpnr (both from PyPI), and report LUTs, flip-flops, DSP "
-        "multipliers, block RAMs and the highest clock frequency.")
+        "multipliers, block RAMs and the highest clock frequency; with --family ice40 or xc7, "
+        "synthesize it for that family and report the resources alone.")
     add_hw_options(parser)
     parser.add_argument("--accelerator", action="store_true",
                         help="the whole accelerator instead of the matrix unit alone")
@@ -27,6 +30,10 @@ def register(commands) -> None:
     add_device_option(parser, "ECP5 size (default 85k); an accelerator whose memories need "
                               "more block RAM than it has is refused before synthesis",
                       default="85k")
+    parser.add_argument("--family", choices=["ecp5", "ice40", "xc7"], default="ecp5",
+                        help="FPGA family: Lattice ECP5 (default; placed and routed), Lattice "
+                             "iCE40 or Xilinx 7-series (Yosys synthesis only: resources, no "
+                             "Fmax)")
     parser.add_argument("--no-pnr", action="store_true",
                         help="synthesis only: resources without place and route or Fmax")
     parser.add_argument("--seed", type=int, default=1, help="placement seed")
@@ -45,12 +52,12 @@ def run(args) -> int:
     if args.bus != "host" and not args.accelerator:
         raise UsageError("--bus is the accelerator's host interface: add --accelerator")
     top = BUSES[args.bus] if args.accelerator else "mxu"
-    if args.accelerator:
+    if args.accelerator and args.family == "ecp5":
         block_ram_line(config, args.device, "the accelerator")
     out = Path(args.output)
     write_design(design(config, args.accelerator, bus=args.bus), config, out, top)
     try:
-        report = fpga_report(out, top, device=args.device,
+        report = fpga_report(out, top, device=args.device, family=args.family,
                              place_and_route=not args.no_pnr, seed=args.seed)
     except FpgaToolError as exc:
         raise UsageError(str(exc)) from None
@@ -58,12 +65,15 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(report))
         return 0
-    print(f"{report['hardware']} on ECP5 {report['device']} (out of context)")
-    for key in ("luts", "ffs", "dsps", "carry_cells", "block_rams", "fmax_mhz"):
+    print(f"{report['hardware']} on "
+          + (f"ECP5 {report['device']} (out of context)" if args.family == "ecp5"
+             else report["device"]))
+    for key in ("luts", "ffs", "dsps", "carry_cells", "block_rams", "distributed_rams",
+                "fmax_mhz"):
         if key in report:
-            print(f"  {key.replace('_', ' '):>12s}: {report[key]}")
+            print(f"  {key.replace('_', ' '):>16s}: {report[key]}")
     if "critical_path" in report:
         path = report["critical_path"]
-        print(f"  {'critical path':>12s}: {path['from']} → {path['to']}")
-    print(f"  {'logs':>12s}: {report['logs']}")
+        print(f"  {'critical path':>16s}: {path['from']} → {path['to']}")
+    print(f"  {'logs':>16s}: {report['logs']}")
     return 0
