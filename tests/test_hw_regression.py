@@ -6,12 +6,15 @@ and seed. Replay a failure with ``pytest --seed N``.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from hw import ArrayConfig
 from hw.generate import to_verilog
 from hw.matrix_unit import MatrixUnit
 from hw.requant import Requantizer
+from verif.coverage import TARGET_PERCENT
 from verif.runner import build_simulator
 
 pytestmark = pytest.mark.rtl  # Verilator builds or place and route
@@ -36,19 +39,29 @@ REQUANT_CONFIGS = {
 }
 
 
-def _regression(kind: str, component, config: ArrayConfig, tb_module: str, seed: int) -> None:
+def _regression(kind: str, component, config: ArrayConfig, tb_module: str, seed: int,
+                **settings) -> None:
     """Build (or reuse) the simulator of ``component`` and run ``tb_module`` on it once."""
     sim = build_simulator(f"{kind}-{config.rows}x{config.cols}-{config.digest()}",
                           lambda: to_verilog(component, config, kind), kind)
-    outcome = sim.run(tb_module, config={"hw": config.to_dict(), "seed": seed}, seed=seed,
-                      name=f"seed{seed}")
+    outcome = sim.run(tb_module, config={"hw": config.to_dict(), "seed": seed, **settings},
+                      seed=seed, name=f"seed{seed}")
     assert outcome.passed, outcome.summary()
 
 
 @pytest.mark.parametrize("name", MATRIX_UNIT_CONFIGS)
-def test_matrix_unit_matches_golden_model(name, seed):
+def test_matrix_unit_matches_golden_model(name, seed, tmp_path):
+    """Every output equal to the golden model, and the coverage plan (verif/coverage.py)
+    closed: every bin hit."""
     config = MATRIX_UNIT_CONFIGS[name]
-    _regression("mxu", MatrixUnit(config), config, "verif.tb.mxu_tb", seed)
+    report_file = tmp_path / "coverage.json"
+    _regression("mxu", MatrixUnit(config), config, "verif.tb.mxu_tb", seed,
+                coverage_file=str(report_file))
+    report = json.loads(report_file.read_text())
+    missed = {point: figures["missed"] for point, figures in report["points"].items()
+              if figures["missed"]}
+    assert report["percent"] >= TARGET_PERCENT, f"coverage {report['percent']}%: {missed}"
+    assert report_file.with_suffix(".yml").exists()
 
 
 @pytest.mark.parametrize("name", REQUANT_CONFIGS)
