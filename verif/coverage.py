@@ -1,15 +1,17 @@
-"""Functional coverage of the matrix unit's regression (docs/verification.md, "Coverage"): the
-plan as ``cocotb-coverage`` cover points, sampled once per tile the testbench sends, from the
-stimulus and the golden model's arithmetic (never from the RTL's outputs, which the
-scoreboards check).
+"""Functional coverage of the requantizer's and the matrix unit's regressions
+(docs/verification.md, "Coverage"): the plan as ``cocotb-coverage`` cover points, sampled once
+per beat or tile the testbench sends, from the stimulus and the golden model's arithmetic
+(never from the RTL's outputs, which the scoreboards check).
 
-The bins follow from the configuration (its data type's extremes, its rounding modes, the
-whole shift range of the contract, its array shape), so every bin of a configuration can be
-hit by its regression, and the regression fails below :data:`TARGET_PERCENT`.
+The bins follow from the configuration (its data type's extremes, its rounding modes, its
+accumulator width, the whole shift range of the contract, its array shape), so every bin of
+a configuration can be hit by its regression, and the regression fails below
+:data:`TARGET_PERCENT`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,94 +36,84 @@ def _contains(values: set, bin_) -> bool:
     return bin_ in values
 
 
-class MatrixUnitCoverage:
-    """The matrix unit's cover points under ``prefix``; :meth:`sample` takes one tile.
+def _hit(*pairs: tuple[str, bool]) -> set[str]:
+    return {label for label, hit in pairs if hit}
 
-    Cover points (each a set of bins a tile may hit several of):
 
-    - ``operand.x``, ``operand.w``: values less their zero point at :func:`operand_bins`;
-    - ``accumulation``: a vector whose sum is ``±rows·255·255`` (every product at the 9-bit
-      extremes, the largest magnitude an accumulator can take);
-    - ``zero_point.x``, ``zero_point.w``: the data type's lowest, 0 (int8), highest, anything
-      else;
+class RequantizerCoverage:
+    """The requantizer's cover points under ``prefix``; :meth:`sample` takes a block of
+    accumulators and their parameters.
+
+    Cover points (each a set of bins one sample may hit several of):
+
     - ``rounding``: the configuration's rounding modes;
     - ``shift``: every shift of the contract's range, ``SHIFT_MIN … SHIFT_MAX``;
     - ``multiplier``: a lane's real multiplier ``m0·2^shift / 2^31`` of 0 (builds with a
       multiplier), below 1, at least 1;
-    - ``clamp``: a result the requantizer clamps at its lower and at its upper bound;
-    - ``tile``: a tile of one vector, of fewer vectors than its load takes beats (the array
-      waits for weights), of enough to hide the next load;
-    - ``stream``: tiles sent back to back and with random gaps in both streams.
+    - ``clamp``: a result clamped at its lower and at its upper bound;
+    - ``accumulator``: the accumulator width's lowest and highest values, and a sum with the
+      bias that wraps around int32.
     """
 
-    def __init__(self, config: ArrayConfig, prefix: str = "mxu"):
-        from cocotb_coverage.coverage import CoverPoint, coverage_section
+    def __init__(self, config: ArrayConfig, prefix: str = "requant"):
+        from cocotb_coverage.coverage import coverage_section
         self.config, self.prefix = config, prefix
-        lo, hi = dtype_range(config.dtype)
-        beats = config.rows // config.weight_load_rows
+        self._sample = coverage_section(*self._points())(lambda sample: None)
 
-        def point(name: str, bins, hits: Callable) -> CoverPoint:
-            return CoverPoint(f"{prefix}.{name}", xf=hits, bins=list(bins), rel=_contains)
+    _shared: dict = {}
 
-        # A zero point at the type's ends, at 0 (int8: uint8's 0 is its lowest), or between.
-        zero_names = {lo: "lowest", hi: "highest", **({0: "zero"} if lo < 0 else {})}
+    @classmethod
+    def shared(cls, config: ArrayConfig):
+        """The one model of this kind a simulator process has (cocotb-coverage keeps one
+        database a process): the tests of a run add up their samples."""
+        if cls not in cls._shared:
+            cls._shared[cls] = cls(config)
+        return cls._shared[cls]
 
-        def zero_bins(value: int) -> set:
-            return {zero_names.get(value, "other")}
+    def point(self, name: str, bins, hits: Callable):
+        from cocotb_coverage.coverage import CoverPoint
+        return CoverPoint(f"{self.prefix}.{name}", xf=hits, bins=list(bins), rel=_contains)
 
-        tile_bins = ["one vector", "enough to hide the next load"] + (
-            ["fewer than its load's beats"] if beats > 2 else [])
-        self._section = coverage_section(
-            point("operand.x", operand_bins(config.dtype),
-                  lambda t: set(np.unique(t["x"] - t["zx"]).tolist())),
-            point("operand.w", operand_bins(config.dtype),
-                  lambda t: set(np.unique(t["w"] - t["zw"]).tolist())),
-            point("accumulation", ["+full scale", "-full scale"], lambda t: t["full"]),
-            point("zero_point.x", [*zero_names.values(), "other"],
-                  lambda t: zero_bins(t["zx"])),
-            point("zero_point.w", [*zero_names.values(), "other"],
-                  lambda t: zero_bins(t["zw"])),
-            point("rounding", config.requant_modes, lambda t: {t["params"].rounding}),
-            point("shift", range(SHIFT_MIN, SHIFT_MAX + 1),
-                  lambda t: set(t["params"].shift.tolist())),
-            point("multiplier", (["zero"] if config.has_multiplier else []) +
-                  ["below 1", "1 or more"], lambda t: t["multiplier"]),
-            point("clamp", ["lower bound", "upper bound"], lambda t: t["clamp"]),
-            point("tile", tile_bins, lambda t: t["length"]),
-            point("stream", ["back to back", "with gaps"], lambda t: {t["stream"]}),
-        )
-        self._sample = self._section(lambda tile: None)
-        self._beats, self._full = beats, config.rows * 255 * 255
+    #: Whether the accumulator's own corners are bins (an array cannot reach them).
+    accumulator_corners = True
 
-    def sample(self, weights: np.ndarray, x: np.ndarray, *, zx: int, zw: int, params,
-               acc: np.ndarray, gaps: bool) -> None:
-        """One tile: ``weights`` (rows × cols), vectors ``x`` (M × rows), their zero points,
-        the requantization parameters, the golden accumulators ``acc`` (M × cols) and whether
-        the streams had gaps."""
-        p = params
-        scaled = multiply_by_quantized_multiplier(wrap_int32(np.asarray(acc) + p.bias), p.m0,
-                                                  p.shift, p.rounding)
+    def _points(self) -> list:
+        config = self.config
+        return [
+            self.point("rounding", config.requant_modes, lambda s: {s["params"].rounding}),
+            self.point("shift", range(SHIFT_MIN, SHIFT_MAX + 1),
+                       lambda s: set(s["params"].shift.tolist())),
+            self.point("multiplier", (["zero"] if config.has_multiplier else []) +
+                       ["below 1", "1 or more"], lambda s: s["multiplier"]),
+            self.point("clamp", ["lower bound", "upper bound"], lambda s: s["clamp"]),
+        ] + ([self.point("accumulator", ["lowest", "highest", "bias wraps"],
+                         lambda s: s["accumulator"])] if self.accumulator_corners else [])
+
+    def _requant_sample(self, acc: np.ndarray, params) -> dict:
+        p, acc = params, np.asarray(acc, dtype=np.int64)
+        with_bias = acc + p.bias
+        scaled = multiply_by_quantized_multiplier(wrap_int32(with_bias), p.m0, p.shift,
+                                                  p.rounding)
         unclamped = wrap_int32(np.asarray(scaled) + p.zero)
         real = p.m0.astype(float) * np.exp2(p.shift.astype(float) - 31)
-        m = len(x)
-        self._sample({
-            "x": np.asarray(x), "w": np.asarray(weights), "zx": zx, "zw": zw, "params": p,
-            "full": {label for label, hit in (("+full scale", np.any(acc == self._full)),
-                                              ("-full scale", np.any(acc == -self._full)))
-                     if hit},
+        bits = self.config.acc_width
+        return {
+            "params": p,
             "multiplier": {"zero" if r == 0 else "below 1" if r < 1 else "1 or more"
                            for r in real},
-            "clamp": {label for label, hit in (("lower bound", np.any(unclamped < p.act_min)),
-                                               ("upper bound", np.any(unclamped > p.act_max)))
-                      if hit},
-            "length": {label for label, hit in (
-                ("one vector", m == 1), ("fewer than its load's beats", 1 < m < self._beats),
-                ("enough to hide the next load", m >= self._beats)) if hit},
-            "stream": "with gaps" if gaps else "back to back",
-        })
+            "clamp": _hit(("lower bound", np.any(unclamped < p.act_min)),
+                          ("upper bound", np.any(unclamped > p.act_max))),
+            "accumulator": _hit(("lowest", np.any(acc == -(1 << (bits - 1)))),
+                                ("highest", np.any(acc == (1 << (bits - 1)) - 1)),
+                                ("bias wraps", np.any(with_bias != wrap_int32(with_bias)))),
+        }
+
+    def sample(self, acc: np.ndarray, params) -> None:
+        """Accumulators ``acc`` (``(N, cols)``, without the bias) and their parameters."""
+        self._sample(self._requant_sample(acc, params))
 
     def report(self) -> dict:
-        """``{cover point: {"percent", "missed": [bins]}}`` and the whole plan's percentage."""
+        """``{"percent", "target", "points": {cover point: {"percent", "missed": [bins]}}}``."""
         from cocotb_coverage.coverage import coverage_db
         points = {}
         for name, item in coverage_db.items():
@@ -135,9 +127,70 @@ class MatrixUnitCoverage:
     def export(self, path: Path) -> None:
         """The report as JSON (the regression reads it) and cocotb-coverage's own YAML beside
         it."""
-        import json
-
         from cocotb_coverage.coverage import coverage_db
         path = Path(path)
         path.write_text(json.dumps(self.report(), indent=1))
         coverage_db.export_to_yaml(filename=str(path.with_suffix(".yml")))
+
+
+class MatrixUnitCoverage(RequantizerCoverage):
+    """The matrix unit's cover points under ``prefix``: the requantizer's
+    (:class:`RequantizerCoverage`) and the array's; :meth:`sample_tile` takes one tile.
+
+    - ``operand.x``, ``operand.w``: values less their zero point at :func:`operand_bins`;
+    - ``accumulation``: a vector whose sum is ``±rows·255·255`` (every product at the 9-bit
+      extremes, the largest magnitude an accumulator can take);
+    - ``zero_point.x``, ``zero_point.w``: the data type's lowest, 0 (int8), highest, anything
+      else;
+    - ``tile``: a tile of one vector, of fewer vectors than its load takes beats (the array
+      waits for weights; with loads of 3 beats or more), of enough to hide the next load;
+    - ``stream``: tiles sent back to back and with random gaps in both streams.
+
+    The accumulator's own corners (``accumulator``) are the requantizer regression's: an
+    array cannot reach them.
+    """
+
+    def __init__(self, config: ArrayConfig, prefix: str = "mxu"):
+        lo, hi = dtype_range(config.dtype)
+        # A zero point at the type's ends, at 0 (int8: uint8's 0 is its lowest), or between.
+        self._zero_names = {lo: "lowest", hi: "highest", **({0: "zero"} if lo < 0 else {})}
+        self._beats = config.rows // config.weight_load_rows
+        self._full = config.rows * 255 * 255
+        super().__init__(config, prefix)
+
+    accumulator_corners = False
+
+    def _points(self) -> list:
+        config, names = self.config, self._zero_names
+        tiles = ["one vector", "enough to hide the next load"] + (
+            ["fewer than its load's beats"] if self._beats > 2 else [])
+        return super()._points() + [
+            self.point("operand.x", operand_bins(config.dtype),
+                       lambda s: set(np.unique(s["x"] - s["zx"]).tolist())),
+            self.point("operand.w", operand_bins(config.dtype),
+                       lambda s: set(np.unique(s["w"] - s["zw"]).tolist())),
+            self.point("accumulation", ["+full scale", "-full scale"], lambda s: s["full"]),
+            self.point("zero_point.x", [*names.values(), "other"],
+                       lambda s: {names.get(s["zx"], "other")}),
+            self.point("zero_point.w", [*names.values(), "other"],
+                       lambda s: {names.get(s["zw"], "other")}),
+            self.point("tile", tiles, lambda s: s["length"]),
+            self.point("stream", ["back to back", "with gaps"], lambda s: {s["stream"]}),
+        ]
+
+    def sample_tile(self, weights: np.ndarray, x: np.ndarray, *, zx: int, zw: int, params,
+                    acc: np.ndarray, gaps: bool) -> None:
+        """One tile: ``weights`` (rows × cols), vectors ``x`` (M × rows), their zero points,
+        the requantization parameters, the golden accumulators ``acc`` (M × cols) and whether
+        the streams had gaps."""
+        m = len(x)
+        self._sample({
+            **self._requant_sample(acc, params),
+            "x": np.asarray(x), "w": np.asarray(weights), "zx": zx, "zw": zw,
+            "full": _hit(("+full scale", np.any(acc == self._full)),
+                         ("-full scale", np.any(acc == -self._full))),
+            "length": _hit(("one vector", m == 1),
+                           ("fewer than its load's beats", 1 < m < self._beats),
+                           ("enough to hide the next load", m >= self._beats)),
+            "stream": "with gaps" if gaps else "back to back",
+        })

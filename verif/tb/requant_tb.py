@@ -1,7 +1,11 @@
 """cocotb regression of the requantizer alone, at full rate with new parameters every beat:
-random beats plus a sweep of every shift in [-31, 30] against INT32 corner accumulators."""
+random beats plus a sweep of every shift in [-31, 30] against INT32 corner accumulators.
+Every beat is sampled for functional coverage (:mod:`verif.coverage`); with a
+``coverage_file`` setting, each test writes the report there."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import cocotb
 import numpy as np
@@ -9,6 +13,7 @@ import numpy as np
 from hw.requant import requant_input_layout, requant_output_layout
 from quantizer.fixedpoint import SHIFT_MAX, SHIFT_MIN
 
+from ..coverage import RequantizerCoverage
 from .common import Bench
 from .requant_params import RequantParams
 from .scoreboard import Scoreboard
@@ -24,6 +29,7 @@ class RequantBench(Bench):
         self.board = Scoreboard("requantized outputs")
         StreamMonitor(dut.clk, dut, "o", requant_output_layout(cfg),
                       lambda beat: self.board.receive(beat.data))
+        self.coverage = RequantizerCoverage.shared(cfg)
 
     def corner_accumulators(self) -> np.ndarray:
         corners = [self.acc_lo, self.acc_hi, 0, 1, -1, self.acc_lo + 1, self.acc_hi - 1]
@@ -39,6 +45,7 @@ class RequantBench(Bench):
     def send(self, acc: np.ndarray, params: RequantParams, label: str) -> None:
         self.driver.send({"data": acc.tolist(), "params": params.port_value(), "last": 0})
         self.board.expect(params.golden(acc[None, :], self.config.dtype)[0], label)
+        self.coverage.sample(acc[None, :], params)
 
     async def finish(self) -> None:
         while not self.driver.idle:
@@ -46,6 +53,8 @@ class RequantBench(Bench):
         await self.cycles(self.config.requant_latency + 2)
         self.board.check()
         self.dut._log.info("%d beats matched the golden model", self.board.matched)
+        if "coverage_file" in self.settings:
+            self.coverage.export(Path(self.settings["coverage_file"]))
 
 
 @cocotb.test()
