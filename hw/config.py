@@ -53,10 +53,10 @@ class ArrayConfig:
     window_width : words of each of its ``K − 1`` line buffers: the widest padded input row
         it takes. 2..4096 with a window unit, else 0.
     weight_load_rows : rows of a weight tile the array loads a cycle, 1 or 2 (a divisor of
-        ``rows``); default 2 when ``rows`` is even. With 2 the accelerator's weight memory
-        holds two tile rows a word (the same bits, half the words) and a tile loads in
-        ``rows/2`` cycles, which is what a layer with fewer output pixels than ``rows`` waits
-        for (a pointwise convolution on a small map, a dense layer at batch 1).
+        ``rows``); default 2 when ``rows`` is even. With 2 each row of the accelerator's
+        weight memory holds two weight words (the same bits in half the rows) and a tile
+        loads in ``rows/2`` cycles, which is what a layer with fewer output pixels than
+        ``rows`` waits for (a pointwise convolution on a small map, a dense layer at batch 1).
     """
 
     rows: int = 8
