@@ -60,22 +60,25 @@ class MemoryStreamer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         per_read, width = self._per_read, self._word_width
+        # A read's row goes into the FIFO as the port returns it, with its tag; with two
+        # words a row, also which word a narrow read wants and whether it is wide.
+        extra = 2 if per_read > 1 else 0
         m.submodules.fifo = buf = fifo.SyncFIFOBuffered(
-            width=width * per_read + self._tag_width, depth=self.FIFO_DEPTH)
+            width=width * per_read + extra + self._tag_width, depth=self.FIFO_DEPTH)
         addr = Signal.like(self.cmd.payload.base)
         remaining = Signal.like(self.cmd.payload.count)
         in_flight = Signal()  # a read issued last cycle lands in the FIFO this cycle
         tag, tag_in_flight = Signal(self._tag_width), Signal(self._tag_width)
         issue = (remaining != 0) & (buf.level + in_flight < self.FIFO_DEPTH - 1)
-        row = self.data
+        row, out = self.data, buf.r_data[:width * per_read]
         if per_read > 1:
-            wide = Signal()
-            # A narrow read's word, from the half of the row its address selects.
-            select_in_flight, wide_in_flight = Signal(), Signal()
+            wide, select_in_flight, wide_in_flight = Signal(), Signal(), Signal()
             step = Mux(wide, per_read, 1)
             m.d.sync += [select_in_flight.eq(addr[0]), wide_in_flight.eq(wide)]
-            row = Mux(wide_in_flight, self.data,
-                      Mux(select_in_flight, self.data[width:], self.data[:width]))
+            row = Cat(self.data, select_in_flight, wide_in_flight)
+            # A narrow read's word, from the half of the row its address selected.
+            select, wide_out = buf.r_data[2 * width], buf.r_data[2 * width + 1]
+            out = Mux(wide_out, out, Mux(select, out[width:], out[:width]))
             with m.If(self.cmd.valid & self.cmd.ready):
                 m.d.sync += wide.eq(self.cmd.payload.wide)
         else:
@@ -87,7 +90,8 @@ class MemoryStreamer(wiring.Component):
             self.en.eq(issue),
             buf.w_data.eq(Cat(row, tag_in_flight) if self._tag_width else row),
             buf.w_en.eq(in_flight),
-            self.words.payload.eq(buf.r_data),
+            self.words.payload.eq(Cat(out, buf.r_data[width * per_read + extra:])
+                                  if self._tag_width else out),
             self.words.valid.eq(buf.r_rdy),
             buf.r_en.eq(self.words.ready),
         ]
