@@ -130,8 +130,8 @@ class Accelerator(ConfiguredComponent):
             m.submodules[MEMORY_ARRAYS[sel]] = mem
         # The weight memory keeps weight_load_rows words a row; the host writes one at a time.
         per_row = cfg.weight_load_rows
-        weight_bits = shapes["weights"][0] // per_row
-        w_wr, p_wr, g_wr = (wmem.write_port(granularity=weight_bits), pmem.write_port(),
+        word_bits = shapes["weights"][0] // per_row  # one weight word: cols lanes
+        w_wr, p_wr, g_wr = (wmem.write_port(granularity=word_bits), pmem.write_port(),
                             prog.write_port())
         a_wr = amem.write_port(granularity=8 * cfg.cols)
         w_rd, a_rd, p_rd, g_rd = (wmem.read_port(), amem.read_port(), pmem.read_port(),
@@ -142,7 +142,7 @@ class Accelerator(ConfiguredComponent):
             m.d.comb += [port.addr.eq(self.host_addr), port.data.eq(self.host_wdata),
                          port.en.eq(host_write & (self.host_sel == sel))]
         m.d.comb += [w_wr.addr.eq(self.host_addr[per_row - 1:]),
-                     w_wr.data.eq(self.host_wdata[:weight_bits].replicate(per_row)),
+                     w_wr.data.eq(self.host_wdata[:word_bits].replicate(per_row)),
                      w_wr.en.eq(Mux(host_write & (self.host_sel == MEM_WEIGHTS),
                                     Cat(~self.host_addr[0], self.host_addr[0])
                                     if per_row > 1 else 1, 0))]
@@ -151,7 +151,7 @@ class Accelerator(ConfiguredComponent):
         m.submodules.sequencer = seq = Sequencer(cfg)
         m.submodules.w_stream = w_stream = MemoryStreamer(
             addr_width=address_bits(cfg.weight_depth), count_width=RANGE_COUNT_BITS,
-            word_width=weight_bits, words_per_read=per_row)
+            word_width=word_bits, words_per_read=per_row)
         m.submodules.addrgen = addrgen = ActivationAddressGenerator(cfg)
         m.submodules.x_stream = x_stream = MemoryStreamer(
             addr_width=len(a_rd.addr), count_width=RANGE_COUNT_BITS, word_width=len(a_rd.data),
