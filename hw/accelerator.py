@@ -13,8 +13,10 @@ formats of :mod:`hw.contract`, see docs/images.md):
   ``base + g·N·H·W + (n·H + h)·W + w`` (``rows`` bytes; a vector is a 1×1 map: K-slice ``g`` of
   sample ``n`` at ``base + g·N + n``). A layer writes its output in the same layout for the
   next layer, ``rows/cols`` consecutive column tiles sharing one word, and pads the last word
-  with its output zero point. Convolutions read their input by implicit im2col (the address
-  generator computes each tap's word, padding taps become the input zero point);
+  with its output zero point. With a window unit the memory array keeps two words a row
+  (:attr:`~hw.config.ArrayConfig.act_words_per_row`), which pair mode reads a beat.
+  Convolutions read their input by implicit im2col (the address generator computes each
+  tap's word, padding taps become the input zero point);
 - parameters: column tile ``nt`` at ``p_base + nt`` (:func:`~hw.layouts.lane_params_layout`);
 - program: one :func:`~hw.layouts.descriptor_layout` per layer, run from ``start_pc`` until
   ``last`` (several programs may share the memory).
@@ -32,7 +34,7 @@ activation memory for the next layer.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -42,7 +44,8 @@ from .addrgen import ActivationAddressGenerator
 from .array import SystolicArray
 from .config import ArrayConfig
 from .contract import (LAYER_OPS, MEM_ACTIVATIONS, MEM_PARAMS, MEM_PROGRAM, MEM_WEIGHTS,
-                       MEMORY_ARRAYS, address_bits, memory_array_words, memory_shapes)
+                       MEMORY_ARRAYS, MEMORY_NAMES, address_bits, memory_array_words,
+                       memory_shapes, words_per_row)
 from .memstream import MemoryStreamer
 from .psum import PartialSumAccumulator
 from .requant import Requantizer
@@ -70,8 +73,9 @@ __all__ = ["Accelerator", "MEM_ACTIVATIONS", "MEM_PARAMS", "MEM_PROGRAM", "MEM_W
 
 def host_word_width(config: ArrayConfig) -> int:
     """Width of ``host_wdata``: the widest word of a memory the host loads."""
-    return max(width for name, (width, _) in memory_shapes(config).items()
-               if name not in ("psums", "lines"))
+    shapes = memory_shapes(config)
+    return max(shapes[name][0] // words_per_row(config, sel)
+               for sel, name in MEMORY_NAMES.items())
 
 
 class Accelerator(ConfiguredComponent):
@@ -117,19 +121,23 @@ class Accelerator(ConfiguredComponent):
         # --- memories and host access -------------------------------------------------------
         shapes, attrs = memory_shapes(cfg), ram_attrs(cfg)
 
-        def ram(name: str, sel: int | None = None) -> memory.Memory:
+        def ram(sel: int) -> memory.Memory:
+            name = MEMORY_NAMES[sel]
             width, depth = shapes[name]
             image = images.get(name, [])
             return memory.Memory(shape=width, depth=depth, attrs=attrs[name],
                                  init=memory_array_words(cfg, sel, 0, image)[1] if image else [])
 
-        wmem, amem, pmem, prog = (ram("weights", MEM_WEIGHTS), ram("activations"),
-                                  ram("params", MEM_PARAMS), ram("program", MEM_PROGRAM))
+        wmem, amem, pmem, prog = (ram(sel) for sel in (MEM_WEIGHTS, MEM_ACTIVATIONS,
+                                                       MEM_PARAMS, MEM_PROGRAM))
         for sel, mem in ((MEM_WEIGHTS, wmem), (MEM_ACTIVATIONS, amem), (MEM_PARAMS, pmem),
                          (MEM_PROGRAM, prog)):
             m.submodules[MEMORY_ARRAYS[sel]] = mem
-        # The weight memory keeps weight_load_rows words a row; the host writes one at a time.
-        per_row = cfg.weight_load_rows
+        # The weight and activation memories keep words_per_row words a row; the host and
+        # the output writer write one word at a time (the activations a column tile's lanes
+        # at a time), the first of a row in the low bits.
+        per_row, act_per_row = (words_per_row(cfg, sel) for sel in (MEM_WEIGHTS,
+                                                                    MEM_ACTIVATIONS))
         word_bits = shapes["weights"][0] // per_row  # one weight word: cols lanes
         w_wr, p_wr, g_wr = (wmem.write_port(granularity=word_bits), pmem.write_port(),
                             prog.write_port())
@@ -137,15 +145,21 @@ class Accelerator(ConfiguredComponent):
         w_rd, a_rd, p_rd, g_rd = (wmem.read_port(), amem.read_port(), pmem.read_port(),
                                   prog.read_port())
 
+        def word_write(port, per_row: int, addr, data, en):
+            """Word ``addr`` of a memory of ``per_row`` words a row: its row, and the enables
+            ``en`` (one per granule of a word) of its half."""
+            if per_row == 1:
+                return [port.addr.eq(addr), port.data.eq(data), port.en.eq(en)]
+            return [port.addr.eq(addr[1:]), port.data.eq(data.replicate(2)),
+                    port.en.eq(Mux(addr[0], Cat(Const(0, len(en)), en),
+                                   Cat(en, Const(0, len(en)))))]
+
         host_write = self.host_we & ~self.busy
         for sel, port in ((MEM_PARAMS, p_wr), (MEM_PROGRAM, g_wr)):
             m.d.comb += [port.addr.eq(self.host_addr), port.data.eq(self.host_wdata),
                          port.en.eq(host_write & (self.host_sel == sel))]
-        m.d.comb += [w_wr.addr.eq(self.host_addr[per_row - 1:]),
-                     w_wr.data.eq(self.host_wdata[:word_bits].replicate(per_row)),
-                     w_wr.en.eq(Mux(host_write & (self.host_sel == MEM_WEIGHTS),
-                                    Cat(~self.host_addr[0], self.host_addr[0])
-                                    if per_row > 1 else 1, 0))]
+        m.d.comb += word_write(w_wr, per_row, self.host_addr, self.host_wdata[:word_bits],
+                               host_write & (self.host_sel == MEM_WEIGHTS))
 
         # --- components ---------------------------------------------------------------------
         m.submodules.sequencer = seq = Sequencer(cfg)
@@ -154,8 +168,8 @@ class Accelerator(ConfiguredComponent):
             word_width=word_bits, words_per_read=per_row)
         m.submodules.addrgen = addrgen = ActivationAddressGenerator(cfg)
         m.submodules.x_stream = x_stream = MemoryStreamer(
-            addr_width=len(a_rd.addr), count_width=RANGE_COUNT_BITS, word_width=len(a_rd.data),
-            tag_width=addrgen.tag_width)
+            addr_width=address_bits(cfg.act_depth), count_width=RANGE_COUNT_BITS,
+            word_width=8 * cfg.rows, tag_width=addrgen.tag_width, words_per_read=act_per_row)
         m.submodules.array = array = SystolicArray(cfg)
         m.submodules.vector = vector = VectorUnit(cfg)
         units = [array, vector]
@@ -201,13 +215,20 @@ class Accelerator(ConfiguredComponent):
         wiring.connect(m, x_stream.words, addrgen.words)
         m.d.comb += [unit.x.payload.eq(addrgen.x.payload) for unit in units]
         if cfg.window:
-            m.d.comb += window.raster.eq(addrgen.x_raster)
+            m.d.comb += [window.raster.eq(addrgen.x_raster), window.x_next.eq(addrgen.x_next)]
         _route(m, addrgen.x, [(s, u.x) for s, u in zip(selects, units)])
-        m.d.comb += [x_stream.data.eq(a_rd.data), self.host_rdata.eq(a_rd.data)]
+        m.d.comb += x_stream.data.eq(a_rd.data)
+        host_row = self.host_raddr[act_per_row - 1:]
+        if act_per_row > 1:  # the host reads a word: the half its address selected
+            host_half = Signal()
+            m.d.sync += host_half.eq(self.host_raddr[0])
+            m.d.comb += self.host_rdata.eq(a_rd.data.word_select(host_half, 8 * cfg.rows))
+        else:
+            m.d.comb += self.host_rdata.eq(a_rd.data)
         with m.If(self.busy):
             m.d.comb += [a_rd.addr.eq(x_stream.addr), a_rd.en.eq(x_stream.en)]
         with m.Else():
-            m.d.comb += [a_rd.addr.eq(self.host_raddr), a_rd.en.eq(1)]
+            m.d.comb += [a_rd.addr.eq(host_row), a_rd.en.eq(1)]
 
         # Results: K tiles summed, requantized, written back as the next layer's input.
         payload = vector.acc.payload.as_value()
@@ -220,12 +241,12 @@ class Accelerator(ConfiguredComponent):
         wiring.connect(m, psum.sums, requant.i)
         wiring.connect(m, requant.o, writer.results)
         with m.If(self.busy):
-            m.d.comb += [a_wr.addr.eq(writer.addr), a_wr.data.eq(writer.data),
-                         a_wr.en.eq(writer.en)]
+            m.d.comb += word_write(a_wr, act_per_row, writer.addr, writer.data, writer.en)
         with m.Else():
-            m.d.comb += [a_wr.addr.eq(self.host_addr), a_wr.data.eq(self.host_wdata),
-                         a_wr.en.eq(Mux(host_write & (self.host_sel == MEM_ACTIVATIONS),
-                                        (1 << len(a_wr.en)) - 1, 0))]
+            m.d.comb += word_write(a_wr, act_per_row, self.host_addr[:len(writer.addr)],
+                                   self.host_wdata[:len(writer.data)],
+                                   Mux(host_write & (self.host_sel == MEM_ACTIVATIONS),
+                                       (1 << len(writer.en)) - 1, 0))
 
         # --- run counters: cleared as a run starts (start while idle), counted while busy ----
         with m.If(self.start & ~self.busy):

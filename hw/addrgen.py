@@ -21,11 +21,13 @@ OP_MATMUL, OP_MAX, OP_ADD, OP_WINDOW = (LAYER_OPS.index(name)
 
 
 def raster_flags_layout(config: ArrayConfig) -> data.StructLayout:
-    """Where a ``window`` layer's vector sits in its raster: ``keep`` (a K×K window ending
-    there is an output pixel's), ``row_start`` and ``row_end`` (the first and last word the
-    raster streams of a row), ``top`` (the rows streamed above it in its sample, at most
-    ``K − 1``: the window unit's line buffer holds nothing of this sample above those)."""
-    return data.StructLayout({"keep": 1, "row_start": 1, "row_end": 1,
+    """Where a ``window`` layer's vector (in pair mode, pair of words) sits in its raster:
+    ``keep`` (a K×K window ending there is an output pixel's; in pair mode, ending on the
+    pair's first word, or its second with ``second``), ``row_start`` and ``row_end`` (the
+    first and last the raster streams of a row), ``top`` (the rows streamed above it in its
+    sample, at most ``K − 1``: the window unit's line buffer holds nothing of this sample
+    above those)."""
+    return data.StructLayout({"keep": 1, "second": 1, "row_start": 1, "row_end": 1,
                               "top": unsigned(max(1, (config.window - 1).bit_length()))})
 
 
@@ -56,8 +58,17 @@ class ActivationAddressGenerator(ConfiguredComponent):
     ``(rh − min(pad_top, K − 1))·(rw − min(pad_left, K − 1))`` words
     (:func:`raster_flags_layout` says where each sits).
 
-    One one-word range per vector, one per cycle: the memory streamer reads one word per
-    cycle, as it would a tile's range, and carries the padding and raster flags as its tag.
+    In pair mode (the descriptor's ``pair``, a ``window`` layer of column stride 2 whose
+    input rows start on a memory row of the activation memory,
+    :attr:`~hw.config.ArrayConfig.act_words_per_row` = 2, with ``pad_left ≤ K − 1`` and an
+    even ``w``) the raster goes two words a beat: ``x`` carries raster columns ``2j`` and
+    ``x_next`` ``2j + 1`` (counted from the first streamed column), one memory row, both
+    inside the input or both padding; a sample streams ``⌈rw'/2⌉`` beats a row. At most one
+    of the two ends a kept window (``second`` says which, the same one all layer long).
+
+    One range per vector, one per cycle (a word, or a row in pair mode): the memory streamer
+    reads one a cycle, as it would a tile's range, and carries the padding and raster flags
+    as its tag.
 
     Parameters
     ----------
@@ -72,10 +83,12 @@ class ActivationAddressGenerator(ConfiguredComponent):
     ranges : ``Out(stream.Signature(range_command_layout(..., tag_width=tag_width)))``
         One-word activation-memory ranges, tagged with a padding bit and the raster flags,
         for a :class:`~hw.memstream.MemoryStreamer` with ``tag_width=self.tag_width``.
-    words : ``In(stream.Signature(unsigned(8 * rows + tag_width)))``
-        The words those ranges return, in order, with their tags on top.
+    words : ``In(stream.Signature(unsigned(8 * rows * act_words_per_row + tag_width)))``
+        The words (rows in pair mode) those ranges return, in order, with their tags on top.
     x : ``Out(stream.Signature(activation_stream_layout(config)))``
         Activation vectors for the :class:`~hw.array.SystolicArray`.
+    x_next : ``Out(8 * rows)``
+        In pair mode, with each vector on ``x``: the raster word right of it.
     x_raster : ``Out(raster_flags_layout(config))``
         With each vector on ``x``: where it sits in a ``window`` layer's raster (``keep`` is
         always set for other layers).
@@ -83,13 +96,16 @@ class ActivationAddressGenerator(ConfiguredComponent):
 
     def __init__(self, config: ArrayConfig):
         self.tag_width = 1 + raster_flags_layout(config).size
+        per_row = config.act_words_per_row
         super().__init__(config, {
             "layer": In(LayerSignature(config)),
             "tiles": In(stream.Signature(TILE_LAYOUT)),
             "ranges": Out(stream.Signature(range_command_layout(
-                address_bits(config.act_depth), RANGE_COUNT_BITS, self.tag_width))),
-            "words": In(stream.Signature(unsigned(8 * config.rows + self.tag_width))),
+                address_bits(config.act_depth), RANGE_COUNT_BITS, self.tag_width,
+                wide=per_row > 1))),
+            "words": In(stream.Signature(unsigned(8 * config.rows * per_row + self.tag_width))),
             "x": Out(stream.Signature(activation_stream_layout(config))),
+            "x_next": Out(8 * config.rows),
             "x_raster": Out(raster_flags_layout(config)),
         })
 
@@ -105,7 +121,9 @@ class ActivationAddressGenerator(ConfiguredComponent):
         row0 = Signal(len(desc.plane) + SPATIAL_BITS)
         pixel = Signal.like(desc.m)
         window = (desc.op == OP_WINDOW) if cfg.window else Const(0)
-        last_ow = ow == Mux(window, desc.rw, desc.ow) - 1
+        pair = (window & desc.pair) if cfg.window else Const(0)
+        step = Mux(pair, 2, 1)  # raster columns a beat
+        last_ow = ow + step >= Mux(window, desc.rw, desc.ow)
         last_oh = oh == Mux(window, desc.rh, desc.oh) - 1
 
         # A window layer's raster position is kept where a K×K window ending there is an
@@ -124,8 +142,14 @@ class ActivationAddressGenerator(ConfiguredComponent):
         start_row, start_col = skipped(desc, desc.pad_top), skipped(desc, desc.pad_left)
         if cfg.window:
             streamed = oh - start_row
-            m.d.comb += [keep.eq(~window | ((oh >= first) & (row_phase == 0) &
-                                            (ow >= first) & (col_phase == 0))),
+            # In pair mode the kept column of a pair is the one a whole number of strides
+            # (2) past K − 1: the same one all layer long, as pairs start at start_col.
+            second = pair & (start_col ^ first)[0]
+            kept_column = ow + second
+            column_kept = Mux(pair, (kept_column >= first) & (kept_column < desc.rw),
+                              (ow >= first) & (col_phase == 0))
+            m.d.comb += [keep.eq(~window | ((oh >= first) & (row_phase == 0) & column_kept)),
+                         flags.second.eq(second),
                          flags.row_start.eq(window & (ow == start_col)),
                          flags.row_end.eq(window & last_ow),
                          flags.top.eq(Mux(window, Mux(streamed > first, first, streamed), 0))]
@@ -150,8 +174,10 @@ class ActivationAddressGenerator(ConfiguredComponent):
         m.d.comb += [self.ranges.valid.eq(self.tiles.valid),
                      self.tiles.ready.eq(self.ranges.ready & last_pixel),
                      self.ranges.payload.base.eq(Mux(inside, address, 0)),
-                     self.ranges.payload.count.eq(1),
+                     self.ranges.payload.count.eq(step),
                      self.ranges.payload.tag.eq(Cat(~inside, flags))]
+        if cfg.act_words_per_row > 1:
+            m.d.comb += self.ranges.payload.wide.eq(pair)
         with m.If(launch):
             incoming = self.layer.incoming
             m.d.sync += [g.eq(0), kw.eq(0), kh.eq(0), row0.eq(0), pixel.eq(0), lanes.eq(0),
@@ -159,7 +185,7 @@ class ActivationAddressGenerator(ConfiguredComponent):
                          ow.eq(skipped(incoming, incoming.pad_left)),
                          oh.eq(skipped(incoming, incoming.pad_top))]
         with m.Elif(self.ranges.valid & self.ranges.ready):
-            m.d.sync += ow.eq(ow + 1)
+            m.d.sync += ow.eq(ow + step)
             with m.If(keep):
                 m.d.sync += pixel.eq(pixel + 1)
             if cfg.window:
@@ -200,8 +226,10 @@ class ActivationAddressGenerator(ConfiguredComponent):
         # Vectors: padding taps become the input zero point; the sample index of the one on
         # the array's input marks each tile's last.
         sample = Signal.like(desc.m)
-        pad = self.words.payload[8 * cfg.rows]
-        word_flags = raster_flags_layout(cfg)(self.words.payload[8 * cfg.rows + 1:])
+        width = 8 * cfg.rows
+        tag = self.words.payload[width * cfg.act_words_per_row:]
+        pad = tag[0]
+        word_flags = raster_flags_layout(cfg)(tag[1:])
         kept = word_flags.keep
         last = kept & (sample == desc.m - 1)
         # Max pooling's padded taps are the type's lowest value, which never wins.
@@ -209,9 +237,12 @@ class ActivationAddressGenerator(ConfiguredComponent):
         padding = Mux(desc.op == OP_MAX, lowest, desc.zx)
         m.d.comb += [self.x.valid.eq(self.words.valid), self.words.ready.eq(self.x.ready),
                      self.x.payload.data.eq(Mux(pad, Cat(*[padding] * cfg.rows),
-                                                self.words.payload[:8 * cfg.rows])),
+                                                self.words.payload[:width])),
                      self.x.payload.zero.eq(desc.zx), self.x.payload.last.eq(last),
                      self.x_raster.eq(word_flags)]
+        if cfg.act_words_per_row > 1:
+            m.d.comb += self.x_next.eq(Mux(pad, Cat(*[padding] * cfg.rows),
+                                           self.words.payload[width:2 * width]))
         with m.If(launch):
             m.d.sync += sample.eq(0)
         with m.Elif(self.x.valid & self.x.ready & kept):

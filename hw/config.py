@@ -152,6 +152,13 @@ class ArrayConfig:
         return contract.runtime_rounding_select(self.requant_modes)
 
     @property
+    def act_words_per_row(self) -> int:
+        """Activation words a row of the activation memory holds, the first in the low bits:
+        2 with a window unit, which reads a row a beat in pair mode (stride-2 layers), else
+        1. Every tensor then starts on a row (:func:`~quantizer.memory_plan.plan_memory`)."""
+        return 2 if self.window else 1
+
+    @property
     def array_latency(self) -> int:
         """Cycles from an activation vector's handshake to its accumulators at the output:
         edge register, row skew and column travel, product pipeline, column de-skew."""

@@ -25,13 +25,14 @@ if TYPE_CHECKING:  # annotations only: importing hw.config would import Amaranth
 
 __all__ = [
     "BIAS_BITS", "DATA_BITS", "DTYPES", "ContractError", "Field", "LAYER_OPS", "M0_BITS",
-    "MEM_ACTIVATIONS", "MEMORY_ARRAYS",
+    "MEM_ACTIVATIONS", "MEMORY_ARRAYS", "MEMORY_NAMES",
     "MEM_PARAMS", "MEM_PROGRAM", "MEM_WEIGHTS", "PAD_BITS", "POW2_M0", "SPATIAL_BITS",
     "STEP_BITS", "REQUANT_MODES", "SHIFT_BITS",
     "SHIFT_MAX", "SHIFT_MIN", "TILE_COUNT_BITS", "WEIGHT_BITS", "WordFormat",
     "activation_format", "address_bits", "data_field", "decode_weight", "dense_geometry",
-    "descriptor_format", "memory_array_words", "memory_shapes", "one_input_fields",
-    "raster_fields",
+    "descriptor_format", "memory_array_words", "memory_row_words", "memory_shapes",
+    "one_input_fields",
+    "raster_fields", "words_per_row",
     "double_bit", "dtype_signed", "encode_weight", "has_multiplier", "lane_params_format",
     "rounding_path", "runtime_rounding_select", "weight_field", "weight_format", "weight_range",
 ]
@@ -424,6 +425,10 @@ MEM_WEIGHTS, MEM_ACTIVATIONS, MEM_PARAMS, MEM_PROGRAM = 0, 1, 2, 3
 MEMORY_ARRAYS = {MEM_WEIGHTS: "wmem", MEM_ACTIVATIONS: "amem", MEM_PARAMS: "pmem",
                  MEM_PROGRAM: "prog"}
 
+#: The memories by ``host_sel``, as :func:`memory_shapes` names them.
+MEMORY_NAMES = {MEM_WEIGHTS: "weights", MEM_ACTIVATIONS: "activations", MEM_PARAMS: "params",
+                MEM_PROGRAM: "program"}
+
 #: Width of a descriptor's tile counts: layers up to 4095 tiles along K and along N.
 TILE_COUNT_BITS = 12
 
@@ -479,7 +484,8 @@ def descriptor_format(config: ArrayConfig) -> WordFormat:
     ``zy`` differs from it for average pooling, whose sums include the input zero point), and
     the second input of an ``add`` (base, zero point, and both inputs' rescaling; zero for
     other layers, :func:`one_input_fields`), and the raster a ``window`` layer reads, ``rh``
-    rows of ``rw`` words a sample (zero for other layers)."""
+    rows of ``rw`` words a sample, and ``pair``: it streams two words a beat (zero for other
+    layers, :func:`raster_fields`)."""
     act = address_bits(config.act_depth)
     return WordFormat("layer descriptor", [
         Field("m", address_bits(config.psum_depth + 1)),
@@ -506,6 +512,7 @@ def descriptor_format(config: ArrayConfig) -> WordFormat:
             Field(f"m0_{tap}", M0_BITS),
             Field(f"shift_{tap}", SHIFT_BITS, signed=True, values=range(SHIFT_MIN, 1)))),
         *(Field(name, SPATIAL_BITS) for name in ("rh", "rw")),
+        Field("pair", 1),
     ])
 
 
@@ -514,10 +521,12 @@ def one_input_fields() -> dict[str, int]:
     return {"in2_base": 0, "zx2": 0, "m0_a": 0, "shift_a": 0, "m0_b": 0, "shift_b": 0}
 
 
-def raster_fields(rh: int = 0, rw: int = 0) -> dict[str, int]:
+def raster_fields(rh: int = 0, rw: int = 0, pair: bool = False) -> dict[str, int]:
     """The descriptor's raster fields: a ``window`` layer's ``rh × rw`` padded input words a
-    sample, zero for other layers."""
-    return {"rh": rh, "rw": rw}
+    sample and whether it streams them two a beat (pair mode: a stride-2 layer whose input
+    rows start on a memory row, :meth:`~hw.config.ArrayConfig.act_words_per_row`); zero for
+    other layers."""
+    return {"rh": rh, "rw": rw, "pair": int(pair)}
 
 
 def dense_geometry(m: int, k_tiles: int) -> dict[str, int]:
@@ -556,20 +565,31 @@ def activation_format(config: ArrayConfig) -> WordFormat:
     return WordFormat("activation word", [data_field("x", config.dtype, config.rows)])
 
 
+def words_per_row(config: ArrayConfig, sel: int) -> int:
+    """Words a row of memory ``sel``'s array holds: ``weight_load_rows`` for the weights,
+    :attr:`~hw.config.ArrayConfig.act_words_per_row` for the activations, else 1."""
+    return {MEM_WEIGHTS: config.weight_load_rows,
+            MEM_ACTIVATIONS: config.act_words_per_row}.get(sel, 1)
+
+
 def memory_shapes(config: ArrayConfig) -> dict[str, tuple[int, int]]:
-    """``(bits per word, words)`` of each of the accelerator's memory arrays: the four the
-    host loads (the weight memory holds ``weight_load_rows`` weight words a row), the partial
-    sums (one ``acc_width`` sum per column) and, with a window unit, its line buffer
-    (``window − 1`` rows of ``cols`` values a column)."""
-    per_row = config.weight_load_rows
-    shapes = {"weights": (weight_format(config).size * per_row,
-                          -(-config.weight_depth // per_row)),
-              "activations": (activation_format(config).size, config.act_depth),
+    """``(bits per row, rows)`` of each of the accelerator's memory arrays: the four the host
+    loads (the weight and activation memories hold :func:`words_per_row` words a row), the
+    partial sums (one ``acc_width`` sum per column) and, with a window unit, its line buffer
+    (``window − 1`` rows of ``cols`` values for each of two raster columns a row)."""
+    def rows_of(sel: int, width: int, depth: int) -> tuple[int, int]:
+        per_row = words_per_row(config, sel)
+        return width * per_row, -(-depth // per_row)
+
+    shapes = {"weights": rows_of(MEM_WEIGHTS, weight_format(config).size, config.weight_depth),
+              "activations": rows_of(MEM_ACTIVATIONS, activation_format(config).size,
+                                     config.act_depth),
               "params": (lane_params_format(config).size, config.param_depth),
               "program": (descriptor_format(config).size, config.program_depth),
               "psums": (config.acc_width * config.cols, config.psum_depth)}
     if config.window:
-        shapes["lines"] = ((config.window - 1) * DATA_BITS * config.cols, config.window_width)
+        shapes["lines"] = (2 * (config.window - 1) * DATA_BITS * config.cols,
+                           -(-config.window_width // 2))
     return shapes
 
 
@@ -577,14 +597,25 @@ def memory_array_words(config: ArrayConfig, sel: int, base: int,
                        words: Sequence[int]) -> tuple[int, list[int]]:
     """Where ``words``, memory ``sel``'s words from address ``base`` as the host and the
     compiler count them, sit in its memory array (:func:`memory_shapes`), and the array rows
-    they make: the weight memory keeps ``weight_load_rows`` consecutive words a row, the
-    first in the low bits, so its images start at a multiple of that (a missing last word
-    is 0). Baked images and the simulation loader write the array directly."""
-    per_row = config.weight_load_rows if sel == MEM_WEIGHTS else 1
+    they make: a memory of :func:`words_per_row` words a row keeps consecutive words in a
+    row, the first in the low bits, so its images start at a multiple of that (a missing
+    last word is 0). Baked images and the simulation loader write the array directly."""
+    per_row = words_per_row(config, sel)
     if base % per_row:
-        raise ContractError(f"weight images start at a multiple of {per_row}, got {base}")
-    width = weight_format(config).size
+        raise ContractError(f"{MEMORY_NAMES[sel]} memory images start at a multiple of "
+                            f"{per_row} words, got {base}")
+    width = memory_shapes(config)[MEMORY_NAMES[sel]][0] // per_row
     words = [int(word) for word in words] + [0] * (-len(words) % per_row)
     return base // per_row, [sum(word << (i * width) for i, word in
                                  enumerate(words[row:row + per_row]))
                              for row in range(0, len(words), per_row)]
+
+
+def memory_row_words(config: ArrayConfig, sel: int, rows: Sequence[int]) -> list[int]:
+    """Inverse of :func:`memory_array_words`: the words, in address order, of memory
+    ``sel``'s array ``rows`` (as a simulator dumps them)."""
+    per_row = words_per_row(config, sel)
+    width = memory_shapes(config)[MEMORY_NAMES[sel]][0] // per_row
+    return [(int(row) >> (i * width)) & ((1 << width) - 1) for row in rows
+            for i in range(per_row)]
+

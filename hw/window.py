@@ -27,16 +27,23 @@ class WindowUnit(ConfiguredComponent):
     :class:`~hw.psum.PartialSumAccumulator`.
 
     The last ``K − 1`` input rows of the column tile's ``cols`` channels wait in a line
-    buffer, one word a column (``window_width`` columns): as word ``(r, c)`` arrives, the
-    buffer's column ``c`` gives rows ``r − K + 1 … r − 1`` and takes back rows
+    buffer, one word a column (``window_width`` columns, two to an entry): as word ``(r, c)``
+    arrives, the buffer's column ``c`` gives rows ``r − K + 1 … r − 1`` and takes back rows
     ``r − K + 2 … r``, and the window shifts one column. What lies above the first row a
     sample streams and left of the first column a row streams is the zero point: the
     padding rows and columns the raster leaves out, or positions no kept window reaches
     (:func:`~hw.addrgen.raster_flags_layout` says where each word sits).
 
+    In pair mode (the descriptor's ``pair``, stride-2 layers) each vector brings two columns
+    of a row, the ``2j``-th the row streams on ``x`` and the ``2j + 1``-th on ``x_next``: the
+    window shifts two columns, and a kept vector's sums are those of the window ending on the
+    first of them, or on the second with the raster's ``second``.
+
     A column tile's ``K·K`` weight words (tap order ``(kh, kw)``) go into one of two banks:
-    the first tile's before its first vector, the next one's while this one's raster streams
-    (a raster is at least ``K·K`` words), so tiles follow one another without a gap.
+    the first tile's before its first vector, the next one's while this one's raster streams,
+    so tiles follow one another without a gap when a raster takes at least ``K·K`` vectors
+    (a raster is at least ``K·K`` words, less the padding it leaves out; in pair mode it takes
+    about half as many vectors).
 
     Parameters
     ----------
@@ -45,10 +52,13 @@ class WindowUnit(ConfiguredComponent):
     Attributes
     ----------
     layer : ``In(LayerSignature(config))``
-        The running layer (``zx``).
+        The running layer (``zx``, ``pair``).
     x, raster : ``In(stream.Signature(activation_stream_layout(config)))``,
         ``In(raster_flags_layout(config))``
         The raster, the last kept vector of each column tile marked; its flags with each.
+    x_next : ``In(8 * config.rows)``
+        In pair mode, with each vector on ``x``: the raster word right of it (the zero point
+        past the raster's last column).
     w : ``In(stream.Signature(weight_stream_layout(config)))``
         ``K·K`` weight words per column tile.
     acc : ``Out(stream.Signature(accumulator_stream_layout(config), always_ready=True))``
@@ -61,6 +71,7 @@ class WindowUnit(ConfiguredComponent):
             raise ValueError("the window unit needs a configuration with a window")
         super().__init__(config, {"layer": In(LayerSignature(config)),
                                   "raster": In(raster_flags_layout(config)),
+                                  "x_next": In(8 * config.rows),
                                   **unit_members(config)})
 
     def elaborate(self, platform):
@@ -90,7 +101,9 @@ class WindowUnit(ConfiguredComponent):
             with m.If(tile_end & (x_bank == b)):
                 m.d.sync += [loaded[b].eq(0), x_bank.eq(~x_bank)]
 
-        # The column tile's channels in the word, and the raster column of the next vector.
+        # The column tile's channels in the words, and the line buffer column (pair mode:
+        # entry, two columns) of the next vector.
+        pair = desc.pair
         lanes = Signal(range(max(ratio, 2)))
         column = Signal(range(cfg.window_width))
         flags = self.raster
@@ -102,39 +115,54 @@ class WindowUnit(ConfiguredComponent):
             with m.If(self.x.payload.last):
                 m.d.sync += lanes.eq(Mux(lanes == ratio - 1, 0, lanes + 1))
         word = data.ArrayLayout(cfg.data_shape, lanes_n)
-        new = Signal(word)
-        m.d.comb += new.eq(self.x.payload.data.as_value().word_select(lanes, 8 * lanes_n))
+        new = [Signal(word, name=f"new{i}") for i in range(2)]
+        m.d.comb += [new[0].eq(self.x.payload.data.as_value().word_select(lanes, 8 * lanes_n)),
+                     new[1].eq(Mux(pair, self.x_next.word_select(lanes, 8 * lanes_n),
+                                   new[0].as_value()))]
 
         # Line buffer: column c holds rows r − K + 1 … r − 1 (oldest first) before word
-        # (r, c) arrives. It is read at the next vector's column so the data is there as the
-        # vector is taken, and written back shifted by one row as it is.
+        # (r, c) arrives, in half c mod 2 of entry c div 2. It is read at the next vector's
+        # column so the data is there as the vector is taken, and written back shifted by one
+        # row as it is: the column's half, or in pair mode both.
         older = data.ArrayLayout(word, k - 1)
         width, depth = memory_shapes(cfg)["lines"]
         m.submodules.lines = lines = memory.Memory(shape=width, depth=depth, init=[],
                                                    attrs=ram_attrs(cfg)["lines"])
-        rd, wr = lines.read_port(), lines.write_port()
-        m.d.comb += [rd.addr.eq(Mux(fire, next_column, column)), wr.addr.eq(column),
-                     wr.en.eq(fire)]
-        above = older(rd.data)
-        m.d.comb += wr.data.eq(Cat(*[above[i].as_value() for i in range(1, k - 1)],
-                                   new.as_value()))
+        # Transparent for a row of one vector, which reads back the entry it writes.
+        wr = lines.write_port(granularity=width // 2)
+        rd = lines.read_port(transparent_for=(wr,))
+        ahead = Mux(fire, next_column, column)
+        m.d.comb += [rd.addr.eq(Mux(pair, ahead, ahead >> 1)),
+                     wr.addr.eq(Mux(pair, column, column >> 1)),
+                     wr.en.eq(Mux(fire, Cat(pair | ~column[0], pair | column[0]), 0))]
+        # The rows above the vector's two words; in narrow mode both its one column's.
+        halves = [rd.data.word_select(i, width // 2) for i in range(2)]
+        own = Mux(column[0], halves[1], halves[0])
+        above = [older(Mux(pair, halves[i], own)) for i in range(2)]
+        m.d.comb += wr.data.eq(Cat(*[Cat(*[above[i][j].as_value() for j in range(1, k - 1)],
+                                         new[i].as_value()) for i in range(2)]))
         zero = Cat(*[desc.zx] * lanes_n)
-        # Row r − K + 1 + i, above the sample's first streamed row when top < K − 1 − i.
-        column_in = [Mux(flags.top >= k - 1 - i, above[i].as_value(), zero)
-                     for i in range(k - 1)] + [new.as_value()]
+        # Row r − K + 1 + j, above the sample's first streamed row when top < K − 1 − j.
+        column_in = [[Mux(flags.top >= k - 1 - j, above[i][j].as_value(), zero)
+                      for j in range(k - 1)] + [new[i].as_value()] for i in range(2)]
 
-        # The window: K rows of K columns, the newest column last; it shifts as a vector is
-        # taken (stage 1), from the zero point at a row's first word, and the bank of its
-        # tile's weights goes with it.
-        window = [[Signal(word, name=f"win{r}_{c}", reset_less=True) for c in range(k)]
+        # The window: K rows of K + 1 columns, the newest column last; it shifts as a vector
+        # is taken (stage 1), by one column or in pair mode two, from the zero point at a
+        # row's first vector. The sums take K columns from column `shift`: 1, or in pair mode
+        # 0 for a window ending on the first word. The bank of the tile's weights goes along.
+        window = [[Signal(word, name=f"win{r}_{c}", reset_less=True) for c in range(k + 1)]
                   for r in range(k)]
-        bank = Signal()
+        bank, shift = Signal(), Signal()
         with m.If(fire):
-            m.d.sync += bank.eq(x_bank)
+            m.d.sync += [bank.eq(x_bank), shift.eq(~pair | flags.second)]
             for r in range(k):
-                m.d.sync += [window[r][c].eq(Mux(flags.row_start, zero, window[r][c + 1]))
+                m.d.sync += [window[r][c].eq(Mux(flags.row_start, zero,
+                                                 Mux(pair, window[r][c + 2], window[r][c + 1])))
                              for c in range(k - 1)]
-                m.d.sync += window[r][k - 1].eq(column_in[r])
+                m.d.sync += [window[r][k - 1].eq(Mux(pair, column_in[0][r],
+                                                     Mux(flags.row_start, zero,
+                                                         window[r][k]))),
+                             window[r][k].eq(column_in[1][r])]
 
         # Stage 2: the products; stage 3: their sum.
         for c in range(lanes_n):
@@ -142,7 +170,8 @@ class WindowUnit(ConfiguredComponent):
             for tap in range(taps):
                 product = Signal(signed(2 * cfg.operand_shape.width), name=f"p{c}_{tap}",
                                  reset_less=True)
-                x = window[tap // k][tap % k][c] - desc.zx
+                kh, kw = divmod(tap, k)
+                x = Mux(shift, window[kh][kw + 1][c], window[kh][kw][c]) - desc.zx
                 weight = Mux(bank, banks[1][tap][c], banks[0][tap][c])
                 m.d.sync += product.eq(x * (weight - w_zero))
                 products.append(product)

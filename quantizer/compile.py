@@ -143,7 +143,8 @@ def compile_network(graph: Graph, config: ArrayConfig, samples: int, *,
                                          for p in part.placements[:3]))
     if samples < 1:
         raise QuantizerError(f"samples per run must be at least 1, got {samples}")
-    plan = plan_memory(part, rows, samples, keep_all=keep_layers)
+    plan = plan_memory(part, rows, samples, keep_all=keep_layers,
+                       align=config.act_words_per_row)
     if plan.words > config.act_depth:
         raise QuantizerError(f"activations need {plan.words} words but act_depth is "
                              f"{config.act_depth}: use fewer samples per run")
@@ -180,7 +181,8 @@ def compile_network(graph: Graph, config: ArrayConfig, samples: int, *,
             for j, band in enumerate(passes):
                 # Each pass is a descriptor of its own over a band of the input and output.
                 g = layer.pass_geometry(band)
-                raster = layer.raster(config.window, band.rows) if window else (0, 0)
+                raster = (*layer.raster(config.window, band.rows),
+                          layer.pairs(config, band)) if window else ()
                 out.program.append(_pack(descriptor, {
                     "op": contract.LAYER_OPS.index(operation), "zpad": dest.zero_point,
                     **contract.raster_fields(*raster),

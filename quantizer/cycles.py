@@ -38,14 +38,14 @@ def vector_cycles(config: ArrayConfig, m: int, tiles: int) -> int:
 
 
 def window_cycles(config: ArrayConfig, raster: int, n_tiles: int) -> int:
-    """The cycle model of one window-unit pass over ``raster`` input words (samples × the
-    rows × columns of the padded input it streams,
+    """The cycle model of one window-unit pass over ``raster`` beats of input (samples × the
+    rows × columns of the padded input it streams, a word or in pair mode two a beat,
     :meth:`~quantizer.layers.AcceleratorLayer.streamed_raster`) for each of ``n_tiles``
     column tiles (docs/performance.md): the first
     column tile takes its ``window²`` weight words, one a cycle, from the layer's launch (in
-    its third cycle); then the rasters stream back to back, one word a cycle, each next
+    its third cycle); then the rasters stream back to back, one beat a cycle, each next
     tile's weights loading into the unit's other bank meanwhile (a raster is at least
-    ``window²`` words)."""
+    ``window²`` beats)."""
     fetch, weight_latency = 2, 3
     drain = config.window_latency + config.requant_latency + 1
     return fetch + weight_latency + config.window ** 2 + n_tiles * raster + drain
@@ -64,8 +64,7 @@ def layer_cycles(config: ArrayConfig, layer, samples: int) -> int:
     other: its cycles are theirs summed."""
     _, k_tiles, n_tiles = layer.tiles(config.rows, config.cols)
     if layer.on_window(config):
-        return sum(window_cycles(config, p.samples * layer.streamed_raster(config.window, p),
-                                 n_tiles)
+        return sum(window_cycles(config, p.samples * layer.streamed_raster(config, p), n_tiles)
                    for p in layer.passes(samples, config.psum_depth))
     if not layer.on_array:
         return sum(vector_cycles(config, layer.pass_geometry(p)["m"], k_tiles * n_tiles)

@@ -239,13 +239,30 @@ class AcceleratorLayer:
         rows = self.oh if rows is None else rows
         return (rows - 1) * self.stride[0] + window, (self.ow - 1) * self.stride[1] + window
 
-    def streamed_raster(self, window: int, p: LayerPass) -> int:
-        """Words a sample of pass ``p`` streams to the window unit: its padded raster
-        (:meth:`raster`) less the top and left padding the unit fills in itself, at most
-        ``window − 1`` rows and columns (:class:`hw.addrgen.ActivationAddressGenerator`)."""
+    def streamed_raster(self, config, p: LayerPass) -> int:
+        """Beats a sample of pass ``p`` streams to the window unit of ``config``: its padded
+        raster (:meth:`raster`) less the top and left padding the unit fills in itself, at
+        most ``window − 1`` rows and columns, a word a beat, or two in pair mode
+        (:meth:`pairs`; :class:`hw.addrgen.ActivationAddressGenerator`)."""
+        return self._raster_beats(config.window, p, self.pairs(config, p))
+
+    def _raster_beats(self, window: int, p: LayerPass, pair: bool) -> int:
         rh, rw = self.raster(window, p.rows)
         top = self.pass_geometry(p)["pad_top"]
-        return (rh - min(top, window - 1)) * (rw - min(self.pad[1], window - 1))
+        columns = rw - min(self.pad[1], window - 1)
+        return (rh - min(top, window - 1)) * (-(-columns // 2) if pair else columns)
+
+    def pairs(self, config, p: LayerPass) -> bool:
+        """True when pass ``p`` runs on ``config``'s window unit in pair mode, two raster
+        words a beat (the descriptor's ``pair``): a layer of column stride 2 whose input rows
+        start on a row of an activation memory of two words a row (an even ``w``; tensors
+        start on one, :func:`~quantizer.memory_plan.plan_memory`), whose raster starts at
+        input column 0 (``pad_left ≤ K − 1``), and whose pass streams at least ``K²`` beats
+        (the next column tile's weights load meanwhile)."""
+        k = config.window
+        return config.act_words_per_row == 2 and self.on_window(config) and \
+            self.stride[1] == 2 and self.w % 2 == 0 and self.pad[1] <= k - 1 and \
+            p.samples * self._raster_beats(k, p, True) >= k * k
 
     def on_window(self, config) -> bool:
         """True when ``config`` (an :class:`hw.ArrayConfig`) has a window unit that runs this

@@ -133,11 +133,13 @@ class MemoryPlan:
     words: int
 
 
-def plan_memory(part: Partition, rows: int, samples: int, *,
-                keep_all: bool = False) -> MemoryPlan:
+def plan_memory(part: Partition, rows: int, samples: int, *, keep_all: bool = False,
+                align: int = 1) -> MemoryPlan:
     """Regions for the resident tensors of ``part`` on an array of ``rows`` rows, for runs of
     ``samples`` inputs; with ``keep_all`` no region is reused, so every tensor can be read
-    back after a run. First fit, in the order tensors are written."""
+    back after a run. First fit, in the order tensors are written, each region a whole
+    number of ``align``-word memory rows (:attr:`hw.ArrayConfig.act_words_per_row`): no two
+    tensors share a row, and every tensor starts on one."""
     graph = part.graph
     born, dies = _lives(part)
     forever = float("inf")
@@ -152,15 +154,16 @@ def plan_memory(part: Partition, rows: int, samples: int, *,
             raise QuantizerError(f"{name} of shape {tensor.shape} is neither an NHWC map nor a "
                                  "vector: activation memory cannot hold it")
         words = -(-shape[2] // rows) * samples * shape[0] * shape[1]
+        rounded = -(-words // align) * align
         live = [region for region in live if region[2] >= born[name]]
         base = 0
         for start, end, _ in live:
-            if start - base >= words:
+            if start - base >= rounded:
                 break
             base = max(base, end)
         death = forever if keep_all or name in graph.outputs else dies.get(name, born[name])
-        live = sorted([*live, (base, base + words, death)])
-        top = max(top, base + words)
+        live = sorted([*live, (base, base + rounded, death)])
+        top = max(top, base + rounded)
         tensors[name] = TensorPlacement(name, base, words, shape, tuple(tensor.sample_shape),
                                         samples, tensor.dtype, tensor.zp, patched.get(name))
     # A view is a run of whole channel groups of the tensor it is part of: group-major, its

@@ -72,7 +72,8 @@ def accelerator_config(graph: Graph, batch: int, *, rows: int = 8, cols: int = 8
     if exact:  # an FPGA build: layers with more output pixels run in passes
         psums = min(psums, max(FPGA_PSUM_WORDS, *(layer.ow for layer in layers)))
     depths = {"weight_depth": words["weights"], "param_depth": words["params"],
-              "act_depth": plan_memory(part, rows, batch, keep_all=keep_layers).words,
+              "act_depth": plan_memory(part, rows, batch, keep_all=keep_layers,
+                                         align=shape.act_words_per_row).words,
               "psum_depth": psums,
               "program_depth": sum(len(layer.passes(batch, psums)) for layer in layers)}
     try:

@@ -14,8 +14,9 @@ from amaranth.sim import Simulator
 
 from hw import ArrayConfig
 from hw import contract
-from hw.contract import (MEM_PARAMS, MEM_WEIGHTS, ContractError, Field, WordFormat,
-                         memory_array_words, memory_shapes)
+from hw.contract import (MEM_ACTIVATIONS, MEM_PARAMS, MEM_WEIGHTS, ContractError, Field,
+                         WordFormat,
+                         memory_array_words, memory_row_words, memory_shapes)
 from hw.unpack import unpack_weights
 from quantizer import QuantizerError
 from quantizer.compile import compile_network, pack_weights
@@ -191,12 +192,29 @@ def test_weight_images_fill_memory_rows_of_weight_load_rows_words():
     assert memory_array_words(paired, MEM_WEIGHTS, 6, [0x1234, 0xabcd, 0x0f0f]) == \
         (3, [0xabcd1234, 0x0f0f])
     assert memory_array_words(paired, MEM_PARAMS, 5, [7, 8]) == (5, [7, 8])
-    with pytest.raises(ContractError, match="weight images start at a multiple of 2, got 3"):
+    with pytest.raises(ContractError,
+                       match="weights memory images start at a multiple of 2 words, got 3"):
         memory_array_words(paired, MEM_WEIGHTS, 3, [1])
     single = ArrayConfig(rows=4, cols=2, weight_load_rows=1)
     assert memory_array_words(single, MEM_WEIGHTS, 3, [1, 2]) == (3, [1, 2])
     assert memory_shapes(paired)["weights"] == (32, 2048) and \
         memory_shapes(single)["weights"] == (16, 4096)
+
+
+def test_a_window_unit_reads_activation_rows_of_two_words():
+    """With a window unit the activation memory holds two 32-bit words a row (pair mode) and
+    the line buffer two raster columns an entry; without, one word a row."""
+    config = ArrayConfig(rows=4, cols=2, act_depth=7, window=3, window_width=9)
+    assert config.act_words_per_row == 2 and ArrayConfig(rows=4, cols=2).act_words_per_row == 1
+    shapes = memory_shapes(config)
+    assert shapes["activations"] == (64, 4) and shapes["lines"] == (2 * 2 * 8 * 2, 5)
+    assert memory_shapes(ArrayConfig(rows=4, cols=2, act_depth=7))["activations"] == (32, 7)
+    assert memory_array_words(config, MEM_ACTIVATIONS, 2, [0x11, 0x22, 0x33]) == \
+        (1, [0x22 << 32 | 0x11, 0x33])
+    assert memory_row_words(config, MEM_ACTIVATIONS, [0x22 << 32 | 0x11, 0x33]) == \
+        [0x11, 0x22, 0x33, 0]
+    with pytest.raises(ContractError, match="activations memory images start at a multiple"):
+        memory_array_words(config, MEM_ACTIVATIONS, 1, [1])
 
 
 def test_array_layers_weights_start_on_a_memory_row():

@@ -5,6 +5,7 @@ the values written, so a plan that lets a live tensor be overwritten fails."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -198,8 +199,29 @@ def test_square_depthwise_layers_run_on_a_window_unit_of_their_size():
     word = descriptor_format(config)
     ops = [word.unpack(d) for d in compiled.program]
     windows = [d for d in ops if d["op"] == LAYER_OPS.index("window")]
-    assert [(d["k_tiles"], d["rh"], d["rw"], d["m"]) for d in windows] == [
-        (1, 14, 14, 2 * 144), (1, 13, 13, 2 * 36), (1, 8, 8, 2 * 36)]
+    assert [(d["k_tiles"], d["rh"], d["rw"], d["m"], d["pair"]) for d in windows] == [
+        (1, 14, 14, 2 * 144, 0), (1, 13, 13, 2 * 36, 1), (1, 8, 8, 2 * 36, 0)]
+    # Pair mode reads a memory row of two words: the stride-2 layer's input starts on one.
+    assert windows[1]["in_base"] % 2 == 0 and windows[1]["plane"] % 2 == 0
+    assert all(region.base % 2 == 0 for region in compiled.tensors.values())
+
+
+def test_stride_2_depthwise_layers_stream_two_words_a_beat():
+    """Pair mode: a stride-2 layer of even width, its raster starting at input column 0,
+    streams ⌈rw'/2⌉ beats a row; stride 1, odd widths and builds without a window unit (one
+    activation word a row) stream a word a beat."""
+    graph = load_tflite(MODELS / "mobilenet_tiny.tflite")
+    dw = [layer for layer in partition(graph).layers if layer.kind == "DEPTHWISE_CONV_2D"]
+    config = ArrayConfig(rows=4, cols=2, window=3, window_width=14)
+    whole = dw[1].passes(1, config.psum_depth)[0]
+    assert (dw[1].stride, dw[1].w, dw[1].pad) == ((2, 2), 12, (0, 0))
+    assert dw[1].pairs(config, whole) and not dw[0].pairs(config, dw[0].passes(1, 512)[0])
+    # 13 raster rows of 13 words (SAME, padding right and below): 7 beats a row.
+    assert dw[1].streamed_raster(config, whole) == 13 * 7
+    odd = replace(dw[1], w=11)
+    assert not odd.pairs(config, whole) and odd.streamed_raster(config, whole) == 13 * 13
+    assert not replace(dw[1], pad=(0, 3)).pairs(config, whole)
+    assert not dw[1].pairs(ArrayConfig(rows=4, cols=2), whole)
 
 
 def test_the_window_unit_takes_only_what_it_runs_faster():

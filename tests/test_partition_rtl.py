@@ -47,3 +47,19 @@ def test_partitioned_graph_runs_bit_exact(path, runtime, seed):
     np.testing.assert_array_equal(run.outputs, (litert if runtime == "litert" else tflm)(path, x))
     assert [b["cycles"] for b in run.batches] == [network_cycles(CONFIG, graph, n, runtime)
                                                   for n in (2, 1)]
+
+
+@pytest.mark.rtl
+def test_the_host_port_writes_and_reads_words_of_two_word_rows(seed):
+    """The window unit's build keeps two activation words a memory row: inputs written and
+    tensors read through the host port a word a cycle (as a processor does, not in bulk)
+    land in and come from their half of a row, tensors of an odd word count included."""
+    from verif.network_sim import run_on_rtl
+    path = MODELS / "mobilenet_tiny.tflite"
+    graph = load_tflite(path)
+    x = np.random.default_rng(seed).integers(-128, 128, (1, *graph.input.sample_shape)) \
+        .astype(np.int8)
+    run = run_on_rtl(graph, x, CONFIG, batch=1, check_layers=True, seed=seed,
+                     host_port=True)
+    assert run.mismatches == [] and run.first_difference is None
+    np.testing.assert_array_equal(run.outputs, litert(path, x))

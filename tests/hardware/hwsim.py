@@ -44,8 +44,10 @@ async def feed_unit(ctx, dut, rng, busy: float, weights: list, vectors: list, *,
                     zx: int, latency: int) -> list[tuple[list[int], bool]]:
     """Drive a per-channel unit (:class:`~hw.vector.VectorUnit`, :class:`~hw.window.WindowUnit`)
     as the accelerator does: each cycle offer the next weight word and the next vector
-    ``(data, last)`` or ``(data, last, raster flags)``, each with probability ``busy``; return the
-    beats ``(lanes, last)`` it gives until ``latency`` cycles after the last vector."""
+    ``(data, last)``, ``(data, last, raster flags)`` or ``(data, last, raster flags, next)``
+    (``next``: the window unit's ``x_next`` in pair mode, lanes as ``data``), each with
+    probability ``busy``; return the beats ``(lanes, last)`` it gives until ``latency`` cycles
+    after the last vector."""
     beats, drain = [], latency + 2
     while drain:
         drain -= not vectors
@@ -57,12 +59,14 @@ async def feed_unit(ctx, dut, rng, busy: float, weights: list, vectors: list, *,
             ctx.set(dut.w.payload.zero, zw)
         ctx.set(dut.x.valid, x_valid)
         if x_valid:
-            data, last, *flags = vectors[0]
+            data, last, *extra = vectors[0]
             ctx.set(dut.x.payload.data, data)
             ctx.set(dut.x.payload.zero, zx)
             ctx.set(dut.x.payload.last, last)
-            if flags:
-                ctx.set(dut.raster, flags[0])
+            if extra:
+                ctx.set(dut.raster, extra[0])
+            if extra[1:]:
+                ctx.set(dut.x_next, dut.x.payload.data.shape().const(extra[1]).as_bits())
         if w_valid and ctx.get(dut.w.ready):
             weights.pop(0)
         if x_valid and ctx.get(dut.x.ready):

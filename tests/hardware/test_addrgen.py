@@ -15,9 +15,10 @@ from hw.contract import LAYER_OPS, dense_geometry, descriptor_format
 CONFIG = ArrayConfig(rows=4, cols=2, act_depth=1024, psum_depth=64, window=3, window_width=16)
 WINDOW = LAYER_OPS.index("window")
 # A range's tag: bit 0 padding, then the raster flags (hw.addrgen.raster_flags_layout).
-KEEP, ROW_START, ROW_END, TOP = 2, 4, 8, 16
+KEEP, SECOND, ROW_START, ROW_END, TOP = 2, 4, 8, 16, 32
 WORD = descriptor_format(CONFIG)
-ROWS_MASK = (1 << (8 * CONFIG.rows)) - 1
+WIDTH = 8 * CONFIG.rows  # bits of a word; the memory streamer returns rows of two
+ROWS_MASK = (1 << WIDTH) - 1
 
 
 def _desc(rng, **fields) -> dict:
@@ -28,34 +29,42 @@ def _desc(rng, **fields) -> dict:
     return values
 
 
-def _raster_taps(layer: dict) -> list[tuple[int, int]]:
-    """A window layer's (address, tag): every column tile reads its channel group's padded
-    input once, raster by raster, but for the first min(pad, K − 1) rows and columns (the
-    window unit fills those in), the positions where a window ends on an output pixel
-    kept, each row's first and last marked, and the rows streamed above (at most K − 1)."""
+def _raster_taps(layer: dict) -> list[tuple[int, int, int]]:
+    """A window layer's (address, words, tag): every column tile reads its channel group's
+    padded input once, raster by raster, but for the first min(pad, K − 1) rows and columns
+    (the window unit fills those in), a word a beat, or in pair mode two; the beats where a
+    window ends on an output pixel kept (in pair mode, ``second`` if on the second word),
+    each row's first and last marked, and the rows streamed above (at most K − 1)."""
     k, (sh, sw) = CONFIG.window, (layer["stride_h"], layer["stride_w"])
     top, left = min(layer["pad_top"], k - 1), min(layer["pad_left"], k - 1)
     samples = layer["m"] // (layer["oh"] * layer["ow"])
+    step, rw = 1 + layer["pair"], layer["rw"]
+
+    def kept(r, c):
+        return r >= k - 1 and (r - k + 1) % sh == 0 and c >= k - 1 and (c - k + 1) % sw == 0 \
+            and c < rw
     taps = []
     for nt in range(layer["n_tiles"]):
         base = layer["in_base"] + nt // (CONFIG.rows // CONFIG.cols) * layer["plane"]
         for n in range(samples):
             for r in range(top, layer["rh"]):
-                for c in range(left, layer["rw"]):
-                    keep = r >= k - 1 and (r - k + 1) % sh == 0 and c >= k - 1 and \
-                        (c - k + 1) % sw == 0
+                for c in range(left, rw, step):
+                    # Which word of a pair may end a window: the same all layer long.
+                    second = step == 2 and (c + 1 - k + 1) % sw == 0
                     ih, iw = r - layer["pad_top"], c - layer["pad_left"]
                     inside = 0 <= ih < layer["h"] and 0 <= iw < layer["w"]
-                    flags = KEEP * keep + ROW_START * (c == left) + \
-                        ROW_END * (c == layer["rw"] - 1) + TOP * min(r - top, k - 1)
+                    flags = KEEP * (kept(r, c) or second and kept(r, c + 1)) + \
+                        SECOND * second + \
+                        ROW_START * (c == left) + ROW_END * (c + step >= rw) + \
+                        TOP * min(r - top, k - 1)
                     taps.append(((base + (n * layer["h"] + ih) * layer["w"] + iw) * inside,
-                                 (not inside) | flags))
+                                 step, (not inside) | flags))
     return taps
 
 
-def expected_taps(layer: dict) -> list[tuple[int, int]]:
-    """The (address, tag: padding, kept) of every vector of the layer, from the descriptor
-    alone: the software statement of docs/images.md's implicit im2col."""
+def expected_taps(layer: dict) -> list[tuple[int, int, int]]:
+    """The (address, words, tag: padding, kept) of every vector of the layer, from the
+    descriptor alone: the software statement of docs/images.md's implicit im2col."""
     if layer["op"] == WINDOW:
         return _raster_taps(layer)
     samples = layer["m"] // (layer["oh"] * layer["ow"])
@@ -80,9 +89,9 @@ def expected_taps(layer: dict) -> list[tuple[int, int]]:
                                 if 0 <= ih < layer["h"] and 0 <= iw < layer["w"]:
                                     taps.append((base + g * layer["plane"] +
                                                  (n * layer["h"] + ih) * layer["w"] + iw,
-                                                 KEEP))
+                                                 1, KEEP))
                                 else:
-                                    taps.append((0, 1 | KEEP))
+                                    taps.append((0, 1, 1 | KEEP))
     return taps
 
 
@@ -113,18 +122,20 @@ def _run(layers: list[dict], rng) -> list[dict]:
                 ctx.set(dut.x.ready, int(rng.integers(4) > 0))
                 if ctx.get(dut.ranges.valid) and ctx.get(dut.ranges.ready):
                     r = ctx.get(dut.ranges.payload)
-                    assert r.count == 1
-                    seen["ranges"].append((r.base, r.tag))
-                    word = int(rng.integers(0, 1 << (8 * CONFIG.rows)))
-                    pending.append(word | (r.tag << (8 * CONFIG.rows)))
+                    assert r.wide == (r.count == 2)  # pair mode reads a memory row
+                    seen["ranges"].append((r.base, r.count, r.tag))
+                    words = sum(int(rng.integers(0, 1 << WIDTH)) << (WIDTH * i)
+                                for i in range(r.count))
+                    pending.append(words | (r.tag << (2 * WIDTH)))
                     if ctx.get(dut.tiles.ready):
                         tiles.pop(0)
                 if ctx.get(dut.x.valid) and ctx.get(dut.x.ready):
                     assert ctx.get(dut.words.ready)
                     x = ctx.get(dut.x.payload)
                     seen["words"].append(pending.pop(0))
-                    seen["vectors"].append((ctx.get(dut.x.payload.data.as_value()), x.zero,
-                                            x.last, ctx.get(dut.x_raster.as_value())))
+                    seen["vectors"].append((ctx.get(dut.x.payload.data.as_value()),
+                                            ctx.get(dut.x_next), x.zero, x.last,
+                                            ctx.get(dut.x_raster.as_value())))
                 await ctx.tick()
             assert not tiles
             ctx.set(dut.tiles.valid, 0)
@@ -142,12 +153,16 @@ def _check(layer: dict, seen: dict) -> None:
     pad = -128 if layer["op"] == LAYER_OPS.index("max") else layer["zx"]
     zx_lanes = sum((pad & 0xFF) << (8 * r) for r in range(CONFIG.rows))
     m, expected, kept = layer["m"], [], 0
-    for word in seen["words"]:  # each tile's m-th kept vector is its last
-        flags = word >> (8 * CONFIG.rows + 1)
+    for row in seen["words"]:  # each tile's m-th kept vector is its last
+        flags, padding = row >> (2 * WIDTH + 1), row >> (2 * WIDTH) & 1
         keep = flags & 1
         kept += keep
-        expected.append((zx_lanes if word >> (8 * CONFIG.rows) & 1 else word & ROWS_MASK,
-                         layer["zx"], int(bool(keep) and kept % m == 0), flags))
+        words = (row & ROWS_MASK, row >> WIDTH & ROWS_MASK)
+        expected.append((*((zx_lanes,) * 2 if padding else words), layer["zx"],
+                         int(bool(keep) and kept % m == 0), flags))
+    if not layer["pair"] or layer["op"] != WINDOW:  # x_next is meaningful in pair mode only
+        expected = [(x, None, *rest) for x, _, *rest in expected]
+        seen["vectors"] = [(x, None, *rest) for x, _, *rest in seen["vectors"]]
     assert seen["vectors"] == expected
 
 
@@ -158,7 +173,7 @@ def test_dense_tiles_read_their_k_slice_of_every_sample(seed):
         layers.append(_desc(rng, m=m, k_tiles=k, n_tiles=n,
                             in_base=int(rng.integers(0, 256 - k * m)), **dense_geometry(m, k)))
     for layer, seen in zip(layers, _run(layers, rng)):
-        assert [base for base, _ in seen["ranges"]] == [
+        assert [base for base, _, _ in seen["ranges"]] == [
             layer["in_base"] + kt * layer["m"] + i for _nt in range(layer["n_tiles"])
             for kt in range(layer["k_tiles"]) for i in range(layer["m"])]
         _check(layer, seen)
@@ -187,7 +202,7 @@ def test_convolution_taps_follow_stride_dilation_and_padding(seed, name, geometr
                   pad_left=g["pad"][1])
     [seen] = _run([layer], rng)
     taps = expected_taps(layer)
-    assert any(tag & 1 for _, tag in taps) == (g["pad"] != (0, 0))
+    assert any(tag & 1 for _, _, tag in taps) == (g["pad"] != (0, 0))
     _check(layer, seen)
 
 
@@ -202,27 +217,38 @@ def test_vector_layers_read_each_column_tiles_channel_group(seed, op):
                   plane=n * h * w, stride_h=1, stride_w=1, dil_h=1, dil_w=1, pad_top=1,
                   pad_left=1)
     [seen] = _run([layer], rng)
-    assert {base for base, tag in seen["ranges"] if not tag & 1} >= \
+    assert {base for base, _, tag in seen["ranges"] if not tag & 1} >= \
         {layer["in_base"] + 2 * layer["plane"]}  # column tile 4 reads group 2
     _check(layer, seen)
 
 
-@pytest.mark.parametrize("samples, h, w, stride, pad, out", [
-    (1, 5, 4, (1, 1), (1, 1), (5, 4)),      # SAME 3x3
-    (2, 5, 6, (2, 2), (0, 1), (2, 3)),      # stride 2, padding on the left only
-    (1, 4, 3, (2, 1), (1, 1), (2, 3)),
-    (1, 3, 3, (1, 1), (2, 3), (3, 4)),      # padding of K − 1 rows and more columns
+@pytest.mark.parametrize("samples, h, w, stride, pad, out, pair", [
+    (1, 5, 4, (1, 1), (1, 1), (5, 4), 0),      # SAME 3x3
+    (2, 5, 6, (2, 2), (0, 1), (2, 3), 0),      # stride 2, padding on the left only
+    (1, 4, 3, (2, 1), (1, 1), (2, 3), 0),
+    (1, 3, 3, (1, 1), (2, 3), (3, 4), 0),      # padding of K − 1 rows and more columns
+    # Pair mode, two words a beat: SAME stride 2 (padding right and below), an odd
+    # streamed width; padding on the left (the kept word is the second), rows stride 1.
+    (2, 6, 6, (2, 2), (0, 0), (3, 3), 1),
+    (1, 5, 8, (1, 2), (1, 1), (5, 4), 1),
+    (1, 4, 4, (2, 2), (2, 2), (3, 3), 1),      # K − 1 padding columns: kept on the first
 ])
-def test_a_window_layer_reads_its_padded_input_once(seed, samples, h, w, stride, pad, out):
+def test_a_window_layer_reads_its_padded_input_once(seed, samples, h, w, stride, pad, out,
+                                                    pair):
     rng = np.random.default_rng(seed)
     k = CONFIG.window
     rh, rw = (out[0] - 1) * stride[0] + k, (out[1] - 1) * stride[1] + k
+    # Pair mode reads a memory row of two words: the input starts on one.
     layer = _desc(rng, op=WINDOW, m=samples * out[0] * out[1], k_tiles=1, n_tiles=3,
-                  in_base=int(rng.integers(0, 200)), h=h, w=w, oh=out[0], ow=out[1], kw=k,
-                  groups=1, plane=samples * h * w, stride_h=stride[0], stride_w=stride[1],
-                  dil_h=1, dil_w=1, pad_top=pad[0], pad_left=pad[1], rh=rh, rw=rw)
+                  in_base=int(rng.integers(0, 100)) * 2, h=h, w=w, oh=out[0], ow=out[1],
+                  kw=k, groups=1, plane=samples * h * w, stride_h=stride[0],
+                  stride_w=stride[1], dil_h=1, dil_w=1, pad_top=pad[0], pad_left=pad[1],
+                  rh=rh, rw=rw, pair=pair)
     [seen] = _run([layer], rng)
-    assert sum(tag >> 1 & 1 for _, tag in seen["ranges"]) == 3 * layer["m"]
+    assert sum(tag >> 1 & 1 for _, _, tag in seen["ranges"]) == 3 * layer["m"]
+    if pair:
+        assert all(count == 2 and base % 2 == 0 for base, count, _ in seen["ranges"])
+        assert any(tag >> 2 & 1 for _, _, tag in seen["ranges"]) == (pad[1] % 2 == 1)
     _check(layer, seen)
 
 
@@ -233,6 +259,6 @@ def test_an_add_reads_its_second_input_for_the_second_tap(seed):
                   h=2, w=3, oh=2, ow=3, kw=1, groups=1, plane=6, stride_h=1, stride_w=1,
                   dil_h=0, dil_w=1, pad_top=0, pad_left=0)
     [seen] = _run([layer], rng)
-    assert [base for base, _ in seen["ranges"][6:12]] == \
+    assert [base for base, _, _ in seen["ranges"][6:12]] == \
         [layer["in2_base"] + i for i in range(6)]
     _check(layer, seen)

@@ -1,7 +1,7 @@
 """The depthwise window unit slides a K×K window over a padded input raster and gives, for every
 kept position, the column tile's depthwise sums (checked against a direct numpy convolution);
 the top and left padding it is not sent (at most K − 1 rows and columns) it fills in with the
-zero point."""
+zero point. In pair mode (stride 2) it takes two raster columns a vector."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hwsim import feed_unit, launch, simulate
 
 from hw import ArrayConfig
-from hw.contract import LAYER_OPS, descriptor_format, one_input_fields
+from hw.contract import LAYER_OPS, descriptor_format, one_input_fields, raster_fields
 from hw.window import WindowUnit
 
 CONFIGS = [ArrayConfig(rows=4, cols=2, window=3, window_width=12),
@@ -41,36 +41,69 @@ def _expected(config, x, w, zx, zw, oh, ow, stride, n_tiles):
     return out
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"{c.window}x{c.window}")
-@pytest.mark.parametrize("samples, oh, ow, stride, pad, n_tiles, busy",
-                         [(1, 3, 4, 1, (0, 0), 3, 1.0), (2, 2, 3, 2, (0, 0), 2, 0.6),
-                          (1, 1, 5, 1, (0, 0), 1, 0.8), (2, 3, 3, 1, (1, 1), 3, 1.0),
-                          (2, 2, 3, 2, (3, 1), 2, 0.7)])
-def test_each_kept_position_gets_its_windows_sum(seed, config, samples, oh, ow, stride, pad,
-                                                 n_tiles, busy):
-    rng = np.random.default_rng(seed)
+def _vectors(config, x, zx: int, stride: int, pad: tuple, pair: bool):
+    """One column tile's raster of ``x`` as the address generator streams it: ``(data,
+    flags)``, or in pair mode ``(data, flags, next)`` (the word right of ``data``, the zero
+    point past the raster); the raster leaves out the first min(pad, K − 1) rows and columns."""
     k = config.window
-    word = descriptor_format(config)
-    layer = {f.name: int(rng.integers(f.min, f.max + 1)) for f in word}
-    x, rh, rw = _raster(rng, config, samples, oh, ow, stride, pad, layer["zx"])
-    w = rng.integers(-128, 128, (n_tiles, k * k, config.cols))
-    layer.update(one_input_fields(), op=LAYER_OPS.index("window"), m=samples * oh * ow,
-                 n_tiles=n_tiles, k_tiles=1, rh=rh, rw=rw)
-    expected = _expected(config, x, w, layer["zx"], layer["zw"], oh, ow, stride, n_tiles)
+    rh, rw = x.shape[1:3]
 
     def kept(r, c):
         return r >= k - 1 and (r - k + 1) % stride == 0 and c >= k - 1 and \
             (c - k + 1) % stride == 0
 
-    # The raster leaves out the first min(pad, K − 1) rows and columns.
     top, left = (min(p, k - 1) for p in pad)
-    vectors = []
-    for _ in range(n_tiles):
-        tile = [(x[n, r, c].tolist(), {"keep": kept(r, c), "row_start": c == left,
-                                       "row_end": c == rw - 1, "top": min(r - top, k - 1)})
-                for n in range(samples) for r in range(top, rh) for c in range(left, rw)]
-        last = max(i for i, (_, flags) in enumerate(tile) if flags["keep"])
-        vectors += [(data, i == last, flags) for i, (data, flags) in enumerate(tile)]
+    step = 2 if pair else 1
+    raster = []
+    for n in range(x.shape[0]):
+        for r in range(top, rh):
+            for c in range(left, rw, step):
+                flags = {"keep": kept(r, c), "second": False, "row_start": c == left,
+                         "row_end": c + step >= rw, "top": min(r - top, k - 1)}
+                if not pair:
+                    raster.append((x[n, r, c].tolist(), flags))
+                    continue
+                assert not (kept(r, c) and kept(r, c + 1))
+                flags.update(keep=kept(r, c) or kept(r, c + 1), second=kept(r, c + 1))
+                right = x[n, r, c + 1].tolist() if c + 1 < rw else [zx] * config.rows
+                raster.append((x[n, r, c].tolist(), flags, right))
+    return raster
+
+
+# Narrow mode: a word a vector, any stride.
+NARROW = [(1, 3, 4, 1, (0, 0), 3, 1.0), (2, 2, 3, 2, (0, 0), 2, 0.6), (1, 1, 5, 1, (0, 0), 1, 0.8),
+          (2, 3, 3, 1, (1, 1), 3, 1.0), (2, 2, 3, 2, (3, 1), 2, 0.7)]
+# Pair mode: stride 2, two words a vector, rows starting at an even column (so with K = 2 no
+# left padding); rows of an odd width (K = 3) end on a pair half past the raster, and rows of
+# one pair (ow = 1) read back the line buffer entry they write.
+PAIR = [(1, 3, 4, (0, 0), 3, 1.0), (2, 2, 3, (1, 2), 2, 0.6), (3, 2, 2, (2, 2), 1, 0.8),
+        (2, 3, 3, (3, 0), 3, 1.0), (2, 2, 1, (1, 2), 2, 1.0), (1, 1, 4, (0, 2), 2, 0.5)]
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"{c.window}x{c.window}")
+@pytest.mark.parametrize("pair, samples, oh, ow, stride, pad, n_tiles, busy",
+                         [(False, *case) for case in NARROW] +
+                         [(True, s, oh, ow, 2, pad, nt, busy)
+                          for s, oh, ow, pad, nt, busy in PAIR])
+def test_each_kept_position_gets_its_windows_sum(seed, config, pair, samples, oh, ow, stride,
+                                                 pad, n_tiles, busy):
+    rng = np.random.default_rng(seed)
+    k = config.window
+    if pair and min(pad[1], k - 1) % 2:
+        pad = (pad[0], 0)  # pair mode streams no raster starting at an odd column
+    word = descriptor_format(config)
+    layer = {f.name: int(rng.integers(f.min, f.max + 1)) for f in word}
+    x, rh, rw = _raster(rng, config, samples, oh, ow, stride, pad, layer["zx"])
+    assert rw <= config.window_width
+    w = rng.integers(-128, 128, (n_tiles, k * k, config.cols))
+    layer.update(**one_input_fields(), **raster_fields(rh, rw, pair),
+                 op=LAYER_OPS.index("window"), m=samples * oh * ow, n_tiles=n_tiles, k_tiles=1)
+    expected = _expected(config, x, w, layer["zx"], layer["zw"], oh, ow, stride, n_tiles)
+
+    raster = _vectors(config, x, layer["zx"], stride, pad, pair)
+    last = max(i for i, (_, flags, *_) in enumerate(raster) if flags["keep"])
+    vectors = [(data, i == last, flags, *right) for _ in range(n_tiles)
+               for i, (data, flags, *right) in enumerate(raster)]
     weights = [row for tile in w.tolist() for row in tile]
     dut = WindowUnit(config)
     beats = []

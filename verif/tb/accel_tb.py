@@ -15,7 +15,7 @@ from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
 from hw import ArrayConfig
 from hw.contract import (MEM_ACTIVATIONS, MEM_PARAMS, MEM_PROGRAM, MEM_WEIGHTS,
-                         memory_array_words)
+                         memory_array_words, memory_row_words, words_per_row)
 from quantizer.graph import Graph
 from quantizer.kernels import evaluate
 from quantizer.memory_plan import TensorPlacement
@@ -41,10 +41,25 @@ class HostPort:
                       else "through the host port")
 
     async def write(self, sel: int, base: int, words) -> None:
-        if self.bulk:  # straight into the memory array, as its rows hold the words
-            Path(FILE).write_text(image_file(*memory_array_words(self.config, sel, base, words)))
-            self.dut.mxugen_sel.value = sel
-            await self._pulse(self.dut.mxugen_load)
+        words = list(words)
+        if self.bulk:  # straight into the memory array's whole rows; any part row's words
+            # (a tensor that does not start or end on a row) through the host port
+            per_row = words_per_row(self.config, sel)
+            head = min(-base % per_row, len(words))
+            whole = (len(words) - head) // per_row * per_row
+            if whole:
+                Path(FILE).write_text(image_file(*memory_array_words(
+                    self.config, sel, base + head, words[head:head + whole])))
+                self.dut.mxugen_sel.value = sel
+                await self._pulse(self.dut.mxugen_load)
+            await self._write_words(sel, base, words[:head])
+            await self._write_words(sel, base + head + whole, words[head + whole:])
+            return
+        await self._write_words(sel, base, words)
+
+    async def _write_words(self, sel: int, base: int, words: list[int]) -> None:
+        """Write ``words`` through the host port, one a cycle."""
+        if not words:
             return
         self.dut.host_sel.value = sel
         for offset, word in enumerate(words):
@@ -55,9 +70,15 @@ class HostPort:
 
     async def read(self, base: int, count: int) -> list[int]:
         if self.bulk:
-            self.dut.mxugen_first.value, self.dut.mxugen_last.value = base, base + count - 1
+            # The memory array's rows that hold the words, and the words of those rows.
+            per_row = words_per_row(self.config, MEM_ACTIVATIONS)
+            first = base // per_row
+            self.dut.mxugen_first.value = first
+            self.dut.mxugen_last.value = (base + count - 1) // per_row
             await self._pulse(self.dut.mxugen_dump)
-            return dumped_words(Path(FILE).read_text())
+            words = memory_row_words(self.config, MEM_ACTIVATIONS,
+                                     dumped_words(Path(FILE).read_text()))
+            return words[base - first * per_row:][:count]
         words = []
         for offset in range(count):
             self.dut.host_raddr.value = base + offset
