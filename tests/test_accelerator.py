@@ -12,8 +12,7 @@ from hw.layouts import descriptor_layout, lane_params_layout
 from quantizer import QuantizerError
 from quantizer.compile import pack_lane_params
 from quantizer.layers import dense_chain
-from quantizer.network import DenseLayer, FloatNetwork
-from quantizer.quantize import quantize_network
+from random_networks import random_dense_network
 from verif.network_sim import run_on_rtl
 
 SMALL = dict(weight_depth=512, act_depth=512, param_depth=32, psum_depth=64, program_depth=8)
@@ -107,15 +106,6 @@ def test_compiler_packs_parameter_words_with_the_contract(seed):
         pack_lane_params(config, bias, m0, [31, 0, 0])
 
 
-def _random_network(rng, sizes, scheme, dtype, weights="int8"):
-    layers = [DenseLayer(rng.normal(0, 1 / np.sqrt(k), (n, k)), rng.normal(0, 0.1, n),
-                         "relu" if i < len(sizes) - 2 else "none", name=f"dense{i}")
-              for i, (k, n) in enumerate(zip(sizes, sizes[1:]))]
-    net = FloatNetwork(layers)
-    return quantize_network(net, rng.normal(size=(64, sizes[0])), per_channel=True,
-                            scheme=scheme, dtype=dtype, weights=weights, progress=False)
-
-
 @pytest.mark.rtl
 @pytest.mark.parametrize("name", CONFIGS)
 def test_network_runs_start_to_done_bit_exact(name, seed):
@@ -125,7 +115,7 @@ def test_network_runs_start_to_done_bit_exact(name, seed):
     config = CONFIGS[name]
     rng = np.random.default_rng(seed)
     scheme = "pow2" if config.requant_modes == ("pow2",) else "asymmetric"
-    graph = _random_network(rng, [11, 9, 6, 5], scheme, config.dtype,
+    graph = random_dense_network(rng, [11, 9, 6, 5], scheme, config.dtype,
                             WEIGHT_FORMAT[config.weight_bits])
     layers = dense_chain(graph)
     assert max(layer.weight_bits for layer in layers) == config.weight_bits

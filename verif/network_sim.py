@@ -24,6 +24,7 @@ from quantizer.partition import Partition, partition
 
 from .bulk_load import LOADER_DIGEST, with_bulk_loader, with_own_clock
 from .errors import SimulationError
+from .host_program import tensors_by_batch
 from .runner import build_simulator
 
 #: Mismatch lines reported per tensor; the rest are counted.
@@ -188,13 +189,23 @@ def run_on_rtl(graph: Graph, x: np.ndarray, config: ArrayConfig, *,
             results = [run.result() for run in runs]
         sim_seconds = time.perf_counter() - started
     counters = [counter for share_counters, _ in results for counter in share_counters]
-    got = {name: np.concatenate([batch[index] for _, tensors in results for batch in tensors])
-           for index, name in enumerate(reads)}
+    tensors = [batch for _, share_tensors in results for batch in share_tensors]
+    return checked_run(graph, config, plan, golden, counters, tensors,
+                       sim_seconds=sim_seconds, workers=len(shares))
+
+
+def checked_run(graph: Graph, config: ArrayConfig, plan: RunPlan, golden: dict,
+                counters: list[dict], tensors: list[list[np.ndarray]], **fields) -> RtlRun:
+    """The :class:`RtlRun` of ``plan``'s batches, their ``counters`` and per batch the tensors
+    read back (in the order of ``plan.reads``), compared with the ``golden`` model's tensors;
+    ``fields`` are more of its attributes."""
+    got = {name: np.concatenate([batch[index] for batch in tensors])
+           for index, name in enumerate(plan.reads)}
     output = graph.outputs[0]
     run = RtlRun(outputs=got[output].astype(golden[output].dtype) if output in got else None,
-                 batches=counters, mismatches=[], config=config, plan=plan,
-                 tensors=got, sim_seconds=sim_seconds, workers=len(shares))
-    _compare(run, graph, got, golden, reads)
+                 batches=counters, mismatches=[], config=config, plan=plan, tensors=got,
+                 **fields)
+    _compare(run, graph, got, golden, plan.reads)
     return run
 
 
@@ -212,8 +223,7 @@ def _run_share(sim, settings: dict, batches: list[dict], folder: Path,
     if not (outcome.passed and results_file.exists() and arrays_file.exists()):
         raise SimulationError(f"the simulation did not finish: {outcome.summary()}")
     with np.load(arrays_file) as arrays:
-        tensors = [[arrays[f"b{b}_t{i}"] for i in range(len(batch["reads"]))]
-                   for b, batch in enumerate(batches)]
+        tensors = tensors_by_batch(arrays, batches)
     return json.loads(results_file.read_text())["batches"], tensors
 
 

@@ -1,7 +1,8 @@
 """cocotb test of the whole accelerator: load the network's images through the host port once,
 then for every batch write its inputs, run its steps — accelerator programs, and the operators
 the host runs between them with the golden model — and read the outputs (on request every
-tensor) back. Tensors go to an ``.npz`` file and counters to a JSON file for the caller
+tensor) back (:func:`verif.host_program.run_batches`, through :class:`HostPort`). Tensors go to
+an ``.npz`` file and counters to a JSON file for the caller
 (:func:`verif.network_sim.run_on_rtl`), which compares them with the golden model."""
 
 from __future__ import annotations
@@ -14,13 +15,12 @@ import numpy as np
 from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
 from hw import ArrayConfig
-from hw.contract import (MEM_ACTIVATIONS, MEM_PARAMS, MEM_PROGRAM, MEM_WEIGHTS,
-                         memory_array_words, memory_row_words, words_per_row)
+from hw.contract import (MEM_ACTIVATIONS, MEM_PROGRAM, memory_array_words, memory_row_words,
+                         words_per_row)
 from quantizer.graph import Graph
-from quantizer.kernels import evaluate
-from quantizer.memory_plan import TensorPlacement
 
 from ..bulk_load import FILE, dumped_words, image_file
+from ..host_program import COUNTERS, run_batches
 from .common import Bench
 
 
@@ -88,6 +88,10 @@ class HostPort:
             await RisingEdge(self.dut.clk)
         return words
 
+    async def counters(self) -> dict[str, int]:
+        """The last run's counters and ``error``."""
+        return {name: int(getattr(self.dut, name).value) for name in (*COUNTERS, "error")}
+
     async def _pulse(self, flag) -> None:
         """Raise ``flag`` for one clock edge; the loader has acted when this returns."""
         flag.value = 1
@@ -111,41 +115,6 @@ class HostPort:
         await RisingEdge(self.dut.clk)
 
 
-class HostSide:
-    """The host's share of a partitioned graph (:mod:`quantizer.partition`): it runs the
-    operators placed on the host with the golden model, reading the tensors they need from
-    activation memory and writing back the ones the accelerator reads next."""
-
-    def __init__(self, host: HostPort, config: ArrayConfig, graph: Graph, runtime: str,
-                 tensors: dict[str, TensorPlacement]):
-        self.host, self.config, self.graph, self.runtime = host, config, graph, runtime
-        self.tensors = tensors
-        self.values: dict[str, np.ndarray] = {}
-
-    async def write(self, name: str, values: np.ndarray) -> None:
-        self.values[name] = values
-        if name in self.tensors:
-            region = self.tensors[name]
-            await self.host.write(MEM_ACTIVATIONS, region.base, region.pack(values, self.config))
-
-    async def read(self, name: str) -> np.ndarray:
-        """A tensor's values: the host's own (it computed, wrote or read them already; tensors
-        are written once), else what activation memory holds."""
-        if name in self.values:
-            return self.values[name]
-        region = self.tensors[name]
-        values = region.unpack(await self.host.read(region.base, region.words), self.config)
-        self.values[name] = values
-        return values
-
-    async def run(self, op_name: str) -> None:
-        op = next(op for op in self.graph.operators if op.name == op_name)
-        args = [None if name is None else self.graph.tensors[name].data
-                if self.graph.tensors[name].is_constant else await self.read(name)
-                for name in op.inputs]
-        await self.write(op.outputs[0], evaluate(op, self.graph, args, self.runtime))
-
-
 @cocotb.test()
 async def run_network(dut):
     """Every batch: write its program and inputs, run the steps (accelerator programs and host
@@ -155,37 +124,15 @@ async def run_network(dut):
     s = bench.settings
     await bench.start(clock=False)  # the simulation build drives its clock
     host = HostPort(dut, bench.config, bulk=s.get("bulk", True))
-    await host.write(MEM_WEIGHTS, 0, s["weights"])
-    await host.write(MEM_PARAMS, 0, s["params"])
-    graph = Graph.load(s["graph"])
-    x = np.load(s["inputs_file"])
-    results, arrays = [], {}
-    for number, batch in enumerate(s["batches"]):
-        await host.write(MEM_PROGRAM, 0, batch["program"])
-        tensors = {name: TensorPlacement.from_dict(region)
-                   for name, region in batch["tensors"].items()}
-        side = HostSide(host, bench.config, graph, s["runtime"], tensors)
-        first = batch["first_sample"]
-        await side.write(graph.inputs[0], x[first:first + batch["samples"]])
-        counters = {"cycles": 0, "weight_stall_cycles": 0, "vectors": 0, "steps": []}
-        for step in batch["steps"]:
-            if step["start_pc"] is None:
-                for op in step["ops"]:
-                    await side.run(op)
-                continue
-            await host.run(int(step["timeout_cycles"]), step["start_pc"])
-            assert int(dut.error.value) == 0, "the accelerator flagged an invalid descriptor"
-            measured = {name: int(getattr(dut, name).value)
-                        for name in ("cycles", "weight_stall_cycles", "vectors")}
-            counters["steps"].append(measured)
-            for name, value in measured.items():
-                counters[name] += value
-        for index, name in enumerate(batch["reads"]):
-            arrays[f"b{number}_t{index}"] = await side.read(name)
-        results.append(counters)
+
+    def done(samples: int) -> None:
         if "progress_file" in s:  # the caller shows how many samples are done
             with open(s["progress_file"], "a") as progress:
-                progress.write(f"{batch['samples']}\n")
+                progress.write(f"{samples}\n")
+
+    results, arrays = await run_batches(host, bench.config, Graph.load(s["graph"]),
+                                        s["runtime"], np.load(s["inputs_file"]), s["weights"],
+                                        s["params"], s["batches"], done)
     np.savez(s["arrays_file"], **arrays)
     Path(s["results_file"]).write_text(json.dumps({"batches": results}))
     dut._log.info("%d batches ran", len(results))
