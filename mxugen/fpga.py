@@ -53,10 +53,11 @@ def _tool(name: str) -> str:
     return found
 
 
-def _run(argv: list[str], cwd: Path, log: Path) -> int:
+def _run(argv: list[str], cwd: Path, log: Path, timeout: float | None = None) -> int:
     # The WebAssembly tools see only the directory they run in: paths are relative to it.
     with open(cwd / log, "w") as out:
-        return subprocess.run(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT).returncode
+        return subprocess.run(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                              timeout=timeout).returncode
 
 
 def multiply_driven_nets(netlist: dict, top: str) -> list[str]:

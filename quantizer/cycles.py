@@ -44,11 +44,13 @@ def window_cycles(config: ArrayConfig, raster: int, n_tiles: int) -> int:
     column tiles (docs/performance.md): the first
     column tile takes its ``window²`` weight words, one a cycle, from the layer's launch (in
     its third cycle); then the rasters stream back to back, one beat a cycle, each next
-    tile's weights loading into the unit's other bank meanwhile (a raster is at least
-    ``window²`` beats)."""
+    tile's weights loading into the unit's other bank meanwhile, so a tile takes its raster's
+    beats or, when that is shorter (a map of a few pixels), its ``window²`` weight words'
+    (found by ``mxugen bench soak``)."""
     fetch, weight_latency = 2, 3
+    taps = config.window ** 2
     drain = config.window_latency + config.requant_latency + 1
-    return fetch + weight_latency + config.window ** 2 + n_tiles * raster + drain
+    return fetch + weight_latency + taps + raster + (n_tiles - 1) * max(raster, taps) + drain
 
 
 def layer_cycles(config: ArrayConfig, layer, samples: int) -> int:

@@ -12,8 +12,11 @@ import pytest
 
 from hw import ArrayConfig
 from oracles import litert, tflm
-from quantizer.cycles import network_cycles
+from quantizer.cycles import network_cycles, window_cycles
+from quantizer.graph import Graph, Operator, Tensor
 from quantizer.importers.tflite import load_tflite
+from quantizer.partition import partition
+from quantizer.quantize_graph import quantize_graph
 from random_networks import random_dense_network
 from verif.amaranth_sim import run_on_amaranth
 
@@ -49,6 +52,31 @@ def test_a_dense_network_on_a_shift_only_uint8_build(seed):
     assert run.mismatches == []
     np.testing.assert_array_equal(run.outputs, graph.run(x))
     assert len(run.batches) == 2
+
+
+def test_a_raster_shorter_than_its_weight_words_waits_for_them(seed):
+    """A 3×3 SAME depthwise convolution on a 1×3 map streams 8 words a column tile, fewer
+    than the 9 weight words each next tile loads: the tiles wait for their weights, as the
+    cycle model says (``mxugen bench soak`` found the case, seed 1189927129)."""
+    rng = np.random.default_rng(seed)
+    tensors = {"x": Tensor("x", (1, 1, 3, 12), "float32"),
+               "w": Tensor("w", (1, 3, 3, 12), "float32", data=rng.normal(0, 0.5, (1, 3, 3, 12))),
+               "b": Tensor("b", (12,), "float32", data=rng.normal(0, 0.1, 12)),
+               "y": Tensor("y", (1, 1, 3, 12), "float32")}
+    depthwise = Operator("DEPTHWISE_CONV_2D", ("x", "w", "b"), ("y",),
+                         {"stride": (1, 1), "dilation": (1, 1), "padding": "SAME",
+                          "activation": "NONE", "depth_multiplier": 1})
+    graph = quantize_graph(Graph(tensors, [depthwise], ["x"], ["y"]),
+                           rng.normal(size=(8, 1, 3, 12)), progress=False)
+    config = ArrayConfig(rows=4, cols=4, window=3, window_width=8, act_depth=64,
+                         weight_depth=64, param_depth=8, psum_depth=8, program_depth=4)
+    [layer] = partition(graph).layers
+    assert layer.on_window(config) and layer.tiles(4, 4)[2] == 3
+    assert layer.streamed_raster(config, layer.passes(1, 8)[0]) == 8
+    x = graph.input.quantize(rng.normal(size=(1, 1, 3, 12)))
+    run = run_on_amaranth(graph, x, config, check_layers=True)
+    assert run.mismatches == []
+    assert run.cycles == network_cycles(config, graph, 1) == window_cycles(config, 8, 3)
 
 
 @pytest.mark.rtl

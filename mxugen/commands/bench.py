@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import shlex
+import sys
 
 from ..options import (UsageError, add_device_option, add_hw_options, add_shape_options,
-                       block_ram_line, check_output_folder, command, config_from)
+                       block_ram_line, check_output_folder, command, config_from, modes)
 
 EXAMPLES = ["mxugen bench gemm --rows 16 --cols 16 --m 256 --k 256 --n 256 --json",
             "mxugen bench model model.tflite --rows 16 --cols 16 --json",
             "mxugen bench fpga --rows 8 --cols 8 --json",
             "mxugen bench generate --arrays 64x64,128x128 --json",
-            "mxugen bench sim --rows 16 --cols 16 --json"]
+            "mxugen bench sim --rows 16 --cols 16 --json",
+            "mxugen bench soak --seconds 600 --json",
+            "mxugen bench soak --seed 1234 --cases 1 --hardware 2x2   # replay one case"]
 
 NETWORK = "an int8 .tflite file, a quantized .onnx or a folder written by mxugen quantize"
 
@@ -81,6 +86,23 @@ def register(commands) -> None:
     generate.add_argument("--json", action="store_true",
                           help="print the figures as one JSON object")
     generate.set_defaults(run=run_generate)
+    soak = kinds.add_parser(
+        "soak", help="random hardware and random networks through the RTL, the golden model "
+                     "and the cycle model until the time is up; every failure with its seed")
+    soak.add_argument("--seconds", type=float,
+                      help="time budget; a case started runs to its end (default 600, or none "
+                           "with --cases)")
+    soak.add_argument("--cases", type=int, help="stop after this many cases")
+    soak.add_argument("--seed", type=int,
+                      help="seed of the first case, case i has seed+i (default: a fresh one, "
+                           "printed); --seed S --cases 1 replays case S alone")
+    soak.add_argument("--hardware", type=lambda text: tuple(modes(text)), metavar="NAMES",
+                      help="comma-separated hardware to draw from (default all: "
+                           "see docs/verification.md)")
+    soak.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    soak.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                      help="show a progress bar of the time budget (default: on a terminal)")
+    soak.set_defaults(run=run_soak)
 
 
 def array_list(text: str) -> list[tuple[int, int]]:
@@ -212,3 +234,54 @@ def run_sim(args) -> int:
                             build_args=tuple(args.verilator_args))
     _print(figures, args.json)
     return 0 if figures["outputs_equal"] and figures["cycles_equal"] else 1
+
+
+def run_soak(args) -> int:
+    from tqdm import tqdm
+
+    from verif.soak import HARDWARE, new_seed, soak
+    if args.seconds is not None and not (math.isfinite(args.seconds) and args.seconds > 0):
+        raise UsageError(f"--seconds must be a positive number, got {args.seconds}")
+    if args.cases is not None:
+        _at_least_one(args, "cases")
+    if args.seed is not None and args.seed < 0:
+        raise UsageError(f"--seed must be at least 0, got {args.seed}")
+    unknown = [name for name in args.hardware or () if name not in HARDWARE]
+    if unknown or args.hardware == ():
+        what = f"{unknown[0]!r} is not soak hardware" if unknown else "names no hardware"
+        raise UsageError(f"--hardware {what}: choose from {', '.join(HARDWARE)}")
+    seconds = 600.0 if args.seconds is None and args.cases is None else args.seconds
+    seed = new_seed() if args.seed is None else args.seed
+    print(f"bench soak: seed {seed}", file=sys.stderr, flush=True)
+    with tqdm(total=args.cases if seconds is None else round(seconds),
+              unit="case" if seconds is None else "s", desc="bench soak", file=sys.stderr,
+              disable=None if args.progress is None else not args.progress) as bar:
+        def on_case(record: dict, summary: dict) -> None:
+            if record.get("status") != "ok":
+                bar.write(f"bench soak: case {record['seed']} {record.get('status')}: "
+                          f"{record.get('first_difference') or record.get('error')}",
+                          file=sys.stderr)
+            bar.n = summary["cases"] if seconds is None else min(summary["seconds"], bar.total)
+            bar.set_postfix(cases=summary["cases"], mismatches=summary["mismatches"],
+                            errors=summary["errors"])
+
+        figures = soak(seconds, seed, cases=args.cases, hardware=args.hardware,
+                       on_case=on_case)
+    # Exit 1 is a verification mismatch; cases that crashed are a failed simulation (3).
+    failed = 1 if figures["mismatches"] else 3 if figures["errors"] else 0
+    if args.json:
+        print(json.dumps(figures))
+        return failed
+    print(f"seed {figures['seed']}: {figures['cases']} cases in {figures['seconds']} s, "
+          f"{figures['mismatches']} mismatches, {figures['errors']} errors"
+          + (" (interrupted)" if figures.get("interrupted") else ""))
+    for key, label in (("configs", "hardware"), ("runtimes", "runtimes"),
+                       ("operators", "operators"), ("on_host", "on the host")):
+        print(f"{label:>12}: " + (", ".join(f"{k} ×{n}" for k, n in figures[key].items())
+                                  or "nothing"))
+    for failure in figures["failures"]:
+        what = failure.get("first_difference") or failure.get("error")
+        print(f"FAILED case {failure['seed']} ({failure['status']}) on "
+              f"{failure.get('hardware', '?')}, {failure.get('runtime', '?')}: {what}")
+        print(f"  replay: {failure['replay']}")
+    return failed
