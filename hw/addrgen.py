@@ -158,33 +158,60 @@ class ActivationAddressGenerator(ConfiguredComponent):
         m.d.comb += flags.keep.eq(keep)
         last_pixel = keep & (pixel == desc.m - 1)
 
-        ih = Signal(signed(2 * SPATIAL_BITS + STEP_BITS + 2))
-        iw = Signal(signed(2 * SPATIAL_BITS + STEP_BITS + 2))
-        m.d.comb += [ih.eq(oh * Mux(window, 1, desc.stride_h) + kh * desc.dil_h - desc.pad_top),
-                     iw.eq(ow * Mux(window, 1, desc.stride_w) + kw * desc.dil_w - desc.pad_left)]
-        inside = (ih >= 0) & (ih < desc.h) & (iw >= 0) & (iw < desc.w)
-        # A vector-unit layer reads the channel group of its column tile (rows/cols column
-        # tiles to a group); an add's second tap reads its second input.
+        # The address takes three registered stages, so that its products do not set the
+        # accelerator's clock (docs/verilog.md): the loop counters issue a read whenever the
+        # pipeline moves, and the whole pipeline waits while its last stage (the range on
+        # `ranges`) does. A layer launches with it empty: its last range was taken.
+        move = ~self.ranges.valid | self.ranges.ready
+        issue = self.tiles.valid & move
+        valid = [Signal(name=f"stage{i}_valid") for i in (1, 2)]
+
+        def stage(value, name: str) -> Signal:
+            """``value`` a stage later, when the pipeline moves."""
+            register = Signal.like(value, name=name) if isinstance(value, Signal) else \
+                Signal(value.shape(), name=name)
+            with m.If(move):
+                m.d.sync += register.eq(value)
+            return register
+
+        # Stage 1: input row and column of the tap, the channel group's offset, the base.
         ratio = cfg.rows // cfg.cols
         lanes = Signal(range(max(ratio, 2)))
         group_base = Signal(len(desc.plane) + 1)
-        base = Mux((desc.op == OP_ADD) & (kh == 1), desc.in2_base, desc.in_base) + group_base
-        address = base + g * desc.plane + (row0 + ih) * desc.w + iw
-
-        m.d.comb += [self.ranges.valid.eq(self.tiles.valid),
-                     self.tiles.ready.eq(self.ranges.ready & last_pixel),
-                     self.ranges.payload.base.eq(Mux(inside, address, 0)),
-                     self.ranges.payload.count.eq(step),
-                     self.ranges.payload.tag.eq(Cat(~inside, flags))]
-        if cfg.act_words_per_row > 1:
-            m.d.comb += self.ranges.payload.wide.eq(pair)
+        spatial = signed(2 * SPATIAL_BITS + STEP_BITS + 2)
+        ih = stage((oh * Mux(window, 1, desc.stride_h) + kh * desc.dil_h -
+                    desc.pad_top).as_signed(), "ih")
+        iw = stage((ow * Mux(window, 1, desc.stride_w) + kw * desc.dil_w -
+                    desc.pad_left).as_signed(), "iw")
+        assert ih.shape().width <= spatial.width
+        # A vector-unit layer reads the channel group of its column tile (rows/cols column
+        # tiles to a group); an add's second tap reads its second input.
+        base = stage(Mux((desc.op == OP_ADD) & (kh == 1), desc.in2_base, desc.in_base) +
+                     group_base + g * desc.plane, "tap_base")
+        row0_1, flags_1, step_1 = stage(row0, "row0_1"), stage(flags, "flags_1"), \
+            stage(step, "step_1")
+        # Stage 2: inside the map, the row, the base plus the column.
+        inside = stage((ih >= 0) & (ih < desc.h) & (iw >= 0) & (iw < desc.w), "inside")
+        row = stage((row0_1 + ih).as_signed(), "row")
+        column_base = stage(base + iw, "column_base")
+        flags_2, step_2 = stage(flags_1, "flags_2"), stage(step_1, "step_2")
+        # Stage 3: the range.
+        with m.If(move):
+            m.d.sync += [valid[0].eq(issue), valid[1].eq(valid[0]),
+                         self.ranges.valid.eq(valid[1]),
+                         self.ranges.payload.base.eq(Mux(inside, column_base + row * desc.w, 0)),
+                         self.ranges.payload.count.eq(step_2),
+                         self.ranges.payload.tag.eq(Cat(~inside, flags_2))]
+            if cfg.act_words_per_row > 1:
+                m.d.sync += self.ranges.payload.wide.eq(step_2 == 2)
+        m.d.comb += self.tiles.ready.eq(move & last_pixel)
         with m.If(launch):
             incoming = self.layer.incoming
             m.d.sync += [g.eq(0), kw.eq(0), kh.eq(0), row0.eq(0), pixel.eq(0), lanes.eq(0),
                          group_base.eq(0), row_phase.eq(0), col_phase.eq(0),
                          ow.eq(skipped(incoming, incoming.pad_left)),
                          oh.eq(skipped(incoming, incoming.pad_top))]
-        with m.Elif(self.ranges.valid & self.ranges.ready):
+        with m.Elif(issue):
             m.d.sync += ow.eq(ow + step)
             with m.If(keep):
                 m.d.sync += pixel.eq(pixel + 1)

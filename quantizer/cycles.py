@@ -8,6 +8,11 @@ from __future__ import annotations
 from hw import ArrayConfig
 
 
+#: Cycles from a layer's launch to its first activation vector at a unit's input: the tile
+#: loop's first tile, the address generator's three stages, the activation streamer.
+ACTIVATION_LATENCY = 7
+
+
 def predicted_cycles(config: ArrayConfig, m: int, k: int, n: int) -> int:
     """The cycle model of one fully-connected layer (docs/performance.md).
 
@@ -16,25 +21,32 @@ def predicted_cycles(config: ArrayConfig, m: int, k: int, n: int) -> int:
     vectors follow the cycle after its last beat. So tiles stream back to back, one vector a
     cycle, when each is used for at least as many vectors as it takes beats; with fewer a
     tile takes its load's beats. Around them: descriptor fetch (the weights start streaming
-    as the layer launches, in its third cycle), the first tile's load, and the pipeline's
-    fill and drain.
+    as the layer launches, in its third cycle), the first tile's load or, on an array that
+    loads a tile in fewer than 4 beats, the first activation vector's way through the
+    address generator, whichever comes later (the second tile's weights are in a load after
+    the first's), and the pipeline's fill and drain.
     """
     beats = config.rows // config.weight_load_rows
     tiles = -(-k // config.rows) * -(-n // config.cols)
     fetch, weight_latency = 2, 3
     drain = config.array_latency + config.requant_latency + 1
-    return fetch + weight_latency + beats + m + (tiles - 1) * max(m, beats) + drain
+    weights_in = fetch + weight_latency + beats
+    first = max(weights_in, fetch + ACTIVATION_LATENCY)
+    if tiles == 1:
+        return first + m + drain
+    second = max(first + m, weights_in + beats)
+    return second + (tiles - 2) * max(m, beats) + m + drain
 
 
 def vector_cycles(config: ArrayConfig, m: int, tiles: int) -> int:
     """The cycle model of one vector-unit layer of ``tiles`` tiles (taps × column tiles) of
     ``m`` vectors each (docs/performance.md): one vector per cycle, the next tile's weight word
     taken with the last vector of this one. The first weight word, offered as the layer
-    launches, is in before the first vector (the tile loop starts the cycle after), so the
-    descriptor fetch, the activation streamer's latency and the drain are all that add."""
-    fetch, stream_latency = 3, 3
+    launches, is in before the first vector, so the descriptor fetch, the first vector's way
+    to the unit and the drain are all that add."""
+    fetch = 2
     drain = config.vector_latency + config.requant_latency + 1
-    return fetch + stream_latency + tiles * m + drain
+    return fetch + ACTIVATION_LATENCY + tiles * m + drain
 
 
 def window_cycles(config: ArrayConfig, raster: int, n_tiles: int) -> int:

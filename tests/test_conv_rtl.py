@@ -65,10 +65,11 @@ def test_operators_without_hardware_are_placed_on_the_host_with_the_reason():
 def test_the_cycle_model_of_a_convolution_is_its_gemm():
     layer = partition(load_tflite(MODELS / "conv_same.tflite")).layers[0]
     # M = 2·81 pixels, K = 3·3·⌈3/4⌉·4, N = 8: 9·2 tiles of 162 vectors each, after the
-    # descriptor fetch (2), the weight streamer's latency (3) and the first tile's 4 rows,
-    # loaded two a beat.
+    # descriptor fetch (2) and the first vector's way to the array (7: the tile loop, the
+    # address generator's 3 stages, the streamer), later than the weight streamer's latency
+    # (3) and the first tile's 4 rows, loaded two a beat (2).
     assert CONFIG.weight_load_rows == 2
-    assert layer_cycles(CONFIG, layer, 2) == 2 + 3 + 2 + 18 * 162 + (
+    assert layer_cycles(CONFIG, layer, 2) == 2 + 7 + 18 * 162 + (
         CONFIG.array_latency + CONFIG.requant_latency + 1)
 
 

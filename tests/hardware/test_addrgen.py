@@ -120,6 +120,8 @@ def _run(layers: list[dict], rng) -> list[dict]:
                 if pending:
                     ctx.set(dut.words.payload, pending[0])
                 ctx.set(dut.x.ready, int(rng.integers(4) > 0))
+                if tiles and ctx.get(dut.tiles.valid) and ctx.get(dut.tiles.ready):
+                    tiles.pop(0)  # taken with its last pixel's read
                 if ctx.get(dut.ranges.valid) and ctx.get(dut.ranges.ready):
                     r = ctx.get(dut.ranges.payload)
                     assert r.wide == (r.count == 2)  # pair mode reads a memory row
@@ -127,8 +129,6 @@ def _run(layers: list[dict], rng) -> list[dict]:
                     words = sum(int(rng.integers(0, 1 << WIDTH)) << (WIDTH * i)
                                 for i in range(r.count))
                     pending.append(words | (r.tag << (2 * WIDTH)))
-                    if ctx.get(dut.tiles.ready):
-                        tiles.pop(0)
                 if ctx.get(dut.x.valid) and ctx.get(dut.x.ready):
                     assert ctx.get(dut.words.ready)
                     x = ctx.get(dut.x.payload)
