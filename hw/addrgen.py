@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from .component import ConfiguredComponent
 from .array import activation_stream_layout
 from .config import ArrayConfig
-from .contract import LAYER_OPS, SPATIAL_BITS, STEP_BITS, TILE_COUNT_BITS, address_bits
+from .contract import LAYER_OPS, SPATIAL_BITS, TILE_COUNT_BITS, address_bits
 from .memstream import range_command_layout
 from .sequencer import RANGE_COUNT_BITS, TILE_LAYOUT, LayerSignature
 
@@ -68,7 +68,8 @@ class ActivationAddressGenerator(ConfiguredComponent):
 
     One range per vector, one per cycle (a word, or a row in pair mode): the memory streamer
     reads one a cycle, as it would a tile's range, and carries the padding and raster flags
-    as its tag.
+    as its tag. The address takes three registered stages: a tile's first range comes three
+    cycles after the tile (:data:`quantizer.cycles.ACTIVATION_LATENCY` counts them).
 
     Parameters
     ----------
@@ -178,12 +179,10 @@ class ActivationAddressGenerator(ConfiguredComponent):
         ratio = cfg.rows // cfg.cols
         lanes = Signal(range(max(ratio, 2)))
         group_base = Signal(len(desc.plane) + 1)
-        spatial = signed(2 * SPATIAL_BITS + STEP_BITS + 2)
         ih = stage((oh * Mux(window, 1, desc.stride_h) + kh * desc.dil_h -
                     desc.pad_top).as_signed(), "ih")
         iw = stage((ow * Mux(window, 1, desc.stride_w) + kw * desc.dil_w -
                     desc.pad_left).as_signed(), "iw")
-        assert ih.shape().width <= spatial.width
         # A vector-unit layer reads the channel group of its column tile (rows/cols column
         # tiles to a group); an add's second tap reads its second input.
         base = stage(Mux((desc.op == OP_ADD) & (kh == 1), desc.in2_base, desc.in_base) +
