@@ -50,13 +50,17 @@ HW_OPTIONS = {"rows": "rows", "cols": "cols", "dtype": "dtype", "acc_width": "ac
                  ("weight_depth", "act_depth", "param_depth", "psum_depth", "program_depth")}}
 
 
-def add_hw_options(parser: argparse.ArgumentParser) -> None:
+def add_hw_options(parser: argparse.ArgumentParser, *, shape: tuple[int, int] | None = None
+                   ) -> None:
+    """The hardware parameters; ``shape`` is the command's own default rows × cols."""
     from hw import ArrayConfig
     d = ArrayConfig()
+    rows, cols = shape or (d.rows, d.cols)
     group = parser.add_argument_group("hardware parameters (with --images: default the images')")
-    group.add_argument("--rows", type=int, help=f"PE rows, the K of one tile (default {d.rows})")
-    group.add_argument("--cols", type=int,
-                       help=f"PE columns, the N of one tile (default {d.cols})")
+    group.add_argument("--rows", type=int, default=shape and rows,
+                       help=f"PE rows, the K of one tile (default {rows})")
+    group.add_argument("--cols", type=int, default=shape and cols,
+                       help=f"PE columns, the N of one tile (default {cols})")
     group.add_argument("--dtype", help="int8 (default) or uint8")
     group.add_argument("--acc-width", type=int,
                        help=f"accumulator bits, 18..32 (default {d.acc_width})")

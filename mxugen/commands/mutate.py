@@ -27,8 +27,7 @@ def register(commands) -> None:
         "each survivor to Yosys's equivalence prover, and report killed, survived and "
         "proved-equivalent mutants with the score killed / (mutants - equivalent), overall "
         "and for the requantizer's and the array's cells (docs/verification.md).")
-    add_hw_options(parser)
-    parser.set_defaults(rows=4, cols=4)
+    add_hw_options(parser, shape=(4, 4))
     parser.add_argument("--mutants", type=int, default=200,
                         help="mutations to sample, evenly over the netlist (default 200)")
     parser.add_argument("--seed", type=int, default=1,
