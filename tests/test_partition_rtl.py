@@ -10,6 +10,7 @@ its channels out of the word; memories of no power-of-two depth) runs every mode
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ CASES = [(DIGITS_CNN, "litert"), (MODELS / "residual.tflite", "tflm"),
          (MODELS / "mobilenet_tiny.tflite", "litert"), (MODELS / "softmax.tflite", "tflm"),
          (MODELS / "avgpool.tflite", "litert"), (MODELS / "maxpool.tflite", "tflm"),
          (MODELS / "pad.tflite", "tflm"), (MODELS / "pad_vector.tflite", "litert"),
-         (MODELS / "concat.tflite", "tflm")]
+         (MODELS / "concat.tflite", "tflm"), (MODELS / "conv_dilated.tflite", "litert")]
 
 
 @pytest.mark.rtl
@@ -63,3 +64,24 @@ def test_the_host_port_writes_and_reads_words_of_two_word_rows(seed):
                      host_port=True)
     assert run.mismatches == [] and run.first_difference is None
     np.testing.assert_array_equal(run.outputs, litert(path, x))
+
+
+def test_its_runs_cover_every_option_the_sequencer_runs(seed, tmp_path):
+    """The descriptors the RTL tests above run (verif.coverage.AcceleratorCoverage): every
+    operation, every convolution option, pair mode and padding on the window unit, layers
+    in passes, programs with host operators between them."""
+    from verif.coverage import AcceleratorCoverage
+    from verif.network_sim import plan_run
+    coverage = AcceleratorCoverage(CONFIG, prefix=f"accel_{seed}")
+    rng = np.random.default_rng(seed)
+    for path, runtime in CASES:
+        graph = load_tflite(path)
+        x = rng.integers(-128, 128, (3, *graph.input.sample_shape)).astype(np.int8)
+        coverage.sample_plan(plan_run(graph, x, CONFIG, batch=2, check_layers=True,
+                                      runtime=runtime))
+    report_file = tmp_path / "accelerator_coverage.json"
+    coverage.export(report_file)
+    report = json.loads(report_file.read_text())
+    missed = {point: figures["missed"] for point, figures in report["points"].items()
+              if figures["missed"]}
+    assert report["percent"] >= report["target"], f"coverage {report['percent']}%: {missed}"
