@@ -120,7 +120,11 @@ class Tensor:
         """Real values → this tensor's integers exactly as TFLite's QUANTIZE: the quotient in
         float32, rounded half away from zero, plus the zero point, clamped to the type."""
         lo, hi = self.range
-        q = (np.asarray(x, np.float32) / np.float32(self.scalar_scale)).astype(np.float64)
+        x = np.asarray(x, np.float32)
+        if not np.isfinite(x).all():  # TFLite's QUANTIZE has no integer for them
+            raise QuantizerError(f"{self.name}: the real values to quantize include NaN or "
+                                 "infinity; give finite numbers")
+        q = (x / np.float32(self.scalar_scale)).astype(np.float64)
         q = np.floor(np.abs(q) + 0.5) * np.sign(q) + self.zp
         return np.clip(q, lo, hi).astype(NUMPY_DTYPES[self.dtype])
 

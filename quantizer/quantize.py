@@ -96,7 +96,10 @@ def quantize_network(net: FloatNetwork, calibration_data=None, *, per_channel: b
     else:
         ranges = calibrate_ranges(net, calibration_data, method=method, progress=progress)
         means = input_means(net, calibration_data) if bias_correction else []
-    act = [choose_qparams(lo, hi, scheme=scheme, dtype=dtype) for lo, hi in ranges]
+    # The input's range, then each layer's output's.
+    names = [net.input_name, *(f"{layer.name}'s output" for layer in net.layers)]
+    act = [choose_qparams(lo, hi, scheme=scheme, dtype=dtype, name=name)
+           for name, (lo, hi) in zip(names, ranges, strict=True)]
     qlo, qhi = dtype_range(dtype)
     np_dtype = np.int8 if dtype == "int8" else np.uint8
     chain = DenseChainBuilder(net.input_name, net.input_size, float(act[0].scale),

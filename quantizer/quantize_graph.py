@@ -90,7 +90,7 @@ def _activation_params(graph: Graph, ranges: dict, scheme: str, dtype: str) -> d
         if root in softmax:   # TFLite's int8 softmax output: [0, 1) in 256 steps
             params[root] = (1 / 256, DTYPE_RANGES[dtype][0])
         else:
-            q = choose_qparams(low, hi[root], scheme=scheme, dtype=dtype)
+            q = choose_qparams(low, hi[root], scheme=scheme, dtype=dtype, name=root)
             params[root] = (float(q.scale), int(q.zero_point))
     return {name: params[root] for name, root in group.items()}
 
@@ -152,7 +152,8 @@ def quantize_graph(float_graph: Graph, calibration_data, *, per_channel: bool = 
     for name, t in float_graph.tensors.items():   # constant ADD operands: like an activation
         if name not in tensors and t.is_constant:
             data = np.asarray(t.data, np.float64)
-            q = choose_qparams(float(data.min()), float(data.max()), scheme=scheme, dtype=dtype)
+            q = choose_qparams(float(data.min()), float(data.max()), scheme=scheme, dtype=dtype,
+                               name=name)
             tensors[name] = Tensor(name, t.shape, dtype, [float(q.scale)], [int(q.zero_point)],
                                    data=q.quantize(data))
     operators = [Operator(op.kind, op.inputs, op.outputs, dict(op.options), op.name)

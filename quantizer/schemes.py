@@ -75,30 +75,31 @@ class QuantParams:
                 (q - self._broadcast(self.zero_point, q))).astype(np.float64)
 
 
-def _check_range(rmin, rmax) -> tuple[np.ndarray, np.ndarray]:
+def _check_range(rmin, rmax, name: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    what = f"{name}: range" if name else "range"
     rmin = np.asarray(rmin, dtype=np.float64)
     rmax = np.asarray(rmax, dtype=np.float64)
     if not (np.all(np.isfinite(rmin)) and np.all(np.isfinite(rmax))):
-        raise QuantizerError("range contains NaN or inf: check the model weights and the "
+        raise QuantizerError(f"{what} contains NaN or inf: check the model weights and the "
                              "calibration data")
     if np.any(rmin > rmax):
-        raise QuantizerError(f"range minimum exceeds maximum ({rmin} > {rmax})")
+        raise QuantizerError(f"{what} minimum exceeds maximum ({rmin} > {rmax})")
     rmin, rmax = np.minimum(rmin, 0.0), np.maximum(rmax, 0.0)
     if np.any(rmax == rmin):
         raise QuantizerError(
-            "range is a single point at 0 (a constant-zero or empty tensor), which gives a "
+            f"{what} is a single point at 0 (a constant-zero or empty tensor), which gives a "
             "zero scale; remove the tensor or calibrate with data that exercises it")
     return rmin, rmax
 
 
 def choose_qparams(rmin, rmax, *, scheme: Scheme = "asymmetric", dtype: str = "int8",
-                   axis: int | None = None) -> QuantParams:
+                   axis: int | None = None, name: str | None = None) -> QuantParams:
     """Quantization parameters for real ranges ``[rmin, rmax]`` (scalars, or arrays with one
-    entry per channel along ``axis``)."""
+    entry per channel along ``axis``) of the tensor ``name`` (named in errors)."""
     if scheme not in SCHEMES:
         raise QuantizerError(f"unknown scheme {scheme!r}: choose one of {', '.join(SCHEMES)}")
     lo, hi = dtype_range(dtype)
-    rmin, rmax = _check_range(rmin, rmax)
+    rmin, rmax = _check_range(rmin, rmax, name)
     if (rmin.ndim != 0) != (axis is not None):
         raise QuantizerError("per-channel ranges need an axis, per-tensor ranges must not have one")
     if scheme == "asymmetric":

@@ -31,6 +31,7 @@ def files(tmp_path):
     np.savez(tmp_path / "no_rows.npz", weight_0=np.zeros((0, 4)), bias_0=np.zeros(0))
     np.savez(tmp_path / "text.npz", weight_0=np.array([["a"] * 4] * 3), bias_0=np.zeros(3))
     np.save(tmp_path / "text.npy", np.array([["a"] * 20] * 2))
+    np.save(tmp_path / "nan.npy", np.where(np.eye(2, 20) > 0, np.nan, 0.5).astype(np.float32))
     np.savez(tmp_path / "text_x.npz", x=np.array([["a"] * 4] * 8))
     return tmp_path
 
@@ -59,6 +60,9 @@ CASES = {
     "sim inputs of text": (["sim", str(MODELS / "fc.tflite"), "--golden", "--float-input",
                             "--input", "text.npy", "--output", "OUT/y.npy"],
                            r"inputs .*text.npy holds <U1 values, not numbers"),
+    "sim float inputs with NaN": (["sim", str(MODELS / "fc.tflite"), "--golden",
+                                   "--float-input", "--input", "nan.npy", "--output",
+                                   "OUT/y.npy"], r"include NaN or infinity; give finite"),
     "sim inputs truncated": (["sim", str(MODELS / "fc.tflite"), "--golden", "--input",
                               "truncated.npz", "--output", "OUT/y.npy"],
                              "cannot read inputs .*: the file is damaged"),
