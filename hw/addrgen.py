@@ -169,8 +169,7 @@ class ActivationAddressGenerator(ConfiguredComponent):
 
         def stage(value, name: str) -> Signal:
             """``value`` a stage later, when the pipeline moves."""
-            register = Signal.like(value, name=name) if isinstance(value, Signal) else \
-                Signal(value.shape(), name=name)
+            register = Signal(value.shape(), name=name)
             with m.If(move):
                 m.d.sync += register.eq(value)
             return register

@@ -78,9 +78,9 @@ def run(args) -> int:
     finally:
         for bar in bars.values():
             bar.close()
-    figures = {**report.to_dict(), "target": TARGET,
-               "meets_target": report.figures()["score"] is not None and
-               report.figures()["score"] >= TARGET}
+    figures = report.to_dict()
+    figures.update(target=TARGET,
+                   meets_target=figures["score"] is not None and figures["score"] >= TARGET)
     failed = args.fail_under is not None and (figures["score"] or 0) < args.fail_under
     if args.json:
         print(json.dumps(figures))
