@@ -67,6 +67,8 @@ def test_sim_shares_batches_among_workers_with_a_progress_bar(network_folder, ca
     (lambda rng: np.zeros((3, 9), np.int8), [], r"inputs must have shape (samples, 10)"),
     (lambda rng: np.zeros((0, 10), np.int8), [], "at least one sample"),
     (lambda rng: np.zeros((3, 10), np.int8), ["--workers", "0"], "--workers must be at least 1"),
+    (lambda rng: np.zeros((3, 10), np.int8), ["--simulator", "icarus"],
+     "--simulator picks the RTL simulator; --golden runs none"),
 ])
 def test_sim_bad_inputs(network_folder, capsys, make_input, extra, message):
     tmp, _ = network_folder
@@ -84,6 +86,20 @@ def test_sim_refuses_a_folder_that_is_not_a_network(tmp_path, capsys):
                  "--output", str(tmp_path / "y.npy")]) == 2
     assert "has no graph.json: give a folder written by mxugen quantize" in \
         capsys.readouterr().err
+
+
+def test_a_simulator_that_is_not_installed_is_said_before_any_work(network_folder, capsys,
+                                                                   monkeypatch):
+    from verif import toolchain
+    monkeypatch.setattr(toolchain.shutil, "which", lambda tool: None)
+    tmp, graph = network_folder
+    np.save(tmp / "x8.npy", np.zeros((3, 10), np.int8))
+    assert main(["sim", str(tmp / "net"), "--input", str(tmp / "x8.npy"), "--simulator",
+                 "icarus", "--output", str(tmp / "y.npy")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Icarus Verilog is not installed ('iverilog' is not on " \
+        "PATH); install it (Debian/Ubuntu: apt-get install iverilog)" in err
+    assert not (tmp / "y.npy").exists()
 
 
 @pytest.mark.rtl
@@ -161,7 +177,8 @@ def test_help_lists_every_command_with_examples(capsys):
 
 
 def test_compile_needs_no_simulator(tmp_path):
-    """Sizing, compiling and writing images import neither cocotb nor the testbenches."""
+    """Sizing, compiling and writing images import neither cocotb nor the testbenches (the
+    toolchain module, which names the simulators ``sim`` offers, runs nothing on import)."""
     import subprocess
     import sys
     model = Path(__file__).parent / "models" / "fc.tflite"
@@ -171,7 +188,8 @@ def test_compile_needs_no_simulator(tmp_path):
             "print(sorted(m for m in sys.modules if m.startswith(('cocotb', 'verif'))))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
-    assert result.stdout.strip().splitlines()[-1] == "['verif', 'verif.errors']"
+    assert result.stdout.strip().splitlines()[-1] == \
+        "['verif', 'verif.errors', 'verif.toolchain']"
 
 
 @pytest.mark.parametrize("command", [

@@ -38,6 +38,18 @@ def test_missing_host_tool_is_one_clear_sentence(monkeypatch):
         toolchain.ensure_toolchain()
 
 
+def test_icarus_is_found_with_its_version_or_said_missing(monkeypatch):
+    if shutil.which("iverilog"):
+        assert toolchain.simulator_version("icarus").split(".")[0].isdigit()
+    monkeypatch.setattr(toolchain.shutil, "which", lambda tool: None)
+    with pytest.raises(toolchain.ToolchainError, match=r"Icarus Verilog is not installed "
+                       r"\('iverilog' is not on PATH\); install it \(Debian/Ubuntu: apt-get "
+                       r"install iverilog\) or simulate with Verilator"):
+        toolchain.simulator_version("icarus")
+    with pytest.raises(ValueError, match="simulator is one of verilator, icarus, not 'xsim'"):
+        toolchain.simulator_version("xsim")
+
+
 @pytest.mark.rtl
 @pytest.mark.parametrize("pipelined", [False, True])
 def test_cocotb_smoke_one_mac(seed, pipelined):

@@ -90,6 +90,7 @@ def image_file(base: int, words) -> str:
 
 
 def dumped_words(text: str) -> list[int]:
-    """The words of a ``$writememh`` file, in address order."""
-    return [int(line, 16) for line in text.split()
-            if line and not line.startswith(("//", "@"))]
+    """The words of a ``$writememh`` file, in address order: comments (Icarus writes
+    ``// 0x00000010`` every 16 words) and address lines skipped."""
+    words = (token for line in text.splitlines() for token in line.split("//")[0].split())
+    return [int(token, 16) for token in words if not token.startswith("@")]

@@ -127,15 +127,19 @@ def accelerator_design(config: ArrayConfig, verilog: str | None = None) -> Calla
 
 
 def accelerator_simulator(config: ArrayConfig, verilog: str | None = None,
-                          build_args: tuple[str, ...] = ()):
-    """The cached Verilator build of accelerator ``config`` that whole-network runs use: the
-    top module's variables public only, and a loader for bulk memory loads
-    (:mod:`verif.bulk_load`); ``build_args`` are more Verilator options (``--threads 2``)."""
+                          build_args: tuple[str, ...] = (), simulator: str = "verilator"):
+    """The cached build of accelerator ``config`` that whole-network runs use, with a loader
+    for bulk memory loads and its own clock (:mod:`verif.bulk_load`): in Verilator with the
+    top module's variables public only, ``build_args`` more of its options (``--threads 2``),
+    or in Icarus Verilog (``simulator="icarus"``)."""
     design = accelerator_design(config, verilog)
+    if simulator != "verilator" and build_args:
+        raise ValueError(f"build_args are Verilator options; {simulator} takes none")
     return build_simulator(
         f"accel-{config.rows}x{config.cols}-{config.digest()}-{LOADER_DIGEST}",
         lambda: with_own_clock(with_bulk_loader(design())), "accel", visibility="ports",
-        public=("mxugen_*", "clk"), extra_args=("--timing", *build_args))
+        public=("mxugen_*", "clk"), simulator=simulator,
+        extra_args=("--timing", *build_args) if simulator == "verilator" else ())
 
 
 def run_on_rtl(graph: Graph, x: np.ndarray, config: ArrayConfig, *,
@@ -144,7 +148,7 @@ def run_on_rtl(graph: Graph, x: np.ndarray, config: ArrayConfig, *,
                layer_steps: bool = False, reads: list[str] | None = None,
                host_port: bool = False, workers: int = 1,
                progress: Callable[[int], None] | None = None,
-               build_args: tuple[str, ...] = ()) -> RtlRun:
+               build_args: tuple[str, ...] = (), simulator: str = "verilator") -> RtlRun:
     """Run int8 inputs ``x`` ``(samples, *input shape)`` through the accelerator ``config``,
     operators it does not run on the host's golden model (:mod:`quantizer.partition`), and
     compare the outputs (with ``check_layers``, every tensor an operator computes; with
@@ -160,7 +164,8 @@ def run_on_rtl(graph: Graph, x: np.ndarray, config: ArrayConfig, *,
     ``workers`` simulator processes (of the one cached build) share the batches, each a
     contiguous run of them, so P cores take about 1/P of the time when there are at least P
     batches; ``progress`` is called with the number of samples done whenever it grows.
-    ``build_args`` are more Verilator options for the simulator's build.
+    ``build_args`` are more Verilator options for the simulator's build; ``simulator`` is
+    ``"icarus"`` to run on Icarus Verilog instead (:data:`verif.toolchain.SIMULATORS`).
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
@@ -169,7 +174,7 @@ def run_on_rtl(graph: Graph, x: np.ndarray, config: ArrayConfig, *,
                     layer_steps=layer_steps, reads=reads)
     golden = graph.run(x, runtime=runtime, all_tensors=True)
     reads, batches = plan.reads, plan.batches
-    sim = accelerator_simulator(config, verilog, build_args)
+    sim = accelerator_simulator(config, verilog, build_args, simulator)
     shares = [share for share in np.array_split(np.arange(len(batches)), workers) if len(share)]
     with tempfile.TemporaryDirectory(prefix="mxugen-run-") as tmp:
         tmp = Path(tmp)

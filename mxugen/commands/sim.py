@@ -1,4 +1,5 @@
-"""``mxugen sim``: a network through the accelerator RTL in Verilator, or the golden model."""
+"""``mxugen sim``: a network through the accelerator RTL in Verilator (or Icarus Verilog), or
+the golden model."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 from quantizer.files import save_array, write_atomic
+from verif.toolchain import SIMULATORS
 
 from ..options import UsageError, add_shape_options, command, modes
 
@@ -37,6 +39,10 @@ def register(commands) -> None:
     parser.add_argument("--float-input", action="store_true",
                         help="inputs are float: quantize them with the model's input parameters")
     parser.add_argument("--golden", action="store_true", help="run the golden model only, no RTL")
+    parser.add_argument("--simulator", choices=SIMULATORS,
+                        help="the RTL simulator: Verilator (default; installed with mxugen) or "
+                             "Icarus Verilog (where installed: apt-get install iverilog), the "
+                             "second simulator that a Verilator bug cannot hide behind")
     parser.add_argument("--match", default="litert", choices=["litert", "tflm"],
                         help="whose arithmetic to reproduce where the runtimes differ: LiteRT's "
                              "reference kernels (default) or TFLite Micro")
@@ -121,6 +127,11 @@ def run(args) -> int:
         raise UsageError(f"--dump {args.dump} exists and is not a directory")
     if Path(args.output).is_dir():
         raise UsageError(f"--output {args.output} is a directory; give a .npy file name")
+    if args.simulator and args.golden:
+        raise UsageError("--simulator picks the RTL simulator; --golden runs none: drop one")
+    if args.simulator:
+        from verif.toolchain import simulator_version
+        simulator_version(args.simulator)  # a missing simulator is said before any work
     graph = load_network(args.network)
     x = _load_inputs(args, graph)
     summary = {"samples": len(x), "mode": "golden" if args.golden else "rtl",
@@ -146,10 +157,12 @@ def run(args) -> int:
                   disable=None if args.progress is None else not args.progress) as bar:
             run = run_on_rtl(graph, x, config, batch=args.batch, check_layers=args.check_layers,
                              seed=args.seed, runtime=args.match, workers=workers,
+                             simulator=args.simulator or "verilator",
                              progress=lambda done: bar.update(done - bar.n))
         y, mismatches = run.outputs, run.mismatches
         placements = [p.describe() for p in run.partition.placements]
-        summary.update({"hardware": config.describe(), "placement": run.partition.summary(),
+        summary.update({"hardware": config.describe(), "simulator": args.simulator or "verilator",
+                        "placement": run.partition.summary(),
                         "workers": run.workers, "sim_seconds": round(run.sim_seconds, 2),
                         "cycles": run.cycles,
                         "cycles_per_sample": round(run.cycles / len(x), 1),
