@@ -49,7 +49,7 @@ from .contract import (LAYER_OPS, MEM_ACTIVATIONS, MEM_PARAMS, MEM_PROGRAM, MEM_
 from .memstream import MemoryStreamer
 from .psum import PartialSumAccumulator
 from .requant import Requantizer
-from .sequencer import RANGE_COUNT_BITS, Sequencer
+from .sequencer import RANGE_COUNT_BITS, Sequencer, weight_count_bits
 from .unpack import unpack_weights
 from .vector import VectorUnit
 from .window import WindowUnit
@@ -164,7 +164,7 @@ class Accelerator(ConfiguredComponent):
         # --- components ---------------------------------------------------------------------
         m.submodules.sequencer = seq = Sequencer(cfg)
         m.submodules.w_stream = w_stream = MemoryStreamer(
-            addr_width=address_bits(cfg.weight_depth), count_width=RANGE_COUNT_BITS,
+            addr_width=address_bits(cfg.weight_depth), count_width=weight_count_bits(cfg),
             word_width=word_bits, words_per_read=per_row)
         m.submodules.addrgen = addrgen = ActivationAddressGenerator(cfg)
         m.submodules.x_stream = x_stream = MemoryStreamer(

@@ -12,12 +12,19 @@ from .contract import LAYER_OPS, TILE_COUNT_BITS, address_bits
 from .layouts import descriptor_layout
 from .memstream import range_command_layout
 
-__all__ = ["LayerSignature", "RANGE_COUNT_BITS", "Sequencer", "TILE_LAYOUT"]
+__all__ = ["LayerSignature", "RANGE_COUNT_BITS", "Sequencer", "TILE_LAYOUT",
+           "weight_count_bits"]
 
 MATMUL, WINDOW = LAYER_OPS.index("matmul"), LAYER_OPS.index("window")
 
-#: Width of a memory range's word count: a layer's weights are ``n_tiles·k_tiles·rows`` words.
+#: Width of an activation range's word count (:class:`~hw.addrgen.ActivationAddressGenerator`).
 RANGE_COUNT_BITS = 24
+
+
+def weight_count_bits(config: ArrayConfig) -> int:
+    """Width of a weight range's word count: a tile's words, at most ``rows`` (the array),
+    ``window²`` (the window unit) or 1 (the vector unit)."""
+    return max(config.rows, config.window ** 2, 1).bit_length()
 
 #: One step of a layer's tile loop ``for nt: for kt:``: column tile ``nt``, K tile ``kt``, and
 #: ``last_k`` on the column tile's final K tile (its sums are complete after it).
@@ -54,9 +61,10 @@ class Sequencer(ConfiguredComponent):
     written, until a descriptor marked ``last``.
 
     A layer's work is issued as two streams that run ahead of the datapath, at the pace its
-    ready signals set: the layer's weights as one memory range (its tiles are stored in the
-    order they are used, docs/images.md: ``rows`` words a tile on the array, one for the
-    vector unit, ``window²`` for the window unit) and its tile loop, ``for nt: for kt:``.
+    ready signals set: its tile loop, ``for nt: for kt:``, and its weights, a memory range per
+    tile (``rows`` words on the array, ``window²`` on the window unit, one on the vector unit;
+    the tiles are stored in the order they are used, docs/images.md), which the weight
+    streamer reads back to back as one range.
 
     Parameters
     ----------
@@ -81,8 +89,8 @@ class Sequencer(ConfiguredComponent):
     layer_done : ``In(1)``
         The running layer's outputs are all written.
     weights : ``Out(stream.Signature(range_command_layout(...)))``
-        Weight-memory ranges, one per layer; an array layer's ``wide`` (a memory row of
-        ``weight_load_rows`` words a beat).
+        Weight-memory ranges, one per tile, the first as the layer launches; an array
+        layer's ``wide`` (a memory row of ``weight_load_rows`` words a beat).
     tiles : ``Out(stream.Signature(TILE_LAYOUT))``
         The layer's tiles, column tile by column tile.
     """
@@ -96,7 +104,7 @@ class Sequencer(ConfiguredComponent):
             "layer": Out(LayerSignature(config)),
             "layer_done": In(1),
             "weights": Out(stream.Signature(range_command_layout(
-                address_bits(config.weight_depth), RANGE_COUNT_BITS,
+                address_bits(config.weight_depth), weight_count_bits(config),
                 wide=config.weight_load_rows > 1))),
             "tiles": Out(stream.Signature(TILE_LAYOUT)),
         })
@@ -144,23 +152,32 @@ class Sequencer(ConfiguredComponent):
                         m.d.sync += pc.eq(pc + 1)
                         m.next = "FETCH"
 
-        # The layer's weights: one range, offered from the fetched descriptor as the layer
-        # launches, so the weight streamer's latency overlaps the launch.
+        # The layer's weights, a range per tile: the first offered from the fetched
+        # descriptor as the layer launches, so the weight streamer's latency overlaps the
+        # launch, and each next one as the streamer takes this one. (One range of
+        # n_tiles·k_tiles·words from the fetched descriptor was the accelerator's critical
+        # path: a product from the program memory to the streamer's count.)
         w_pending = Signal()
+        w_base = Signal.like(fetched.w_base)
+        w_nt, w_kt = Signal(TILE_COUNT_BITS), Signal(TILE_COUNT_BITS)
         source = Signal(descriptor_layout(cfg))
-        m.d.comb += [source.eq(Mux(launch, fetched, desc)),
-                     self.weights.valid.eq(launch | w_pending),
-                     self.weights.payload.base.eq(source.w_base),
-                     self.weights.payload.count.eq(
-                         source.n_tiles * source.k_tiles * Mux(
-                             source.op == MATMUL, cfg.rows,
-                             Mux(source.op == WINDOW, cfg.window ** 2, 1))),
+        m.d.comb += source.eq(Mux(launch, fetched, desc))
+        base = Mux(launch, fetched.w_base, w_base)
+        words = Mux(source.op == MATMUL, cfg.rows, Mux(source.op == WINDOW, cfg.window ** 2, 1))
+        w_nt_now, w_kt_now = Mux(launch, 0, w_nt), Mux(launch, 0, w_kt)
+        w_last_k = w_kt_now == source.k_tiles - 1
+        m.d.comb += [self.weights.valid.eq(launch | w_pending),
+                     self.weights.payload.base.eq(base),
+                     self.weights.payload.count.eq(words),
                      *([self.weights.payload.wide.eq(source.op == MATMUL)]
                        if cfg.weight_load_rows > 1 else [])]
-        with m.If(self.weights.ready):
-            m.d.sync += w_pending.eq(0)
+        with m.If(self.weights.valid & self.weights.ready):
+            m.d.sync += [w_base.eq(base + words),
+                         w_pending.eq(~(w_last_k & (w_nt_now == source.n_tiles - 1))),
+                         w_kt.eq(Mux(w_last_k, 0, w_kt_now + 1)),
+                         w_nt.eq(w_nt_now + w_last_k)]
         with m.Elif(launch):
-            m.d.sync += w_pending.eq(1)
+            m.d.sync += [w_base.eq(fetched.w_base), w_pending.eq(1), w_nt.eq(0), w_kt.eq(0)]
 
         # The tile loop.
         t_pending = Signal()

@@ -35,8 +35,8 @@ def _layer(rng, **fields) -> dict:
 def _run(program: list[dict], rng, *, done_after: int = 3, max_cycles: int = 2000,
          start_pc: int = 0, config: ArrayConfig = CONFIG) -> dict:
     """Run ``program`` from descriptor ``start_pc``; ``layer_done`` rises ``done_after``
-    cycles after a layer's weight range and last tile are taken. Returns what the sequencer
-    did, cycle by cycle."""
+    cycles after a layer's last weight range and last tile are taken. Returns what the
+    sequencer did, cycle by cycle."""
     dut = Sequencer(config)
     top = with_rom(dut, [WORD.pack(v) for v in program], WORD.size, CONFIG.program_depth,
                    dut.program_addr, dut.program_data)
@@ -63,7 +63,9 @@ def _run(program: list[dict], rng, *, done_after: int = 3, max_cycles: int = 200
             if ctx.get(dut.weights.valid) and ctx.get(dut.weights.ready):
                 payload = ctx.get(dut.weights.payload)
                 seen["weights"].append((payload.base, payload.count, payload.wide))
-                issued.add("weights")
+                if len(seen["weights"]) == sum(d["n_tiles"] * d["k_tiles"]
+                                               for _cycle, d in seen["launches"]):
+                    issued.add("weights")
             if ctx.get(dut.tiles.valid) and ctx.get(dut.tiles.ready):
                 tile = ctx.get(dut.tiles.payload)
                 seen["tiles"].append((tile.nt, tile.kt, tile.last_k))
@@ -95,13 +97,14 @@ def test_runs_every_layer_as_the_contract_packed_it(seed):
     seen = _run(program, rng)
     assert [layer for _cycle, layer in seen["launches"]] == program
     assert seen["descs"] == program
-    # A tile is rows weight words on the array, read two a beat (wide), window² on the
-    # window unit, one on the vector unit.
+    # A range per tile, the tiles one after the other from w_base: rows weight words on the
+    # array, read two a beat (wide), window² on the window unit, one on the vector unit.
     assert CONFIG.weight_load_rows == 2
     words = {MATMUL: CONFIG.rows, LAYER_OPS.index("window"): 9}
-    assert seen["weights"] == [(layer["w_base"], layer["n_tiles"] * layer["k_tiles"] *
-                                words.get(layer["op"], 1), int(layer["op"] == MATMUL))
-                               for layer in program]
+    assert seen["weights"] == [
+        ((layer["w_base"] + tile * words.get(layer["op"], 1)) % CONFIG.weight_depth,
+         words.get(layer["op"], 1), int(layer["op"] == MATMUL))
+        for layer in program for tile in range(layer["n_tiles"] * layer["k_tiles"])]
     assert seen["tiles"] == [(nt, kt, int(kt == layer["k_tiles"] - 1)) for layer in program
                              for nt in range(layer["n_tiles"]) for kt in range(layer["k_tiles"])]
     assert seen["error"] == 0
