@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
-        parser.print_help()
+        print("mxugen: error: give a command, e.g. mxugen demo (see mxugen --help)",
+              file=sys.stderr)
         return 2
     from hw import ConfigError
     from quantizer import QuantizerError
@@ -45,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     except SimulationError as exc:
         print(f"mxugen: simulation failed: {exc}", file=sys.stderr)
         return 3
+    except MemoryError:
+        print(f"mxugen: error: {args.command} ran out of memory: give it smaller sizes "
+              "(shapes, samples, batch)", file=sys.stderr)
+        return 2
     except OSError as exc:  # a path the user gave that cannot be read or written
         where = f" {exc.filename}" if exc.filename else ""
         print(f"mxugen: error: cannot access{where}: {exc.strerror or exc}", file=sys.stderr)

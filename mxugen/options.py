@@ -4,6 +4,7 @@ the hardware options that become an :class:`~hw.ArrayConfig`."""
 from __future__ import annotations
 
 import argparse
+import re
 
 
 class UsageError(Exception):
@@ -31,7 +32,36 @@ def epilog(examples: list[str]) -> str:
 
 
 def modes(text: str) -> tuple[str, ...]:
-    return tuple(m.strip() for m in text.split(",") if m.strip())
+    """A comma-separated list of names (rounding modes, hardware), each once."""
+    found = tuple(m.strip() for m in text.split(",") if m.strip())
+    if not found or len(set(found)) != len(found):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give a comma-separated list that names each one once")
+    return found
+
+
+#: Seeds go to numpy and scikit-learn, which take 0 … 2³² − 1.
+SEED_MAX = 2 ** 32 - 1
+
+
+def seed(text: str) -> int:
+    """A random seed: an integer from 0 to :data:`SEED_MAX`."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"{text!r}: a seed is an integer from 0 to {SEED_MAX}")
+    return value
+
+
+def module_name(text: str) -> str:
+    """A Verilog module name: a letter or ``_``, then letters, digits and ``_`` (it names the
+    files written too, so it holds no path)."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a Verilog module name: a letter or _, then letters, digits, _")
+    return text
 
 
 def add_shape_options(parser, default: int = 8) -> None:
@@ -116,6 +146,23 @@ def add_bus_option(parser: argparse.ArgumentParser) -> None:
                              "(default) or an AXI4-Lite slave (docs/verilog.md)")
 
 
+#: Hardware options that size or add to the accelerator around the matrix unit.
+ACCELERATOR_OPTIONS = ("window", "window_width",
+                       *(option for option in HW_OPTIONS if option.endswith("_depth")))
+
+
+def check_accelerator_options(args) -> None:
+    """Refuse an accelerator's option given for the matrix unit alone (it would be
+    ignored)."""
+    if args.accelerator:
+        return
+    given = [option for option in ACCELERATOR_OPTIONS if getattr(args, option) is not None]
+    given += ["bus"] if args.bus != "host" else []
+    if given:
+        raise UsageError(f"--{given[0].replace('_', '-')} is an option of the accelerator: "
+                         "add --accelerator")
+
+
 def design(config, accelerator: bool, images: dict | None = None, bus: str = "host"):
     """The component to generate: the whole accelerator (behind ``bus``), or the matrix unit
     alone."""
@@ -130,9 +177,11 @@ def design(config, accelerator: bool, images: dict | None = None, bus: str = "ho
 
 
 def check_output_folder(path) -> None:
-    """Refuse, before anything is written, an output folder that is a file or lies below
-    one."""
+    """Refuse, before anything is written, an output folder that is empty, a file or lies
+    below one."""
     from pathlib import Path
+    if not str(path):
+        raise UsageError("the output folder (-o) is empty; give a folder name")
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise UsageError(f"output {path} exists and is not a directory; choose another -o")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from hw import ArrayConfig
 from hw.generate import design_description, to_verilog
-from quantizer.files import replace_via_temporary, write_atomic
+from quantizer.files import output_folder, replace_via_temporary, write_atomic
 
 
 def write_design(component, config: ArrayConfig, folder: Path | str, top: str, *,
@@ -24,8 +24,9 @@ def write_design(component, config: ArrayConfig, folder: Path | str, top: str, *
     description = design_description(component, config, top, **extra)
     files = {f"{top}.v": text, f"{top}.json": json.dumps(description, indent=2) + "\n",
              **(companions(description) if companions else {})}
-    for name, content in files.items():
-        write_atomic(folder / name, content)
+    with output_folder(folder) as staging:
+        for name, content in files.items():
+            write_atomic(staging / name, content)
     return folder / f"{top}.v", folder / f"{top}.json", text
 
 

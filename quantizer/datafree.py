@@ -16,6 +16,7 @@ from scipy.special import ndtr
 
 from .errors import QuantizerError
 from .network import FloatNetwork
+from .schemes import MAX_SPAN, MIN_SPAN
 
 
 def rectified_gaussian_moments(mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray,
@@ -39,6 +40,10 @@ def data_free_statistics(net: FloatNetwork, input_range: tuple[float, float], *,
     if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
         raise QuantizerError(f"the input range must be two finite numbers LO < HI, got "
                              f"{input_range}")
+    if max(abs(lo), abs(hi)) > MAX_SPAN / 2 or hi - lo < MIN_SPAN:
+        raise QuantizerError(f"the input range {lo:g},{hi:g} is outside what an int8 scale "
+                             f"can hold (a span of {MIN_SPAN:g} … {MAX_SPAN:g}): rescale the "
+                             "model's input")
     size = net.input_size
     mean, var = np.full(size, (lo + hi) / 2), np.full(size, (hi - lo) ** 2 / 12)
     box_lo, box_hi = np.full(size, lo), np.full(size, hi)

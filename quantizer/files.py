@@ -5,10 +5,12 @@ run."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -86,22 +88,134 @@ def write_atomic(path: Path | str, text: str) -> None:
     replace_via_temporary(path, ".tmp", lambda tmp: Path(tmp).write_text(text))
 
 
+def writable_file(path: Path | str) -> Path:
+    """Where writing ``path`` puts the file: ``path``, or the file a symbolic link names.
+    Anything but a regular file there (a folder, a device, a FIFO) is one
+    :class:`QuantizerError`: renaming a file over it would replace it."""
+    if not str(path):
+        raise QuantizerError("an output path is empty; give a file name")
+    path = Path(path)
+    if path.is_symlink():
+        path = path.resolve()
+    if path.exists() and not path.is_file():
+        what = "a folder" if path.is_dir() else "not a regular file (a device or FIFO?)"
+        raise QuantizerError(f"{path} is {what}; give the name of a file to write")
+    return path
+
+
+def check_writable(path: Path | str) -> Path:
+    """:func:`writable_file`, once a file can be made in its folder (made for the check and
+    removed again): a run whose output cannot be written is refused before its work."""
+    path = writable_file(path)
+    created = None
+    try:
+        created = _make_folder(path.parent)
+        fd, probe = tempfile.mkstemp(dir=path.parent, prefix=".mxugen-probe.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise QuantizerError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+    return path
+
+
+def _make_folder(folder: Path) -> Path | None:
+    """Create ``folder`` and any missing parents; the topmost folder created, or ``None``."""
+    missing = None
+    for parent in (folder, *folder.parents):
+        if parent.exists():
+            break
+        missing = parent
+    folder.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
 def replace_via_temporary(path: Path | str, suffix: str, write: Callable[[str], object]) -> None:
     """Call ``write`` with a temporary name in ``path``'s folder, then rename it to ``path``:
-    the file is whole or absent. It gets the mode a plain ``open`` would (0666 less the
-    umask), not the 0600 of a temporary file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A short prefix: the temporary name must fit wherever the final name fits.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem[:32]}.", suffix=suffix)
-    os.close(fd)
+    the file is whole or absent, and folders made for it go again if it cannot be written
+    (:class:`QuantizerError` naming ``path``). It gets the mode a plain ``open`` would (0666
+    less the umask), not the 0600 of a temporary file."""
+    path = writable_file(path)
+    tmp, created = None, None
     try:
+        created = _make_folder(path.parent)
+        # A short prefix: the temporary name must fit wherever the final name fits.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem[:32]}.", suffix=suffix)
+        os.close(fd)
         write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise QuantizerError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
+
+
+@contextmanager
+def output_folder(folder: Path | str) -> Iterator[Path]:
+    """Write a folder's files whole or not at all: the block writes into a temporary folder
+    beside ``folder``; when it ends without an error, its files move into ``folder`` (made if
+    need be), replacing those of the same name, and otherwise ``folder`` is left as it was
+    (:class:`QuantizerError` naming it for a folder that cannot be written)."""
+    if not str(folder):
+        raise QuantizerError("an output folder is empty; give a folder name")
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise QuantizerError(f"{folder} exists and is not a folder; give a folder to write")
+    created = None
+    try:
+        created = _make_folder(folder.parent)
+        staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name[:32]}."))
+    except OSError as exc:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+        raise QuantizerError(f"cannot write {folder}: {exc.strerror or exc}") from None
+    try:
+        yield staging
+        _move_into(staging, folder)
+    except BaseException as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise QuantizerError(f"cannot write {folder}: {exc.strerror or exc}") from None
+        raise
+
+
+def _move_into(staging: Path, folder: Path) -> None:
+    """Move what ``staging`` holds into ``folder`` (whole, by renaming it, if ``folder`` is
+    new) and remove ``staging``; every file it would replace is checked first."""
+    if not folder.exists():
+        os.chmod(staging, 0o777 & ~_umask())
+        os.replace(staging, folder)
+        return
+    _check_targets(staging, folder)
+    for entry in staging.iterdir():
+        target = folder / entry.name
+        if entry.is_dir() and target.is_dir():
+            _move_into(entry, target)
+        else:
+            if entry.is_dir():
+                os.chmod(entry, 0o777 & ~_umask())
+            os.replace(entry, writable_file(target) if entry.is_file() else target)
+    staging.rmdir()
+
+
+def _check_targets(staging: Path, folder: Path) -> None:
+    for entry in staging.iterdir():
+        target = folder / entry.name
+        if entry.is_dir() and target.is_dir():
+            _check_targets(entry, target)
+        elif entry.is_file():
+            writable_file(target)
+        elif target.exists():
+            raise QuantizerError(f"{target} is in the way of a folder mxugen writes; move it")
 
 
 def save_arrays(path: Path | str, **arrays) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import QuantizerError
-from .files import save_arrays, write_atomic
+from .files import output_folder, save_arrays, write_atomic
 
 #: Integer ranges of the tensor types the graph holds.
 DTYPE_RANGES: dict[str, tuple[int, int]] = {
@@ -77,6 +77,12 @@ class Tensor:
         self.zero_point = np.atleast_1d(np.asarray(self.zero_point, dtype=np.int64))
         if self.zero_point.size != self.scale.size and self.zero_point.size == 1:
             self.zero_point = np.full(self.scale.size, self.zero_point[0])
+        if self.dtype in ("int8", "uint8", "int16") and not np.all(
+                np.isfinite(self.scale) & (self.scale > 0)):
+            bad = self.scale[~(np.isfinite(self.scale) & (self.scale > 0))][0]
+            raise QuantizerError(f"tensor {self.name}: scale {bad:g} is not a positive finite "
+                                 "number, so its values mean nothing; the model's "
+                                 "quantization is damaged: convert it again")
         if self.data is not None:
             self.data = np.asarray(self.data)
             if self.data.shape != self.shape:
@@ -295,9 +301,9 @@ class Graph:
 
     # -- the folder format ----------------------------------------------------------------
     def save(self, folder: Path | str) -> Path:
-        """Write ``graph.json`` (structure, quantization) and ``tensors.npz`` (constants)."""
+        """Write ``graph.json`` (structure, quantization) and ``tensors.npz`` (constants), both
+        or neither (:func:`~quantizer.files.output_folder`)."""
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         arrays = {f"t{i}": t.data for i, t in enumerate(self.tensors.values()) if t.is_constant}
         tensors = []
         for i, t in enumerate(self.tensors.values()):
@@ -311,8 +317,9 @@ class Graph:
                            "outputs": list(op.outputs), "options": op.options}
                           for op in self.operators]}, default=_json_value))
         doc["digest"] = _digest(doc, arrays)
-        save_arrays(folder / TENSORS_FILE, **arrays)
-        write_atomic(folder / GRAPH_FILE, json.dumps(doc, indent=1) + "\n")
+        with output_folder(folder) as staging:
+            save_arrays(staging / TENSORS_FILE, **arrays)
+            write_atomic(staging / GRAPH_FILE, json.dumps(doc, indent=1) + "\n")
         return folder
 
     @classmethod

@@ -4,6 +4,7 @@ configuration the images were laid out for. Images are refused by hardware they 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,7 +15,7 @@ from hw import contract
 
 from .compile import CompiledNetwork, compile_network
 from .errors import QuantizerError
-from .files import write_atomic
+from .files import output_folder, write_atomic
 from .image_formats import parse_readmemh, write_image
 from .graph import Graph
 from .partition import HOST, partition
@@ -22,7 +23,8 @@ from .partition import HOST, partition
 if TYPE_CHECKING:
     from hw import ArrayConfig
 
-MANIFEST_VERSION = 1
+#: 2: the manifest carries a digest of itself and its images.
+MANIFEST_VERSION = 2
 MEMORIES = ("weights", "params", "program")
 
 
@@ -47,15 +49,9 @@ def write_images(graph: Graph, config: ArrayConfig, samples: int, folder: Path |
                else "nothing runs on the accelerator") + ": use mxugen sim to run it")
     compiled = compile_network(graph, config, samples, runtime=runtime, part=part)
     layers = part.layers
-    folder = Path(folder)
     widths = _word_widths(config)
     depths = {"weights": config.weight_depth, "params": config.param_depth,
               "program": config.program_depth}
-    for name in MEMORIES:
-        for fmt in formats:
-            write_image(folder / f"{name}.{fmt}", getattr(compiled, name), widths[name], fmt,
-                        depth=depths[name],
-                        comment=f"mxugen {name} image, {widths[name]}-bit words")
     output = compiled.tensors[layers[-1].output]
     manifest = {
         "format": "mxugen-images", "version": MANIFEST_VERSION, "hardware": config.to_dict(),
@@ -67,7 +63,14 @@ def write_images(graph: Graph, config: ArrayConfig, samples: int, folder: Path |
         "layers": [_layer_entry(info, layer, graph) for info, layer in zip(compiled.layers,
                                                                             layers)],
     }
-    write_atomic(folder / "manifest.json", json.dumps(manifest, indent=1) + "\n")
+    with output_folder(folder) as staging:  # every file, or none
+        for name in MEMORIES:
+            for fmt in formats:
+                write_image(staging / f"{name}.{fmt}", getattr(compiled, name), widths[name],
+                            fmt, depth=depths[name],
+                            comment=f"mxugen {name} image, {widths[name]}-bit words")
+        manifest["digest"] = _digest(manifest, staging)
+        write_atomic(staging / "manifest.json", json.dumps(manifest, indent=1) + "\n")
     return compiled
 
 
@@ -111,22 +114,60 @@ def _weight_scale(weights, channels: int) -> list[float]:
     return (scale if weights.per_channel else np.full(channels, scale[0])).tolist()
 
 
+def _digest(manifest: dict, folder: Path) -> str:
+    """SHA-256 of the manifest (without its digest) and of every image file it lists."""
+    h = hashlib.sha256(json.dumps({k: v for k, v in manifest.items() if k != "digest"},
+                                  sort_keys=True).encode())
+    for name in MEMORIES:
+        for file in manifest["files"][name]:
+            h.update(file.encode() + b"\0" + (folder / file).read_bytes())
+    return h.hexdigest()
+
+
 def _manifest(folder: Path) -> dict:
+    """``folder``'s manifest, once it and the images it lists are what mxugen wrote: a
+    manifest or an image edited by hand (hardware, version, word counts) is refused."""
     try:
-        return json.loads((folder / "manifest.json").read_text())
+        manifest = json.loads((folder / "manifest.json").read_text())
     except (OSError, ValueError) as exc:
-        raise QuantizerError(f"{folder} has no readable manifest.json: {exc}") from None
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise QuantizerError(f"{folder} has no readable manifest.json ({reason}): give a "
+                             "folder written by mxugen compile") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != "mxugen-images":
+        raise QuantizerError(f"{folder / 'manifest.json'} is not an mxugen images manifest: "
+                             "give a folder written by mxugen compile")
+    if manifest.get("version") != MANIFEST_VERSION:
+        raise QuantizerError(f"images in {folder} are of manifest version "
+                             f"{manifest.get('version')!r}, this mxugen reads version "
+                             f"{MANIFEST_VERSION}: compile them again with mxugen compile")
+    files = manifest.get("files")
+    if not (isinstance(files, dict) and all(
+            isinstance(files.get(name), list) and files[name] and all(
+                isinstance(f, str) and f == Path(f).name for f in files[name])
+            for name in MEMORIES)):
+        raise QuantizerError(f"{folder / 'manifest.json'} lists no image files of its own: "
+                             "compile the images again with mxugen compile")
+    try:
+        intact = manifest.get("digest") == _digest(manifest, folder)
+    except OSError as exc:
+        raise QuantizerError(f"cannot read the images in {folder}: "
+                             f"{exc.strerror or exc} ({exc.filename})") from None
+    if not intact:
+        raise QuantizerError(f"images in {folder} were changed after mxugen wrote them (the "
+                             "manifest and its image files no longer match their digest): "
+                             "compile them again with mxugen compile")
+    return manifest
 
 
 def images_hardware(folder: Path | str) -> dict:
     """The hardware parameters the images in ``folder`` were laid out for."""
-    return _manifest(Path(folder)).get("hardware", {})
+    return _manifest(Path(folder))["hardware"]
 
 
 def read_images(folder: Path | str, hw: dict) -> dict[str, list[int]]:
     """The hex images in ``folder``, after checking they were laid out for ``hw``."""
     folder = Path(folder)
-    built_for = _manifest(folder).get("hardware", {})
+    built_for = _manifest(folder)["hardware"]
     if built_for != hw:
         differing = sorted(k for k in set(built_for) | set(hw) if built_for.get(k) != hw.get(k))
         raise QuantizerError(

@@ -75,6 +75,12 @@ class QuantParams:
                 (q - self._broadcast(self.zero_point, q))).astype(np.float64)
 
 
+#: The widest and narrowest spans of real values quantized: a tensor's scale, span / 255, is a
+#: float32 in the model file and goes into products of scales; beyond these it overflows or
+#: vanishes.
+MAX_SPAN, MIN_SPAN = 1e30, 1e-30
+
+
 def _check_range(rmin, rmax, name: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     what = f"{name}: range" if name else "range"
     rmin = np.asarray(rmin, dtype=np.float64)
@@ -89,6 +95,12 @@ def _check_range(rmin, rmax, name: str | None = None) -> tuple[np.ndarray, np.nd
         raise QuantizerError(
             f"{what} is a single point at 0 (a constant-zero or empty tensor), which gives a "
             "zero scale; remove the tensor or calibrate with data that exercises it")
+    span = rmax - rmin
+    if np.any(span > MAX_SPAN) or np.any(span < MIN_SPAN):
+        raise QuantizerError(
+            f"{what} spans {np.max(span) if np.any(span > MAX_SPAN) else np.min(span):.3g}, "
+            f"outside the {MIN_SPAN:g} … {MAX_SPAN:g} an int8 scale can hold: rescale the "
+            "model's values (or its input range)")
     return rmin, rmax
 
 

@@ -137,13 +137,17 @@ def test_random_networks_share_one_build_per_hardware():
     (["--seconds", "0"], "--seconds must be a positive number"),
     (["--seconds", "inf"], "--seconds must be a positive number"),
     (["--cases", "0"], "--cases must be at least 1"),
-    (["--seed", "-1"], "--seed must be at least 0"),
+    (["--seed", "-1"], "'-1': a seed is an integer from 0 to 4294967295"),
     (["--hardware", "3x3"], "'3x3' is not soak hardware: choose from 2x2"),
-    (["--hardware", ","], "--hardware names no hardware"),
+    (["--hardware", ","], "',': give a comma-separated list that names each one once"),
+    (["--hardware", "2x2,2x2"], "give a comma-separated list that names each one once"),
 ])
 def test_bad_arguments_are_one_line_and_exit_2(capsys, args, message):
     from mxugen.cli import main
-    assert main(["bench", "soak", *args]) == 2
+    try:  # argparse's own refusals exit from the parser
+        assert main(["bench", "soak", *args]) == 2
+    except SystemExit as exit_:
+        assert exit_.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
 

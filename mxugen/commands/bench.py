@@ -9,7 +9,8 @@ import shlex
 import sys
 
 from ..options import (UsageError, add_device_option, add_hw_options, add_shape_options,
-                       block_ram_line, check_output_folder, command, config_from, modes)
+                       block_ram_line, check_output_folder, command, config_from, modes,
+                       seed)
 
 EXAMPLES = ["mxugen bench gemm --rows 16 --cols 16 --m 256 --k 256 --n 256 --json",
             "mxugen bench model model.tflite --rows 16 --cols 16 --json",
@@ -31,7 +32,7 @@ def register(commands) -> None:
     gemm.add_argument("--m", type=int, default=256)
     gemm.add_argument("--k", type=int, default=256)
     gemm.add_argument("--n", type=int, default=256)
-    gemm.add_argument("--seed", type=int, default=0)
+    gemm.add_argument("--seed", type=seed, default=0)
     gemm.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     gemm.set_defaults(run=run_gemm)
     model = kinds.add_parser(
@@ -46,7 +47,7 @@ def register(commands) -> None:
     model.add_argument("--scalesim", action="store_true",
                        help="also count every accelerator layer with SCALE-Sim "
                             "(weight-stationary; docs/performance.md)")
-    model.add_argument("--seed", type=int, default=0)
+    model.add_argument("--seed", type=seed, default=0)
     model.add_argument("--json", action="store_true",
                        help="print the figures as one JSON object")
     model.set_defaults(run=run_model)
@@ -55,7 +56,7 @@ def register(commands) -> None:
                      "placed and routed in the same run (ECP5, Yosys + nextpnr)")
     add_hw_options(fpga)
     add_device_option(fpga, "ECP5 size (default 85k)", default="85k")
-    fpga.add_argument("--seed", type=int, default=1, help="placement seed (default 1)")
+    fpga.add_argument("--seed", type=seed, default=1, help="placement seed (default 1)")
     fpga.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     fpga.add_argument("-o", "--output", default="out/bench-fpga",
                       help="folder for the three designs, netlists and logs (default "
@@ -71,7 +72,7 @@ def register(commands) -> None:
                      help="random samples, all in one simulator run (default 2000)")
     sim.add_argument("--batch", type=int, default=256,
                      help="samples per accelerator program (default 256, as mxugen sim)")
-    sim.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    sim.add_argument("--seed", type=seed, default=0, help="seed of the random inputs")
     sim.add_argument("--verilator-args", type=shlex.split, default=(), metavar="ARGS",
                      help="more Verilator options for both builds, one string "
                           "(--verilator-args='--threads 2')")
@@ -93,7 +94,7 @@ def register(commands) -> None:
                       help="time budget; a case started runs to its end (default 600, or none "
                            "with --cases)")
     soak.add_argument("--cases", type=int, help="stop after this many cases")
-    soak.add_argument("--seed", type=int,
+    soak.add_argument("--seed", type=seed,
                       help="seed of the first case, case i has seed+i (default: a fresh one, "
                            "printed); --seed S --cases 1 replays case S alone")
     soak.add_argument("--hardware", type=lambda text: tuple(modes(text)), metavar="NAMES",
@@ -244,12 +245,10 @@ def run_soak(args) -> int:
         raise UsageError(f"--seconds must be a positive number, got {args.seconds}")
     if args.cases is not None:
         _at_least_one(args, "cases")
-    if args.seed is not None and args.seed < 0:
-        raise UsageError(f"--seed must be at least 0, got {args.seed}")
     unknown = [name for name in args.hardware or () if name not in HARDWARE]
-    if unknown or args.hardware == ():
-        what = f"{unknown[0]!r} is not soak hardware" if unknown else "names no hardware"
-        raise UsageError(f"--hardware {what}: choose from {', '.join(HARDWARE)}")
+    if unknown:
+        raise UsageError(f"--hardware {unknown[0]!r} is not soak hardware: choose from "
+                         f"{', '.join(HARDWARE)}")
     seconds = 600.0 if args.seconds is None and args.cases is None else args.seconds
     seed = new_seed() if args.seed is None else args.seed
     print(f"bench soak: seed {seed}", file=sys.stderr, flush=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from ..options import UsageError, add_shape_options, check_output_folder, command
+from ..options import UsageError, add_shape_options, check_output_folder, command, seed
 
 EXAMPLES = ["mxugen demo", "mxugen demo --json --plot -o out/demo",
             "mxugen demo --model cnn --match tflm"]
@@ -26,7 +26,7 @@ def register(commands) -> None:
     parser.add_argument("--match", default="litert", choices=["litert", "tflm"],
                         help="--model cnn: whose arithmetic to match (default litert)")
     add_shape_options(parser)
-    parser.add_argument("--seed", type=int, default=0, help="training and data-split seed")
+    parser.add_argument("--seed", type=seed, default=0, help="training and data-split seed")
     parser.add_argument("--plot", action="store_true",
                         help="also write PNGs: confusion matrix, per-layer error, utilization")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
@@ -39,6 +39,8 @@ def run(args) -> int:
     from ..demo import run_demo
     if args.rows < 1 or args.cols < 1:
         raise UsageError(f"--rows and --cols must be at least 1, got {args.rows}×{args.cols}")
+    from hw import ArrayConfig
+    ArrayConfig(rows=args.rows, cols=args.cols)  # the shape's limits, before any training
     if args.rows % args.cols:
         raise UsageError(f"the accelerator needs --rows to be a multiple of --cols, got "
                          f"{args.rows}×{args.cols}")

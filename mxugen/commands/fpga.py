@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ..options import (BUSES, UsageError, add_bus_option, add_device_option, add_hw_options,
+                       check_accelerator_options, seed,
                        block_ram_line, check_output_folder, command, config_from, design)
 
 EXAMPLES = ["mxugen fpga --rows 4 --cols 4 --json",
@@ -36,7 +37,7 @@ def register(commands) -> None:
                              "Fmax)")
     parser.add_argument("--no-pnr", action="store_true",
                         help="synthesis only: resources without place and route or Fmax")
-    parser.add_argument("--seed", type=int, default=1, help="placement seed")
+    parser.add_argument("--seed", type=seed, default=1, help="placement seed")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     parser.add_argument("-o", "--output", default="out/fpga",
                         help="output folder (default out/fpga)")
@@ -48,9 +49,8 @@ def run(args) -> int:
     from ..outputs import write_design
 
     check_output_folder(args.output)
+    check_accelerator_options(args)
     config = config_from(args)
-    if args.bus != "host" and not args.accelerator:
-        raise UsageError("--bus is the accelerator's host interface: add --accelerator")
     top = BUSES[args.bus] if args.accelerator else "mxu"
     if args.accelerator and args.family == "ecp5":
         block_ram_line(config, args.device, "the accelerator")

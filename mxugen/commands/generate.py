@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..options import (BUSES, UsageError, add_bus_option, add_device_option, add_hw_options,
+                       check_accelerator_options, module_name,
                        block_ram_line, check_output_folder, command, config_from, design)
 
 EXAMPLES = ["mxugen generate --rows 8 --cols 8 --lint -o out/mxu8x8",
@@ -24,7 +25,8 @@ def register(commands) -> None:
                              "matrix unit alone")
     parser.add_argument("--images", help="bake the images of `mxugen compile` into the "
                                          "accelerator's memories (FPGA build)")
-    parser.add_argument("--top", help="top module name (default mxu, or accel)")
+    parser.add_argument("--top", type=module_name,
+                        help="top module name (default mxu, or accel)")
     add_bus_option(parser)
     add_device_option(parser, "with --accelerator: refuse memories that need more block RAM "
                               "than this ECP5 has")
@@ -45,8 +47,7 @@ def run(args) -> int:
         raise UsageError("--images bakes a network into the accelerator: add --accelerator")
     if args.device and not args.accelerator:
         raise UsageError("--device checks the accelerator's block RAM: add --accelerator")
-    if args.bus != "host" and not args.accelerator:
-        raise UsageError("--bus is the accelerator's host interface: add --accelerator")
+    check_accelerator_options(args)
     config = config_from(args, images_hardware(args.images) if args.images else None)
     block_ram = block_ram_line(config, args.device, "the accelerator") if args.accelerator \
         else None

@@ -8,7 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-from ..options import UsageError, add_hw_options, check_output_folder, command, config_from
+from ..options import (UsageError, add_hw_options, check_output_folder, command, config_from,
+                       seed)
 
 EXAMPLES = ["mxugen mutate --rows 4 --cols 4 --mutants 200 --json",
             "mxugen mutate --rows 2 --cols 2 --mutants 30 --no-prove"]
@@ -30,7 +31,7 @@ def register(commands) -> None:
     add_hw_options(parser, shape=(4, 4))
     parser.add_argument("--mutants", type=int, default=200,
                         help="mutations to sample, evenly over the netlist (default 200)")
-    parser.add_argument("--seed", type=int, default=1,
+    parser.add_argument("--seed", type=seed, default=1,
                         help="seed of the sampling and of the regression's stimulus")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="simulator and prover processes (default: the cores)")

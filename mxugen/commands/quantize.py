@@ -31,8 +31,9 @@ def register(commands) -> None:
     data.add_argument("--input-range", type=_real_range, metavar="LO,HI",
                       help="data-free: the input's real range; activation ranges come from "
                            "the weights (e.g. 0,1 for pixels scaled to [0, 1])")
-    data.add_argument("--n-std", type=float, default=4.0,
-                      help="data-free ranges span mean ± N standard deviations (default 4)")
+    data.add_argument("--n-std", type=float,
+                      help="with --input-range: data-free ranges span mean ± N standard "
+                           "deviations (default 4)")
     parser.add_argument("--per-channel", action="store_true",
                           help="one weight scale per output channel (default: per tensor)")
     parser.add_argument("--bits", default="8", choices=list(BITS),
@@ -88,8 +89,10 @@ def _load_samples(path: str, input_name: str, what: str, flatten: bool = True):
     return (data.reshape(len(data), -1) if data.ndim > 2 and flatten else data), archive
 
 
-def _load_labelled(path: str, input_name: str, flatten: bool = True):
-    """``(samples, labels)`` of a labelled evaluation set."""
+def _load_labelled(path: str, input_name: str, classes: int, flatten: bool = True):
+    """``(samples, labels)`` of a labelled evaluation set of ``classes`` classes."""
+    import numpy as np
+
     from quantizer.files import numbers
     x, archive = _load_samples(path, input_name, "evaluation data", flatten)
     if "labels" not in archive:
@@ -97,6 +100,9 @@ def _load_labelled(path: str, input_name: str, flatten: bool = True):
     labels = numbers(archive["labels"], f"evaluation data {path}: 'labels'")
     if len(labels) != len(x):
         raise UsageError(f"{path}: {len(x)} samples but {len(labels)} labels")
+    if labels.ndim != 1 or not np.all(np.isin(labels, np.arange(classes))):
+        raise UsageError(f"{path}: 'labels' must be one class index a sample, whole numbers "
+                         f"0 … {classes - 1} (the model has {classes} outputs)")
     return x, labels
 
 
@@ -141,7 +147,7 @@ def _quantize_report(net, graph, requantize, data, labels, folder: Path, plot: b
 #: Options of the dense-chain quantizer that the CNN graph path does not have (yet).
 DENSE_ONLY = {"--equalize": "equalize", "--bias-correction": "bias_correction",
               "--clamp-std": "clamp_std", "--input-range": "input_range", "--plot": "plot",
-              "--rounding": "rounding"}
+              "--rounding": "rounding", "--n-std": "n_std"}
 
 
 def _run_graph(args, float_graph) -> int:
@@ -165,7 +171,9 @@ def _run_graph(args, float_graph) -> int:
                                                     flatten=False)[0])
     labels = None
     if args.eval:
-        eval_x, labels = _load_labelled(args.eval, name, flatten=False)
+        eval_x, labels = _load_labelled(args.eval, name,
+                                        float_graph.tensor(float_graph.outputs[0]).shape[-1],
+                                        flatten=False)
         eval_x = conform_input(float_graph, eval_x)
     graph = quantize_graph(float_graph, data, per_channel=args.per_channel, scheme=args.scheme,
                            method=args.calibration, dtype=args.dtype)
@@ -207,14 +215,20 @@ def run(args) -> int:
     if bool(args.calib) == bool(args.input_range):
         raise UsageError("give either --calib DATA.npz (calibration samples) or "
                          "--input-range LO,HI (data-free: ranges from the weights alone)")
+    if args.n_std is not None and (args.calib or not 0 < args.n_std < 1e3):
+        raise UsageError("--n-std sets data-free ranges (with --input-range), a number of "
+                         f"standard deviations above 0, got {args.n_std}"
+                         + (" with --calib" if args.calib else ""))
     data = _load_samples(args.calib, net.input_name, "calibration data")[0] \
         if args.calib else None
     labels = None
     if args.eval:
-        eval_x, labels = _load_labelled(args.eval, net.input_name)
+        eval_x, labels = _load_labelled(args.eval, net.input_name,
+                                        net.layers[-1].weight.shape[0])
     kwargs = dict(per_channel=args.per_channel, scheme=args.scheme, method=args.calibration,
                   dtype=args.dtype, rounding=args.rounding or "single", weights=BITS[args.bits],
-                  input_range=args.input_range, n_std=args.n_std, clamp_std=args.clamp_std,
+                  input_range=args.input_range, n_std=args.n_std or 4.0,
+                  clamp_std=args.clamp_std,
                   equalize=args.equalize, bias_correction=args.bias_correction)
     graph = quantize_network(net, data, **kwargs)
     out = graph.save(args.output)

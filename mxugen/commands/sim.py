@@ -11,10 +11,10 @@ import re
 import sys
 from pathlib import Path
 
-from quantizer.files import save_array, write_atomic
+from quantizer.files import check_writable, output_folder, save_array, write_atomic
 from verif.toolchain import SIMULATORS
 
-from ..options import UsageError, add_shape_options, command, modes
+from ..options import UsageError, add_shape_options, command, modes, seed
 
 EXAMPLES = ["mxugen sim model.tflite --golden --input x.npy --output y.npy --dump out/tensors",
             "mxugen sim model.tflite --golden --match tflm --input x.npy --output y.npy",
@@ -64,7 +64,7 @@ def register(commands) -> None:
                              "this process may use, at most one per batch)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="show a progress bar of samples done (default: on a terminal)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(run=run)
 
@@ -106,14 +106,11 @@ def _write_dump(folder: Path, tensors: dict) -> None:
         if file in names:
             raise UsageError(f"tensors {names[file]!r} and {name!r} both dump to {file}.npy")
         names[file] = name
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
+    with output_folder(folder) as staging:
         for file, name in names.items():
-            save_array(folder / f"{file}.npy", tensors[name])
-        write_atomic(folder / "tensors.json", json.dumps(
+            save_array(staging / f"{file}.npy", tensors[name])
+        write_atomic(staging / "tensors.json", json.dumps(
             {f"{file}.npy": name for file, name in names.items()}, indent=1) + "\n")
-    except OSError as exc:
-        raise UsageError(f"cannot write the dump to {folder}: {exc.strerror or exc}") from None
 
 
 def run(args) -> int:
@@ -125,8 +122,7 @@ def run(args) -> int:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
     if args.dump and Path(args.dump).exists() and not Path(args.dump).is_dir():
         raise UsageError(f"--dump {args.dump} exists and is not a directory")
-    if Path(args.output).is_dir():
-        raise UsageError(f"--output {args.output} is a directory; give a .npy file name")
+    check_writable(args.output)  # before the work, not after it
     if args.simulator and args.golden:
         raise UsageError("--simulator picks the RTL simulator; --golden runs none: drop one")
     if args.simulator:
