@@ -25,12 +25,16 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMANDS:
         module.register(commands)
+    parser.set_defaults(commands=commands.choices)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # said by the command's parser, which names its own --help
+        args.commands.get(args.command, parser).error(
+            f"unrecognized arguments: {' '.join(unknown)}")
     if not getattr(args, "run", None):
         print("mxugen: error: give a command, e.g. mxugen demo (see mxugen --help)",
               file=sys.stderr)

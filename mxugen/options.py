@@ -16,6 +16,9 @@ class Parser(argparse.ArgumentParser):
     where the usage is, not the whole usage block. Subcommand parsers inherit the class."""
 
     def error(self, message: str):
+        if message.endswith("expected one argument"):  # the value began with '-'
+            message += " (a value that starts with '-' goes as --option=VALUE, e.g. " \
+                "--input-range=-1,1)"
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 

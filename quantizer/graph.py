@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import QuantizerError
-from .files import output_folder, save_arrays, write_atomic
+from .files import load_arrays, output_folder, save_arrays, write_atomic
 
 #: Integer ranges of the tensor types the graph holds.
 DTYPE_RANGES: dict[str, tuple[int, int]] = {
@@ -327,11 +326,10 @@ class Graph:
         folder = Path(folder)
         try:
             doc = json.loads((folder / GRAPH_FILE).read_text())
-            with np.load(folder / TENSORS_FILE, allow_pickle=False) as archive:
-                arrays = {name: archive[name] for name in archive.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        except (OSError, ValueError) as exc:
             raise QuantizerError(f"{folder} is not a network folder written by mxugen "
                                  f"quantize: {exc}") from None
+        arrays = load_arrays(folder / TENSORS_FILE, "the network's constants")
         if not isinstance(doc, dict) or doc.get("format") != GRAPH_FORMAT \
                 or doc.get("version") != GRAPH_VERSION:
             raise QuantizerError(f"{folder}/{GRAPH_FILE} is not a version {GRAPH_VERSION} "

@@ -137,6 +137,11 @@ def test_a_user_mistake_is_one_line_and_exit_2_from_a_process(files, words, mess
     (["bench", "generate", "--arrays", "4x0"],
      r"'4x0' is not an array: write rows x cols, e.g. 64x64"),
     (["sim", "model.tflite", "--match", "onnx"], r"argument --match: invalid choice: 'onnx'"),
+    (["quantize", "m.npz", "--input-range", "-1,1", "-o", "out"],
+     r"expected one argument \(a value that starts with '-' goes as --option=VALUE, e\.g\. "
+     r"--input-range=-1,1\)"),
+    (["compile", "m.tflite", "-o", "out", "--bogus"],
+     r"^mxugen compile: error: unrecognized arguments: --bogus \(see mxugen compile --help\)$"),
 ])
 def test_argparse_errors_are_one_line_too(capsys, argv, message):
     """What argparse itself refuses is one line with where to look, not the usage block."""
@@ -202,6 +207,8 @@ MISTAKES = {
     "scale NaN": (["sim", "scale_nan.tflite", "--golden", "--input", "x.npy", "--output",
                    "OUT/y.npy"], "scale nan is not a positive finite number"),
     "no command": ([], "give a command, e.g. mxugen demo"),
+    "model is a folder": (["quantize", str(MODELS), "--input-range", "0,1", "-o", "OUT"],
+                          "model .*models is a folder: give a model file"),
 }
 
 

@@ -50,11 +50,19 @@ NETWORK_IMPORTERS: dict[str, Callable[[Path], Graph]] = {".tflite": _load_tflite
                                                          ".onnx": _load_quantized_onnx}
 
 
+def _model_file(path: Path) -> Path:
+    """``path``, if it is a file to read a model from."""
+    if not path.exists():
+        raise QuantizerError(f"model file {path} does not exist")
+    if not path.is_file():
+        what = "a folder" if path.is_dir() else "not a regular file"
+        raise QuantizerError(f"model {path} is {what}: give a model file")
+    return path
+
+
 def load_float_model(path: Path | str) -> FloatNetwork:
     """Import a float model, choosing the importer by the file's suffix."""
-    path = Path(path)
-    if not path.is_file():
-        raise QuantizerError(f"model file {path} does not exist")
+    path = _model_file(Path(path))
     importer = IMPORTERS.get(path.suffix.lower())
     if importer is None:
         hint = " (a .tflite model is quantized already: run it with mxugen sim)" \
@@ -69,9 +77,7 @@ def load_float_graph(path: Path | str) -> Graph:
     with :func:`quantizer.float_graph.run_float`, quantize it with
     :func:`quantizer.quantize_graph.quantize_graph`). ONNX only, any graph the importer
     supports: CNNs, residual branches, a final Softmax."""
-    path = Path(path)
-    if not path.is_file():
-        raise QuantizerError(f"model file {path} does not exist")
+    path = _model_file(Path(path))
     if path.suffix.lower() != ".onnx":
         raise QuantizerError(f"{path}: float operator graphs are imported from .onnx files")
     from .onnx_graph import load_onnx_graph
@@ -103,8 +109,7 @@ def load_network(path: Path | str) -> Graph:
             raise QuantizerError(f"{path} has no {GRAPH_FILE}: give a folder written by "
                                  "mxugen quantize, or a .tflite file")
         return Graph.load(path)
-    if not path.is_file():
-        raise QuantizerError(f"model {path} does not exist")
+    _model_file(path)
     importer = NETWORK_IMPORTERS.get(path.suffix.lower())
     if importer is None:
         hint = " (a float model: quantize it first with mxugen quantize)" \
