@@ -205,7 +205,8 @@ def block_ram_line(config, device: str | None, what: str) -> str:
     from hw.block_ram import block_ram_report
     report = block_ram_report(config, device)
     by_memory = ", ".join(f"{name} {n}" for name, n in report["block_rams_by_memory"].items())
-    need = f"{report['block_rams']} DP16KD block RAMs ({by_memory})"
+    need = f"{report['block_rams']} DP16KD block RAMs ({by_memory})" if report["block_rams"] \
+        else "no DP16KD block RAM (every memory fits in LUT RAM)"
     if device is not None and not report["fits"]:
         raise UsageError(f"{what} needs {need}, the ECP5 {device} has "
                          f"{report['device_block_rams']}: use a larger device, fewer samples "

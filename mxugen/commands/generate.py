@@ -59,8 +59,9 @@ def run(args) -> int:
                                                      accelerator=args.accelerator,
                                                      bus=args.bus),
         baked_images=str(args.images) if args.images else None)
-    print(f"wrote {verilog_path} ({config.describe()}), {json_path.name}, {top}.vlt (lint "
-          f"waivers), {top}.core (FuseSoC) and README.md")
+    beside = [json_path.name, f"{top}.vlt (lint waivers)", f"{top}.core (FuseSoC)",
+              *([f"{top}_tb.v (testbench)"] if args.accelerator else [])]
+    print(f"wrote {verilog_path} ({config.describe()}), {', '.join(beside)} and README.md")
     if block_ram:
         print(block_ram)
     if args.lint:
