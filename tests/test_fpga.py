@@ -1,5 +1,5 @@
-"""`mxugen fpga`: the generated Verilog synthesizes for an ECP5 and places and routes, and the
-resources follow from the architecture."""
+"""`mxugen fpga`: the generated Verilog synthesizes for an ECP5 and places and routes (and on
+an iCE40 UP5K, inside an I/O ring), and the resources follow from the architecture."""
 
 from __future__ import annotations
 
@@ -9,14 +9,12 @@ import pytest
 
 from mxugen.cli import main
 
-pytestmark = pytest.mark.rtl  # Verilator builds or place and route
-
-
 def _report(capsys, *args) -> dict:
     assert main(["fpga", "--rows", "2", "--cols", "2", "--json", *args]) == 0
     return json.loads(capsys.readouterr().out)
 
 
+@pytest.mark.rtl
 def test_bench_fpga_routes_the_naive_array_matrix_unit_and_accelerator_in_one_run(
         tmp_path, capsys):
     """The one place-and-route case of the default run: a shift-only 2x2 build with small
@@ -41,12 +39,14 @@ def test_bench_fpga_routes_the_naive_array_matrix_unit_and_accelerator_in_one_ru
     assert (tmp_path / "accelerator" / "ecp5" / "nextpnr.log").exists()
 
 
+@pytest.mark.rtl
 def test_multiplier_requantizer_adds_dsps(tmp_path, capsys):
     report = _report(capsys, "--no-pnr", "-o", str(tmp_path))
     assert report["dsps"] > 2 * 2  # the 32×31-bit requantization multipliers
     assert "fmax_mhz" not in report
 
 
+@pytest.mark.rtl
 def test_the_accelerators_block_rams_are_the_ones_decided_before_synthesis(tmp_path, capsys):
     from hw import ArrayConfig
     from hw.block_ram import block_ram_report
@@ -58,16 +58,60 @@ def test_the_accelerators_block_rams_are_the_ones_decided_before_synthesis(tmp_p
     assert report["block_rams"] == expected["block_rams"] == 8
 
 
+@pytest.mark.rtl
 @pytest.mark.parametrize("family, dsp", [("ice40", "SB_MAC16"), ("xc7", "DSP48E1")])
 def test_other_families_are_synthesized_for_their_resources(tmp_path, capsys, family, dsp):
-    """iCE40 and Xilinx 7-series: Yosys maps the design to the family's primitives (no place
-    and route, so no Fmax). Each PE's 9×9-bit product is one DSP block there too, and a pow2
-    requantizer multiplies nothing."""
-    report = _report(capsys, "--requant", "pow2", "--family", family, "-o", str(tmp_path))
+    """iCE40 and Xilinx 7-series: Yosys maps the design to the family's primitives (here with
+    no place and route, so no Fmax). Each PE's 9×9-bit product is one DSP block there too,
+    and a pow2 requantizer multiplies nothing."""
+    report = _report(capsys, "--requant", "pow2", "--family", family, "--no-pnr",
+                     "-o", str(tmp_path))
     assert report["dsps"] == report["cells_by_type"][dsp] == 2 * 2
     assert report["luts"] > 0 and report["ffs"] > 0
     assert report["device"].endswith("(synthesis only)") and "fmax_mhz" not in report
     assert (tmp_path / family / "yosys.log").exists()
+
+
+@pytest.mark.rtl
+def test_a_small_design_places_and_routes_on_an_ice40_up5k_inside_its_io_ring(tmp_path,
+                                                                              capsys):
+    """nextpnr-ice40 has no out-of-context mode: a 1×1 shift-only matrix unit is placed on the
+    UP5K inside the ring that shifts its ports over five pins."""
+    assert main(["fpga", "--rows", "1", "--cols", "1", "--requant", "pow2", "--family",
+                 "ice40", "--json", "-o", str(tmp_path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["device"] == "iCE40UP5K-SG48" and 5 < report["fmax_mhz"] < 500
+    assert report["dsps"] == 1 and report["critical_path"]["segments"] > 0
+    assert report["utilization"]["ICESTORM_DSP"]["used"] == 1
+    assert report["utilization"]["SB_IO"]["used"] == 6  # clk, rst, sin, shift, capture, sout
+    assert (tmp_path / "ice40" / "mxu_ring.v").exists()
+
+
+def test_a_design_too_big_for_the_up5k_is_refused_before_place_and_route(tmp_path):
+    from mxugen.fpga import FpgaToolError, _ice40_ring_netlist
+    with pytest.raises(FpgaToolError, match=r"mxu does not fit an iCE40 UP5K \(9,103 luts of "
+                                            r"5,280, 40 dsps of 8\): place and route a smaller"):
+        _ice40_ring_netlist(tmp_path, "mxu", {"luts": 9103, "dsps": 40, "block_rams": 0})
+
+
+def test_the_io_ring_chains_every_port_but_the_clock_and_reset():
+    from mxugen.fpga import io_ring, verilog_port_widths
+    verilog = ("module other(a);\n  input a;\nendmodule\n"
+               "module mxu(clk, rst, a, b, y, v);\n  input clk;\n  wire clk;\n  input rst;\n"
+               "  input [7:0] a;\n  input signed [2:0] b;\n  output [15:0] y;\n"
+               "  output v;\nendmodule\n")
+    assert verilog_port_widths(verilog, "mxu") == {
+        "clk": ("input", 1), "rst": ("input", 1), "a": ("input", 8), "b": ("input", 3),
+        "y": ("output", 16), "v": ("output", 1)}
+    ring = io_ring(verilog, "mxu")
+    assert "module mxu_ring(clk, rst, sin, shift, capture, sout);" in ring
+    assert "reg [10:0] chain_in = 0;" in ring and "reg [16:0] chain_out = 0;" in ring
+    assert ("mxu dut (.clk(clk), .rst(rst), .a(chain_in[7:0]), .b(chain_in[10:8]), "
+            ".y(outs[15:0]), .v(outs[16:16]));") in ring
+    assert "if (shift) chain_in <= {chain_in[9:0], sin};" in ring
+    assert "assign sout = chain_out[16];" in ring
+    with pytest.raises(ValueError, match="module other needs a clk"):
+        io_ring(verilog, "other")
 
 
 def test_a_net_driven_twice_is_found_in_a_netlist():

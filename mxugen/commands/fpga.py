@@ -1,5 +1,5 @@
-"""``mxugen fpga``: ECP5 resources and Fmax of a generated design (Yosys + nextpnr), or
-iCE40 and Xilinx 7-series resources (Yosys)."""
+"""``mxugen fpga``: ECP5 and iCE40 UP5K resources and Fmax of a generated design (Yosys +
+nextpnr), or Xilinx 7-series resources (Yosys)."""
 
 from __future__ import annotations
 
@@ -7,23 +7,26 @@ import json
 from pathlib import Path
 
 from ..options import (BUSES, UsageError, add_bus_option, add_device_option, add_hw_options,
-                       check_accelerator_options, seed,
-                       block_ram_line, check_output_folder, command, config_from, design)
+                       block_ram_line, check_accelerator_options, check_output_folder, command,
+                       config_from, design, seed)
 
 EXAMPLES = ["mxugen fpga --rows 4 --cols 4 --json",
             "mxugen fpga --accelerator --rows 8 --cols 8 --no-pnr",
+            "mxugen fpga --rows 2 --cols 2 --requant pow2 --family ice40",
             "mxugen fpga --rows 8 --cols 8 --family xc7"]
 
 
 def register(commands) -> None:
     parser = command(
         commands, "fpga",
-        "FPGA resources and Fmax of a generated design (Lattice ECP5, Yosys + nextpnr)",
-        EXAMPLES,
+        "FPGA resources and Fmax of a generated design (Lattice ECP5 or iCE40, Yosys + "
+        "nextpnr)", EXAMPLES,
         "Generate the design, synthesize it for a Lattice ECP5 with Yosys and place and route "
         "it out of context with nextpnr (both from PyPI), and report LUTs, flip-flops, DSP "
-        "multipliers, block RAMs and the highest clock frequency; with --family ice40 or xc7, "
-        "synthesize it for that family and report the resources alone.")
+        "multipliers, block RAMs and the highest clock frequency; with --family ice40, the same "
+        "on an iCE40 UP5K for a design that fits one (inside an I/O ring: the UP5K has 39 "
+        "pins); with --family xc7, synthesize it for a Xilinx 7-series part and report the "
+        "resources alone.")
     add_hw_options(parser)
     parser.add_argument("--accelerator", action="store_true",
                         help="the whole accelerator instead of the matrix unit alone")
@@ -32,9 +35,9 @@ def register(commands) -> None:
                               "more block RAM than it has is refused before synthesis",
                       default="85k")
     parser.add_argument("--family", choices=["ecp5", "ice40", "xc7"], default="ecp5",
-                        help="FPGA family: Lattice ECP5 (default; placed and routed), Lattice "
-                             "iCE40 or Xilinx 7-series (Yosys synthesis only: resources, no "
-                             "Fmax)")
+                        help="FPGA family: Lattice ECP5 (default) or iCE40 UP5K (placed and "
+                             "routed), or Xilinx 7-series (Yosys synthesis only: resources, "
+                             "no Fmax)")
     parser.add_argument("--no-pnr", action="store_true",
                         help="synthesis only: resources without place and route or Fmax")
     parser.add_argument("--seed", type=seed, default=1, help="placement seed")
