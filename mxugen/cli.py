@@ -50,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     except SimulationError as exc:
         print(f"mxugen: simulation failed: {exc}", file=sys.stderr)
         return 3
+    except KeyboardInterrupt:
+        print(f"mxugen: {args.command} interrupted; what it was writing was not written",
+              file=sys.stderr)
+        return 130
     except MemoryError:
         print(f"mxugen: error: {args.command} ran out of memory: give it smaller sizes "
               "(shapes, samples, batch)", file=sys.stderr)

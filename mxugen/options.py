@@ -154,16 +154,16 @@ ACCELERATOR_OPTIONS = ("window", "window_width",
                        *(option for option in HW_OPTIONS if option.endswith("_depth")))
 
 
-def check_accelerator_options(args) -> None:
+def check_accelerator_options(args, fix: str = "add --accelerator") -> None:
     """Refuse an accelerator's option given for the matrix unit alone (it would be
-    ignored)."""
-    if args.accelerator:
+    ignored); ``fix`` says what to do."""
+    if getattr(args, "accelerator", False):
         return
     given = [option for option in ACCELERATOR_OPTIONS if getattr(args, option) is not None]
-    given += ["bus"] if args.bus != "host" else []
+    given += ["bus"] if getattr(args, "bus", "host") != "host" else []
     if given:
         raise UsageError(f"--{given[0].replace('_', '-')} is an option of the accelerator: "
-                         "add --accelerator")
+                         f"{fix}")
 
 
 def design(config, accelerator: bool, images: dict | None = None, bus: str = "host"):

@@ -96,7 +96,14 @@ def writable_file(path: Path | str) -> Path:
         raise QuantizerError("an output path is empty; give a file name")
     path = Path(path)
     if path.is_symlink():
-        path = path.resolve()
+        try:
+            os.stat(path)  # follows the links
+        except FileNotFoundError:
+            pass  # a dangling link: the file it names is made
+        except OSError:  # a loop of links
+            raise QuantizerError(f"{path} is a symbolic link that leads nowhere (a loop); give "
+                                 "the name of a file to write") from None
+        path = Path(os.path.realpath(path))
     if path.exists() and not path.is_file():
         what = "a folder" if path.is_dir() else "not a regular file (a device or FIFO?)"
         raise QuantizerError(f"{path} is {what}; give the name of a file to write")
@@ -185,6 +192,8 @@ def output_folder(folder: Path | str) -> Iterator[Path]:
             shutil.rmtree(created, ignore_errors=True)
         if isinstance(exc, OSError):
             raise QuantizerError(f"cannot write {folder}: {exc.strerror or exc}") from None
+        if isinstance(exc, QuantizerError):  # name the folder, not the staging one
+            raise QuantizerError(str(exc).replace(str(staging), str(folder))) from None
         raise
 
 

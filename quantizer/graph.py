@@ -243,15 +243,39 @@ class Graph:
 
         ``runtime`` chooses whose arithmetic each operator follows where LiteRT and TFLite
         Micro differ (:mod:`quantizer.kernels`)."""
-        from .kernels import evaluate
-        values = {self.inputs[0]: self.check_input(x)}
-        for op in self.operators:
-            args = [None if n is None else values[n] if n in values else self.tensors[n].data
-                    for n in op.inputs]
-            values[op.outputs[0]] = evaluate(op, self, args, runtime)
+        values = self._evaluate(self.check_input(x), runtime)
         if all_tensors:
             return values
         return values[self.outputs[0]]
+
+    def check_runs(self) -> None:
+        """Run one sample of zeros through every operator, so that a graph whose operators do
+        not fit their tensors (operands, options, declared shapes: a damaged or hand-made
+        file) is one :class:`QuantizerError` naming the first that fails, before anything is
+        compiled, written or simulated."""
+        x = np.zeros((1, *self.input.sample_shape), NUMPY_DTYPES[self.input.dtype])
+        self._evaluate(x, "litert", name_failures=True)
+
+    def _evaluate(self, x: np.ndarray, runtime: str, *, name_failures: bool = False) -> dict:
+        from .kernels import evaluate
+        values = {self.inputs[0]: x}
+        for op in self.operators:
+            try:
+                args = [None if n is None else values[n] if n in values
+                        else self.tensors[n].data for n in op.inputs]
+                values[op.outputs[0]] = evaluate(op, self, args, runtime)
+            except QuantizerError as exc:
+                if not name_failures or str(exc).startswith(op.kind):
+                    raise
+                raise QuantizerError(f"{op.kind} {op.name}: {exc}") from None
+            except (ArithmeticError, LookupError, TypeError, ValueError, AttributeError) as exc:
+                if not name_failures:  # in a checked graph, a kernel's own bug
+                    raise
+                raise QuantizerError(
+                    f"{op.kind} {op.name} does not fit its operands, options or declared "
+                    f"output shape ({exc}); the model file is damaged: convert it again") \
+                    from None
+        return values
 
     def conform_layout(self, x) -> np.ndarray:
         """``x`` as ``(samples, *input sample shape)``: the graph's own (NHWC) layout; for a

@@ -174,4 +174,16 @@ def read_images(folder: Path | str, hw: dict) -> dict[str, list[int]]:
             f"images in {folder} were laid out for different hardware ({', '.join(differing)} "
             f"differ: e.g. {differing[0]}={built_for.get(differing[0])!r} vs "
             f"{hw.get(differing[0])!r}); recompile them with mxugen compile for this hardware")
-    return {name: parse_readmemh((folder / f"{name}.hex").read_text()) for name in MEMORIES}
+    from hw import ArrayConfig
+    config = ArrayConfig.from_dict(hw)
+    widths = _word_widths(config)
+    depths = {"weights": config.weight_depth, "params": config.param_depth,
+              "program": config.program_depth}
+    images = {name: parse_readmemh((folder / f"{name}.hex").read_text()) for name in MEMORIES}
+    for name, words in images.items():  # what the digest cannot vouch for: its own maker
+        if len(words) > depths[name] or any(not 0 <= w < 1 << widths[name] for w in words):
+            raise QuantizerError(
+                f"{folder / (name + '.hex')} does not fit the {name} memory ({len(words)} "
+                f"words for {depths[name]} of {widths[name]} bits): compile the images again "
+                "with mxugen compile")
+    return images

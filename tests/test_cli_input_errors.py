@@ -207,6 +207,13 @@ MISTAKES = {
     "scale NaN": (["sim", "scale_nan.tflite", "--golden", "--input", "x.npy", "--output",
                    "OUT/y.npy"], "scale nan is not a positive finite number"),
     "no command": ([], "give a command, e.g. mxugen demo"),
+    "output is the input": (["sim", str(MODELS / "fc.tflite"), "--golden", "--input", "x.npy",
+                             "--output", "x.npy"], "--output .*x.npy is the input file"),
+    "output a link loop": (["sim", str(MODELS / "fc.tflite"), "--golden", "--input", "x.npy",
+                            "--output", "loop1"], "loop1 is a symbolic link that leads nowhere"),
+    "window for mutate": (["mutate", "--window", "3", "-o", "OUT"],
+                          "--window is an option of the accelerator: mxugen mutate tests the "
+                          "matrix unit alone"),
     "model is a folder": (["quantize", str(MODELS), "--input-range", "0,1", "-o", "OUT"],
                           "model .*models is a folder: give a model file"),
 }
@@ -217,10 +224,12 @@ def test_hostile_inputs_are_one_line_exit_2_and_leave_nothing(files, capsys, cas
     np.savez(files / "huge.npz", x=np.full((8, 4), 1e300))
     np.savez(files / "bad_labels.npz", x=np.zeros((4, 4)), labels=np.array([0, 1, 2, 99]))
     os.mkfifo(files / "fifo.npy")
+    (files / "loop1").symlink_to(files / "loop2")
+    (files / "loop2").symlink_to(files / "loop1")
     for value in (0.0, float("nan")):
         _damaged_scale(files, value)
     words, message = MISTAKES[case]
-    words = [str(files / w) if w and (files / w).exists()
+    words = [str(files / w) if w and os.path.lexists(files / w)
              else w.replace("OUT", str(files / "out")) for w in words]
     try:
         code = main(words)
@@ -231,3 +240,18 @@ def test_hostile_inputs_are_one_line_exit_2_and_leave_nothing(files, capsys, cas
     assert err.count("\n") == 1 and re.search(message, err), err
     assert not (files / "out").exists()
     assert (files / "fifo.npy").is_fifo()
+
+
+def test_an_interrupted_command_is_one_line_and_writes_nothing(files, capsys, monkeypatch):
+    """Ctrl-C while a network is written: one line, exit 130, no folder."""
+    from quantizer import files as files_module
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(files_module.np, "savez", interrupted)
+    assert main(["quantize", str(files / "mlp.npz"), "--input-range", "0,1",
+                 "-o", str(files / "out" / "net")]) == 130
+    err = capsys.readouterr().err
+    assert err == "mxugen: quantize interrupted; what it was writing was not written\n"
+    assert not (files / "out").exists()
+    assert not [p for p in files.iterdir() if p.name.startswith(".")]

@@ -100,3 +100,16 @@ def test_inputs_are_checked_and_flat_rows_reshaped():
         graph.run(np.zeros((2, 10), np.int8))
     with pytest.raises(QuantizerError, match="quantize them first"):
         graph.run(np.zeros((2, 9, 9, 3)))
+
+
+def test_a_graph_whose_operators_do_not_fit_their_tensors_is_refused_naming_the_first():
+    """What a damaged file makes: a declared output shape the operator does not compute, a
+    stride of 0. The golden model finds it on one sample of zeros, before any compiling."""
+    graph = _fc_graph()
+    graph.check_runs()
+    graph.tensors["y"] = Tensor("y", (1, 5), scale=[0.2], zero_point=[1])
+    with pytest.raises(QuantizerError, match=r"FULLY_CONNECTED .* does not fit its operands, "
+                                             r"options or declared output shape"):
+        graph.check_runs()
+    with pytest.raises(ValueError):  # a run outside the check is the kernel's own business
+        graph.run(np.zeros((1, 4), np.int8))

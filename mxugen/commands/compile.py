@@ -16,7 +16,8 @@ def register(commands) -> None:
         "Write weights/params/program images ($readmemh hex; .coe/.mif on request) and "
         "manifest.json for an accelerator sized to the network.")
     parser.add_argument("network", metavar="MODEL",
-                        help="a folder written by mxugen quantize, or an int8 .tflite file")
+                        help="an int8 .tflite or quantized .onnx file, or a folder written by "
+                             "mxugen quantize")
     add_shape_options(parser)
     parser.add_argument("--samples", type=int, default=256, help="batch size (default 256)")
     parser.add_argument("--match", default="litert", choices=["litert", "tflm"],

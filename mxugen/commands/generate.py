@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..options import (BUSES, UsageError, add_bus_option, add_device_option, add_hw_options,
@@ -48,6 +49,8 @@ def run(args) -> int:
     if args.device and not args.accelerator:
         raise UsageError("--device checks the accelerator's block RAM: add --accelerator")
     check_accelerator_options(args)
+    if args.images and os.path.realpath(args.output) == os.path.realpath(args.images):
+        raise UsageError(f"-o {args.output} is the images' folder; give another folder")
     config = config_from(args, images_hardware(args.images) if args.images else None)
     block_ram = block_ram_line(config, args.device, "the accelerator") if args.accelerator \
         else None

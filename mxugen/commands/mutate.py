@@ -8,8 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-from ..options import (UsageError, add_hw_options, check_output_folder, command, config_from,
-                       seed)
+from ..options import (UsageError, add_hw_options, check_accelerator_options, check_output_folder,
+                       command, config_from, seed)
 
 EXAMPLES = ["mxugen mutate --rows 4 --cols 4 --mutants 200 --json",
             "mxugen mutate --rows 2 --cols 2 --mutants 30 --no-prove"]
@@ -61,6 +61,7 @@ def run(args) -> int:
     if args.fail_under is not None and not 0 <= args.fail_under <= 1:
         raise UsageError(f"--fail-under is a score in 0..1, got {args.fail_under}")
     check_output_folder(args.output)
+    check_accelerator_options(args, "mxugen mutate tests the matrix unit alone; leave it out")
     config = config_from(args)
     bars: dict = {}
 

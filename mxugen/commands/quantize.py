@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from quantizer.files import output_folder
+
 from ..options import UsageError, check_output_folder, command
 
 EXAMPLES = ["mxugen quantize model.onnx --calib calib.npz --per-channel -o out/net",
@@ -106,9 +108,11 @@ def _load_labelled(path: str, input_name: str, classes: int, flatten: bool = Tru
     return x, labels
 
 
-def _quantize_report(net, graph, requantize, data, labels, folder: Path, plot: bool) -> dict:
+def _quantize_report(net, graph, requantize, data, labels, folder: Path, plot: bool,
+                     write_to: Path) -> dict:
     """Sizes; with data, per-layer errors; with labels, accuracies; with ``plot``, figures
-    (``requantize(format)`` quantizes again with another weight format for the sweep)."""
+    (``requantize(format)`` quantizes again with another weight format for the sweep),
+    written into ``write_to``, which becomes ``folder``."""
     from quantizer.fakequant import fake_quant_forward
     from quantizer.report import accuracy, layer_errors, model_size
     from quantizer.weights import WEIGHT_FORMATS
@@ -135,12 +139,13 @@ def _quantize_report(net, graph, requantize, data, labels, folder: Path, plot: b
         else:
             values = [layer_errors(net, q, data)[-1]["sqnr_db"] for q in sweep]
             ylabel, reference = "output SQNR (dB)", None
-        summary["plots"] = [
-            str(save_figure(plots.layer_errors(errors, "per-layer quantization error"),
-                            folder / "plots" / "layer_error.png")),
-            str(save_figure(plots.bit_width_sweep(formats, values, ylabel, reference,
-                                                  "quantized network vs weight format"),
-                            folder / "plots" / "bit_width.png"))]
+        save_figure(plots.layer_errors(errors, "per-layer quantization error"),
+                    write_to / "plots" / "layer_error.png")
+        save_figure(plots.bit_width_sweep(formats, values, ylabel, reference,
+                                          "quantized network vs weight format"),
+                    write_to / "plots" / "bit_width.png")
+        summary["plots"] = [str(folder / "plots" / name)
+                            for name in ("layer_error.png", "bit_width.png")]
     return summary
 
 
@@ -231,12 +236,14 @@ def run(args) -> int:
                   clamp_std=args.clamp_std,
                   equalize=args.equalize, bias_correction=args.bias_correction)
     graph = quantize_network(net, data, **kwargs)
-    out = graph.save(args.output)
+    out = Path(args.output)
     report_data = eval_x if args.eval else data
-    summary = _quantize_report(
-        net, graph, lambda fmt: quantize_network(net, data, progress=False,
-                                                **{**kwargs, "weights": fmt}),
-        report_data, labels, out, args.plot)
+    with output_folder(out) as staging:  # the network and its figures, or nothing
+        graph.save(staging)
+        summary = _quantize_report(
+            net, graph, lambda fmt: quantize_network(net, data, progress=False,
+                                                    **{**kwargs, "weights": fmt}),
+            report_data, labels, out, args.plot, staging)
     if args.json:
         print(json.dumps(summary))
         return 0

@@ -122,6 +122,10 @@ def run(args) -> int:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
     if args.dump and Path(args.dump).exists() and not Path(args.dump).is_dir():
         raise UsageError(f"--dump {args.dump} exists and is not a directory")
+    if os.path.realpath(args.output) == os.path.realpath(args.input):
+        raise UsageError(f"--output {args.output} is the input file; give another name")
+    if args.dump and os.path.realpath(args.dump) == os.path.realpath(args.network):
+        raise UsageError(f"--dump {args.dump} is the network's folder; give another folder")
     check_writable(args.output)  # before the work, not after it
     if args.simulator and args.golden:
         raise UsageError("--simulator picks the RTL simulator; --golden runs none: drop one")

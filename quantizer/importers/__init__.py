@@ -108,12 +108,18 @@ def load_network(path: Path | str) -> Graph:
         if not (path / GRAPH_FILE).is_file():
             raise QuantizerError(f"{path} has no {GRAPH_FILE}: give a folder written by "
                                  "mxugen quantize, or a .tflite file")
-        return Graph.load(path)
-    _model_file(path)
-    importer = NETWORK_IMPORTERS.get(path.suffix.lower())
-    if importer is None:
-        hint = " (a float model: quantize it first with mxugen quantize)" \
-            if path.suffix.lower() in IMPORTERS else ""
-        raise QuantizerError(f"{path}: not an int8 network{hint}; give a .tflite or quantized "
-                             ".onnx file, or a folder written by mxugen quantize")
-    return importer(path)
+        graph = Graph.load(path)
+    else:
+        _model_file(path)
+        importer = NETWORK_IMPORTERS.get(path.suffix.lower())
+        if importer is None:
+            hint = " (a float model: quantize it first with mxugen quantize)" \
+                if path.suffix.lower() in IMPORTERS else ""
+            raise QuantizerError(f"{path}: not an int8 network{hint}; give a .tflite or "
+                                 "quantized .onnx file, or a folder written by mxugen quantize")
+        graph = importer(path)
+    try:  # every command, compile as much as sim, refuses what the golden model cannot run
+        graph.check_runs()
+    except QuantizerError as exc:
+        raise QuantizerError(f"{path}: {exc}") from None
+    return graph

@@ -179,6 +179,9 @@ def _window(b: Builder, node, attrs: dict, x: Value, kernel: tuple[int, int]) ->
     dilations = tuple(attrs.get("dilations", (1, 1)))
     if len(kernel) != 2 or len(strides) != 2 or len(dilations) != 2:
         raise b.error(node, "only 2-D windows (NCHW inputs) are supported")
+    if min(*kernel, *strides, *dilations) < 1:
+        raise b.error(node, f"kernel {kernel}, strides {strides} and dilations {dilations} "
+                            "must be at least 1 (the file is damaged)")
     same = [_same_pads(size, k, s, d) for size, k, s, d in zip((h, w), kernel, strides,
                                                                dilations)]
     auto = attrs.get("auto_pad", "NOTSET")
