@@ -211,6 +211,9 @@ MISTAKES = {
                              "--output", "x.npy"], "--output .*x.npy is the input file"),
     "output a link loop": (["sim", str(MODELS / "fc.tflite"), "--golden", "--input", "x.npy",
                             "--output", "loop1"], "loop1 is a symbolic link that leads nowhere"),
+    "golden with rows 0": (["sim", str(MODELS / "fc.tflite"), "--golden", "--input", "x.npy",
+                            "--output", "OUT/y.npy", "--rows", "0"],
+                           "rows must be an integer in 1..256, got 0"),
     "window for mutate": (["mutate", "--window", "3", "-o", "OUT"],
                           "--window is an option of the accelerator: mxugen mutate tests the "
                           "matrix unit alone"),

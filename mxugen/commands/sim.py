@@ -116,6 +116,8 @@ def _write_dump(folder: Path, tensors: dict) -> None:
 def run(args) -> int:
     from quantizer.importers import load_network
 
+    from hw import ArrayConfig
+    ArrayConfig(rows=args.rows, cols=args.cols, requant_modes=args.requant)  # even if --golden
     if args.batch < 1:
         raise UsageError(f"--batch must be at least 1, got {args.batch}")
     if args.workers is not None and args.workers < 1:
