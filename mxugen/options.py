@@ -36,8 +36,8 @@ def epilog(examples: list[str]) -> str:
 
 def modes(text: str) -> tuple[str, ...]:
     """A comma-separated list of names (rounding modes, hardware), each once."""
-    found = tuple(m.strip() for m in text.split(",") if m.strip())
-    if not found or len(set(found)) != len(found):
+    found = tuple(m.strip() for m in text.split(","))
+    if not all(found) or len(set(found)) != len(found):
         raise argparse.ArgumentTypeError(
             f"{text!r}: give a comma-separated list that names each one once")
     return found
@@ -64,7 +64,24 @@ def module_name(text: str) -> str:
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", text):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a Verilog module name: a letter or _, then letters, digits, _")
+    if text in VERILOG_KEYWORDS:
+        raise argparse.ArgumentTypeError(f"{text!r} is a Verilog keyword: choose another name")
     return text
+
+
+#: The Verilog-2005 keywords a module name could collide with (IEEE 1364-2005, annex B).
+VERILOG_KEYWORDS = frozenset("""
+    always and assign automatic begin buf bufif0 bufif1 case casex casez cell cmos config
+    deassign default defparam design disable edge else end endcase endconfig endfunction
+    endgenerate endmodule endprimitive endspecify endtable endtask event for force forever fork
+    function generate genvar highz0 highz1 if ifnone incdir include initial inout input instance
+    integer join large liblist library localparam macromodule medium module nand negedge nmos
+    nor noshowcancelled not notif0 notif1 or output parameter pmos posedge primitive pull0 pull1
+    pulldown pullup pulsestyle_ondetect pulsestyle_onevent rcmos real realtime reg release
+    repeat rnmos rpmos rtran rtranif0 rtranif1 scalared showcancelled signed small specify
+    specparam strong0 strong1 supply0 supply1 table task time tran tranif0 tranif1 tri tri0
+    tri1 triand trior trireg unsigned use uwire vectored wait wand weak0 weak1 while wire wor
+    xnor xor""".split())
 
 
 def add_shape_options(parser, default: int = 8) -> None:

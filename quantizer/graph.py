@@ -70,6 +70,10 @@ class Tensor:
 
     def __post_init__(self):
         self.shape = tuple(int(d) for d in self.shape)
+        if any(d < 0 for d in self.shape):
+            raise QuantizerError(f"tensor {self.name}: shape {self.shape} has a dynamic (negative) "
+                                 "dimension; mxugen runs models of fixed shapes: convert it with "
+                                 "a fixed input shape")
         if self.dtype not in NUMPY_DTYPES:
             raise QuantizerError(f"tensor {self.name}: unsupported type {self.dtype}")
         self.scale = np.atleast_1d(np.asarray(self.scale, dtype=np.float64))
@@ -254,7 +258,8 @@ class Graph:
         file) is one :class:`QuantizerError` naming the first that fails, before anything is
         compiled, written or simulated."""
         x = np.zeros((1, *self.input.sample_shape), NUMPY_DTYPES[self.input.dtype])
-        self._evaluate(x, "litert", name_failures=True)
+        with np.errstate(all="ignore"):  # what a warning would say, the refusal says
+            self._evaluate(x, "litert", name_failures=True)
 
     def _evaluate(self, x: np.ndarray, runtime: str, *, name_failures: bool = False) -> dict:
         from .kernels import evaluate
@@ -264,6 +269,10 @@ class Graph:
                 args = [None if n is None else values[n] if n in values
                         else self.tensors[n].data for n in op.inputs]
                 values[op.outputs[0]] = evaluate(op, self, args, runtime)
+                declared = self.tensors[op.outputs[0]].sample_shape
+                if name_failures and values[op.outputs[0]].shape[1:] != declared:
+                    raise ValueError(f"it computes {values[op.outputs[0]].shape[1:]} a sample, "
+                                     f"the file declares {declared}")
             except QuantizerError as exc:
                 if not name_failures or str(exc).startswith(op.kind):
                     raise
@@ -373,9 +382,19 @@ class Graph:
             operators = [Operator(e["kind"], tuple(e["inputs"]), tuple(e["outputs"]),
                                   _options_from_json(e["options"]), e["name"])
                          for e in doc["operators"]]
+            written = {name for op in operators for name in op.outputs}
+            if not (doc["inputs"] and doc["outputs"] and set(doc["outputs"]) <= written
+                    and isinstance(doc.get("meta") or {}, dict)):
+                raise ValueError("its inputs, outputs or meta are not a network's")
+            from .weights import WEIGHT_FORMATS
+            formats = {op.options.get("weight_format", "int8") for op in operators}
+            if not formats <= set(WEIGHT_FORMATS):
+                raise ValueError(f"weight formats {sorted(formats - set(WEIGHT_FORMATS))} are "
+                                 "not mxugen's")
             return cls(tensors, operators, list(doc["inputs"]), list(doc["outputs"]),
                        doc.get("meta") or {})
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError,
+                OverflowError) as exc:
             raise QuantizerError(f"{folder}/{GRAPH_FILE} is damaged ({type(exc).__name__}: "
                                  f"{exc}); quantize the model again") from None
 

@@ -147,6 +147,11 @@ def _manifest(folder: Path) -> dict:
             for name in MEMORIES)):
         raise QuantizerError(f"{folder / 'manifest.json'} lists no image files of its own: "
                              "compile the images again with mxugen compile")
+    odd = [f for name in MEMORIES for f in files[name]
+           if (folder / f).exists() and not (folder / f).is_file()]
+    if odd:  # a FIFO would block the read
+        raise QuantizerError(f"{folder / odd[0]} is not a regular file: compile the images "
+                             "again with mxugen compile")
     try:
         intact = manifest.get("digest") == _digest(manifest, folder)
     except OSError as exc:

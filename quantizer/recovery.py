@@ -34,7 +34,7 @@ def _replace(layer: DenseLayer, weight: np.ndarray, bias: np.ndarray,
 
 def clamp_outliers(net: FloatNetwork, n_std: float) -> FloatNetwork:
     """Clip every output channel's weights to ``mean ± n_std · std`` of that channel."""
-    if not n_std > 0:
+    if not 0 < n_std < float("inf"):
         raise QuantizerError(f"outlier clamping needs a positive number of standard deviations, "
                              f"got {n_std}")
     layers = []

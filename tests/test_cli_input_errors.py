@@ -211,6 +211,11 @@ MISTAKES = {
                              "--output", "x.npy"], "--output .*x.npy is the input file"),
     "output a link loop": (["sim", str(MODELS / "fc.tflite"), "--golden", "--input", "x.npy",
                             "--output", "loop1"], "loop1 is a symbolic link that leads nowhere"),
+    "top a keyword": (["generate", "--top", "wire", "-o", "OUT"], "'wire' is a Verilog keyword"),
+    "an empty mode": (["generate", "--requant", "double,,single", "-o", "OUT"],
+                      "names each one once"),
+    "clamp at infinity": (["quantize", "mlp.npz", "--input-range", "0,1", "--clamp-std", "inf",
+                           "-o", "OUT"], "outlier clamping needs a positive number"),
     "golden with rows 0": (["sim", str(MODELS / "fc.tflite"), "--golden", "--input", "x.npy",
                             "--output", "OUT/y.npy", "--rows", "0"],
                            "rows must be an integer in 1..256, got 0"),
@@ -258,3 +263,30 @@ def test_an_interrupted_command_is_one_line_and_writes_nothing(files, capsys, mo
     assert err == "mxugen: quantize interrupted; what it was writing was not written\n"
     assert not (files / "out").exists()
     assert not [p for p in files.iterdir() if p.name.startswith(".")]
+
+
+def test_an_image_file_that_is_a_fifo_is_refused_not_read(tmp_path, capsys):
+    """Reading a FIFO blocks forever: an images folder with one is refused first."""
+    from quantizer.importers.tflite import load_tflite
+    from quantizer.manifest import write_images
+    from quantizer.sizing import accelerator_config
+    graph = load_tflite(MODELS / "fc.tflite")
+    write_images(graph, accelerator_config(graph, 2, rows=4, cols=4), 2, tmp_path / "img")
+    (tmp_path / "img" / "weights.hex").unlink()
+    os.mkfifo(tmp_path / "img" / "weights.hex")
+    assert main(["generate", "--accelerator", "--images", str(tmp_path / "img"),
+                 "-o", str(tmp_path / "out")]) == 2
+    assert "weights.hex is not a regular file" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_compile_refuses_to_write_into_the_network_folder(tmp_path, capsys):
+    folder = tmp_path / "net"
+    np.savez(tmp_path / "mlp.npz", weight_0=np.ones((3, 4)), bias_0=np.zeros(3))
+    assert main(["quantize", str(tmp_path / "mlp.npz"), "--input-range", "0,1",
+                 "-o", str(folder)]) == 0
+    before = sorted(p.name for p in folder.iterdir())
+    capsys.readouterr()
+    assert main(["compile", str(folder), "--rows", "4", "--cols", "4", "-o", str(folder)]) == 2
+    assert "is the network's folder" in capsys.readouterr().err
+    assert sorted(p.name for p in folder.iterdir()) == before

@@ -4,6 +4,7 @@ refusal of damaged or hand-edited files."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -113,3 +114,36 @@ def test_a_graph_whose_operators_do_not_fit_their_tensors_is_refused_naming_the_
         graph.check_runs()
     with pytest.raises(ValueError):  # a run outside the check is the kernel's own business
         graph.run(np.zeros((1, 4), np.int8))
+
+
+def test_a_declared_shape_the_operator_does_not_compute_is_refused():
+    """A PAD whose output the file declares bigger than the padding makes (found with a
+    flatbuffer edited by hand: the simulator, not the importer, met it)."""
+    from quantizer.importers.tflite import load_tflite
+    graph = load_tflite(Path(__file__).parent / "models" / "pad.tflite")
+    pad = next(op for op in graph.operators if op.kind == "PAD")
+    out = graph.tensors[pad.outputs[0]]
+    graph.tensors[out.name] = Tensor(out.name, (1, 99, *out.shape[2:]), out.dtype, out.scale,
+                                     out.zero_point, out.axis)
+    with pytest.raises(QuantizerError, match=r"PAD .* does not fit .*\(it computes \(\d+, \d+, "
+                                             r"\d+\) a sample, the file declares \(99,"):
+        graph.check_runs()
+
+
+def test_a_dynamic_dimension_is_refused():
+    with pytest.raises(QuantizerError, match=r"tensor x: shape \(1, -1, 9, 3\) has a dynamic"):
+        Tensor("x", (1, -1, 9, 3))
+
+
+def test_a_redigested_folder_that_is_not_a_network_is_refused(tmp_path):
+    """Edited and signed again (the digest is no secret): still checked."""
+    from quantizer.graph import _digest
+    folder = _fc_graph().save(tmp_path / "net")
+    doc = json.loads((folder / "graph.json").read_text())
+    doc["outputs"] = []
+    with np.load(folder / "tensors.npz") as archive:
+        doc["digest"] = _digest(doc, {name: archive[name] for name in archive.files})
+    (folder / "graph.json").write_text(json.dumps(doc))
+    with pytest.raises(QuantizerError, match="graph.json is damaged .*its inputs, outputs or "
+                                             "meta are not a network's"):
+        Graph.load(folder)

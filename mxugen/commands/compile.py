@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from ..options import (UsageError, add_device_option, add_shape_options, block_ram_line,
                        check_output_folder, command)
 
@@ -37,6 +39,8 @@ def run(args) -> int:
     from quantizer.sizing import accelerator_config
 
     check_output_folder(args.output)
+    if os.path.realpath(args.output) == os.path.realpath(args.network):
+        raise UsageError(f"-o {args.output} is the network's folder; give another folder")
     if args.samples < 1:
         raise UsageError(f"--samples must be at least 1, got {args.samples}")
     graph = load_network(args.network)

@@ -165,6 +165,9 @@ def _apply(chain: _Chain, node, constants: dict) -> None:
             raise chain.error(node, f"the weight must be 2-D, got shape {b.shape}")
         weight = (b if attrs.get("transB", 0) else b.T) * attrs.get("alpha", 1.0)
         c = _constant(node, constants, 2)
+        if c is not None and c.size not in (1, weight.shape[0]):
+            raise chain.error(node, f"the bias has {c.size} values for {weight.shape[0]} "
+                                    "outputs (the file is damaged)")
         bias = np.zeros(weight.shape[0]) if c is None else \
             np.broadcast_to(c * attrs.get("beta", 1.0), (1, weight.shape[0])).reshape(-1)
         chain.add_dense(weight, bias, name)
