@@ -35,6 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:  # said by the command's parser, which names its own --help
         args.commands.get(args.command, parser).error(
             f"unrecognized arguments: {' '.join(unknown)}")
+    empty = [name for name, value in vars(args).items() if value == ""]
+    if empty:  # an empty path is "." or "not given" to the code below: neither is meant
+        print(f"mxugen: error: the {empty[0].replace('_', '-')} argument is empty; give a "
+              "value", file=sys.stderr)
+        return 2
     if not getattr(args, "run", None):
         print("mxugen: error: give a command, e.g. mxugen demo (see mxugen --help)",
               file=sys.stderr)

@@ -196,19 +196,57 @@ def design(config, accelerator: bool, images: dict | None = None, bus: str = "ho
     return MatrixUnit(config)
 
 
-def check_output_folder(path) -> None:
-    """Refuse, before anything is written, an output folder that is empty, a file or lies
-    below one."""
+#: The file that marks a folder as another command's output, and what it holds.
+OUTPUT_MARKERS = {"graph.json": "a network written by mxugen quantize",
+                  "manifest.json": "images written by mxugen compile",
+                  "tensors.json": "tensors dumped by mxugen sim"}
+
+
+def check_output_folder(path, own: str | None = None, option: str = "-o") -> None:
+    """Refuse, before anything is written, an output folder (``option``) that is empty, a
+    file, lies below one, cannot be written, or holds another command's output
+    (:data:`OUTPUT_MARKERS` but ``own``, the marker of what the command writes itself)."""
+    import os
+    import tempfile
     from pathlib import Path
     if not str(path):
-        raise UsageError("the output folder (-o) is empty; give a folder name")
+        raise UsageError(f"the output folder ({option}) is empty; give a folder name")
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"output {path} exists and is not a directory; choose another -o")
-    existing = next(p for p in path.absolute().parents if p.exists())
+    if os.path.lexists(path) and not path.is_dir():
+        raise UsageError(f"output {path} exists and is not a directory; choose another "
+                         f"{option}")
+    existing = next(p for p in (path.absolute(), *path.absolute().parents)
+                    if os.path.lexists(p))
     if not existing.is_dir():
-        raise UsageError(f"output {path} would be inside {existing}, which is a file; choose "
-                         "another -o")
+        what = "a file" if existing.is_file() else "not a folder"
+        raise UsageError(f"output {path} would be inside {existing}, which is {what}; choose "
+                         f"another {option}")
+    try:  # can a folder be made where the output goes?
+        os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".mxugen-probe."))
+    except OSError as exc:
+        raise UsageError(f"cannot write under {existing}: {exc.strerror or exc}; choose another "
+                         f"{option}") from None
+    other = [m for m in OUTPUT_MARKERS if m != own and (path / m).exists()]
+    if other:
+        raise UsageError(f"output {path} holds {OUTPUT_MARKERS[other[0]]}; choose another "
+                         f"{option}")
+
+
+def check_not_an_input(output, inputs, what: str = "the output") -> None:
+    """Refuse an output that is one of the ``inputs`` (files or folders) or a file that is
+    already inside an input folder: writing it would overwrite what the command reads."""
+    import os
+    if output is None:
+        return
+    out = os.path.realpath(output)
+    for given in inputs:
+        if given is None:
+            continue
+        source = os.path.realpath(given)
+        inside = out.startswith(source.rstrip(os.sep) + os.sep) and os.path.isfile(out)
+        if out == source or inside:
+            raise UsageError(f"{what} {output} would overwrite the input {given}"
+                             + ("" if out == source else "'s files") + "; give another name")
 
 
 def add_device_option(parser: argparse.ArgumentParser, help: str, default: str | None = None):

@@ -26,6 +26,7 @@ def load_arrays(path: Path | str, what: str = "arrays") -> dict[str, np.ndarray]
     members lazily, so a damaged member would otherwise fail later, wherever it is first
     used). Any file that is not a readable ``.npz`` is one :class:`QuantizerError` naming
     ``what`` it was meant to be; :func:`numbers` checks the arrays that must hold numbers."""
+    _regular(path, what)
     try:
         archive = np.load(path, allow_pickle=False)
         if isinstance(archive, np.ndarray):
@@ -47,6 +48,7 @@ def load_arrays(path: Path | str, what: str = "arrays") -> dict[str, np.ndarray]
 def load_array(path: Path | str, what: str = "array") -> np.ndarray:
     """The one numeric array of the ``.npy`` file at ``path``; anything else is one
     :class:`QuantizerError` naming ``what`` it was meant to be."""
+    _regular(path, what)
     try:
         value = np.load(path, allow_pickle=False)
     except _READ_ERRORS as exc:
@@ -56,6 +58,14 @@ def load_array(path: Path | str, what: str = "array") -> np.ndarray:
         raise QuantizerError(f"cannot read {what} {path} as .npy: it is an .npz archive; give "
                              "one array (numpy.save)")
     return numbers(value, f"{what} {path}")
+
+
+def _regular(path: Path | str, what: str) -> None:
+    """A file to read ``what`` from that is not a regular file (a FIFO would block the read,
+    a folder cannot be read) is one :class:`QuantizerError`."""
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise QuantizerError(f"cannot read {what} {path}: it is not a regular file (a folder, "
+                             "FIFO or device); give a .npy/.npz file")
 
 
 def numbers(array: np.ndarray, where: str) -> np.ndarray:
@@ -99,7 +109,8 @@ def writable_file(path: Path | str) -> Path:
         try:
             os.stat(path)  # follows the links
         except FileNotFoundError:
-            pass  # a dangling link: the file it names is made
+            raise QuantizerError(f"{path} is a symbolic link to {os.readlink(path)}, which does "
+                                 "not exist; give the name of a file to write") from None
         except OSError:  # a loop of links
             raise QuantizerError(f"{path} is a symbolic link that leads nowhere (a loop); give "
                                  "the name of a file to write") from None

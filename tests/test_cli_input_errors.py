@@ -197,7 +197,7 @@ MISTAKES = {
     "window without accelerator": (["fpga", "--window", "3", "--window-width", "10", "-o",
                                     "OUT"], "--window is an option of the accelerator"),
     "empty output folder": (["compile", str(MODELS / "fc.tflite"), "-o", ""],
-                            "the output folder \\(-o\\) is empty"),
+                            "the output argument is empty; give a value"),
     "output is a FIFO": (["sim", str(MODELS / "fc.tflite"), "--golden", "--input", "x.npy",
                           "--output", "fifo.npy"], "fifo.npy is not a regular file"),
     "output unwritable": (["sim", str(MODELS / "fc.tflite"), "--input", "x.npy", "--output",
@@ -208,7 +208,8 @@ MISTAKES = {
                    "OUT/y.npy"], "scale nan is not a positive finite number"),
     "no command": ([], "give a command, e.g. mxugen demo"),
     "output is the input": (["sim", str(MODELS / "fc.tflite"), "--golden", "--input", "x.npy",
-                             "--output", "x.npy"], "--output .*x.npy is the input file"),
+                             "--output", "x.npy"],
+                            "--output .*x.npy would overwrite the input .*x.npy;"),
     "output a link loop": (["sim", str(MODELS / "fc.tflite"), "--golden", "--input", "x.npy",
                             "--output", "loop1"], "loop1 is a symbolic link that leads nowhere"),
     "top a keyword": (["generate", "--top", "wire", "-o", "OUT"], "'wire' is a Verilog keyword"),
@@ -216,6 +217,26 @@ MISTAKES = {
                       "names each one once"),
     "clamp at infinity": (["quantize", "mlp.npz", "--input-range", "0,1", "--clamp-std", "inf",
                            "-o", "OUT"], "outlier clamping needs a positive number"),
+    "output over the model": (["sim", "model.tflite", "--golden", "--input", "x.npy",
+                               "--output", "model.tflite"], "would overwrite the input"),
+    "output inside the dump": (["sim", str(MODELS / "fc.tflite"), "--golden", "--input",
+                                "x.npy", "--output", "OUT/y.npy", "--dump", "OUT"],
+                               "is inside --dump"),
+    "output a dangling link": (["sim", str(MODELS / "fc.tflite"), "--golden", "--input",
+                                "x.npy", "--output", "dangling"],
+                               "dangling is a symbolic link to .*, which does not exist"),
+    "input a FIFO": (["sim", str(MODELS / "fc.tflite"), "--golden", "--input", "fifo.npy",
+                      "--output", "OUT/y.npy"], "fifo.npy: it is not a regular file"),
+    "calibration a FIFO": (["quantize", "mlp.npz", "--calib", "fifo.npy", "-o", "OUT"],
+                           "fifo.npy: it is not a regular file"),
+    "an empty path": (["generate", "--accelerator", "--images", "", "-o", "OUT"],
+                      "the images argument is empty"),
+    "ice40 accelerator": (["fpga", "--accelerator", "--family", "ice40", "-o", "OUT"],
+                          "--family ice40 takes the matrix unit alone"),
+    "a billion jobs": (["mutate", "--jobs", "1000000000000", "-o", "OUT"],
+                       "--jobs is the simulator processes run at once, at most 256"),
+    "bench sim rows 0": (["bench", "sim", "--rows", "0", "--samples", "1"],
+                         "rows must be an integer in 1..256, got 0"),
     "golden with rows 0": (["sim", str(MODELS / "fc.tflite"), "--golden", "--input", "x.npy",
                             "--output", "OUT/y.npy", "--rows", "0"],
                            "rows must be an integer in 1..256, got 0"),
@@ -232,6 +253,8 @@ def test_hostile_inputs_are_one_line_exit_2_and_leave_nothing(files, capsys, cas
     np.savez(files / "huge.npz", x=np.full((8, 4), 1e300))
     np.savez(files / "bad_labels.npz", x=np.zeros((4, 4)), labels=np.array([0, 1, 2, 99]))
     os.mkfifo(files / "fifo.npy")
+    (files / "model.tflite").write_bytes((MODELS / "fc.tflite").read_bytes())
+    (files / "dangling").symlink_to(files / "nowhere" / "y.npy")
     (files / "loop1").symlink_to(files / "loop2")
     (files / "loop2").symlink_to(files / "loop1")
     for value in (0.0, float("nan")):
@@ -246,8 +269,9 @@ def test_hostile_inputs_are_one_line_exit_2_and_leave_nothing(files, capsys, cas
     assert code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and re.search(message, err), err
-    assert not (files / "out").exists()
+    assert not (files / "out").exists() and not (files / "nowhere").exists()
     assert (files / "fifo.npy").is_fifo()
+    assert (files / "model.tflite").read_bytes() == (MODELS / "fc.tflite").read_bytes()
 
 
 def test_an_interrupted_command_is_one_line_and_writes_nothing(files, capsys, monkeypatch):
@@ -288,5 +312,6 @@ def test_compile_refuses_to_write_into_the_network_folder(tmp_path, capsys):
     before = sorted(p.name for p in folder.iterdir())
     capsys.readouterr()
     assert main(["compile", str(folder), "--rows", "4", "--cols", "4", "-o", str(folder)]) == 2
-    assert "is the network's folder" in capsys.readouterr().err
+    assert "holds a network written by mxugen quantize; choose another -o" in \
+        capsys.readouterr().err
     assert sorted(p.name for p in folder.iterdir()) == before

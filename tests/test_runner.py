@@ -71,3 +71,18 @@ def test_clean_removes_the_builds_and_nothing_else(cache, capsys):
     assert not cache.exists()
     assert main(["clean"]) == 0
     assert "removed 0 simulator builds" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("make", ["file", "empty folder"])
+def test_clean_refuses_a_cache_that_is_not_a_folder_and_keeps_an_empty_one(tmp_path, capsys,
+                                                                           monkeypatch, make):
+    root = tmp_path / "sb"
+    root.write_text("a file") if make == "file" else root.mkdir()
+    monkeypatch.setenv("MXUGEN_SIM_BUILD", str(root))
+    if make == "file":
+        assert main(["clean"]) == 2
+        assert "is not a folder; point MXUGEN_SIM_BUILD at one" in capsys.readouterr().err
+        assert root.read_text() == "a file"
+    else:
+        assert main(["clean"]) == 0
+        assert root.is_dir()  # the user's empty folder, not one clean emptied

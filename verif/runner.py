@@ -25,7 +25,7 @@ from pathlib import Path
 
 from cocotb_tools.runner import Verilator, get_runner
 
-from .errors import SimulationError
+from .errors import SimulationError, ToolchainError
 from .toolchain import simulator_version
 
 
@@ -37,8 +37,12 @@ VERILATOR_WAIVERS = ("-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-CASEINCOMPLETE
 
 
 def sim_build_root() -> Path:
-    """Where simulators are built: ``$MXUGEN_SIM_BUILD`` or ``./sim_build``."""
-    return Path(os.environ.get("MXUGEN_SIM_BUILD", "sim_build")).resolve()
+    """Where simulators are built: ``$MXUGEN_SIM_BUILD`` (not empty) or ``./sim_build``."""
+    try:
+        return Path(os.environ.get("MXUGEN_SIM_BUILD") or "sim_build").resolve()
+    except RuntimeError:  # a loop of links
+        raise ToolchainError(f"MXUGEN_SIM_BUILD={os.environ['MXUGEN_SIM_BUILD']} is a loop of "
+                              "symbolic links; point it at a folder") from None
 
 
 #: Variables for the Makefile Verilator writes: the code evaluated every cycle (``OPT_FAST``,
@@ -232,21 +236,25 @@ def cached_builds() -> list[Path]:
     """The simulator builds under :func:`sim_build_root`, finished or not (nothing else there
     is counted: the folder may be one the user shares with other files)."""
     root = sim_build_root()
-    if not root.is_dir():
+    if not root.exists():
         return []
+    if not root.is_dir():
+        raise ToolchainError(f"the simulator build folder {root} ($MXUGEN_SIM_BUILD) is not a "
+                              "folder; point MXUGEN_SIM_BUILD at one")
     return sorted(path for path in root.iterdir()
                   if path.is_dir() and _BUILD_NAME.fullmatch(path.name))
 
 
 def clear_build_cache() -> tuple[int, int]:
     """Delete every cached build (:func:`cached_builds`) and the cache folder if that leaves
-    it empty; return how many builds went and their bytes."""
+    it empty (not a folder that was empty before); return how many builds went and their
+    bytes."""
     builds = cached_builds()
     size = sum(f.stat().st_size for build in builds for f in build.rglob("*") if f.is_file())
     for build in builds:
         shutil.rmtree(build)
     root = sim_build_root()
-    if root.is_dir() and not any(root.iterdir()):
+    if builds and not any(root.iterdir()):
         root.rmdir()
     return len(builds), size
 

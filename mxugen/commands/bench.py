@@ -227,8 +227,11 @@ def run_sim(args) -> int:
     from quantizer.importers import load_network
     from verif.bench import sim_benchmark
 
+    from hw import ArrayConfig
+
     from ..demo_cnn import MODEL
     _at_least_one(args, "samples", "batch")
+    ArrayConfig(rows=args.rows, cols=args.cols)  # the shape's limits, before any work
     graph = load_network(args.model or MODEL)
     figures = sim_benchmark(graph, _random_inputs(graph, args.samples, args.seed),
                             rows=args.rows, cols=args.cols, batch=args.batch, seed=args.seed,

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 from ..options import (UsageError, add_device_option, add_shape_options, block_ram_line,
-                       check_output_folder, command)
+                       check_not_an_input, check_output_folder, command)
 
 EXAMPLES = ["mxugen compile out/net --rows 8 --cols 8 --format coe -o out/images",
             "mxugen compile model.tflite --samples 1 --device 25k -o out/images"]
@@ -38,9 +36,8 @@ def run(args) -> int:
     from quantizer.manifest import write_images
     from quantizer.sizing import accelerator_config
 
-    check_output_folder(args.output)
-    if os.path.realpath(args.output) == os.path.realpath(args.network):
-        raise UsageError(f"-o {args.output} is the network's folder; give another folder")
+    check_output_folder(args.output, own="manifest.json")
+    check_not_an_input(args.output, [args.network], "-o")
     if args.samples < 1:
         raise UsageError(f"--samples must be at least 1, got {args.samples}")
     graph = load_network(args.network)

@@ -53,6 +53,9 @@ def run(args) -> int:
 
     check_output_folder(args.output)
     check_accelerator_options(args)
+    if args.accelerator and args.family == "ice40":
+        raise UsageError("the accelerator's memories are laid out for ECP5 block and LUT RAM; "
+                         "--family ice40 takes the matrix unit alone (drop --accelerator)")
     config = config_from(args)
     top = BUSES[args.bus] if args.accelerator else "mxu"
     if args.accelerator and args.family == "ecp5":

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from ..options import (BUSES, UsageError, add_bus_option, add_device_option, add_hw_options,
-                       check_accelerator_options, module_name,
+                       check_accelerator_options, check_not_an_input, module_name,
                        block_ram_line, check_output_folder, command, config_from, design)
 
 EXAMPLES = ["mxugen generate --rows 8 --cols 8 --lint -o out/mxu8x8",
@@ -49,8 +48,7 @@ def run(args) -> int:
     if args.device and not args.accelerator:
         raise UsageError("--device checks the accelerator's block RAM: add --accelerator")
     check_accelerator_options(args)
-    if args.images and os.path.realpath(args.output) == os.path.realpath(args.images):
-        raise UsageError(f"-o {args.output} is the images' folder; give another folder")
+    check_not_an_input(args.output, [args.images], "-o")
     config = config_from(args, images_hardware(args.images) if args.images else None)
     block_ram = block_ram_line(config, args.device, "the accelerator") if args.accelerator \
         else None

@@ -56,6 +56,9 @@ def run(args) -> int:
     for name in ("mutants", "jobs"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.jobs > 256:
+        raise UsageError(f"--jobs is the simulator processes run at once, at most 256, got "
+                         f"{args.jobs}")
     if args.mutants >= 1 << 16:
         raise UsageError(f"--mutants must be below 65536, got {args.mutants}")
     if args.fail_under is not None and not 0 <= args.fail_under <= 1:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from quantizer.files import output_folder
 
-from ..options import UsageError, check_output_folder, command
+from ..options import UsageError, check_not_an_input, check_output_folder, command
 
 EXAMPLES = ["mxugen quantize model.onnx --calib calib.npz --per-channel -o out/net",
             "mxugen quantize cnn.onnx --calib calib.npz --per-channel --eval test.npz -o out/cnn",
@@ -213,7 +213,8 @@ def run(args) -> int:
     from quantizer.importers import load_float
     from quantizer.quantize import quantize_network
 
-    check_output_folder(args.output)
+    check_output_folder(args.output, own="graph.json")
+    check_not_an_input(args.output, [args.model, args.calib, args.eval], "-o")
     net = load_float(args.model)
     if isinstance(net, Graph):
         return _run_graph(args, net)

@@ -14,7 +14,8 @@ from pathlib import Path
 from quantizer.files import check_writable, output_folder, save_array, write_atomic
 from verif.toolchain import SIMULATORS
 
-from ..options import UsageError, add_shape_options, command, modes, seed
+from ..options import (UsageError, add_shape_options, check_not_an_input, check_output_folder,
+                       command, modes, seed)
 
 EXAMPLES = ["mxugen sim model.tflite --golden --input x.npy --output y.npy --dump out/tensors",
             "mxugen sim model.tflite --golden --match tflm --input x.npy --output y.npy",
@@ -122,12 +123,14 @@ def run(args) -> int:
         raise UsageError(f"--batch must be at least 1, got {args.batch}")
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
-    if args.dump and Path(args.dump).exists() and not Path(args.dump).is_dir():
-        raise UsageError(f"--dump {args.dump} exists and is not a directory")
-    if os.path.realpath(args.output) == os.path.realpath(args.input):
-        raise UsageError(f"--output {args.output} is the input file; give another name")
-    if args.dump and os.path.realpath(args.dump) == os.path.realpath(args.network):
-        raise UsageError(f"--dump {args.dump} is the network's folder; give another folder")
+    check_not_an_input(args.output, [args.network, args.input], "--output")
+    check_not_an_input(args.dump, [args.network, args.input], "--dump")
+    if args.dump:
+        check_output_folder(args.dump, own="tensors.json", option="--dump")
+    if args.dump and os.path.realpath(args.output).startswith(
+            os.path.realpath(args.dump).rstrip(os.sep) + os.sep):
+        raise UsageError(f"--output {args.output} is inside --dump {args.dump}, where a tensor "
+                         "may take its name; give another name")
     check_writable(args.output)  # before the work, not after it
     if args.simulator and args.golden:
         raise UsageError("--simulator picks the RTL simulator; --golden runs none: drop one")
