@@ -100,13 +100,15 @@ HW_OPTIONS = {"rows": "rows", "cols": "cols", "dtype": "dtype", "acc_width": "ac
                  ("weight_depth", "act_depth", "param_depth", "psum_depth", "program_depth")}}
 
 
-def add_hw_options(parser: argparse.ArgumentParser, *, shape: tuple[int, int] | None = None
-                   ) -> None:
-    """The hardware parameters; ``shape`` is the command's own default rows × cols."""
+def add_hw_options(parser: argparse.ArgumentParser, *, shape: tuple[int, int] | None = None,
+                   images: bool = False) -> None:
+    """The hardware parameters; ``shape`` is the command's own default rows × cols; with
+    ``images``, the command takes ``--images``, whose hardware they default to."""
     from hw import ArrayConfig
     d = ArrayConfig()
     rows, cols = shape or (d.rows, d.cols)
-    group = parser.add_argument_group("hardware parameters (with --images: default the images')")
+    group = parser.add_argument_group("hardware parameters" + (
+        " (with --images: default the images')" if images else ""))
     group.add_argument("--rows", type=int, default=shape and rows,
                        help=f"PE rows, the K of one tile (default {rows})")
     group.add_argument("--cols", type=int, default=shape and cols,

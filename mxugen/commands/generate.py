@@ -19,7 +19,7 @@ def register(commands) -> None:
         commands, "generate", "write the matrix unit's Verilog and a JSON description", EXAMPLES,
         "Write the matrix unit (systolic array + requantizer) as Verilog, with the parameters "
         "in a header comment and a JSON file beside it.")
-    add_hw_options(parser)
+    add_hw_options(parser, images=True)
     parser.add_argument("--accelerator", action="store_true",
                         help="the whole accelerator (memories, sequencer) instead of the "
                              "matrix unit alone")
