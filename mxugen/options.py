@@ -205,14 +205,12 @@ OUTPUT_MARKERS = {"graph.json": "a network written by mxugen quantize",
 
 
 def check_output_folder(path, own: str | None = None, option: str = "-o") -> None:
-    """Refuse, before anything is written, an output folder (``option``) that is empty, a
-    file, lies below one, cannot be written, or holds another command's output
+    """Refuse, before anything is written, an output folder (``option``) that is a file,
+    lies below one, cannot be written, or holds another command's output
     (:data:`OUTPUT_MARKERS` but ``own``, the marker of what the command writes itself)."""
     import os
     import tempfile
     from pathlib import Path
-    if not str(path):
-        raise UsageError(f"the output folder ({option}) is empty; give a folder name")
     path = Path(path)
     if os.path.lexists(path) and not path.is_dir():
         raise UsageError(f"output {path} exists and is not a directory; choose another "

@@ -28,6 +28,11 @@ MANIFEST_VERSION = 2
 MEMORIES = ("weights", "params", "program")
 
 
+def _depths(config: ArrayConfig) -> dict[str, int]:
+    return {"weights": config.weight_depth, "params": config.param_depth,
+            "program": config.program_depth}
+
+
 def _word_widths(config: ArrayConfig) -> dict[str, int]:
     return {"weights": contract.weight_format(config).size,
             "params": contract.lane_params_format(config).size,
@@ -49,9 +54,7 @@ def write_images(graph: Graph, config: ArrayConfig, samples: int, folder: Path |
                else "nothing runs on the accelerator") + ": use mxugen sim to run it")
     compiled = compile_network(graph, config, samples, runtime=runtime, part=part)
     layers = part.layers
-    widths = _word_widths(config)
-    depths = {"weights": config.weight_depth, "params": config.param_depth,
-              "program": config.program_depth}
+    widths, depths = _word_widths(config), _depths(config)
     output = compiled.tensors[layers[-1].output]
     manifest = {
         "format": "mxugen-images", "version": MANIFEST_VERSION, "hardware": config.to_dict(),
@@ -181,9 +184,7 @@ def read_images(folder: Path | str, hw: dict) -> dict[str, list[int]]:
             f"{hw.get(differing[0])!r}); recompile them with mxugen compile for this hardware")
     from hw import ArrayConfig
     config = ArrayConfig.from_dict(hw)
-    widths = _word_widths(config)
-    depths = {"weights": config.weight_depth, "params": config.param_depth,
-              "program": config.program_depth}
+    widths, depths = _word_widths(config), _depths(config)
     images = {name: parse_readmemh((folder / f"{name}.hex").read_text()) for name in MEMORIES}
     for name, words in images.items():  # what the digest cannot vouch for: its own maker
         if len(words) > depths[name] or any(not 0 <= w < 1 << widths[name] for w in words):

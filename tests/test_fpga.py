@@ -76,7 +76,7 @@ def test_other_families_are_synthesized_for_their_resources(tmp_path, capsys, fa
 def test_a_small_design_places_and_routes_on_an_ice40_up5k_inside_its_io_ring(tmp_path,
                                                                               capsys):
     """nextpnr-ice40 has no out-of-context mode: a 1×1 shift-only matrix unit is placed on the
-    UP5K inside the ring that shifts its ports over five pins."""
+    UP5K inside the ring that shifts its ports over four pins (six with the clock and reset)."""
     assert main(["fpga", "--rows", "1", "--cols", "1", "--requant", "pow2", "--family",
                  "ice40", "--json", "-o", str(tmp_path)]) == 0
     report = json.loads(capsys.readouterr().out)

@@ -4,10 +4,10 @@ run cocotb test modules on it many times.
 Builds are the slow part (tens of seconds to minutes), so each one is cached under
 ``sim_build/<name>-<hash>`` (``$MXUGEN_SIM_BUILD``; ``mxugen clean`` drops it), keyed by the
 design, the simulator, the build flags and the versions of the simulator and cocotb: the same
-design is never
-compiled twice, a changed one always is. A design given as a function that generates it is
-keyed by its name and the generator's digest (:func:`hw.generate.generator_digest`), so a cached
-build is found without elaborating the design again. Many seeds and tests then reuse one build.
+design is never compiled twice, a changed one always is. A design given as a function that
+generates it is keyed by its name and the generator's digest
+(:func:`hw.generate.generator_digest`), so a cached build is found without elaborating the
+design again. Many seeds and tests then reuse one build.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from cocotb_tools.runner import Verilator, get_runner
 
 from .errors import SimulationError, ToolchainError
 from .toolchain import simulator_version
-
 
 #: Narrow, documented waivers for Verilator's default-fatal warnings (docs/verilog.md):
 #: Amaranth's Verilog relies on implicit width extension and truncation in assignments (its own

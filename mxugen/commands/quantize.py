@@ -223,7 +223,7 @@ def run(args) -> int:
                          "--input-range LO,HI (data-free: ranges from the weights alone)")
     if args.n_std is not None and (args.calib or not 0 < args.n_std < 1e3):
         raise UsageError("--n-std sets data-free ranges (with --input-range), a number of "
-                         f"standard deviations above 0, got {args.n_std}"
+                         f"standard deviations between 0 and 1000, got {args.n_std}"
                          + (" with --calib" if args.calib else ""))
     data = _load_samples(args.calib, net.input_name, "calibration data")[0] \
         if args.calib else None
