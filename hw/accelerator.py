@@ -13,8 +13,9 @@ formats of :mod:`hw.contract`, see docs/images.md):
   ``base + g·N·H·W + (n·H + h)·W + w`` (``rows`` bytes; a vector is a 1×1 map: K-slice ``g`` of
   sample ``n`` at ``base + g·N + n``). A layer writes its output in the same layout for the
   next layer, ``rows/cols`` consecutive column tiles sharing one word, and pads the last word
-  with its output zero point. With a window unit the memory array keeps two words a row
-  (:attr:`~hw.config.ArrayConfig.act_words_per_row`), which pair mode reads a beat.
+  with its output zero point. With a window unit the memory array keeps four words a row
+  (:attr:`~hw.config.ArrayConfig.act_words_per_row`), of which pair mode reads two a beat and
+  quad mode all four (a 2×2 block of a map held in blocks, docs/images.md).
   Convolutions read their input by implicit im2col (the address generator computes each
   tap's word, padding taps become the input zero point);
 - parameters: column tile ``nt`` at ``p_base + nt`` (:func:`~hw.layouts.lane_params_layout`);
@@ -34,7 +35,7 @@ activation memory for the next layer.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -147,12 +148,12 @@ class Accelerator(ConfiguredComponent):
 
         def word_write(port, per_row: int, addr, data, en):
             """Word ``addr`` of a memory of ``per_row`` words a row: its row, and the enables
-            ``en`` (one per granule of a word) of its half."""
+            ``en`` (one per granule of a word) of its place in the row."""
             if per_row == 1:
                 return [port.addr.eq(addr), port.data.eq(data), port.en.eq(en)]
-            return [port.addr.eq(addr[1:]), port.data.eq(data.replicate(2)),
-                    port.en.eq(Mux(addr[0], Cat(Const(0, len(en)), en),
-                                   Cat(en, Const(0, len(en)))))]
+            select = (per_row - 1).bit_length()
+            return [port.addr.eq(addr[select:]), port.data.eq(data.replicate(per_row)),
+                    port.en.eq(Cat(*[Mux(addr[:select] == i, en, 0) for i in range(per_row)]))]
 
         host_write = self.host_we & ~self.busy
         for sel, port in ((MEM_PARAMS, p_wr), (MEM_PROGRAM, g_wr)):
@@ -215,14 +216,15 @@ class Accelerator(ConfiguredComponent):
         wiring.connect(m, x_stream.words, addrgen.words)
         m.d.comb += [unit.x.payload.eq(addrgen.x.payload) for unit in units]
         if cfg.window:
-            m.d.comb += [window.raster.eq(addrgen.x_raster), window.x_next.eq(addrgen.x_next)]
+            m.d.comb += [window.raster.eq(addrgen.x_raster), window.x_rest.eq(addrgen.x_rest)]
         _route(m, addrgen.x, [(s, u.x) for s, u in zip(selects, units)])
         m.d.comb += x_stream.data.eq(a_rd.data)
-        host_row = self.host_raddr[act_per_row - 1:]
-        if act_per_row > 1:  # the host reads a word: the half its address selected
-            host_half = Signal()
-            m.d.sync += host_half.eq(self.host_raddr[0])
-            m.d.comb += self.host_rdata.eq(a_rd.data.word_select(host_half, 8 * cfg.rows))
+        act_select = (act_per_row - 1).bit_length()
+        host_row = self.host_raddr[act_select:]
+        if act_per_row > 1:  # the host reads a word: the one of the row its address selected
+            host_word = Signal(act_select)
+            m.d.sync += host_word.eq(self.host_raddr[:act_select])
+            m.d.comb += self.host_rdata.eq(a_rd.data.word_select(host_word, 8 * cfg.rows))
         else:
             m.d.comb += self.host_rdata.eq(a_rd.data)
         with m.If(self.busy):

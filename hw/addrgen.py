@@ -21,13 +21,15 @@ OP_MATMUL, OP_MAX, OP_ADD, OP_WINDOW = (LAYER_OPS.index(name)
 
 
 def raster_flags_layout(config: ArrayConfig) -> data.StructLayout:
-    """Where a ``window`` layer's vector (in pair mode, pair of words) sits in its raster:
-    ``keep`` (a K×K window ending there is an output pixel's; in pair mode, ending on the
-    pair's first word, or its second with ``second``), ``row_start`` and ``row_end`` (the
+    """Where a ``window`` layer's vector (in pair mode a pair of words, in quad mode a 2×2
+    block) sits in its raster: ``keep`` (a K×K window ending there is an output pixel's; in
+    pair and quad mode, ending on the first column, or the second with ``second``; in quad
+    mode on the upper row, or the lower with ``lower``), ``row_start`` and ``row_end`` (the
     first and last the raster streams of a row), ``top`` (the rows streamed above it in its
     sample, at most ``K − 1``: the window unit's line buffer holds nothing of this sample
     above those)."""
-    return data.StructLayout({"keep": 1, "second": 1, "row_start": 1, "row_end": 1,
+    return data.StructLayout({"keep": 1, "second": 1, "lower": 1, "row_start": 1,
+                              "row_end": 1,
                               "top": unsigned(max(1, (config.window - 1).bit_length()))})
 
 
@@ -59,14 +61,22 @@ class ActivationAddressGenerator(ConfiguredComponent):
     (:func:`raster_flags_layout` says where each sits).
 
     In pair mode (the descriptor's ``pair``, a ``window`` layer of column stride 2 whose
-    input rows start on a memory row of the activation memory,
-    :attr:`~hw.config.ArrayConfig.act_words_per_row` = 2, with ``pad_left ≤ K − 1`` and an
+    input rows start on two-word boundaries of the activation memory's rows,
+    :attr:`~hw.config.ArrayConfig.act_words_per_row` = 4, with ``pad_left ≤ K − 1`` and an
     even ``w``) the raster goes two words a beat: ``x`` carries raster columns ``2j`` and
-    ``x_next`` ``2j + 1`` (counted from the first streamed column), one memory row, both
+    ``x_rest`` ``2j + 1`` (counted from the first streamed column), half a memory row, both
     inside the input or both padding; a sample streams ``⌈rw'/2⌉`` beats a row. At most one
     of the two ends a kept window (``second`` says which, the same one all layer long).
 
-    One range per vector, one per cycle (a word, or a row in pair mode): the memory streamer
+    In quad mode (the descriptor's ``quad``, a ``window`` layer of strides 2 whose input is
+    held in blocks of 2×2 pixels, :class:`~hw.writer.OutputWriter`, with ``pad_top`` and
+    ``pad_left`` at most ``K − 1``) the raster goes a block a beat, a whole memory row: raster
+    rows ``2i``, ``2i + 1`` and columns ``2j``, ``2j + 1`` (from the first streamed), in the
+    row's words 0 to 3 (``x`` and ``x_rest``), each padding where it lies outside the map; a
+    sample streams ``⌈rh'/2⌉`` block rows of ``⌈rw'/2⌉`` blocks. Exactly one window ends in a
+    block past the first block row and column (``second`` and ``lower`` say where).
+
+    One range per vector, one per cycle (a word, two, or a row in quad mode): the streamer
     reads one a cycle, as it would a tile's range, and carries the padding and raster flags
     as its tag. The address takes three registered stages: a tile's first range comes three
     cycles after the tile (:data:`quantizer.cycles.ACTIVATION_LATENCY` counts them).
@@ -85,28 +95,31 @@ class ActivationAddressGenerator(ConfiguredComponent):
         One-word activation-memory ranges, tagged with a padding bit and the raster flags,
         for a :class:`~hw.memstream.MemoryStreamer` with ``tag_width=self.tag_width``.
     words : ``In(stream.Signature(unsigned(8 * rows * act_words_per_row + tag_width)))``
-        The words (rows in pair mode) those ranges return, in order, with their tags on top.
+        The words (a row's words from the first) those ranges return, in order, with their
+        tags on top.
     x : ``Out(stream.Signature(activation_stream_layout(config)))``
         Activation vectors for the :class:`~hw.array.SystolicArray`.
-    x_next : ``Out(8 * rows)``
-        In pair mode, with each vector on ``x``: the raster word right of it.
+    x_rest : ``Out(8 * rows * (act_words_per_row - 1))``
+        With each vector on ``x``, the rest of its beat: in pair mode the raster word right of
+        it, in quad mode the block's words 1 to 3 (right, below, below right).
     x_raster : ``Out(raster_flags_layout(config))``
         With each vector on ``x``: where it sits in a ``window`` layer's raster (``keep`` is
         always set for other layers).
     """
 
     def __init__(self, config: ArrayConfig):
-        self.tag_width = 1 + raster_flags_layout(config).size
         per_row = config.act_words_per_row
+        # A padding bit for each word of a row, then the raster flags.
+        self.tag_width = per_row + raster_flags_layout(config).size
         super().__init__(config, {
             "layer": In(LayerSignature(config)),
             "tiles": In(stream.Signature(TILE_LAYOUT)),
             "ranges": Out(stream.Signature(range_command_layout(
                 address_bits(config.act_depth), RANGE_COUNT_BITS, self.tag_width,
-                wide=per_row > 1))),
+                words_per_read=per_row))),
             "words": In(stream.Signature(unsigned(8 * config.rows * per_row + self.tag_width))),
             "x": Out(stream.Signature(activation_stream_layout(config))),
-            "x_next": Out(8 * config.rows),
+            "x_rest": Out(8 * config.rows * (per_row - 1)),
             "x_raster": Out(raster_flags_layout(config)),
         })
 
@@ -123,9 +136,11 @@ class ActivationAddressGenerator(ConfiguredComponent):
         pixel = Signal.like(desc.m)
         window = (desc.op == OP_WINDOW) if cfg.window else Const(0)
         pair = (window & desc.pair) if cfg.window else Const(0)
-        step = Mux(pair, 2, 1)  # raster columns a beat
+        quad = (window & desc.quad) if cfg.window else Const(0)
+        step = Mux(pair | quad, 2, 1)  # raster columns a beat
+        row_step = Mux(quad, 2, 1)
         last_ow = ow + step >= Mux(window, desc.rw, desc.ow)
-        last_oh = oh == Mux(window, desc.rh, desc.oh) - 1
+        last_oh = oh + row_step >= Mux(window, desc.rh, desc.oh)
 
         # A window layer's raster position is kept where a K×K window ending there is an
         # output pixel's: row and column at least K − 1 and a whole number of strides on
@@ -143,14 +158,18 @@ class ActivationAddressGenerator(ConfiguredComponent):
         start_row, start_col = skipped(desc, desc.pad_top), skipped(desc, desc.pad_left)
         if cfg.window:
             streamed = oh - start_row
-            # In pair mode the kept column of a pair is the one a whole number of strides
-            # (2) past K − 1: the same one all layer long, as pairs start at start_col.
-            second = pair & (start_col ^ first)[0]
-            kept_column = ow + second
-            column_kept = Mux(pair, (kept_column >= first) & (kept_column < desc.rw),
+            # In pair and quad mode the kept column of a pair is the one a whole number of
+            # strides (2) past K − 1: the same one all layer long, as pairs start at
+            # start_col; in quad mode so is the kept row of a block.
+            second = (pair | quad) & (start_col ^ first)[0]
+            lower = quad & (start_row ^ first)[0]
+            kept_column, kept_row = ow + second, oh + lower
+            column_kept = Mux(pair | quad, (kept_column >= first) & (kept_column < desc.rw),
                               (ow >= first) & (col_phase == 0))
-            m.d.comb += [keep.eq(~window | ((oh >= first) & (row_phase == 0) & column_kept)),
-                         flags.second.eq(second),
+            row_kept = Mux(quad, (kept_row >= first) & (kept_row < desc.rh),
+                           (oh >= first) & (row_phase == 0))
+            m.d.comb += [keep.eq(~window | (row_kept & column_kept)),
+                         flags.second.eq(second), flags.lower.eq(lower),
                          flags.row_start.eq(window & (ow == start_col)),
                          flags.row_end.eq(window & last_ow),
                          flags.top.eq(Mux(window, Mux(streamed > first, first, streamed), 0))]
@@ -178,6 +197,8 @@ class ActivationAddressGenerator(ConfiguredComponent):
         ratio = cfg.rows // cfg.cols
         lanes = Signal(range(max(ratio, 2)))
         group_base = Signal(len(desc.plane) + 1)
+        # A map held in blocks: rows and columns rounded up to even.
+        padded_h, padded_w = desc.h + desc.h[0], desc.w + desc.w[0]
         ih = stage((oh * Mux(window, 1, desc.stride_h) + kh * desc.dil_h -
                     desc.pad_top).as_signed(), "ih")
         iw = stage((ow * Mux(window, 1, desc.stride_w) + kw * desc.dil_w -
@@ -188,20 +209,30 @@ class ActivationAddressGenerator(ConfiguredComponent):
                      group_base + g * desc.plane, "tap_base")
         row0_1, flags_1, step_1 = stage(row0, "row0_1"), stage(flags, "flags_1"), \
             stage(step, "step_1")
-        # Stage 2: inside the map, the row, the base plus the column.
-        inside = stage((ih >= 0) & (ih < desc.h) & (iw >= 0) & (iw < desc.w), "inside")
+        # Stage 2: inside the map (each word of a block), the row, the base plus the column
+        # (a map held in blocks has ⌈w/2⌉ blocks of 4 words a row pair).
+        inside_rows = [(ih + i >= 0) & (ih + i < desc.h) for i in range(2)]
+        inside_cols = [(iw + i >= 0) & (iw + i < desc.w) for i in range(2)]
+        per_row = cfg.act_words_per_row
+        quad_1 = stage(quad, "quad_1")
+        inside = stage(Cat(*[Mux(quad_1, inside_rows[i >> 1] & inside_cols[i & 1],
+                                 inside_rows[0] & inside_cols[0]) for i in range(per_row)]),
+                       "inside")
         row = stage((row0_1 + ih).as_signed(), "row")
-        column_base = stage(base + iw, "column_base")
-        flags_2, step_2 = stage(flags_1, "flags_2"), stage(step_1, "step_2")
+        column_base = stage(base + Mux(quad_1, iw << 1, iw), "column_base")
+        flags_2, step_2, quad_2 = (stage(flags_1, "flags_2"), stage(step_1, "step_2"),
+                                   stage(quad_1, "quad_2"))
         # Stage 3: the range.
         with m.If(move):
             m.d.sync += [valid[0].eq(issue), valid[1].eq(valid[0]),
                          self.ranges.valid.eq(valid[1]),
-                         self.ranges.payload.base.eq(Mux(inside, column_base + row * desc.w, 0)),
-                         self.ranges.payload.count.eq(step_2),
+                         self.ranges.payload.base.eq(
+                             Mux(inside[0], column_base + row * Mux(quad_2, padded_w, desc.w),
+                                 0)),
+                         self.ranges.payload.count.eq(Mux(quad_2, 4, step_2)),
                          self.ranges.payload.tag.eq(Cat(~inside, flags_2))]
-            if cfg.act_words_per_row > 1:
-                m.d.sync += self.ranges.payload.wide.eq(step_2 == 2)
+            if per_row > 1:
+                m.d.sync += self.ranges.payload.span.eq(Mux(quad_2, 2, step_2 == 2))
         m.d.comb += self.tiles.ready.eq(move & last_pixel)
         with m.If(launch):
             incoming = self.layer.incoming
@@ -220,7 +251,7 @@ class ActivationAddressGenerator(ConfiguredComponent):
                     m.d.sync += col_phase.eq(Mux(col_phase == desc.stride_w - 1, 0,
                                                  col_phase + 1))
             with m.If(last_ow):
-                m.d.sync += [ow.eq(start_col), oh.eq(oh + 1), col_phase.eq(0)]
+                m.d.sync += [ow.eq(start_col), oh.eq(oh + row_step), col_phase.eq(0)]
                 if cfg.window:
                     with m.If(oh + 1 == first):
                         m.d.sync += row_phase.eq(0)
@@ -228,7 +259,8 @@ class ActivationAddressGenerator(ConfiguredComponent):
                         m.d.sync += row_phase.eq(Mux(row_phase == desc.stride_h - 1, 0,
                                                      row_phase + 1))
                 with m.If(last_oh):
-                    m.d.sync += [oh.eq(start_row), row0.eq(row0 + desc.h), row_phase.eq(0)]
+                    m.d.sync += [oh.eq(start_row), row_phase.eq(0),
+                                 row0.eq(row0 + Mux(quad, padded_h, desc.h))]
             with m.If(last_pixel):  # the tile is done: next K tile, pixels from the start
                 m.d.sync += [ow.eq(start_col), oh.eq(start_row), row0.eq(0), pixel.eq(0),
                              row_phase.eq(0), col_phase.eq(0)]
@@ -252,22 +284,22 @@ class ActivationAddressGenerator(ConfiguredComponent):
         # the array's input marks each tile's last.
         sample = Signal.like(desc.m)
         width = 8 * cfg.rows
-        tag = self.words.payload[width * cfg.act_words_per_row:]
-        pad = tag[0]
-        word_flags = raster_flags_layout(cfg)(tag[1:])
+        tag = self.words.payload[width * per_row:]
+        pad = tag[:per_row]
+        word_flags = raster_flags_layout(cfg)(tag[per_row:])
         kept = word_flags.keep
         last = kept & (sample == desc.m - 1)
         # Max pooling's padded taps are the type's lowest value, which never wins.
         lowest = Const(-128 if cfg.dtype == "int8" else 0, cfg.data_shape)
-        padding = Mux(desc.op == OP_MAX, lowest, desc.zx)
+        padding = Cat(*[Mux(desc.op == OP_MAX, lowest, desc.zx)] * cfg.rows)
+        beat = [Mux(pad[i], padding, self.words.payload.word_select(i, width))
+                for i in range(per_row)]
         m.d.comb += [self.x.valid.eq(self.words.valid), self.words.ready.eq(self.x.ready),
-                     self.x.payload.data.eq(Mux(pad, Cat(*[padding] * cfg.rows),
-                                                self.words.payload[:width])),
+                     self.x.payload.data.eq(beat[0]),
                      self.x.payload.zero.eq(desc.zx), self.x.payload.last.eq(last),
                      self.x_raster.eq(word_flags)]
-        if cfg.act_words_per_row > 1:
-            m.d.comb += self.x_next.eq(Mux(pad, Cat(*[padding] * cfg.rows),
-                                           self.words.payload[width:2 * width]))
+        if per_row > 1:
+            m.d.comb += self.x_rest.eq(Cat(*beat[1:]))
         with m.If(launch):
             m.d.sync += sample.eq(0)
         with m.Elif(self.x.valid & self.x.ready & kept):

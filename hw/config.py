@@ -154,9 +154,10 @@ class ArrayConfig:
     @property
     def act_words_per_row(self) -> int:
         """Activation words a row of the activation memory holds, the first in the low bits:
-        2 with a window unit, which reads a row a beat in pair mode (stride-2 layers), else
-        1. Every tensor then starts on a row (:func:`~quantizer.memory_plan.plan_memory`)."""
-        return 2 if self.window else 1
+        4 with a window unit, which reads two words a beat in pair mode and a row, a 2×2
+        block of pixels, in quad mode (stride-2 layers), else 1. Every tensor then starts
+        on a row (:func:`~quantizer.memory_plan.plan_memory`)."""
+        return 4 if self.window else 1
 
     @property
     def array_latency(self) -> int:

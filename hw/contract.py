@@ -484,8 +484,10 @@ def descriptor_format(config: ArrayConfig) -> WordFormat:
     ``zy`` differs from it for average pooling, whose sums include the input zero point), and
     the second input of an ``add`` (base, zero point, and both inputs' rescaling; zero for
     other layers, :func:`one_input_fields`), and the raster a ``window`` layer reads, ``rh``
-    rows of ``rw`` words a sample, and ``pair``: it streams two words a beat (zero for other
-    layers, :func:`raster_fields`)."""
+    rows of ``rw`` words a sample, ``pair``: it streams two words a beat, and ``quad``: it
+    streams a 2×2 block of its input a beat, its input held in blocks (zero for other layers,
+    :func:`raster_fields`). Last ``out_blocks``: the layer writes its output in blocks of 2×2
+    pixels (docs/images.md), for a ``quad`` layer to read."""
     act = address_bits(config.act_depth)
     return WordFormat("layer descriptor", [
         Field("m", address_bits(config.psum_depth + 1)),
@@ -513,6 +515,8 @@ def descriptor_format(config: ArrayConfig) -> WordFormat:
             Field(f"shift_{tap}", SHIFT_BITS, signed=True, values=range(SHIFT_MIN, 1)))),
         *(Field(name, SPATIAL_BITS) for name in ("rh", "rw")),
         Field("pair", 1),
+        Field("quad", 1),
+        Field("out_blocks", 1),
     ])
 
 
@@ -521,12 +525,14 @@ def one_input_fields() -> dict[str, int]:
     return {"in2_base": 0, "zx2": 0, "m0_a": 0, "shift_a": 0, "m0_b": 0, "shift_b": 0}
 
 
-def raster_fields(rh: int = 0, rw: int = 0, pair: bool = False) -> dict[str, int]:
+def raster_fields(rh: int = 0, rw: int = 0, pair: bool = False,
+                  quad: bool = False) -> dict[str, int]:
     """The descriptor's raster fields: a ``window`` layer's ``rh × rw`` padded input words a
     sample and whether it streams them two a beat (pair mode: a stride-2 layer whose input
-    rows start on a memory row, :meth:`~hw.config.ArrayConfig.act_words_per_row`); zero for
+    rows start on two-word boundaries, :meth:`~hw.config.ArrayConfig.act_words_per_row`) or
+    a 2×2 block a beat (quad mode: a stride-2 layer whose input is held in blocks); zero for
     other layers."""
-    return {"rh": rh, "rw": rw, "pair": int(pair)}
+    return {"rh": rh, "rw": rw, "pair": int(pair), "quad": int(quad)}
 
 
 def dense_geometry(m: int, k_tiles: int) -> dict[str, int]:

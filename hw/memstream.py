@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Signal, unsigned
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 
 def range_command_layout(addr_width: int, count_width: int, tag_width: int = 0,
-                         wide: bool = False) -> data.StructLayout:
+                         words_per_read: int = 1) -> data.StructLayout:
     """Read ``count`` words starting at ``base``; with ``tag_width``, a ``tag`` that comes out
-    with each of the range's words; with ``wide``, a ``wide`` bit that reads the range a
-    whole memory row (several words) a cycle."""
+    with each of the range's words; from a memory of ``words_per_read`` words a row, a
+    ``span``: the range comes out ``2**span`` words a beat (a whole row at most)."""
+    span = (words_per_read - 1).bit_length()
     return data.StructLayout({"base": unsigned(addr_width), "count": unsigned(count_width),
                               **({"tag": unsigned(tag_width)} if tag_width else {}),
-                              **({"wide": 1} if wide else {})})
+                              **({"span": span} if span else {})})
 
 
 class MemoryStreamer(wiring.Component):
@@ -24,10 +25,10 @@ class MemoryStreamer(wiring.Component):
     and still honours backpressure. Drive a :class:`amaranth.lib.memory.ReadPort` with
     ``addr``/``en`` and feed its ``data`` back.
 
-    A memory may keep ``words_per_read`` consecutive words a row (word ``a`` in row
-    ``a // words_per_read``, the first in the low bits). Ranges count words; a ``wide`` range
-    (its base and count multiples of ``words_per_read``) comes out a whole row a beat, any
-    other a word a beat, in the low bits.
+    A memory may keep ``words_per_read`` (1, 2 or 4) consecutive words a row (word ``a`` in
+    row ``a // words_per_read``, the first in the low bits). Ranges count words; a range of
+    ``span`` ``s`` (its base and count multiples of ``2**s``) comes out ``2**s`` words a beat,
+    in the low bits: a whole row, half of one, or a word.
 
     Attributes
     ----------
@@ -42,17 +43,17 @@ class MemoryStreamer(wiring.Component):
 
     def __init__(self, *, addr_width: int, count_width: int, word_width: int,
                  tag_width: int = 0, words_per_read: int = 1):
-        if words_per_read not in (1, 2):
-            raise ValueError(f"words_per_read must be 1 or 2, got {words_per_read!r}")
+        if words_per_read not in (1, 2, 4):
+            raise ValueError(f"words_per_read must be 1, 2 or 4, got {words_per_read!r}")
         self._word_width = word_width
         self._tag_width = tag_width
         self._per_read = words_per_read
         row_width = word_width * words_per_read
         super().__init__({
             "cmd": In(stream.Signature(range_command_layout(addr_width, count_width,
-                                                            tag_width, words_per_read > 1))),
+                                                            tag_width, words_per_read))),
             "words": Out(stream.Signature(unsigned(row_width + tag_width))),
-            "addr": Out(max(1, addr_width - (words_per_read - 1))),
+            "addr": Out(max(1, addr_width - (words_per_read - 1).bit_length())),
             "en": Out(1),
             "data": In(row_width),
         })
@@ -60,9 +61,9 @@ class MemoryStreamer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         per_read, width = self._per_read, self._word_width
-        # A read's row goes into the FIFO as the port returns it, with its tag; with two
-        # words a row, also which word a narrow read wants and whether it is wide.
-        extra = 2 if per_read > 1 else 0
+        # A read's row goes into the FIFO as the port returns it, with its tag; with several
+        # words a row, also the word the read starts at.
+        extra = (per_read - 1).bit_length()
         m.submodules.fifo = buf = fifo.SyncFIFOBuffered(
             width=width * per_read + extra + self._tag_width, depth=self.FIFO_DEPTH)
         addr = Signal.like(self.cmd.payload.base)
@@ -72,21 +73,20 @@ class MemoryStreamer(wiring.Component):
         issue = (remaining != 0) & (buf.level + in_flight < self.FIFO_DEPTH - 1)
         row, out = self.data, buf.r_data[:width * per_read]
         if per_read > 1:
-            wide, select_in_flight, wide_in_flight = Signal(), Signal(), Signal()
-            step = Mux(wide, per_read, 1)
-            m.d.sync += [select_in_flight.eq(addr[0]), wide_in_flight.eq(wide)]
-            row = Cat(self.data, select_in_flight, wide_in_flight)
-            # A narrow read's word, from the half of the row its address selected.
-            select, wide_out = buf.r_data[2 * width], buf.r_data[2 * width + 1]
-            out = Mux(wide_out, out, Mux(select, out[width:], out[:width]))
+            span, offset_in_flight = Signal(extra), Signal(extra)
+            step = Const(1, per_read.bit_length()) << span
+            m.d.sync += offset_in_flight.eq(addr[:extra])
+            row = Cat(self.data, offset_in_flight)
+            # The read's words from the one its address selected, in the low bits.
+            out = out >> (buf.r_data[width * per_read:][:extra] * width)
             with m.If(self.cmd.valid & self.cmd.ready):
-                m.d.sync += wide.eq(self.cmd.payload.wide)
+                m.d.sync += span.eq(self.cmd.payload.span)
         else:
             step = 1
         m.d.comb += [
             # The next range may start in the cycle the last word of this one is issued.
             self.cmd.ready.eq((remaining == 0) | (issue & (remaining == step))),
-            self.addr.eq(addr[per_read - 1:]),
+            self.addr.eq(addr[extra:]),
             self.en.eq(issue),
             buf.w_data.eq(Cat(row, tag_in_flight) if self._tag_width else row),
             buf.w_en.eq(in_flight),

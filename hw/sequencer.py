@@ -90,7 +90,7 @@ class Sequencer(ConfiguredComponent):
         The running layer's outputs are all written.
     weights : ``Out(stream.Signature(range_command_layout(...)))``
         Weight-memory ranges, one per tile, the first as the layer launches; an array
-        layer's ``wide`` (a memory row of ``weight_load_rows`` words a beat).
+        layer's ``span`` is 1 (a memory row of ``weight_load_rows`` words a beat).
     tiles : ``Out(stream.Signature(TILE_LAYOUT))``
         The layer's tiles, column tile by column tile.
     """
@@ -105,7 +105,7 @@ class Sequencer(ConfiguredComponent):
             "layer_done": In(1),
             "weights": Out(stream.Signature(range_command_layout(
                 address_bits(config.weight_depth), weight_count_bits(config),
-                wide=config.weight_load_rows > 1))),
+                words_per_read=config.weight_load_rows))),
             "tiles": Out(stream.Signature(TILE_LAYOUT)),
         })
 
@@ -169,7 +169,7 @@ class Sequencer(ConfiguredComponent):
         m.d.comb += [self.weights.valid.eq(launch | w_pending),
                      self.weights.payload.base.eq(base),
                      self.weights.payload.count.eq(words),
-                     *([self.weights.payload.wide.eq(source.op == MATMUL)]
+                     *([self.weights.payload.span.eq(source.op == MATMUL)]
                        if cfg.weight_load_rows > 1 else [])]
         with m.If(self.weights.valid & self.weights.ready):
             m.d.sync += [w_base.eq(base + words),

@@ -28,6 +28,11 @@ class OutputWriter(ConfiguredComponent):
     reads them as padding, which must contribute exactly zero whatever the weights there
     (1-bit weight memories cannot hold a zero weight).
 
+    With the descriptor's ``out_blocks`` the output map (``oh × ow`` pixels a sample) is
+    written in blocks of 2×2 pixels instead, for a layer in quad mode to read a block a beat
+    (:class:`~hw.window.WindowUnit`): pixel ``(n, y, x)`` at ``((n·⌈oh/2⌉ + y div 2)·⌈ow/2⌉ +
+    x div 2)·4 + 2·(y mod 2) + x mod 2`` words into its group (docs/images.md).
+
     Parameters
     ----------
     config : :class:`~hw.config.ArrayConfig`; ``rows`` a multiple of ``cols``.
@@ -35,7 +40,8 @@ class OutputWriter(ConfiguredComponent):
     Attributes
     ----------
     layer : ``In(LayerSignature(config))``
-        The running layer (``out_base``, ``out_plane``, ``m``, ``n_tiles``, ``zpad``).
+        The running layer (``out_base``, ``out_plane``, ``m``, ``n_tiles``, ``zpad``; with
+        ``out_blocks``, ``oh`` and ``ow``).
     results : ``In(stream.Signature(requant_output_layout(config), always_ready=True))``
         Requantized vectors, sample by sample, column tile by column tile.
     addr, data, en : ``Out(address)``, ``Out(8 * rows)``, ``Out(rows // cols)``
@@ -79,11 +85,25 @@ class OutputWriter(ConfiguredComponent):
                 m.d.sync += sample.eq(sample + 1)
         m.d.comb += self.done.eq(nt == desc.n_tiles)
 
+        # In blocks: the pixel (y, x) of a sample, and its block row's first word; a block
+        # row is 4·⌈ow/2⌉ words, and the last of a sample ends one (odd oh included).
+        x, y = Signal.like(desc.ow), Signal.like(desc.oh)
+        block_row = Signal.like(desc.out_plane)
+        with m.If(launch | (valid & (sample == desc.m - 1))):
+            m.d.sync += [x.eq(0), y.eq(0), block_row.eq(0)]
+        with m.Elif(valid):
+            m.d.sync += x.eq(x + 1)
+            with m.If(x == desc.ow - 1):
+                m.d.sync += [x.eq(0), y.eq(Mux(y == desc.oh - 1, 0, y + 1))]
+                with m.If(y[0] | (y == desc.oh - 1)):
+                    m.d.sync += block_row.eq(block_row + ((desc.ow + desc.ow[0]) << 1))
+        in_block = block_row + (x << 1) - x[0] + (y[0] << 1)
+
         last_tile = nt == desc.n_tiles - 1
         padding = Cat(*[desc.zpad] * cfg.cols)
         groups = [g == group for g in range(ratio)]
         m.d.comb += [
-            self.addr.eq(word + sample),
+            self.addr.eq(word + Mux(desc.out_blocks, in_block, sample)),
             self.data.eq(Cat(*[Mux(here, self.results.payload.data.as_value(), padding)
                                for here in groups])),
             self.en.eq(Mux(valid, Cat(groups[0], *[here | (last_tile & (group < g))

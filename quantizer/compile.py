@@ -22,7 +22,7 @@ from .accumulator import check_accumulator
 from .errors import QuantizerError
 from .golden import dtype_range
 from .graph import Graph
-from .memory_plan import TensorPlacement, plan_memory
+from .memory_plan import TensorPlacement, blocked_tensors, plan_memory
 from .partition import ACCELERATOR, Partition, partition
 
 if TYPE_CHECKING:  # the compiler itself needs no Amaranth
@@ -143,8 +143,11 @@ def compile_network(graph: Graph, config: ArrayConfig, samples: int, *,
                                          for p in part.placements[:3]))
     if samples < 1:
         raise QuantizerError(f"samples per run must be at least 1, got {samples}")
+    # Inputs that only stride-2 window layers read are held in blocks of 2×2 pixels, which
+    # those layers read a block a beat (quad mode).
+    blocked = blocked_tensors(part, config, samples)
     plan = plan_memory(part, rows, samples, keep_all=keep_layers,
-                       align=config.act_words_per_row)
+                       align=config.act_words_per_row, blocked=blocked)
     if plan.words > config.act_depth:
         raise QuantizerError(f"activations need {plan.words} words but act_depth is "
                              f"{config.act_depth}: use fewer samples per run")
@@ -178,11 +181,17 @@ def compile_network(graph: Graph, config: ArrayConfig, samples: int, *,
             # The window unit reads each pass's padded input once: one K tile.
             window = layer.on_window(config)
             operation, k_tiles = ("window", 1) if window else (layer.operation, k_tiles)
+            quad = layer.input in blocked
             for j, band in enumerate(passes):
-                # Each pass is a descriptor of its own over a band of the input and output.
+                # Each pass is a descriptor of its own over a band of the input and output
+                # (over whole samples of a map held in blocks).
                 g = layer.pass_geometry(band)
+                if source.blocks:
+                    g["in_offset"] = band.sample * source.pixels // samples
+                if dest.blocks:
+                    g["out_offset"] = band.sample * dest.pixels // samples
                 raster = (*layer.raster(config.window, band.rows),
-                          layer.pairs(config, band)) if window else ()
+                          layer.pairs(config, band) and not quad, quad) if window else ()
                 out.program.append(_pack(descriptor, {
                     "op": contract.LAYER_OPS.index(operation), "zpad": dest.zero_point,
                     **contract.raster_fields(*raster),
@@ -200,12 +209,13 @@ def compile_network(graph: Graph, config: ArrayConfig, samples: int, *,
                     "groups": groups, "plane": source.pixels, "out_plane": dest.pixels,
                     "stride_h": layer.stride[0], "stride_w": layer.stride[1],
                     "dil_h": layer.dilation[0], "dil_w": layer.dilation[1],
-                    "pad_top": g["pad_top"], "pad_left": layer.pad[1]}))
+                    "pad_top": g["pad_top"], "pad_left": layer.pad[1],
+                    "out_blocks": int(dest.blocks)}))
             out.layers.append({"name": layer.name, "operation": operation,
                                "k_tiles": k_tiles, "n_tiles": n_tiles,
                                "rounding": path, "out_base": dest.base, "size": cout,
                                "m": samples * layer.pixels, "passes": len(passes),
-                               "words": dest.words})
+                               "words": dest.words, "quad": quad})
     for name, words, depth in (("weights", out.weights, config.weight_depth),
                                ("params", out.params, config.param_depth),
                                ("program", out.program, config.program_depth)):

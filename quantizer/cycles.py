@@ -65,20 +65,22 @@ def window_cycles(config: ArrayConfig, raster: int, n_tiles: int) -> int:
     return fetch + weight_latency + taps + raster + (n_tiles - 1) * max(raster, taps) + drain
 
 
-def layer_cycles(config: ArrayConfig, layer, samples: int) -> int:
+def layer_cycles(config: ArrayConfig, layer, samples: int, quad: bool = False) -> int:
     """The cycle model of one layer as the compiler lays it out
     (:class:`~quantizer.layers.AcceleratorLayer`): a convolution is the GEMM of implicit
     im2col, ``M = samples·OH·OW`` output pixels, ``K = KH·KW·⌈Cin/rows⌉·rows`` (K tiles
     ``(kh, kw, g)``), ``N = Cout``; the address generator feeds it one vector per cycle, padding
     taps included, so the fully-connected model holds unchanged. A vector-unit layer streams
     its taps × column tiles (:func:`vector_cycles`), a window-unit layer its padded input
-    once per column tile, less the padding the unit fills in (:func:`window_cycles`). A
+    once per column tile, less the padding the unit fills in (:func:`window_cycles`; with
+    ``quad``, its input held in blocks, a block a beat). A
     layer whose output pixels exceed the partial-sum memory runs in passes
     (:meth:`~quantizer.layers.AcceleratorLayer.passes`), one descriptor each, one after the
     other: its cycles are theirs summed."""
     _, k_tiles, n_tiles = layer.tiles(config.rows, config.cols)
     if layer.on_window(config):
-        return sum(window_cycles(config, p.samples * layer.streamed_raster(config, p), n_tiles)
+        return sum(window_cycles(config, p.samples * layer.streamed_raster(config, p, quad),
+                                 n_tiles)
                    for p in layer.passes(samples, config.psum_depth))
     if not layer.on_array:
         return sum(vector_cycles(config, layer.pass_geometry(p)["m"], k_tiles * n_tiles)
@@ -91,7 +93,12 @@ def layer_cycles(config: ArrayConfig, layer, samples: int) -> int:
 def network_cycles(config: ArrayConfig, graph, samples: int, runtime: str = "litert") -> int:
     """The cycle model of one run of ``samples`` inputs through the layers of ``graph`` that
     run on the accelerator (:func:`~quantizer.partition.partition`; the sequencer runs one
-    layer after the other, so a run's cycles are its layers' sum)."""
+    layer after the other, so a run's cycles are its layers' sum), the window layers whose
+    inputs the compiler holds in blocks in quad mode
+    (:func:`~quantizer.memory_plan.blocked_tensors`)."""
+    from .memory_plan import blocked_tensors
     from .partition import partition
-    return sum(layer_cycles(config, layer, samples)
-               for layer in partition(graph, runtime, rows=config.rows).layers)
+    part = partition(graph, runtime, rows=config.rows)
+    blocked = blocked_tensors(part, config, samples)
+    return sum(layer_cycles(config, layer, samples, layer.input in blocked)
+               for layer in part.layers)

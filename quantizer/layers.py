@@ -239,30 +239,49 @@ class AcceleratorLayer:
         rows = self.oh if rows is None else rows
         return (rows - 1) * self.stride[0] + window, (self.ow - 1) * self.stride[1] + window
 
-    def streamed_raster(self, config, p: LayerPass) -> int:
+    def streamed_raster(self, config, p: LayerPass, quad: bool = False) -> int:
         """Beats a sample of pass ``p`` streams to the window unit of ``config``: its padded
         raster (:meth:`raster`) less the top and left padding the unit fills in itself, at
-        most ``window − 1`` rows and columns, a word a beat, or two in pair mode
-        (:meth:`pairs`; :class:`hw.addrgen.ActivationAddressGenerator`)."""
-        return self._raster_beats(config.window, p, self.pairs(config, p))
+        most ``window − 1`` rows and columns, a word a beat, two in pair mode
+        (:meth:`pairs`), or with ``quad`` (its input held in blocks, :meth:`quads`) a 2×2
+        block (:class:`hw.addrgen.ActivationAddressGenerator`)."""
+        mode = "quad" if quad else "pair" if self.pairs(config, p) else "word"
+        return self._raster_beats(config.window, p, mode)
 
-    def _raster_beats(self, window: int, p: LayerPass, pair: bool) -> int:
+    def _raster_beats(self, window: int, p: LayerPass, mode: str) -> int:
         rh, rw = self.raster(window, p.rows)
         top = self.pass_geometry(p)["pad_top"]
-        columns = rw - min(self.pad[1], window - 1)
-        return (rh - min(top, window - 1)) * (-(-columns // 2) if pair else columns)
+        rows, columns = rh - min(top, window - 1), rw - min(self.pad[1], window - 1)
+        if mode == "quad":
+            return -(-rows // 2) * -(-columns // 2)
+        return rows * (-(-columns // 2) if mode == "pair" else columns)
 
     def pairs(self, config, p: LayerPass) -> bool:
         """True when pass ``p`` runs on ``config``'s window unit in pair mode, two raster
         words a beat (the descriptor's ``pair``): a layer of column stride 2 whose input rows
-        start on a row of an activation memory of two words a row (an even ``w``; tensors
-        start on one, :func:`~quantizer.memory_plan.plan_memory`), whose raster starts at
-        input column 0 (``pad_left ≤ K − 1``), and whose pass streams at least ``K²`` beats
-        (the next column tile's weights load meanwhile)."""
+        start on two-word boundaries of an activation memory of several words a row (an even
+        ``w``; tensors start on a row, :func:`~quantizer.memory_plan.plan_memory`), whose
+        raster starts at input column 0 (``pad_left ≤ K − 1``), and whose pass streams at
+        least ``K²`` beats (the next column tile's weights load meanwhile). A layer whose
+        input is held in blocks runs in quad mode instead (:meth:`quads`)."""
         k = config.window
-        return config.act_words_per_row == 2 and self.on_window(config) and \
+        return config.act_words_per_row > 1 and self.on_window(config) and \
             self.stride[1] == 2 and self.w % 2 == 0 and self.pad[1] <= k - 1 and \
-            p.samples * self._raster_beats(k, p, True) >= k * k
+            p.samples * self._raster_beats(k, p, "pair") >= k * k
+
+    def quads(self, config, samples: int) -> bool:
+        """True when this layer can run on ``config``'s window unit in quad mode at
+        ``samples`` samples a run, a 2×2 block of its input a beat (the descriptor's
+        ``quad``), if its input is held in blocks (which
+        :func:`~quantizer.memory_plan.blocked_tensors` decides): strides 2, a raster starting
+        at input row and column 0 (padding at most ``K − 1``), passes of whole samples (a
+        block never straddles two), each streaming at least ``K²`` beats."""
+        k = config.window
+        passes = self.passes(samples, config.psum_depth)
+        return config.act_words_per_row == 4 and self.on_window(config) and \
+            self.stride == (2, 2) and max(self.pad) <= k - 1 and \
+            all(p.rows == self.oh and p.samples * self._raster_beats(k, p, "quad") >= k * k
+                for p in passes)
 
     def on_window(self, config) -> bool:
         """True when ``config`` (an :class:`hw.ArrayConfig`) has a window unit that runs this

@@ -23,8 +23,9 @@ from .partition import HOST, partition
 if TYPE_CHECKING:
     from hw import ArrayConfig
 
-#: 2: the manifest carries a digest of itself and its images.
-MANIFEST_VERSION = 2
+#: 2: the manifest carries a digest of itself and its images. 3: descriptors carry ``quad``
+#: and ``out_blocks``, and a window build's activation memory keeps four words a row.
+MANIFEST_VERSION = 3
 MEMORIES = ("weights", "params", "program")
 
 

@@ -11,7 +11,7 @@ from hw import ArrayConfig, ConfigError
 from .errors import QuantizerError
 from .graph import Graph
 from .layers import AcceleratorLayer
-from .memory_plan import plan_memory
+from .memory_plan import blocked_tensors, plan_memory
 from .partition import partition
 
 
@@ -71,13 +71,16 @@ def accelerator_config(graph: Graph, batch: int, *, rows: int = 8, cols: int = 8
     psums = batch * max(layer.pixels for layer in layers)
     if exact:  # an FPGA build: layers with more output pixels run in passes
         psums = min(psums, max(FPGA_PSUM_WORDS, *(layer.ow for layer in layers)))
-    depths = {"weight_depth": words["weights"], "param_depth": words["params"],
-              "act_depth": plan_memory(part, rows, batch, keep_all=keep_layers,
-                                         align=shape.act_words_per_row).words,
-              "psum_depth": psums,
-              "program_depth": sum(len(layer.passes(batch, psums)) for layer in layers)}
+    size = (lambda n: max(2, n)) if exact else _pow2_at_least
     try:
-        size = (lambda n: max(2, n)) if exact else _pow2_at_least
+        # Which tensors are held in blocks depends on the passes the partial sums allow.
+        blocked = blocked_tensors(part, replace(shape, psum_depth=size(psums)), batch)
+        depths = {"weight_depth": words["weights"], "param_depth": words["params"],
+                  "act_depth": plan_memory(part, rows, batch, keep_all=keep_layers,
+                                           align=shape.act_words_per_row,
+                                           blocked=blocked).words,
+                  "psum_depth": psums,
+                  "program_depth": sum(len(layer.passes(batch, psums)) for layer in layers)}
         return replace(shape, weight_bits=bits,
                        **{name: size(words) for name, words in depths.items()})
     except ConfigError as exc:

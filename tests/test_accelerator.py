@@ -86,7 +86,7 @@ def test_descriptor_format_is_the_documented_one():
                       ("zpad", 8, True), ("in2_base", 12, False), ("zx2", 8, True),
                       ("m0_a", 31, False), ("shift_a", 6, True), ("m0_b", 31, False),
                       ("shift_b", 6, True), ("rh", 10, False), ("rw", 10, False),
-                      ("pair", 1, False)]
+                      ("pair", 1, False), ("quad", 1, False), ("out_blocks", 1, False)]
     params = [(f.name, f.width, f.signed, f.lanes) for f in lane_params_format(ArrayConfig())]
     assert params == [("bias", 32, True, 8), ("m0", 31, False, 8), ("shift", 6, True, 8)]
     assert [f.name for f in lane_params_format(ArrayConfig(requant_modes=("pow2",)))] == \

@@ -201,20 +201,21 @@ def test_weight_images_fill_memory_rows_of_weight_load_rows_words():
         memory_shapes(single)["weights"] == (16, 4096)
 
 
-def test_a_window_unit_reads_activation_rows_of_two_words():
-    """With a window unit the activation memory holds two 32-bit words a row (pair mode) and
-    the line buffer two raster columns an entry; without, one word a row."""
+def test_a_window_unit_reads_activation_rows_of_four_words():
+    """With a window unit the activation memory holds four 32-bit words a row (pair mode reads
+    two, quad mode four) and the line buffer two raster columns an entry; without, one word a
+    row."""
     config = ArrayConfig(rows=4, cols=2, act_depth=7, window=3, window_width=9)
-    assert config.act_words_per_row == 2 and ArrayConfig(rows=4, cols=2).act_words_per_row == 1
+    assert config.act_words_per_row == 4 and ArrayConfig(rows=4, cols=2).act_words_per_row == 1
     shapes = memory_shapes(config)
-    assert shapes["activations"] == (64, 4) and shapes["lines"] == (2 * 2 * 8 * 2, 5)
+    assert shapes["activations"] == (128, 2) and shapes["lines"] == (2 * 2 * 8 * 2, 5)
     assert memory_shapes(ArrayConfig(rows=4, cols=2, act_depth=7))["activations"] == (32, 7)
-    assert memory_array_words(config, MEM_ACTIVATIONS, 2, [0x11, 0x22, 0x33]) == \
-        (1, [0x22 << 32 | 0x11, 0x33])
+    assert memory_array_words(config, MEM_ACTIVATIONS, 4, [0x11, 0x22, 0x33, 0x44, 0x55]) == \
+        (1, [0x44 << 96 | 0x33 << 64 | 0x22 << 32 | 0x11, 0x55])
     assert memory_row_words(config, MEM_ACTIVATIONS, [0x22 << 32 | 0x11, 0x33]) == \
-        [0x11, 0x22, 0x33, 0]
+        [0x11, 0x22, 0, 0, 0x33, 0, 0, 0]
     with pytest.raises(ContractError, match="activations memory images start at a multiple"):
-        memory_array_words(config, MEM_ACTIVATIONS, 1, [1])
+        memory_array_words(config, MEM_ACTIVATIONS, 2, [1])
 
 
 def test_array_layers_weights_start_on_a_memory_row():

@@ -199,11 +199,17 @@ def test_square_depthwise_layers_run_on_a_window_unit_of_their_size():
     word = descriptor_format(config)
     ops = [word.unpack(d) for d in compiled.program]
     windows = [d for d in ops if d["op"] == LAYER_OPS.index("window")]
-    assert [(d["k_tiles"], d["rh"], d["rw"], d["m"], d["pair"]) for d in windows] == [
-        (1, 14, 14, 2 * 144, 0), (1, 13, 13, 2 * 36, 1), (1, 8, 8, 2 * 36, 0)]
-    # Pair mode reads a memory row of two words: the stride-2 layer's input starts on one.
-    assert windows[1]["in_base"] % 2 == 0 and windows[1]["plane"] % 2 == 0
-    assert all(region.base % 2 == 0 for region in compiled.tensors.values())
+    assert [(d["k_tiles"], d["rh"], d["rw"], d["m"], d["pair"], d["quad"])
+            for d in windows] == [(1, 14, 14, 2 * 144, 0, 0), (1, 13, 13, 2 * 36, 0, 1),
+                                  (1, 8, 8, 2 * 36, 0, 0)]
+    # Quad mode reads a memory row of four words, a 2×2 block of an input held in blocks,
+    # which the pointwise convolution before it writes so.
+    assert windows[1]["in_base"] % 4 == 0 and windows[1]["plane"] == 2 * 12 * 12
+    assert all(region.base % 4 == 0 for region in compiled.tensors.values())
+    blocked = [name for name, region in compiled.tensors.items() if region.blocks]
+    assert blocked == [dw[1].input]
+    assert [d["out_blocks"] for d in ops] == [int(layer.output in blocked)
+                                             for layer in compiled.partition.layers]
 
 
 def test_stride_2_depthwise_layers_stream_two_words_a_beat():
@@ -222,6 +228,30 @@ def test_stride_2_depthwise_layers_stream_two_words_a_beat():
     assert not odd.pairs(config, whole) and odd.streamed_raster(config, whole) == 13 * 13
     assert not replace(dw[1], pad=(0, 3)).pairs(config, whole)
     assert not dw[1].pairs(ArrayConfig(rows=4, cols=2), whole)
+
+
+def test_stride_2_depthwise_layers_on_inputs_in_blocks_stream_a_block_a_beat():
+    """Quad mode: a layer of strides 2 whose raster starts at input row and column 0 streams
+    ⌈rh'/2⌉ × ⌈rw'/2⌉ blocks a sample, if its passes are whole samples of at least K² beats;
+    the compiler holds its input in blocks when every layer that reads it can (the pointwise
+    convolution that writes it runs in one pass)."""
+    from quantizer.memory_plan import blocked_tensors
+    graph = load_tflite(MODELS / "mobilenet_tiny.tflite")
+    part = partition(graph, rows=4)
+    dw = [layer for layer in part.layers if layer.kind == "DEPTHWISE_CONV_2D"]
+    config = ArrayConfig(rows=4, cols=2, window=3, window_width=14, psum_depth=512)
+    whole = dw[1].passes(1, config.psum_depth)[0]
+    assert dw[1].quads(config, 1) and not dw[0].quads(config, 1)
+    # 13 raster rows of 13 words: 7 block rows of 7 blocks.
+    assert dw[1].streamed_raster(config, whole, quad=True) == 7 * 7
+    assert blocked_tensors(part, config, 1) == {dw[1].input}
+    # Passes over bands of output rows, padding past K − 1, stride 1 along one axis, and
+    # builds without a window unit do not.
+    assert not dw[1].quads(replace(config, psum_depth=8), 1)
+    assert not replace(dw[1], pad=(3, 0)).quads(config, 1)
+    assert not replace(dw[1], stride=(1, 2)).quads(config, 1)
+    assert not dw[1].quads(ArrayConfig(rows=4, cols=2), 1)
+    assert blocked_tensors(part, ArrayConfig(rows=4, cols=2), 1) == frozenset()
 
 
 def test_the_window_unit_takes_only_what_it_runs_faster():

@@ -20,6 +20,7 @@ from hw import ArrayConfig
 from oracles import litert, tflm
 from quantizer.cycles import network_cycles
 from quantizer.importers.tflite import load_tflite
+from random_networks import strided_depthwise_graph
 from tests_paths import DIGITS_CNN
 
 MODELS = Path(__file__).parent / "models"
@@ -50,11 +51,29 @@ def test_partitioned_graph_runs_bit_exact(path, runtime, seed):
                                                   for n in (2, 1)]
 
 
+def _strided_graph():
+    """Stride-2 depthwise layers on inputs held in blocks (quad mode): an odd 11×9 map SAME
+    (padding on top and left), then VALID."""
+    return strided_depthwise_graph(np.random.default_rng(7), (11, 9, 6), ("SAME", "VALID"))
+
+
 @pytest.mark.rtl
-def test_the_host_port_writes_and_reads_words_of_two_word_rows(seed):
-    """The window unit's build keeps two activation words a memory row: inputs written and
+def test_stride_2_depthwise_layers_on_inputs_in_blocks_run_bit_exact(seed):
+    from verif.network_sim import run_on_rtl
+    graph = _strided_graph()
+    x = graph.input.quantize(np.random.default_rng(seed).normal(size=(3, 11, 9, 6)))
+    run = run_on_rtl(graph, x, CONFIG, batch=2, check_layers=True, seed=seed)
+    assert run.mismatches == [] and run.first_difference is None
+    np.testing.assert_array_equal(run.outputs, graph.run(x))
+    assert [b["cycles"] for b in run.batches] == [network_cycles(CONFIG, graph, n)
+                                                  for n in (2, 1)]
+
+
+@pytest.mark.rtl
+def test_the_host_port_writes_and_reads_words_of_four_word_rows(seed):
+    """The window unit's build keeps four activation words a memory row: inputs written and
     tensors read through the host port a word a cycle (as a processor does, not in bulk)
-    land in and come from their half of a row, tensors of an odd word count included."""
+    land in and come from their place in a row, tensors of an odd word count included."""
     from verif.network_sim import run_on_rtl
     path = MODELS / "mobilenet_tiny.tflite"
     graph = load_tflite(path)
@@ -68,14 +87,14 @@ def test_the_host_port_writes_and_reads_words_of_two_word_rows(seed):
 
 def test_its_runs_cover_every_option_the_sequencer_runs(seed, tmp_path):
     """The descriptors the RTL tests above run (verif.coverage.AcceleratorCoverage): every
-    operation, every convolution option, pair mode and padding on the window unit, layers
-    in passes, programs with host operators between them."""
+    operation, every convolution option, pair and quad mode and padding on the window unit,
+    layers in passes, programs with host operators between them."""
     from verif.coverage import AcceleratorCoverage
     from verif.network_sim import plan_run
     coverage = AcceleratorCoverage(CONFIG, prefix=f"accel_{seed}")
     rng = np.random.default_rng(seed)
-    for path, runtime in CASES:
-        graph = load_tflite(path)
+    for graph, runtime in [(load_tflite(path), runtime) for path, runtime in CASES] + \
+            [(_strided_graph(), "litert")]:
         x = rng.integers(-128, 128, (3, *graph.input.sample_shape)).astype(np.int8)
         coverage.sample_plan(plan_run(graph, x, CONFIG, batch=2, check_layers=True,
                                       runtime=runtime))

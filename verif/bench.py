@@ -15,6 +15,7 @@ import numpy as np
 
 from hw import ArrayConfig
 from quantizer.cycles import layer_cycles, predicted_cycles
+from quantizer.memory_plan import blocked_tensors
 from quantizer.graph import DenseChainBuilder, Graph
 from quantizer.partition import ACCELERATOR
 from quantizer.sizing import accelerator_config
@@ -67,6 +68,7 @@ def model_benchmark(graph: Graph, x: np.ndarray, *, rows: int, cols: int,
                      layer_steps=True)
     measured = iter(run.batches[0]["steps"])
     layers = {layer.name: layer for layer in run.partition.layers}
+    blocked = blocked_tensors(run.partition, config, samples)
     reference = {}
     if scalesim:
         from .scalesim import scalesim_cycles
@@ -91,7 +93,8 @@ def model_benchmark(graph: Graph, x: np.ndarray, *, rows: int, cols: int,
                 "ideal_cycles": round(ideal, 1),
                 "utilization": round(ideal / counters["cycles"], 4),
                 "stall_cycles": counters["weight_stall_cycles"],
-                "predicted_cycles": layer_cycles(config, layer, samples),
+                "predicted_cycles": layer_cycles(config, layer, samples,
+                                                 layer.input in blocked),
                 **({"scalesim_cycles": reference[layer.name]}
                    if layer.name in reference else {})})
         operators.append(entry)

@@ -221,8 +221,9 @@ class AcceleratorCoverage(CoveragePlan):
       of 2 beats or more), a layer in passes;
     - ``vector``: a max pool over padding, a ``mac`` of several taps (pooling, depthwise
       tap by tap, MEAN), an ``add``;
-    - ``window`` (with a window unit): a word and two words a beat (pair mode), top and left
-      padding the unit fills in, several samples, a layer in passes;
+    - ``window`` (with a window unit): a word, two words (pair mode) and a 2×2 block (quad
+      mode) a beat, top and left padding the unit fills in, several samples, a layer in
+      passes;
     - ``program``: a program of several layers, and host operators between accelerator
       programs.
     """
@@ -248,9 +249,10 @@ class AcceleratorCoverage(CoveragePlan):
                        lambda s: s["program"]),
         ]
         if self.config.window:
-            points.append(self.point("window", ["a word a beat", "pair mode", "top padding",
-                                                "left padding", "several samples",
-                                                "in passes"], lambda s: s["window"]))
+            points.append(self.point("window", ["a word a beat", "pair mode", "quad mode",
+                                                "top padding", "left padding",
+                                                "several samples", "in passes"],
+                                     lambda s: s["window"]))
         return points
 
     def sample_plan(self, plan) -> None:
@@ -288,7 +290,8 @@ class AcceleratorCoverage(CoveragePlan):
             "vector": _hit(("max over padding", op == "max" and padded),
                            ("mac of several taps", op == "mac" and d["k_tiles"] > 1),
                            ("add", op == "add")),
-            "window": _hit(("a word a beat", not d["pair"]), ("pair mode", bool(d["pair"])),
+            "window": _hit(("a word a beat", not d["pair"] and not d["quad"]),
+                           ("pair mode", bool(d["pair"])), ("quad mode", bool(d["quad"])),
                            ("top padding", d["pad_top"] > 0),
                            ("left padding", d["pad_left"] > 0),
                            ("several samples", d["m"] > d["oh"] * d["ow"]),

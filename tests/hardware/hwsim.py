@@ -44,10 +44,10 @@ async def feed_unit(ctx, dut, rng, busy: float, weights: list, vectors: list, *,
                     zx: int, latency: int) -> list[tuple[list[int], bool]]:
     """Drive a per-channel unit (:class:`~hw.vector.VectorUnit`, :class:`~hw.window.WindowUnit`)
     as the accelerator does: each cycle offer the next weight word and the next vector
-    ``(data, last)``, ``(data, last, raster flags)`` or ``(data, last, raster flags, next)``
-    (``next``: the window unit's ``x_next`` in pair mode, lanes as ``data``), each with
-    probability ``busy``; return the beats ``(lanes, last)`` it gives until ``latency`` cycles
-    after the last vector."""
+    ``(data, last)``, ``(data, last, raster flags)`` or ``(data, last, raster flags, rest)``
+    (``rest``: the window unit's ``x_rest`` words in pair and quad mode, lanes as ``data``),
+    each with probability ``busy``; return the beats ``(lanes, last)`` it gives until
+    ``latency`` cycles after the last vector."""
     beats, drain = [], latency + 2
     while drain:
         drain -= not vectors
@@ -66,7 +66,9 @@ async def feed_unit(ctx, dut, rng, busy: float, weights: list, vectors: list, *,
             if extra:
                 ctx.set(dut.raster, extra[0])
             if extra[1:]:
-                ctx.set(dut.x_next, dut.x.payload.data.shape().const(extra[1]).as_bits())
+                width = len(dut.x.payload.data.as_value())
+                ctx.set(dut.x_rest, sum(dut.x.payload.data.shape().const(word).as_bits()
+                                        << (i * width) for i, word in enumerate(extra[1])))
         if w_valid and ctx.get(dut.w.ready):
             weights.pop(0)
         if x_valid and ctx.get(dut.x.ready):

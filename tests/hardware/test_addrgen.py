@@ -14,17 +14,20 @@ from hw.contract import LAYER_OPS, dense_geometry, descriptor_format
 
 CONFIG = ArrayConfig(rows=4, cols=2, act_depth=1024, psum_depth=64, window=3, window_width=16)
 WINDOW = LAYER_OPS.index("window")
-# A range's tag: bit 0 padding, then the raster flags (hw.addrgen.raster_flags_layout).
-KEEP, SECOND, ROW_START, ROW_END, TOP = 2, 4, 8, 16, 32
+# A range's tag: a padding bit for each word of a memory row, then the raster flags
+# (hw.addrgen.raster_flags_layout).
+PER_ROW = CONFIG.act_words_per_row
+PAD = (1 << PER_ROW) - 1
+KEEP, SECOND, LOWER, ROW_START, ROW_END, TOP = (1 << (PER_ROW + i) for i in range(6))
 WORD = descriptor_format(CONFIG)
-WIDTH = 8 * CONFIG.rows  # bits of a word; the memory streamer returns rows of two
+WIDTH = 8 * CONFIG.rows  # bits of a word; the memory streamer returns rows of four
 ROWS_MASK = (1 << WIDTH) - 1
 
 
 def _desc(rng, **fields) -> dict:
     """Random fields over their whole range, a ``matmul`` layer unless ``op`` is given."""
     values = {f.name: int(rng.integers(f.min, f.max + 1)) for f in WORD}
-    values.update(op=LAYER_OPS.index("matmul"))
+    values.update(op=LAYER_OPS.index("matmul"), quad=0)
     values.update(fields)
     return values
 
@@ -32,33 +35,46 @@ def _desc(rng, **fields) -> dict:
 def _raster_taps(layer: dict) -> list[tuple[int, int, int]]:
     """A window layer's (address, words, tag): every column tile reads its channel group's
     padded input once, raster by raster, but for the first min(pad, K − 1) rows and columns
-    (the window unit fills those in), a word a beat, or in pair mode two; the beats where a
-    window ends on an output pixel kept (in pair mode, ``second`` if on the second word),
-    each row's first and last marked, and the rows streamed above (at most K − 1)."""
+    (the window unit fills those in), a word a beat, in pair mode two, in quad mode a 2×2
+    block of a map held in blocks (each word padding where it lies outside the map); the
+    beats where a window ends on an output pixel kept (``second`` if on the second column,
+    ``lower`` on the second row), each row's first and last marked, and the rows streamed
+    above (at most K − 1)."""
     k, (sh, sw) = CONFIG.window, (layer["stride_h"], layer["stride_w"])
     top, left = min(layer["pad_top"], k - 1), min(layer["pad_left"], k - 1)
     samples = layer["m"] // (layer["oh"] * layer["ow"])
-    step, rw = 1 + layer["pair"], layer["rw"]
+    h, w, rw = layer["h"], layer["w"], layer["rw"]
+    step = 2 if layer["pair"] or layer["quad"] else 1
+    row_step = 2 if layer["quad"] else 1
 
     def kept(r, c):
         return r >= k - 1 and (r - k + 1) % sh == 0 and c >= k - 1 and (c - k + 1) % sw == 0 \
-            and c < rw
+            and c < rw and r < layer["rh"]
+
+    def inside(ih, iw):
+        return 0 <= ih < h and 0 <= iw < w
     taps = []
     for nt in range(layer["n_tiles"]):
         base = layer["in_base"] + nt // (CONFIG.rows // CONFIG.cols) * layer["plane"]
         for n in range(samples):
-            for r in range(top, layer["rh"]):
+            for r in range(top, layer["rh"], row_step):
                 for c in range(left, rw, step):
-                    # Which word of a pair may end a window: the same all layer long.
+                    # Which word of a pair or block may end a window: the same all layer long.
                     second = step == 2 and (c + 1 - k + 1) % sw == 0
+                    lower = row_step == 2 and (r + 1 - k + 1) % sh == 0
                     ih, iw = r - layer["pad_top"], c - layer["pad_left"]
-                    inside = 0 <= ih < layer["h"] and 0 <= iw < layer["w"]
-                    flags = KEEP * (kept(r, c) or second and kept(r, c + 1)) + \
-                        SECOND * second + \
+                    if layer["quad"]:  # blocks of 2×2: a row pair of ⌈w/2⌉ blocks
+                        address = base + ((n * -(-h // 2) + ih // 2) * -(-w // 2) + iw // 2) * 4
+                        pad = sum(1 << i for i in range(PER_ROW)
+                                  if not inside(ih + i // 2, iw + i % 2))
+                    else:
+                        address = base + (n * h + ih) * w + iw
+                        pad = 0 if inside(ih, iw) else PAD
+                    flags = KEEP * (kept(r + lower, c + second)) + \
+                        SECOND * second + LOWER * lower + \
                         ROW_START * (c == left) + ROW_END * (c + step >= rw) + \
                         TOP * min(r - top, k - 1)
-                    taps.append(((base + (n * layer["h"] + ih) * layer["w"] + iw) * inside,
-                                 step, (not inside) | flags))
+                    taps.append((address * inside(ih, iw), step * row_step, pad | flags))
     return taps
 
 
@@ -91,7 +107,7 @@ def expected_taps(layer: dict) -> list[tuple[int, int, int]]:
                                                  (n * layer["h"] + ih) * layer["w"] + iw,
                                                  1, KEEP))
                                 else:
-                                    taps.append((0, 1, 1 | KEEP))
+                                    taps.append((0, 1, PAD | KEEP))
     return taps
 
 
@@ -124,17 +140,18 @@ def _run(layers: list[dict], rng) -> list[dict]:
                     tiles.pop(0)  # taken with its last pixel's read
                 if ctx.get(dut.ranges.valid) and ctx.get(dut.ranges.ready):
                     r = ctx.get(dut.ranges.payload)
-                    assert r.wide == (r.count == 2)  # pair mode reads a memory row
+                    # Pair mode reads half a memory row, quad mode a row.
+                    assert 1 << r.span == r.count
                     seen["ranges"].append((r.base, r.count, r.tag))
                     words = sum(int(rng.integers(0, 1 << WIDTH)) << (WIDTH * i)
                                 for i in range(r.count))
-                    pending.append(words | (r.tag << (2 * WIDTH)))
+                    pending.append(words | (r.tag << (PER_ROW * WIDTH)))
                 if ctx.get(dut.x.valid) and ctx.get(dut.x.ready):
                     assert ctx.get(dut.words.ready)
                     x = ctx.get(dut.x.payload)
                     seen["words"].append(pending.pop(0))
                     seen["vectors"].append((ctx.get(dut.x.payload.data.as_value()),
-                                            ctx.get(dut.x_next), x.zero, x.last,
+                                            ctx.get(dut.x_rest), x.zero, x.last,
                                             ctx.get(dut.x_raster.as_value())))
                 await ctx.tick()
             assert not tiles
@@ -154,15 +171,13 @@ def _check(layer: dict, seen: dict) -> None:
     zx_lanes = sum((pad & 0xFF) << (8 * r) for r in range(CONFIG.rows))
     m, expected, kept = layer["m"], [], 0
     for row in seen["words"]:  # each tile's m-th kept vector is its last
-        flags, padding = row >> (2 * WIDTH + 1), row >> (2 * WIDTH) & 1
+        flags, padding = row >> (PER_ROW * WIDTH + PER_ROW), row >> (PER_ROW * WIDTH) & PAD
         keep = flags & 1
         kept += keep
-        words = (row & ROWS_MASK, row >> WIDTH & ROWS_MASK)
-        expected.append((*((zx_lanes,) * 2 if padding else words), layer["zx"],
-                         int(bool(keep) and kept % m == 0), flags))
-    if not layer["pair"] or layer["op"] != WINDOW:  # x_next is meaningful in pair mode only
-        expected = [(x, None, *rest) for x, _, *rest in expected]
-        seen["vectors"] = [(x, None, *rest) for x, _, *rest in seen["vectors"]]
+        words = [zx_lanes if padding >> i & 1 else row >> (i * WIDTH) & ROWS_MASK
+                 for i in range(PER_ROW)]
+        expected.append((words[0], sum(word << (i * WIDTH) for i, word in enumerate(words[1:])),
+                         layer["zx"], int(bool(keep) and kept % m == 0), flags))
     assert seen["vectors"] == expected
 
 
@@ -222,33 +237,44 @@ def test_vector_layers_read_each_column_tiles_channel_group(seed, op):
     _check(layer, seen)
 
 
-@pytest.mark.parametrize("samples, h, w, stride, pad, out, pair", [
-    (1, 5, 4, (1, 1), (1, 1), (5, 4), 0),      # SAME 3x3
-    (2, 5, 6, (2, 2), (0, 1), (2, 3), 0),      # stride 2, padding on the left only
-    (1, 4, 3, (2, 1), (1, 1), (2, 3), 0),
-    (1, 3, 3, (1, 1), (2, 3), (3, 4), 0),      # padding of K − 1 rows and more columns
+@pytest.mark.parametrize("samples, h, w, stride, pad, out, mode", [
+    (1, 5, 4, (1, 1), (1, 1), (5, 4), ""),      # SAME 3x3
+    (2, 5, 6, (2, 2), (0, 1), (2, 3), ""),      # stride 2, padding on the left only
+    (1, 4, 3, (2, 1), (1, 1), (2, 3), ""),
+    (1, 3, 3, (1, 1), (2, 3), (3, 4), ""),      # padding of K − 1 rows and more columns
     # Pair mode, two words a beat: SAME stride 2 (padding right and below), an odd
     # streamed width; padding on the left (the kept word is the second), rows stride 1.
-    (2, 6, 6, (2, 2), (0, 0), (3, 3), 1),
-    (1, 5, 8, (1, 2), (1, 1), (5, 4), 1),
-    (1, 4, 4, (2, 2), (2, 2), (3, 3), 1),      # K − 1 padding columns: kept on the first
+    (2, 6, 6, (2, 2), (0, 0), (3, 3), "pair"),
+    (1, 5, 8, (1, 2), (1, 1), (5, 4), "pair"),
+    (1, 4, 4, (2, 2), (2, 2), (3, 3), "pair"),  # K − 1 padding columns: kept on the first
+    # Quad mode, a 2×2 block a beat of a map held in blocks: SAME stride 2 on even and odd
+    # maps (odd ones end in half-padding blocks; padding on top and left, the window ends on
+    # the lower row and second column), VALID with rows past the last window.
+    (2, 6, 6, (2, 2), (0, 0), (3, 3), "quad"),
+    (1, 7, 5, (2, 2), (1, 1), (4, 3), "quad"),
+    (2, 8, 7, (2, 2), (0, 0), (3, 3), "quad"),
+    (1, 4, 4, (2, 2), (2, 2), (3, 3), "quad"),  # K − 1 padding rows and columns
 ])
 def test_a_window_layer_reads_its_padded_input_once(seed, samples, h, w, stride, pad, out,
-                                                    pair):
+                                                    mode):
     rng = np.random.default_rng(seed)
     k = CONFIG.window
     rh, rw = (out[0] - 1) * stride[0] + k, (out[1] - 1) * stride[1] + k
-    # Pair mode reads a memory row of two words: the input starts on one.
+    # Pair and quad mode read from a memory row of four words: the input starts on one.
+    plane = samples * (-(-h // 2) * -(-w // 2) * 4 if mode == "quad" else h * w)
     layer = _desc(rng, op=WINDOW, m=samples * out[0] * out[1], k_tiles=1, n_tiles=3,
-                  in_base=int(rng.integers(0, 100)) * 2, h=h, w=w, oh=out[0], ow=out[1],
-                  kw=k, groups=1, plane=samples * h * w, stride_h=stride[0],
+                  in_base=int(rng.integers(0, 50)) * PER_ROW, h=h, w=w, oh=out[0],
+                  ow=out[1], kw=k, groups=1, plane=plane, stride_h=stride[0],
                   stride_w=stride[1], dil_h=1, dil_w=1, pad_top=pad[0], pad_left=pad[1],
-                  rh=rh, rw=rw, pair=pair)
+                  rh=rh, rw=rw, pair=int(mode == "pair"), quad=int(mode == "quad"))
     [seen] = _run([layer], rng)
-    assert sum(tag >> 1 & 1 for _, _, tag in seen["ranges"]) == 3 * layer["m"]
-    if pair:
-        assert all(count == 2 and base % 2 == 0 for base, count, _ in seen["ranges"])
-        assert any(tag >> 2 & 1 for _, _, tag in seen["ranges"]) == (pad[1] % 2 == 1)
+    assert sum(bool(tag & KEEP) for _, _, tag in seen["ranges"]) == 3 * layer["m"]
+    if mode:
+        words = 4 if mode == "quad" else 2
+        assert all(count == words and base % words == 0 for base, count, _ in seen["ranges"])
+        assert any(tag & SECOND for _, _, tag in seen["ranges"]) == (pad[1] % 2 == 1)
+    if mode == "quad":
+        assert any(tag & LOWER for _, _, tag in seen["ranges"]) == (pad[0] % 2 == 1)
     _check(layer, seen)
 
 

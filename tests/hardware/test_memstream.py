@@ -1,10 +1,12 @@
 """The memory streamer reads one-word ranges back to back at one word per cycle (the
 activation stream of implicit im2col) and hands each word out with its range's tag; from a
-memory of two words a row (the weight memory), a row a beat or a word a beat."""
+memory of several words a row (the weight and activation memories), a row, half a row
+or a word a beat."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hwsim import simulate, with_rom
 
 from hw.memstream import MemoryStreamer
@@ -60,33 +62,37 @@ def test_ranges_and_tags_survive_backpressure(seed):
                     for i in range(count)]
 
 
-def test_a_memory_of_two_words_a_row_streams_rows_or_single_words(seed):
-    """Word ``a`` sits in row ``a // 2``, the even one in the low bits. A wide range comes
-    out a row a beat, a narrow one a word a beat (any base, odd ones included), in the low
-    bits; under backpressure, mixed back to back."""
+@pytest.mark.parametrize("per_row", [2, 4])
+def test_a_memory_of_several_words_a_row_streams_rows_parts_or_words(per_row, seed):
+    """Word ``a`` sits in row ``a // per_row``, the first in the low bits. A range of span
+    ``s`` comes out ``2**s`` words a beat from its (aligned) base, in the low bits: a row, half
+    a row, or a word (any base); under backpressure, mixed back to back."""
     rng = np.random.default_rng(seed)
     words = rng.integers(0, 1 << WIDTH, DEPTH).tolist()
-    rows = [words[a] | words[a + 1] << WIDTH for a in range(0, DEPTH, 2)]
-    dut = MemoryStreamer(addr_width=6, count_width=8, word_width=WIDTH, words_per_read=2)
-    top = with_rom(dut, rows, 2 * WIDTH, DEPTH // 2, dut.addr, dut.data)
+    rows = [sum(words[a + i] << (i * WIDTH) for i in range(per_row))
+            for a in range(0, DEPTH, per_row)]
+    dut = MemoryStreamer(addr_width=6, count_width=8, word_width=WIDTH, words_per_read=per_row)
+    top = with_rom(dut, rows, per_row * WIDTH, DEPTH // per_row, dut.addr, dut.data)
+    spans = range((per_row - 1).bit_length() + 1)
     commands = []
-    for _ in range(24):
-        if rng.integers(2):
-            commands.append((2 * int(rng.integers(DEPTH // 2 - 4)), 2 * int(rng.integers(1, 4)),
-                             1))
-        else:
-            commands.append((int(rng.integers(DEPTH - 5)), int(rng.integers(1, 5)), 0))
-    expected = [rows[(base + i) // 2] if wide else words[base + i]
-                for base, count, wide in commands for i in range(0, count, 1 + wide)]
+    for _ in range(30):
+        span = int(rng.choice(spans))
+        step = 1 << span
+        count = step * int(rng.integers(1, 4))
+        commands.append((step * int(rng.integers((DEPTH - count) // step + 1)), count, span))
+    # A beat's words from its base, and past them the rest of its row (unused).
+    expected = [sum(words[base + i + j] << (j * WIDTH)
+                    for j in range(per_row - (base + i) % per_row))
+                for base, count, span in commands for i in range(0, count, 1 << span)]
     seen = []
 
     async def testbench(ctx):
         pending = list(commands)
-        for _ in range(2000):
+        for _ in range(3000):
             ctx.set(dut.cmd.valid, int(bool(pending)))
             if pending:
-                base, count, wide = pending[0]
-                ctx.set(dut.cmd.payload, {"base": base, "count": count, "wide": wide})
+                base, count, span = pending[0]
+                ctx.set(dut.cmd.payload, {"base": base, "count": count, "span": span})
             ctx.set(dut.words.ready, int(rng.integers(3) > 0))
             if ctx.get(dut.cmd.valid) and ctx.get(dut.cmd.ready):
                 pending.pop(0)

@@ -62,7 +62,7 @@ def _run(program: list[dict], rng, *, done_after: int = 3, max_cycles: int = 200
                 countdown, issued = None, set()
             if ctx.get(dut.weights.valid) and ctx.get(dut.weights.ready):
                 payload = ctx.get(dut.weights.payload)
-                seen["weights"].append((payload.base, payload.count, payload.wide))
+                seen["weights"].append((payload.base, payload.count, payload.span))
                 if len(seen["weights"]) == sum(d["n_tiles"] * d["k_tiles"]
                                                for _cycle, d in seen["launches"]):
                     issued.add("weights")
@@ -98,7 +98,7 @@ def test_runs_every_layer_as_the_contract_packed_it(seed):
     assert [layer for _cycle, layer in seen["launches"]] == program
     assert seen["descs"] == program
     # A range per tile, the tiles one after the other from w_base: rows weight words on the
-    # array, read two a beat (wide), window² on the window unit, one on the vector unit.
+    # array, read two a beat (span 1), window² on the window unit, one on the vector unit.
     assert CONFIG.weight_load_rows == 2
     words = {MATMUL: CONFIG.rows, LAYER_OPS.index("window"): 9}
     assert seen["weights"] == [

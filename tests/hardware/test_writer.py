@@ -1,7 +1,7 @@
 """The output writer puts requantized column tiles into activation memory in the layout the next
 layer reads (docs/images.md), ``rows/cols`` tiles to a word, padding the last word's remaining
 lanes with the output tensor's zero point (``zpad``), and reports the layer done after its last
-beat."""
+beat; with ``out_blocks`` it writes each map in blocks of 2×2 pixels."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def test_tiles_share_words_and_the_last_one_pads(seed, rows, cols, m, n_tiles, b
     layer = {f.name: int(rng.integers(f.min, f.max + 1)) for f in fields}
     # A pass over part of an output: the output's channel groups lie out_plane ≥ m apart.
     out_plane = m + int(rng.integers(0, 3))
-    layer.update(m=m, n_tiles=n_tiles, out_plane=out_plane,
+    layer.update(m=m, n_tiles=n_tiles, out_plane=out_plane, out_blocks=0,
                  out_base=int(rng.integers(0, 64 - n_tiles * out_plane)))
     results = rng.integers(-128, 128, (n_tiles, m, cols))
     memory, done_cycles = _run(config, layer, results, rng, busy)
@@ -79,6 +79,32 @@ def test_tiles_share_words_and_the_last_one_pads(seed, rows, cols, m, n_tiles, b
     assert memory == expected
     # done rises as the last beat is written and stays up.
     assert all(done == written for done, written in done_cycles)
+
+
+@pytest.mark.parametrize("samples, oh, ow", [(2, 3, 4), (1, 4, 5), (3, 1, 1), (1, 2, 2),
+                                             (2, 5, 3)])
+def test_maps_in_blocks_put_each_2x2_block_in_four_consecutive_words(seed, samples, oh, ow):
+    """Pixel ``(n, y, x)`` of a map written in blocks sits at ``((n·⌈oh/2⌉ + y div 2)·⌈ow/2⌉
+    + x div 2)·4 + 2·(y mod 2) + x mod 2`` in its group; odd maps leave the words of their
+    last block row and column that lie outside the map unwritten."""
+    rng = np.random.default_rng(seed)
+    config = ArrayConfig(rows=4, cols=2, act_depth=512, psum_depth=64)
+    n_tiles, m = 3, samples * oh * ow
+    layer = {f.name: int(rng.integers(f.min, f.max + 1)) for f in descriptor_format(config)}
+    out_plane = samples * -(-oh // 2) * -(-ow // 2) * 4
+    layer.update(m=m, n_tiles=n_tiles, oh=oh, ow=ow, out_plane=out_plane, out_blocks=1,
+                 out_base=int(rng.integers(0, 512 - 2 * out_plane)))
+    results = rng.integers(-128, 128, (n_tiles, m, config.cols))
+    memory, _ = _run(config, layer, results, rng, 0.8)
+
+    expected = {}
+    for nt in range(n_tiles):
+        for i, (n, y, x) in enumerate(np.ndindex(samples, oh, ow)):
+            block = (n * -(-oh // 2) + y // 2) * -(-ow // 2) + x // 2
+            address = layer["out_base"] + nt // 2 * out_plane + block * 4 + 2 * (y % 2) + x % 2
+            word = expected.setdefault(address, [layer["zpad"]] * config.rows)
+            word[nt % 2 * 2:nt % 2 * 2 + 2] = results[nt, i].tolist()
+    assert memory == expected
 
 
 def test_rows_must_be_a_multiple_of_cols():
