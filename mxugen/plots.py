@@ -59,3 +59,28 @@ def bit_width_sweep(formats: list[str], values: list[float], ylabel: str,
     ax.set(xlabel="weight format", ylabel=ylabel, title=title)
     ax.legend()
     return fig
+
+
+def pareto(points: list[dict], front: list[dict], title: str):
+    """Inferences per second against LUTs, DSPs and block RAMs of every placed point (those
+    that do not fit the target hollow), the Pareto front joined and labelled."""
+    placed = [p for p in points if "inferences_per_s" in p]
+    axes_of = (("luts", "LUTs"), ("dsps", "DSPs (MULT18X18D)"), ("block_rams", "block RAMs"))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), layout="constrained", sharey=True)
+    for ax, (key, label) in zip(axes, axes_of):
+        for fits in (True, False):
+            chosen = [p for p in placed if bool(p.get("fits")) == fits]
+            ax.scatter([p[key] for p in chosen], [p["inferences_per_s"] for p in chosen],
+                       facecolors="tab:blue" if fits else "none", edgecolors="tab:blue",
+                       label="fits" if fits else "does not fit")
+        line = sorted(front, key=lambda p: p[key])
+        ax.plot([p[key] for p in line], [p["inferences_per_s"] for p in line],
+                color="tab:orange", label="Pareto front")
+        for p in front:
+            ax.annotate(p["candidate"], (p[key], p["inferences_per_s"]), fontsize=7,
+                        textcoords="offset points", xytext=(4, 4))
+        ax.set(xlabel=label)
+    axes[0].set(ylabel="inferences per second")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title)
+    return fig

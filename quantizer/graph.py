@@ -336,6 +336,19 @@ class Graph:
         """Write ``graph.json`` (structure, quantization) and ``tensors.npz`` (constants), both
         or neither (:func:`~quantizer.files.output_folder`)."""
         folder = Path(folder)
+        doc, arrays = self._document()
+        doc["digest"] = _digest(doc, arrays)
+        with output_folder(folder) as staging:
+            save_arrays(staging / TENSORS_FILE, **arrays)
+            write_atomic(staging / GRAPH_FILE, json.dumps(doc, indent=1) + "\n")
+        return folder
+
+    def digest(self) -> str:
+        """SHA-256 of the network: what ``graph.json``'s digest would be."""
+        return _digest(*self._document())
+
+    def _document(self) -> tuple[dict, dict]:
+        """``graph.json``'s content (without its digest) and the constants' arrays."""
         arrays = {f"t{i}": t.data for i, t in enumerate(self.tensors.values()) if t.is_constant}
         tensors = []
         for i, t in enumerate(self.tensors.values()):
@@ -348,11 +361,7 @@ class Graph:
             "operators": [{"kind": op.kind, "name": op.name, "inputs": list(op.inputs),
                            "outputs": list(op.outputs), "options": op.options}
                           for op in self.operators]}, default=_json_value))
-        doc["digest"] = _digest(doc, arrays)
-        with output_folder(folder) as staging:
-            save_arrays(staging / TENSORS_FILE, **arrays)
-            write_atomic(staging / GRAPH_FILE, json.dumps(doc, indent=1) + "\n")
-        return folder
+        return doc, arrays
 
     @classmethod
     def load(cls, folder: Path | str) -> "Graph":

@@ -245,6 +245,17 @@ MISTAKES = {
                           "matrix unit alone"),
     "model is a folder": (["quantize", str(MODELS), "--input-range", "0,1", "-o", "OUT"],
                           "model .*models is a folder: give a model file"),
+    "explore rows of 0": (["explore", "model.tflite", "--rows", "0", "-o", "OUT"],
+                          "argument --rows: '0': give a comma-separated list of distinct sizes"),
+    "explore unknown rounding": (["explore", "model.tflite", "--requant", "single+half",
+                                  "-o", "OUT"], "sets of roundings joined by \\+"),
+    "explore jobs of 0": (["explore", "model.tflite", "--jobs", "0", "-o", "OUT"],
+                          "--jobs must be from 1 to 64, got 0"),
+    "explore plot without place and route": (
+        ["explore", "model.tflite", "--no-pnr", "--plot", "OUT/p.png", "-o", "OUT"],
+        "--plot needs place and route"),
+    "explore shapes it cannot build": (["explore", "model.tflite", "--rows", "3", "--cols", "2",
+                                        "-o", "OUT"], "no --rows is a multiple of a --cols"),
 }
 
 
