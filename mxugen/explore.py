@@ -92,6 +92,7 @@ def evaluate(graph, candidate: Candidate, folder: str, *, target: str, runtime: 
     ``error`` saying why, so the sweep goes on."""
     from hw import ConfigError
     from hw.accelerator import Accelerator
+    from quantizer.compile import compile_network
     from quantizer.cycles import network_cycles
     from quantizer.errors import QuantizerError
 
@@ -101,6 +102,7 @@ def evaluate(graph, candidate: Candidate, folder: str, *, target: str, runtime: 
     point = {"candidate": candidate.label, **asdict(candidate)}
     try:
         config = sized_config(graph, candidate)
+        compile_network(graph, config, 1, runtime=runtime)  # can it run the network at all?
         cycles = network_cycles(config, graph, 1, runtime)
         point.update(hardware=config.describe(), config=config.to_dict(), cycles=cycles)
         write_design(Accelerator(config), config, folder, "accel")
@@ -134,22 +136,6 @@ def pareto_front(points: list[dict]) -> list[dict]:
     return sorted(front, key=lambda p: -p["inferences_per_s"])
 
 
-def _client(jobs: int, address: str | None):
-    """A Dask client: of the cluster at ``address`` (or Dask's ``scheduler-address``
-    setting, the ``DASK_SCHEDULER_ADDRESS`` variable), else of a local cluster of ``jobs``
-    single-threaded worker processes."""
-    import logging
-
-    import dask
-    from distributed import Client, LocalCluster
-    address = address or dask.config.get("scheduler-address", None)
-    if address:
-        return Client(address), None
-    cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                           dashboard_address=":0", silence_logs=logging.ERROR)
-    return Client(cluster), cluster
-
-
 def explore(graph, points: list[Candidate], folder: Path, *, target: str = "ecp5-85k",
             runtime: str = "litert", seed: int = 1, place_and_route: bool = True,
             jobs: int = 2, address: str | None = None, timeout: float | None = None,
@@ -160,6 +146,7 @@ def explore(graph, points: list[Candidate], folder: Path, *, target: str = "ecp5
     from distributed import as_completed
 
     from quantizer.files import write_atomic
+    from verif.cluster import dask_client
     settings = {"target": target, "runtime": runtime, "seed": seed,
                 "place_and_route": place_and_route}
     network = graph.digest()
@@ -177,8 +164,7 @@ def explore(graph, points: list[Candidate], folder: Path, *, target: str = "ecp5
         else:
             todo[index] = (candidate, key)
     if todo:
-        client, cluster = _client(jobs, address)
-        try:
+        with dask_client(jobs, address) as client:
             graph_future = client.scatter(graph, broadcast=True)
             futures = {client.submit(evaluate, graph_future, candidate, str(designs / key),
                                      pure=False, timeout=timeout, **settings): (index, key)
@@ -192,10 +178,6 @@ def explore(graph, points: list[Candidate], folder: Path, *, target: str = "ecp5
                 results[index] = {**point, "cached": False}
                 if progress:
                     progress(results[index], False)
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
     return [results[index] for index in range(len(points))]
 
 

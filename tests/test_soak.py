@@ -177,3 +177,12 @@ def test_the_soak_runs_bit_exact_on_the_smallest_hardware(seed):
     assert summary["cases"] == 2 and summary["errors"] == 0, summary["failures"]
     assert summary["mismatches"] == 0, summary["failures"]
     assert summary["configs"] == {"2x2": 2} and summary["cycles"] > 0
+
+
+@pytest.mark.rtl
+def test_the_soak_runs_on_a_local_dask_cluster(seed):
+    """Two workers, one build: the cases share the simulator build (one worker builds, the
+    other waits for it) and run in folders of their own, each bit-exact."""
+    summary = soak(None, seed, cases=4, hardware=("2x2",), jobs=2)
+    assert summary["cases"] == 4 and summary["errors"] == 0, summary["failures"]
+    assert summary["mismatches"] == 0 and summary["configs"] == {"2x2": 4}

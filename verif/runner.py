@@ -12,13 +12,16 @@ design again. Many seeds and tests then reuse one build.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import itertools
 import json
 import os
 import re
 import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -113,8 +116,11 @@ class Simulator:
         ``config`` is handed to the testbench as JSON (see :func:`load_tb_config`).
         """
         simulator_version(self.simulator)
-        run_dir = self.build_dir / "runs" / name
-        run_dir.mkdir(parents=True, exist_ok=True)
+        with _claimed(self.build_dir / "runs", name) as run_dir:
+            return self._run_in(run_dir, test_module, config, seed, testcase)
+
+    def _run_in(self, run_dir: Path, test_module: str, config: dict | None, seed: int | None,
+                testcase: str | None) -> TestOutcome:
         config_file = run_dir / "tb_config.json"
         config_file.write_text(json.dumps(config or {}))
         results = run_dir / "results.xml"
@@ -130,6 +136,24 @@ class Simulator:
         except SystemExit:
             pass  # the runner exits on failures; the results file says which
         return _read_results(results, log)
+
+
+@contextmanager
+def _claimed(runs: Path, name: str):
+    """A run folder ``runs/<name>`` that no other process is using, held for the run:
+    ``<name>``, or while another holds it ``<name>-1``, ``<name>-2``, … (runs of one build
+    in parallel, as a soak's workers make)."""
+    runs.mkdir(parents=True, exist_ok=True)
+    for number in itertools.count():
+        run_dir = runs / (name if number == 0 else f"{name}-{number}")
+        run_dir.mkdir(exist_ok=True)
+        with open(run_dir / ".lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            yield run_dir
+            return
 
 
 def _read_results(results: Path, log: Path) -> TestOutcome:
@@ -191,31 +215,43 @@ def build_simulator(name: str, verilog: str | Callable[[], str], toplevel: str, 
     build_dir = build_directory(name, verilog, toplevel, waves=waves, args=args,
                                 visibility=visibility, public=public, simulator=simulator)
     stamp = build_dir / "build.ok"
-    if not stamp.exists():
-        build_dir.mkdir(parents=True, exist_ok=True)
-        source = build_dir / f"{toplevel}.v"
-        text = verilog() if callable(verilog) else verilog
-        source.write_text(text)
-        if verilator and visibility == "ports":
-            rules = build_dir / "public.vlt"
-            rules.write_text("`verilator_config\n" + "".join(
-                f'public_flat_rw -module "{toplevel}" -var "{var}"\n'
-                for var in (*verilog_ports(text, toplevel), *public)))
-            args = (*args, str(rules))
-        log = build_dir / "build.log"
-        runner = _Verilator(ports_only=visibility == "ports") if verilator \
-            else get_runner(simulator)
-        try:
-            runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
-                         build_args=list(args), waves=waves, always=True, log_file=log,
-                         **({} if verilator else {"timescale": ("1ns", "1ps")}))
-        except (RuntimeError, SystemExit) as exc:
-            tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:]) \
-                if log.exists() else ""
-            raise SimulationError(f"{simulator.capitalize()} build of {name} failed ({exc}); "
-                                  f"full log: {log}\n{tail}") from None
-        stamp.write_text(build_dir.name)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    # One process builds; another that wants the same build waits for it (parallel soaks).
+    with open(build_dir / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not stamp.exists():
+            _build(build_dir, name, verilog, toplevel, args=args, waves=waves,
+                   visibility=visibility, public=public, simulator=simulator)
     return Simulator(build_dir=build_dir, toplevel=toplevel, waves=waves, simulator=simulator)
+
+
+def _build(build_dir: Path, name: str, verilog: str | Callable[[], str], toplevel: str, *,
+           args: tuple[str, ...], waves: bool, visibility: str, public: tuple[str, ...],
+           simulator: str) -> None:
+    """Compile the design into ``build_dir`` and stamp it built (:func:`build_simulator`)."""
+    verilator = simulator == "verilator"
+    source = build_dir / f"{toplevel}.v"
+    text = verilog() if callable(verilog) else verilog
+    source.write_text(text)
+    if verilator and visibility == "ports":
+        rules = build_dir / "public.vlt"
+        rules.write_text("`verilator_config\n" + "".join(
+            f'public_flat_rw -module "{toplevel}" -var "{var}"\n'
+            for var in (*verilog_ports(text, toplevel), *public)))
+        args = (*args, str(rules))
+    log = build_dir / "build.log"
+    runner = _Verilator(ports_only=visibility == "ports") if verilator \
+        else get_runner(simulator)
+    try:
+        runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
+                     build_args=list(args), waves=waves, always=True, log_file=log,
+                     **({} if verilator else {"timescale": ("1ns", "1ps")}))
+    except (RuntimeError, SystemExit) as exc:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:]) \
+            if log.exists() else ""
+        raise SimulationError(f"{simulator.capitalize()} build of {name} failed ({exc}); "
+                              f"full log: {log}\n{tail}") from None
+    (build_dir / "build.ok").write_text(build_dir.name)
 
 
 def verilog_ports(verilog: str, top: str) -> list[str]:

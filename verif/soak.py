@@ -146,12 +146,15 @@ def new_seed() -> int:
 
 def soak(seconds: float | None, seed: int, *, cases: int | None = None,
          hardware: tuple[str, ...] | None = None,
-         on_case: Callable[[dict, dict], None] | None = None) -> dict:
+         on_case: Callable[[dict, dict], None] | None = None, jobs: int = 1,
+         address: str | None = None) -> dict:
     """Run cases ``seed``, ``seed + 1``, … (:func:`run_case`) until ``seconds`` have passed
     (a case started runs to its end) or ``cases`` have run, at least one; ``hardware`` limits
-    the pool. ``on_case(record, summary)`` is called after each case. Returns the summary:
-    cases run, mismatches and errors (cases), each failure with its seed, and what was
-    exercised (hardware, runtimes, operator kinds, those run on the host)."""
+    the pool. ``on_case(record, summary)`` is called after each case. With ``jobs`` above 1
+    or an ``address``, the cases run on a Dask cluster (:func:`verif.cluster.dask_client`),
+    one a worker at a time, and finish in any order. Returns the summary: cases run,
+    mismatches and errors (cases), each failure with its seed, and what was exercised
+    (hardware, runtimes, operator kinds, those run on the host)."""
     if seconds is None and cases is None:
         raise ValueError("give a time budget, a number of cases, or both")
     unknown = [name for name in hardware or () if name not in HARDWARE]
@@ -162,25 +165,54 @@ def soak(seconds: float | None, seed: int, *, cases: int | None = None,
     summary = {"seed": seed, "seconds": 0.0, "cases": 0, "mismatches": 0, "errors": 0,
                "failures": [], "configs": Counter(), "runtimes": Counter(),
                "operators": Counter(), "on_host": Counter(), "cycles": 0}
-    interrupted = False
-    while summary["cases"] == 0 or (
-            (cases is None or summary["cases"] < cases) and
-            (seconds is None or time.monotonic() - started < seconds)):
-        try:
-            record = run_case(seed + summary["cases"], hardware)
-        except KeyboardInterrupt:
-            interrupted = True
-            break
+
+    def more(begun: int) -> bool:
+        return begun == 0 or ((cases is None or begun < cases) and
+                              (seconds is None or time.monotonic() - started < seconds))
+
+    def done(record: dict) -> None:
         _tally(summary, record, hardware)
         summary["seconds"] = round(time.monotonic() - started, 1)
         if on_case is not None:
             on_case(record, summary)
+
+    interrupted = False
+    try:
+        if jobs == 1 and address is None:
+            while more(summary["cases"]):
+                done(run_case(seed + summary["cases"], hardware))
+        else:
+            _soak_on_cluster(seed, hardware, more, done, jobs, address)
+    except KeyboardInterrupt:
+        interrupted = True
     summary["seconds"] = round(time.monotonic() - started, 1)
     if interrupted:
         summary["interrupted"] = True
     for key in ("configs", "runtimes", "operators", "on_host"):
         summary[key] = dict(sorted(summary[key].items()))
     return summary
+
+
+def _soak_on_cluster(seed: int, hardware, more: Callable[[int], bool],
+                     done: Callable[[dict], None], jobs: int, address: str | None) -> None:
+    """Cases from ``seed`` on a Dask cluster, one in flight a worker, a new one started as
+    one finishes while ``more(cases begun)``; ``done(record)`` as each finishes."""
+    from distributed import as_completed
+
+    from .cluster import dask_client, worker_count
+    with dask_client(jobs, address) as client:
+        begun = 0
+        running = as_completed()
+        for _ in range(worker_count(client)):
+            if not more(begun):
+                break
+            running.add(client.submit(run_case, seed + begun, hardware, pure=False))
+            begun += 1
+        for future in running:
+            done(future.result())
+            if more(begun):
+                running.add(client.submit(run_case, seed + begun, hardware, pure=False))
+                begun += 1
 
 
 def replay_command(seed: int, hardware: tuple[str, ...] | None = None) -> str:

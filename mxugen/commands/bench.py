@@ -100,6 +100,11 @@ def register(commands) -> None:
     soak.add_argument("--hardware", type=lambda text: tuple(modes(text)), metavar="NAMES",
                       help="comma-separated hardware to draw from (default all: "
                            "see docs/verification.md)")
+    soak.add_argument("--jobs", type=int, default=1,
+                      help="cases at once, on a local Dask cluster of this many workers "
+                           "(default 1: one after the other, no cluster)")
+    soak.add_argument("--address", help="a Dask scheduler to run the cases on instead "
+                                        "(also DASK_SCHEDULER_ADDRESS; docs/explore.md)")
     soak.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     soak.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                       help="show a progress bar of the time budget (default: on a terminal)")
@@ -252,6 +257,8 @@ def run_soak(args) -> int:
     if unknown:
         raise UsageError(f"--hardware {unknown[0]!r} is not soak hardware: choose from "
                          f"{', '.join(HARDWARE)}")
+    if not 1 <= args.jobs <= 64:
+        raise UsageError(f"--jobs must be from 1 to 64, got {args.jobs}")
     seconds = 600.0 if args.seconds is None and args.cases is None else args.seconds
     seed = new_seed() if args.seed is None else args.seed
     print(f"bench soak: seed {seed}", file=sys.stderr, flush=True)
@@ -268,7 +275,7 @@ def run_soak(args) -> int:
                             errors=summary["errors"])
 
         figures = soak(seconds, seed, cases=args.cases, hardware=args.hardware,
-                       on_case=on_case)
+                       on_case=on_case, jobs=args.jobs, address=args.address)
     # Exit 1 is a verification mismatch; cases that crashed are a failed simulation (3).
     failed = 1 if figures["mismatches"] else 3 if figures["errors"] else 0
     if args.json:

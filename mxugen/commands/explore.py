@@ -71,9 +71,9 @@ def register(commands) -> None:
                         help="array columns (default 4,8; rows must be a multiple of them)")
     parser.add_argument("--weight-bits", type=_weight_bits, default=(8,),
                         help="weight memory widths, e.g. 8,4 (default 8)")
-    parser.add_argument("--requant", type=_requant, default=None,
-                        help="requantizer roundings, sets joined by + (default: the one "
-                             "--match needs, single for litert, double for tflm)")
+    parser.add_argument("--requant", type=_requant, default=(("double", "single"),),
+                        help="requantizer roundings, sets joined by + (default double+single; "
+                             "a set the network cannot run on is reported as such)")
     parser.add_argument("--match", default="litert", choices=["litert", "tflm"],
                         help="whose arithmetic the network follows (default litert)")
     parser.add_argument("--no-pnr", action="store_true",
@@ -130,8 +130,7 @@ def run(args) -> int:
         raise UsageError("--plot needs place and route (inferences per second): drop --no-pnr")
     check_output_folder(args.output, own=RESULTS)
     graph = load_network(args.network)
-    requant = args.requant or ((("single",) if args.match == "litert" else ("double",)),)
-    points = candidates(args.rows, args.cols, args.weight_bits, requant)
+    points = candidates(args.rows, args.cols, args.weight_bits, args.requant)
     if not points:
         raise UsageError("no --rows is a multiple of a --cols: the accelerator needs rows to "
                          "be a multiple of cols")

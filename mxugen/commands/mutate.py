@@ -24,7 +24,7 @@ def register(commands) -> None:
         "regression catches", EXAMPLES,
         "Generate the matrix unit (default 4x4), let Yosys's mutate pass list N single faults "
         "of its netlist and build one design holding them all, run the matrix unit's cocotb "
-        "regression against every mutant in Verilator (parallel processes, one build), put "
+        "regression against every mutant in Verilator (on a Dask cluster, one build), put "
         "each survivor to Yosys's equivalence prover, and report killed, survived and "
         "proved-equivalent mutants with the score killed / (mutants - equivalent), overall "
         "and for the requantizer's and the array's cells (docs/verification.md).")
@@ -34,7 +34,11 @@ def register(commands) -> None:
     parser.add_argument("--seed", type=seed, default=1,
                         help="seed of the sampling and of the regression's stimulus")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                        help="simulator and prover processes (default: the cores)")
+                        help="workers of the local Dask cluster: simulator and prover "
+                             "processes at once (default: the cores)")
+    parser.add_argument("--address", help="a Dask scheduler to run on instead (also "
+                                          "DASK_SCHEDULER_ADDRESS; its workers must see -o; "
+                                          "docs/explore.md)")
     parser.add_argument("--no-prove", action="store_true",
                         help="skip the equivalence proofs of surviving mutants")
     parser.add_argument("--fail-under", type=float, metavar="SCORE",
@@ -77,7 +81,8 @@ def run(args) -> int:
 
     try:
         report = mutation_campaign(config, args.mutants, args.seed, args.jobs, Path(args.output),
-                                   prove=not args.no_prove, progress=progress)
+                                   prove=not args.no_prove, progress=progress,
+                                   address=args.address)
     except FpgaToolError as exc:
         raise UsageError(str(exc)) from None
     finally:
