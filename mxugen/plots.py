@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, title: str):
@@ -63,24 +64,39 @@ def bit_width_sweep(formats: list[str], values: list[float], ylabel: str,
 
 def pareto(points: list[dict], front: list[dict], title: str):
     """Inferences per second against LUTs, DSPs and block RAMs of every placed point (those
-    that do not fit the target hollow), the Pareto front joined and labelled."""
+    that do not fit the target hollow, those on the Pareto front of all three resources in
+    orange); on each axis the staircase of the points no other beats on that resource alone,
+    labelled."""
     placed = [p for p in points if "inferences_per_s" in p]
+    on_front = {id(p) for p in front}
     axes_of = (("luts", "LUTs"), ("dsps", "DSPs (MULT18X18D)"), ("block_rams", "block RAMs"))
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), layout="constrained", sharey=True)
     for ax, (key, label) in zip(axes, axes_of):
         for fits in (True, False):
-            chosen = [p for p in placed if bool(p.get("fits")) == fits]
-            ax.scatter([p[key] for p in chosen], [p["inferences_per_s"] for p in chosen],
-                       facecolors="tab:blue" if fits else "none", edgecolors="tab:blue",
-                       label="fits" if fits else "does not fit")
-        line = sorted(front, key=lambda p: p[key])
-        ax.plot([p[key] for p in line], [p["inferences_per_s"] for p in line],
-                color="tab:orange", label="Pareto front")
-        for p in front:
-            ax.annotate(p["candidate"], (p[key], p["inferences_per_s"]), fontsize=7,
-                        textcoords="offset points", xytext=(4, 4))
+            for best in (True, False):
+                chosen = [p for p in placed if bool(p.get("fits")) == fits and
+                          (id(p) in on_front) == best]
+                color = "tab:orange" if best else "tab:blue"
+                ax.scatter([p[key] for p in chosen], [p["inferences_per_s"] for p in chosen],
+                           facecolors=color if fits else "none", edgecolors=color, zorder=3,
+                           label=("Pareto front" if best else "fits") if fits else
+                           "does not fit")
+        stairs, fastest = [], 0.0
+        for p in sorted((p for p in placed if p.get("fits")),
+                        key=lambda p: (p[key], -p["inferences_per_s"])):
+            if p["inferences_per_s"] > fastest:
+                stairs.append(p)
+                fastest = p["inferences_per_s"]
+        ax.step([p[key] for p in stairs], [p["inferences_per_s"] for p in stairs],
+                where="post", color="tab:gray", linewidth=0.8)
+        for p in stairs:
+            ax.annotate(p["candidate"].split(" ")[0], (p[key], p["inferences_per_s"]),
+                        fontsize=7, textcoords="offset points", xytext=(4, -10))
         ax.set(xlabel=label)
+        ax.xaxis.set_major_locator(MaxNLocator(5, integer=True))
     axes[0].set(ylabel="inferences per second")
-    axes[0].legend(fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    axes[0].legend(unique.values(), unique.keys(), fontsize=8)
     fig.suptitle(title)
     return fig

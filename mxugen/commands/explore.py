@@ -11,7 +11,7 @@ from pathlib import Path
 from ..options import UsageError, check_output_folder, command, seed
 
 EXAMPLES = ["mxugen explore model.tflite --rows 4,8 --cols 4,8 --json",
-            "mxugen explore model.tflite --rows 2,4 --cols 2,4 --requant single,double+single "
+            "mxugen explore model.tflite --match tflm --requant double,double+single "
             "--plot pareto.png",
             "mxugen explore model.tflite --rows 8,16 --cols 8,16 --address tcp://sched:8786"]
 NETWORK = "an int8 .tflite file, a quantized .onnx or a folder written by mxugen quantize"
