@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .fpga import DEVICES, ECP5_CAPACITY, FpgaToolError
+from .fpga import DEVICES, FpgaToolError
 
 #: ``--target`` → the ECP5 size :func:`~mxugen.fpga.fpga_report` takes.
 TARGETS = {f"ecp5-{size}": size for size in DEVICES}
@@ -119,9 +119,10 @@ def evaluate(graph, candidate: Candidate, folder: str, *, target: str, runtime: 
         return {**point, "error": str(exc)}
     except subprocess.TimeoutExpired:
         return {**point, "error": f"synthesis or place and route took over {timeout:g} s"}
-    capacity = ECP5_CAPACITY[TARGETS[target]]
-    point.update({name: report[name] for name in ("luts", "ffs", *RESOURCES[1:])},
-                 fits=all(report[name] <= capacity[name] for name in RESOURCES))
+    point.update({name: report[name] for name in ("luts", "ffs", "dsps", "block_rams")},
+                 fits="does_not_fit" not in report)
+    if "does_not_fit" in report:
+        point["does_not_fit"] = report["does_not_fit"]
     if "fmax_mhz" in report:
         point.update(fmax_mhz=report["fmax_mhz"],
                      inferences_per_s=round(report["fmax_mhz"] * 1e6 / cycles, 1))
@@ -158,7 +159,6 @@ def explore(graph, points: list[Candidate], folder: Path, *, target: str = "ecp5
                 "place_and_route": place_and_route}
     network = graph.digest()
     cache, designs = folder / "cache", folder / "designs"
-    cache.mkdir(parents=True, exist_ok=True)
     results: dict[int, dict] = {}
     todo = {}
     for index, candidate in enumerate(points):
@@ -172,6 +172,7 @@ def explore(graph, points: list[Candidate], folder: Path, *, target: str = "ecp5
             todo[index] = (candidate, key)
     if todo:
         with dask_client(jobs, address) as client:
+            cache.mkdir(parents=True, exist_ok=True)
             graph_future = client.scatter(graph, broadcast=True)
             futures = {client.submit(evaluate, graph_future, candidate, str(designs / key),
                                      pure=False, timeout=timeout, **settings): (index, key)

@@ -215,7 +215,8 @@ def design(config, accelerator: bool, images: dict | None = None, bus: str = "ho
 #: The file that marks a folder as another command's output, and what it holds.
 OUTPUT_MARKERS = {"graph.json": "a network written by mxugen quantize",
                   "manifest.json": "images written by mxugen compile",
-                  "tensors.json": "tensors dumped by mxugen sim"}
+                  "tensors.json": "tensors dumped by mxugen sim",
+                  "explore.json": "a sweep written by mxugen explore"}
 
 
 def check_output_folder(path, own: str | None = None, option: str = "-o") -> None:

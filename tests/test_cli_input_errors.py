@@ -256,6 +256,8 @@ MISTAKES = {
         "--plot needs place and route"),
     "explore shapes it cannot build": (["explore", "model.tflite", "--rows", "3", "--cols", "2",
                                         "-o", "OUT"], "no --rows is a multiple of a --cols"),
+    "explore on no scheduler": (["explore", "model.tflite", "--address", "bogus", "--no-pnr",
+                                 "-o", "OUT"], "cannot reach the Dask scheduler at bogus"),
 }
 
 

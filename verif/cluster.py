@@ -8,6 +8,8 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from .errors import ToolchainError
+
 
 @contextmanager
 def dask_client(jobs: int, address: str | None = None) -> Iterator:
@@ -18,7 +20,12 @@ def dask_client(jobs: int, address: str | None = None) -> Iterator:
     from distributed import Client, LocalCluster
     address = address or dask.config.get("scheduler-address", None)
     if address:
-        with Client(address) as client:
+        try:
+            client = Client(address)
+        except (OSError, ValueError) as exc:
+            raise ToolchainError(f"cannot reach the Dask scheduler at {address} ({exc}); check "
+                                 "--address or DASK_SCHEDULER_ADDRESS") from None
+        with client:
             yield client
         return
     with LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
