@@ -151,6 +151,11 @@ def compile_network(graph: Graph, config: ArrayConfig, samples: int, *,
     if plan.words > config.act_depth:
         raise QuantizerError(f"activations need {plan.words} words but act_depth is "
                              f"{config.act_depth}: use fewer samples per run")
+    # Before any descriptor points past the end of a memory its field cannot address.
+    _check_memory("weights", sum(layer.weight_words(rows, cols, config.weight_load_rows)
+                                 for layer in layers), config.weight_depth)
+    _check_memory("params", sum(layer.tiles(rows, cols)[2] for layer in layers),
+                  config.param_depth)
     lo, hi = dtype_range(graph.dtype)
     out = CompiledNetwork(config=config, samples=samples, partition=part, tensors=plan.tensors)
     descriptor = contract.descriptor_format(config)
@@ -216,13 +221,14 @@ def compile_network(graph: Graph, config: ArrayConfig, samples: int, *,
                                "rounding": path, "out_base": dest.base, "size": cout,
                                "m": samples * layer.pixels, "passes": len(passes),
                                "words": dest.words, "quad": quad})
-    for name, words, depth in (("weights", out.weights, config.weight_depth),
-                               ("params", out.params, config.param_depth),
-                               ("program", out.program, config.program_depth)):
-        if len(words) > depth:
-            raise QuantizerError(f"the network needs {len(words)} {name} words but the "
-                                 f"hardware has {depth}; generate it with a larger memory")
+    _check_memory("program", len(out.program), config.program_depth)
     return out
+
+
+def _check_memory(name: str, words: int, depth: int) -> None:
+    if words > depth:
+        raise QuantizerError(f"the network needs {words} {name} words but the hardware has "
+                             f"{depth}; generate it with a larger memory")
 
 
 def _weight_words(layer, config: ArrayConfig) -> list[int]:

@@ -186,6 +186,27 @@ def test_compiler_refuses_a_dict_configuration():
         compile_network(None, ArrayConfig().to_dict(), 1)
 
 
+@pytest.mark.parametrize("memory, field, depth", [("weights", "weight_depth", 128),
+                                                  ("params", "param_depth", 8)])
+def test_compiler_refuses_a_network_its_memories_cannot_hold(memory, field, depth):
+    """Said as what the network needs against what the hardware has, before a descriptor's
+    base field would have to address past the memory (it said "w_base=128 does not fit its
+    7-bit field")."""
+    import re
+    from pathlib import Path
+
+    from quantizer.errors import QuantizerError
+    from quantizer.importers.tflite import load_tflite
+    graph = load_tflite(Path(__file__).parent / "models" / "mobilenet_tiny.tflite")
+    config = ArrayConfig(rows=4, cols=2, act_depth=4096, window=3, window_width=14,
+                         **{field: depth})
+    with pytest.raises(QuantizerError) as refused:
+        compile_network(graph, config, 1)
+    needs = re.fullmatch(rf"the network needs (\d+) {memory} words but the hardware has "
+                         rf"{depth}; generate it with a larger memory", str(refused.value))
+    assert needs and int(needs.group(1)) > depth, refused.value
+
+
 def test_weight_images_fill_memory_rows_of_weight_load_rows_words():
     paired = ArrayConfig(rows=4, cols=2)   # 16-bit weight words, two a row
     assert paired.weight_load_rows == 2
