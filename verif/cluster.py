@@ -31,6 +31,7 @@ def dask_client(jobs: int, address: str | None = None) -> Iterator:
     with LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
                       dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
             Client(cluster) as client:
+        client.wait_for_workers(jobs)  # so that worker_count sees them all
         yield client
 
 
