@@ -258,6 +258,9 @@ MISTAKES = {
                                         "-o", "OUT"], "no --rows is a multiple of a --cols"),
     "explore on no scheduler": (["explore", "model.tflite", "--address", "bogus", "--no-pnr",
                                  "-o", "OUT"], "cannot reach the Dask scheduler at bogus"),
+    "explore plot over the model": (["explore", "model.tflite", "--plot", "model.tflite",
+                                     "-o", "OUT"], "--plot .*model.tflite would overwrite the "
+                                                   "input"),
 }
 
 

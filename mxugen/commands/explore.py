@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..options import UsageError, check_output_folder, command, seed
+from ..options import UsageError, check_not_an_input, check_output_folder, command, seed
 
 EXAMPLES = ["mxugen explore model.tflite --rows 4,8 --cols 4,8 --json",
             "mxugen explore model.tflite --match tflm --requant double,double+single "
@@ -118,7 +118,7 @@ def _reproduce(point: dict, args) -> dict[str, str]:
 
 
 def run(args) -> int:
-    from quantizer.files import write_atomic
+    from quantizer.files import check_writable, write_atomic
     from quantizer.importers import load_network
 
     from ..explore import candidates, confirm, explore, pareto_front
@@ -129,6 +129,9 @@ def run(args) -> int:
     if args.no_pnr and args.plot:
         raise UsageError("--plot needs place and route (inferences per second): drop --no-pnr")
     check_output_folder(args.output, own=RESULTS)
+    if args.plot:
+        check_not_an_input(args.plot, [args.network], "--plot")
+        check_writable(args.plot)  # before the sweep, not after it
     graph = load_network(args.network)
     points = candidates(args.rows, args.cols, args.weight_bits, args.requant)
     if not points:
