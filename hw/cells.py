@@ -18,14 +18,20 @@ class CellLibrary:
     ----------
     prefix : the top module's name; a cell's module is ``<prefix>_<key>``, so two generated
         designs can sit in one project.
+    target : what the Verilog is for (:data:`hw.multiplier.TARGETS`): ``"generic"``, or
+        ``"ecp5"`` to instantiate the ECP5's DSP blocks (:mod:`hw.multiplier`).
 
     Attributes
     ----------
     cells : ``{module name: component}``, the cells placed so far, one component per name.
     """
 
-    def __init__(self, prefix: str):
+    def __init__(self, prefix: str, target: str = "generic"):
+        from .multiplier import TARGETS
+        if target not in TARGETS:
+            raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
         self.prefix = prefix
+        self.target = target
         self.cells: dict[str, wiring.Component] = {}
 
     def module(self, key: str, component: wiring.Component) -> str:

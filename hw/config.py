@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from amaranth.hdl import Shape
 
 
+#: The registers of a pipelined multiplier (:mod:`hw.multiplier`): an FPGA DSP block's three,
+#: at its inputs, inside the product and at its output, and one in the fabric beside it.
+PRODUCT_REGISTERS = 4
+
 MEMORY_FIELDS = ("weight_depth", "act_depth", "param_depth", "psum_depth", "program_depth")
 
 
@@ -38,8 +42,9 @@ class ArrayConfig:
         share one multiplier and are selected at run time per layer; ``"pow2"`` alone builds
         a shift-only requantizer with no multiplier (with a multiplier present, pow2 layers run
         on the ``single`` path, which is identical for power-of-two multipliers).
-    pipelined_product : register each PE's product before the add (one more cycle of latency,
-        roughly twice the Fmax on FPGA DSPs).
+    pipelined_product : register each PE's multiplier as an FPGA DSP block does, at its
+        inputs, inside the product and at its output (three more cycles of latency;
+        :mod:`hw.multiplier`), so the multipliers do not limit the clock.
     weight_bits : bits per weight in the accelerator's weight memory: 8, or 4/2/1 for packed
         low-bit weights (two's complement; 1 bit encodes −1/+1), widened to int8 on their way
         into the array. Low-bit weights need ``dtype="int8"``.
@@ -163,7 +168,13 @@ class ArrayConfig:
     def array_latency(self) -> int:
         """Cycles from an activation vector's handshake to its accumulators at the output:
         edge register, row skew and column travel, product pipeline, column de-skew."""
-        return self.rows + self.cols + int(self.pipelined_product)
+        return self.rows + self.cols + self.product_latency
+
+    @property
+    def product_latency(self) -> int:
+        """Cycles a PE's product takes before its add: :data:`PRODUCT_REGISTERS` when
+        pipelined, none in a single-cycle PE."""
+        return PRODUCT_REGISTERS if self.pipelined_product else 0
 
     @property
     def vector_latency(self) -> int:
@@ -179,8 +190,12 @@ class ArrayConfig:
 
     @property
     def requant_latency(self) -> int:
-        """Pipeline depth of the requantizer."""
-        return 7 if self.has_multiplier else 3
+        """Pipeline depth of the requantizer (:mod:`hw.requant`): the bias add; with a
+        multiplier, the operand's shift (two stages), the multipliers' registers, the partial
+        products' two adds, the rounding shift (two) and its add, and RoundingDivideByPOT
+        (three), or the shift and rounding of a shift-only build; then the zero-point add
+        and the clamp's compare and select."""
+        return 3 + PRODUCT_REGISTERS + 11 if self.has_multiplier else 5
 
     # -- serialization -----------------------------------------------------------------------
     def to_dict(self) -> dict:

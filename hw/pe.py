@@ -8,6 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from .component import ConfiguredComponent
 from .config import ArrayConfig
+from .multiplier import registered_product
 
 
 def activation_layout(config: ArrayConfig) -> data.StructLayout:
@@ -59,7 +60,8 @@ class ProcessingElement(ConfiguredComponent):
     x_in, x_out : activation from the left / to the right (one cycle later).
     load_in, load_out : weight-load pipeline from above / below (one cycle later).
     psum_in, psum_out : partial sum from above / to below. ``psum_out`` follows ``x_in`` by
-        one cycle, or two with ``config.pipelined_product`` (the product is registered).
+        one cycle, or by ``1 + config.product_latency`` with ``config.pipelined_product``
+        (the product is registered as a DSP block registers it, :mod:`hw.multiplier`).
     """
 
     def __init__(self, config: ArrayConfig):
@@ -88,10 +90,11 @@ class ProcessingElement(ConfiguredComponent):
             with m.Else():
                 m.d.sync += banks[0].eq(value)
 
-        product = self.x_in.value * Mux(self.x_in.bank, banks[1], banks[0])
+        weight = Mux(self.x_in.bank, banks[1], banks[0])
         if config.pipelined_product:
-            registered = Signal(product.shape(), reset_less=True)
-            m.d.sync += registered.eq(product)
-            product = registered
+            product = registered_product(m, self.x_in.value, weight, platform=platform,
+                                         name="product")
+        else:
+            product = self.x_in.value * weight
         m.d.sync += psum.eq(self.psum_in + product)
         return m

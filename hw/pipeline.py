@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Cat, Const, Module, Signal
 
 
 def delay_line(m: Module, value, cycles: int, *, name: str) -> list:
@@ -32,3 +32,17 @@ def valid_delayed(m: Module, valid, cycles: int, *, name: str):
         m.d.sync += reg.eq(valid)
         valid = reg
     return valid
+
+
+def shift_in_two_stages(m: Module, value, amount, shape, *, left: bool, name: str):
+    """``value`` shifted left (or, arithmetically, right) by ``amount``, truncated to ``shape``,
+    in two registered stages: by the amount's low two bits, then by the rest, so that neither
+    stage is a whole barrel shifter (a few LUT levels each instead of five)."""
+    first = Signal(shape if left else value.shape(), name=f"{name}_s1", reset_less=True)
+    rest = Signal(len(amount) - 2, name=f"{name}_amount_s1", reset_less=True)
+    m.d.sync += [first.eq(value << amount[:2] if left else value >> amount[:2]),
+                 rest.eq(amount[2:])]
+    out = Signal(shape, name=name, reset_less=True)
+    by_rest = Cat(Const(0, 2), rest)
+    m.d.sync += out.eq(first << by_rest if left else first >> by_rest)
+    return out

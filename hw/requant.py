@@ -27,12 +27,13 @@ from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from .component import ConfiguredComponent
-from .config import ArrayConfig
+from .config import PRODUCT_REGISTERS, ArrayConfig
 from .layouts import lane_params_layout
-from .pipeline import delay_line, valid_delayed
+from .multiplier import registered_product
+from .pipeline import delay_line, shift_in_two_stages, valid_delayed
 
 __all__ = ["Requantizer", "lane_params_layout", "requant_input_layout", "requant_output_layout",
-           "requant_params_layout", "rounding_divide_by_pot", "srdhm"]
+           "requant_params_layout", "rounding_divide_by_pot", "rounds_away", "srdhm"]
 
 
 def requant_params_layout(config: ArrayConfig) -> data.StructLayout:
@@ -62,6 +63,11 @@ def requant_output_layout(config: ArrayConfig) -> data.StructLayout:
     })
 
 
+#: The stage whose registers hold a multiplier lane's partial products: the sum (1), the
+#: operand (2 and 3), then the multipliers' registers (:func:`hw.multiplier.registered_product`).
+_MULTIPLIED = 3 + PRODUCT_REGISTERS
+
+
 def _wrap32(value):
     return value[:32].as_signed()
 
@@ -73,21 +79,24 @@ def srdhm(product):
     return _wrap32((product + (1 << 30)) >> 31)
 
 
-def rounding_divide_by_pot(value, right, *, mask=None, thresholds=None):
+def rounding_divide_by_pot(value, right):
     """gemmlowp's RoundingDivideByPOT of a signed 32-bit ``value`` by ``2^right`` (``right``
-    in 0..31): round to nearest, ties away from zero. A caller that registers what depends on
-    ``right`` alone a stage earlier passes it: ``mask`` = ``2^right − 1`` and ``thresholds``
-    = ``(mask >> 1, (mask >> 1) + 1)``, the remainders a non-negative and a negative value
-    must exceed to round away from zero."""
+    in 0..31): round to nearest, ties away from zero."""
     right = right.as_unsigned()[:5]
-    if mask is None:
-        mask = ((Const(1, 33) << right)[:33] - 1)[:32]
-    remainder = value.as_unsigned() & mask
-    if thresholds is None:
-        threshold = (mask >> 1) + (value < 0)
-    else:
-        threshold = Mux(value < 0, thresholds[1], thresholds[0])
-    return (value >> right) + (remainder > threshold)
+    mask = ((Const(1, 33) << right)[:33] - 1)[:32]
+    return (value >> right) + rounds_away(value, mask ^ (mask >> 1), mask >> 1)
+
+
+def rounds_away(value, half, below_half):
+    """Whether RoundingDivideByPOT rounds ``value / 2^right`` away from zero, given ``half`` =
+    ``2^(right−1)`` (0 for ``right`` = 0) and ``below_half`` = ``half − 1`` (0 for 0).
+
+    gemmlowp rounds away when the remainder ``value mod 2^right`` exceeds ``half − 1``, or
+    ``half`` for a negative value. The remainder is below ``2·half``, so that is its bit
+    ``right − 1``, and for a negative value a bit below it too: bit tests and ORs, no carry
+    chain."""
+    value = value.as_unsigned()
+    return (value & half).any() & (~value[-1] | (value & below_half).any())
 
 
 class Requantizer(ConfiguredComponent):
@@ -114,30 +123,42 @@ class Requantizer(ConfiguredComponent):
         params = self.i.payload.params
 
         # Layer-wide fields travel beside the lanes, one copy for all of them.
-        zero = delay_line(m, params.zero, depth - 1, name="zero")[-1]
-        lo = delay_line(m, params.min, depth - 1, name="min")[-1]
-        hi = delay_line(m, params.max, depth - 1, name="max")[-1]
+        zero = delay_line(m, params.zero, depth - 3, name="zero")[-1]
+        lo = delay_line(m, params.min, depth - 1, name="min")[-2:]
+        hi = delay_line(m, params.max, depth - 1, name="max")[-2:]
         if cfg.runtime_rounding_select:
-            double = delay_line(m, params.double, 5, name="double")
+            double = delay_line(m, params.double, _MULTIPLIED + 7, name="double")
         else:
-            double = [Const(int("double" in cfg.requant_modes), 1)] * 6
+            double = [Const(int("double" in cfg.requant_modes), 1)] * (_MULTIPLIED + 8)
 
         for lane in range(cfg.cols):
-            # Multiplier lanes read the shift in stages 2, 4 and 5; shift-only lanes in stage 2.
-            shift = delay_line(m, params.shift[lane], 4 if cfg.has_multiplier else 1,
-                               name=f"shift{lane}")
+            # Multiplier lanes read the shift in stages 1, 9 and 10; shift-only lanes in stage 2.
+            shift = delay_line(m, params.shift[lane], _MULTIPLIED + 2 if cfg.has_multiplier
+                               else 1, name=f"shift{lane}")
             total = Signal(signed(32), name=f"sum{lane}", reset_less=True)
             m.d.sync += total.eq(_wrap32(self.i.payload.data[lane] + params.bias[lane]))
             if cfg.has_multiplier:
-                m0 = delay_line(m, params.m0[lane], 2, name=f"m0_{lane}")[-1]
-                scaled = self._multiply_and_round(m, lane, total, m0, shift, double)
+                m0 = delay_line(m, params.m0[lane], 3, name=f"m0_{lane}")[-1]
+                scaled = self._multiply_and_round(m, platform, lane, total, m0, shift, double)
             else:
                 scaled = self._shift_and_round(m, lane, total, shift[1])
-            # The zero-point add and the clamp share the last stage.
-            offset = Signal(signed(32), name=f"offset{lane}")
-            m.d.comb += offset.eq(_wrap32(scaled + zero))
+            # The zero-point add, the clamp's compares, then its select: a stage each. A value
+            # in the data type's range is its own low byte, and only then do the bounds need
+            # comparing (8-bit compares); out of range, its sign says which bound it passed.
+            offset = Signal(signed(32), name=f"offset{lane}", reset_less=True)
+            m.d.sync += offset.eq(_wrap32(scaled + zero))
+            signed_data = cfg.data_shape.signed
+            high = offset[7:] if signed_data else offset[8:]
+            in_range = ~high.any() | (high.all() if signed_data else 0)
+            low_now = offset[:8].as_signed() if signed_data else offset[:8]
+            low = Signal(cfg.data_shape, name=f"low{lane}", reset_less=True)
+            below = Signal(name=f"below{lane}", reset_less=True)
+            above = Signal(name=f"above{lane}", reset_less=True)
+            m.d.sync += [low.eq(low_now),
+                         below.eq(Mux(in_range, low_now < lo[0], offset[-1])),
+                         above.eq(Mux(in_range, low_now > hi[0], ~offset[-1]))]
             out = Signal(cfg.data_shape, name=f"out{lane}", reset_less=True)
-            m.d.sync += out.eq(Mux(offset < lo, lo, Mux(offset > hi, hi, offset)))
+            m.d.sync += out.eq(Mux(below, lo[1], Mux(above, hi[1], low)))
             m.d.comb += self.o.payload.data[lane].eq(out)
 
         m.d.comb += [
@@ -147,50 +168,68 @@ class Requantizer(ConfiguredComponent):
         return m
 
     @staticmethod
-    def _multiply_and_round(m: Module, lane: int, total, m0, shift, double):
-        """Stages 2–6 of a multiplier lane; ``shift``/``double`` are delay-line taps. What
-        depends on the shift alone (the rounding shifts, their half and masks) is registered
-        a stage before it is used, so no stage decodes a shift on its way to an adder."""
-        operand = Signal(signed(32), name=f"operand{lane}", reset_less=True)
-        left = Mux(shift[1] > 0, shift[1], 0).as_unsigned()[:5]
-        m.d.sync += operand.eq(Mux(double[1], _wrap32(total << left), total))
+    def _multiply_and_round(m: Module, platform, lane: int, total, m0, shift, double):
+        """Stages 2 to ``_MULTIPLIED + 8`` of a multiplier lane; ``shift``/``double`` are
+        delay-line taps. What depends on the shift alone (the rounding shifts, their half and
+        masks) is registered a stage before it is used, so no stage decodes a shift on its
+        way to an adder."""
+        # Double rounding's left shift (single rounding's is 0), in stages 2 and 3.
+        left = Signal(5, name=f"left{lane}", reset_less=True)
+        m.d.sync += left.eq(Mux(double[0] & (shift[0] > 0), shift[0], 0).as_unsigned()[:5])
+        operand = shift_in_two_stages(m, total, left, signed(32), left=True,
+                                      name=f"operand{lane}")
 
-        # The 32×31-bit product as four partial products, one MULT18X18D each, registered
-        # at the multipliers' outputs and summed in the next stage.
+        # The 32×31-bit product as four 16×16-bit partial products, one DSP block each with
+        # its own registers (hw.multiplier), summed in the stage after them.
         a_lo, a_hi = operand[:16], operand[16:].as_signed()
         m_lo, m_hi = m0[:16], m0[16:]
         partial = {}
-        for name, value in (("ll", a_lo * m_lo), ("lh", a_lo * m_hi), ("hl", a_hi * m_lo),
-                            ("hh", a_hi * m_hi)):
-            partial[name] = Signal(value.shape(), name=f"pp_{name}{lane}", reset_less=True)
-            m.d.sync += partial[name].eq(value)
+        for name, a, b in (("ll", a_lo, m_lo), ("lh", a_lo, m_hi), ("hl", a_hi, m_lo),
+                           ("hh", a_hi, m_hi)):
+            partial[name] = registered_product(m, a, b, platform=platform,
+                                               name=f"pp_{name}{lane}")
+        t = _MULTIPLIED
+        # ll fills bits 0..31 and hh starts at bit 32: placed side by side, they need no add,
+        # so the product is two adds, a stage each.
+        middle = Signal(signed(34), name=f"middle{lane}", reset_less=True)
+        outer = Signal(signed(64), name=f"outer{lane}", reset_less=True)
+        m.d.sync += [middle.eq(partial["lh"] + partial["hl"]),
+                     outer.eq(Cat(partial["ll"][:32], partial["hh"]))]
         product = Signal(signed(63), name=f"product{lane}", reset_less=True)
-        # ll fills bits 0..31 and hh starts at bit 32: placed side by side, they need no add.
-        m.d.sync += product.eq(Cat(partial["ll"][:32], partial["hh"]).as_signed() +
-                               ((partial["lh"] + partial["hl"]) << 16))
+        m.d.sync += product.eq(outer + (middle << 16))
         # Round-shift by t: 31 for double rounding (SRDHM), 31 − shift for single rounding
         # (t ≥ 1 as shift ≤ 30). (p + 2^(t−1)) >> t is ((p >> (t−1)) + 1) >> 1, so the
-        # rounding add is 33 bits wide after the shift instead of 64 before it.
+        # rounding add is 33 bits wide after the shift instead of 64 before it; the shift
+        # and the add take a stage each.
         t_less_1 = Signal(6, name=f"t_less_1_{lane}", reset_less=True)
-        m.d.sync += t_less_1.eq(Mux(double[3], 30, 30 - shift[3]).as_unsigned()[:6])
-
+        m.d.sync += t_less_1.eq(Mux(double[t + 1], 30, 30 - shift[t + 1]).as_unsigned()[:6])
+        shifted = shift_in_two_stages(m, product, t_less_1, signed(33), left=False,
+                                      name=f"shifted{lane}")
         rounded = Signal(signed(32), name=f"rounded{lane}", reset_less=True)
-        m.d.sync += rounded.eq((((product >> t_less_1)[:33] + 1) >> 1)[:32].as_signed())
-        # RoundingDivideByPOT by max(−shift, 0) (double only), its mask a stage ahead too.
-        right = Signal(5, name=f"right{lane}", reset_less=True)
-        mask = Signal(32, name=f"mask{lane}", reset_less=True)
-        thresholds = [Signal(32, name=f"threshold{lane}_{sign}", reset_less=True)
-                      for sign in ("pos", "neg")]
-        right_next = Mux(shift[4] < 0, -shift[4], 0).as_unsigned()[:5]
-        mask_next = ((Const(1, 33) << right_next)[:33] - 1)[:32]
-        m.d.sync += [right.eq(right_next), mask.eq(mask_next),
-                     thresholds[0].eq(mask_next >> 1), thresholds[1].eq((mask_next >> 1) + 1)]
+        m.d.sync += rounded.eq(((shifted + 1) >> 1)[:32].as_signed())
 
-        divided = rounding_divide_by_pot(rounded, right, mask=mask, thresholds=thresholds)
-        # Registered before the zero-point add and clamp: the variable shift, compare and add
-        # above fill a stage (ECP5 place and route, docs/hardware.md).
+        # RoundingDivideByPOT by max(−shift, 0) (double only). Three stages ahead its
+        # divisor's exponent, two ahead that decoded one-hot, then from it, a stage ahead,
+        # half = 2^(right−1) and half − 1 (bit i is right > i + 1), for rounds_away. Then the
+        # quotient in two stages beside the rounding bit, and their sum.
+        right_early = Signal(5, name=f"right_early{lane}", reset_less=True)
+        m.d.sync += right_early.eq(Mux(shift[t + 2] < 0, -shift[t + 2], 0).as_unsigned()[:5])
+        right_mid = Signal(5, name=f"right_mid{lane}", reset_less=True)
+        one_hot = Signal(32, name=f"right_one_hot{lane}", reset_less=True)
+        m.d.sync += [right_mid.eq(right_early),
+                     one_hot.eq(Cat(right_early == v for v in range(32)))]
+        right = Signal(5, name=f"right{lane}", reset_less=True)
+        half = Signal(32, name=f"half{lane}", reset_less=True)
+        below_half = Signal(32, name=f"below_half{lane}", reset_less=True)
+        m.d.sync += [right.eq(right_mid), half.eq(one_hot[1:]),
+                     below_half.eq(Cat(one_hot[i + 2:].any() for i in range(32)))]
+        quotient = shift_in_two_stages(m, rounded, right, signed(32), left=False,
+                                       name=f"quotient{lane}")
+        round_up = delay_line(m, rounds_away(rounded, half, below_half), 2,
+                              name=f"round_up{lane}")[-1]
+        undivided = delay_line(m, rounded, 2, name=f"undivided{lane}")[-1]
         scaled = Signal(signed(32), name=f"scaled{lane}", reset_less=True)
-        m.d.sync += scaled.eq(Mux(double[5], divided, rounded))
+        m.d.sync += scaled.eq(Mux(double[t + 7], quotient + round_up, undivided))
         return scaled
 
     @staticmethod

@@ -112,7 +112,7 @@ def evaluate(graph, candidate: Candidate, folder: str, *, target: str, runtime: 
         compile_network(graph, config, 1, runtime=runtime)  # can it run the network at all?
         cycles = network_cycles(config, graph, 1, runtime)
         point.update(hardware=config.describe(), config=config.to_dict(), cycles=cycles)
-        write_design(Accelerator(config), config, folder, "accel")
+        write_design(Accelerator(config), config, folder, "accel", target="ecp5")
         report = fpga_report(Path(folder), "accel", device=TARGETS[target],
                              place_and_route=place_and_route, seed=seed, timeout=timeout)
     except (QuantizerError, ConfigError, FpgaToolError) as exc:

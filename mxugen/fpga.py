@@ -270,7 +270,7 @@ def fpga_benchmark(config, folder: Path, *, device: str = "85k", seed: int = 1,
             text = (f"// mxugen bench fpga baseline: naive {config.rows}x{config.cols} MAC array "
                     "(no requantizer, product added in its cycle)\n" + convert(component, top))
         else:
-            text = to_verilog(component, config, top)
+            text = to_verilog(component, config, top, "ecp5")
         write_atomic(out / f"{top}.v", text)
         designs[name] = fpga_report(out, top, device=device, seed=seed)
         if "does_not_fit" in designs[name]:

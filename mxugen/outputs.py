@@ -13,15 +13,17 @@ from quantizer.files import output_folder, replace_via_temporary, write_atomic
 
 
 def write_design(component, config: ArrayConfig, folder: Path | str, top: str, *,
+                 target: str = "generic",
                  companions: Callable[[dict], dict[str, str]] | None = None,
                  **extra) -> tuple[Path, Path, str]:
-    """Write ``<top>.v`` and ``<top>.json`` into ``folder``, and the files ``companions``
-    makes from the JSON's content (``{name: text}``: :func:`mxugen.package.package_files`);
-    every text is made before the first file is written. Return the Verilog's and the JSON's
-    paths and the Verilog text (so a caller can simulate exactly what it wrote)."""
+    """Write ``<top>.v`` for ``target`` (:data:`hw.multiplier.TARGETS`) and ``<top>.json``
+    into ``folder``, and the files ``companions`` makes from the JSON's content (``{name:
+    text}``: :func:`mxugen.package.package_files`); every text is made before the first file
+    is written. Return the Verilog's and the JSON's paths and the Verilog text (so a caller
+    can simulate exactly what it wrote)."""
     folder = Path(folder)
-    text = to_verilog(component, config, top)
-    description = design_description(component, config, top, **extra)
+    text = to_verilog(component, config, top, target)
+    description = design_description(component, config, top, target, **extra)
     files = {f"{top}.v": text, f"{top}.json": json.dumps(description, indent=2) + "\n",
              **(companions(description) if companions else {})}
     with output_folder(folder) as staging:

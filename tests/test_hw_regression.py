@@ -15,6 +15,7 @@ from hw.generate import to_verilog
 from hw.matrix_unit import MatrixUnit
 from hw.requant import Requantizer
 from verif.coverage import TARGET_PERCENT
+from verif.primitives import primitive_models
 from verif.runner import build_simulator
 
 pytestmark = pytest.mark.rtl  # Verilator builds or place and route
@@ -39,11 +40,16 @@ REQUANT_CONFIGS = {
 }
 
 
-def _regression(kind: str, component, config: ArrayConfig, tb_module: str, seed: int,
-                **settings) -> None:
-    """Build (or reuse) the simulator of ``component`` and run ``tb_module`` on it once."""
-    sim = build_simulator(f"{kind}-{config.rows}x{config.cols}-{config.digest()}",
-                          lambda: to_verilog(component, config, kind), kind)
+def _regression(kind: str, component, config: ArrayConfig, tb_module: str, seed: int, *,
+                target: str = "generic", **settings) -> None:
+    """Build (or reuse) the simulator of ``component``, its Verilog generated for ``target``
+    with the models of the primitives it instantiates, and run ``tb_module`` on it once."""
+    if target == "generic":  # keyed by the generator's digest, generated only to build
+        verilog = lambda: to_verilog(component, config, kind)  # noqa: E731
+    else:  # keyed by its text, which holds the primitives' models
+        verilog = to_verilog(component, config, kind, target) + primitive_models(target)
+    sim = build_simulator(f"{kind}-{config.rows}x{config.cols}-{target}-{config.digest()}",
+                          verilog, kind)
     outcome = sim.run(tb_module, config={"hw": config.to_dict(), "seed": seed, **settings},
                       seed=seed, name=f"seed{seed}")
     assert outcome.passed, outcome.summary()
@@ -62,6 +68,17 @@ def test_matrix_unit_matches_golden_model(name, seed, tmp_path):
               if figures["missed"]}
     assert report["percent"] >= TARGET_PERCENT, f"coverage {report['percent']}%: {missed}"
     assert report_file.with_suffix(".yml").exists()
+
+
+@pytest.mark.parametrize("kind, component", [("mxu", MatrixUnit), ("requant", Requantizer)])
+def test_ecp5_verilog_matches_golden_model(kind, component, seed):
+    """The Verilog for ECP5, its multipliers MULT18X18D blocks (simulated with
+    verif/models/MULT18X18D.v), computes what the golden model does at the same latency."""
+    config = ArrayConfig(rows=3, cols=2)
+    text = to_verilog(component(config), config, kind, "ecp5")
+    # One in the PE module (every PE instantiates it), four in each requantizer lane.
+    assert text.count("MULT18X18D ") == (kind == "mxu") + 4 * config.cols
+    _regression(kind, component(config), config, f"verif.tb.{kind}_tb", seed, target="ecp5")
 
 
 @pytest.mark.parametrize("name", REQUANT_CONFIGS)

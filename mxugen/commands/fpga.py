@@ -61,7 +61,9 @@ def run(args) -> int:
     if args.accelerator and args.family == "ecp5":
         block_ram_line(config, args.device, "the accelerator")
     out = Path(args.output)
-    write_design(design(config, args.accelerator, bus=args.bus), config, out, top)
+    # ECP5 Verilog instantiates the DSP blocks with their registers (hw.multiplier).
+    write_design(design(config, args.accelerator, bus=args.bus), config, out, top,
+                 target="ecp5" if args.family == "ecp5" else "generic")
     try:
         report = fpga_report(out, top, device=args.device, family=args.family,
                              place_and_route=not args.no_pnr, seed=args.seed)

@@ -23,7 +23,7 @@ def test_column_sums_each_vector_with_its_bank(seed, rows, pipelined):
     banks = rng.integers(0, 2, count)
     # A PE's psum follows its activation by 1 cycle (2 with the product registered); the
     # bottom row sees a vector rows − 1 cycles after the top one.
-    latency = rows - 1 + 1 + int(pipelined)
+    latency = rows - 1 + 1 + config.product_latency
     got = {}
 
     async def testbench(ctx):

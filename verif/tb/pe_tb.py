@@ -33,7 +33,7 @@ async def mac_matches_golden_model(dut):
         dut.load_in.value = 0
         dut.x_in.value = pack(act, {"value": x - zx, "bank": bank})
         dut.psum_in.value = psum
-        await bench.cycles(1 + int(config.pipelined_product) + 1)
+        await bench.cycles(1 + config.product_latency + 1)
         await ReadOnly()
         got = dut.psum_out.value.to_signed()
         expected = int(accumulate(np.array([[x]]), np.array([[w]]), input_zero_point=zx,
