@@ -8,7 +8,9 @@ from __future__ import annotations
 from hw import ArrayConfig
 from hw.axi_lite import REGISTERS
 from hw.block_ram import block_ram_report
+from hw.generate import TARGET_PRIMITIVES
 from verif.lint import LINT_RULES, waiver_config
+from verif.primitives import MODELS
 
 from . import __version__
 
@@ -26,7 +28,10 @@ def package_files(description: dict, config: ArrayConfig, top: str, *,
     """File name → text of everything that goes beside ``<top>.v`` and ``<top>.json``
     (``description`` is the JSON's content, :func:`hw.generate.design_description`)."""
     ports = description["ports"]
-    files = {f"{top}.vlt": waiver_config(f"{top}.v"), f"{top}.core": _core(top, accelerator)}
+    models = {f"{name}.v": (MODELS / f"{name}.v").read_text()
+              for name in TARGET_PRIMITIVES[description["target"]]}
+    files = {f"{top}.vlt": waiver_config(f"{top}.v"),
+             f"{top}.core": _core(top, accelerator, list(models)), **models}
     if accelerator:  # only an accelerator runs on its own: a program from its memories
         files[f"{top}_tb.v"] = (_axi_testbench(top, ports) if bus == "axi-lite" else
                                 _host_testbench(top, ports))
@@ -34,7 +39,11 @@ def package_files(description: dict, config: ArrayConfig, top: str, *,
     return files
 
 
-def _core(top: str, simulation: bool) -> str:
+def _core(top: str, simulation: bool, models: list[str]) -> str:
+    """The CAPI2 core; ``models`` (the simulation models of the FPGA primitives the Verilog
+    instantiates) are in the lint and simulation targets, never in the default one, which
+    synthesis uses with the vendor's own primitives."""
+    with_models = ", models" if models else ""
     lines = [
         "CAPI=2:",
         f"name: {core_name(top)}",
@@ -45,6 +54,9 @@ def _core(top: str, simulation: bool) -> str:
         "  waivers:",
         f"    files: [{top}.vlt: {{file_type: vlt}}]",
     ]
+    if models:
+        lines += ["  models:", "    files: [" + ", ".join(
+            f"{name}: {{file_type: verilogSource}}" for name in models) + "]"]
     if simulation:
         lines += ["  testbench:", f"    files: [{top}_tb.v: {{file_type: verilogSource}}]"]
     lines += [
@@ -54,7 +66,7 @@ def _core(top: str, simulation: bool) -> str:
         f"    toplevel: {top}",
         "  lint:",
         "    default_tool: verilator",
-        "    filesets: [rtl, waivers]",
+        f"    filesets: [rtl, waivers{with_models}]",
         f"    toplevel: {top}",
         "    tools:",
         "      verilator:",
@@ -65,7 +77,7 @@ def _core(top: str, simulation: bool) -> str:
         lines += [
             "  sim:",
             "    default_tool: verilator",
-            "    filesets: [rtl, waivers, testbench]",
+            f"    filesets: [rtl, waivers{with_models}, testbench]",
             f"    toplevel: {top}_tb",
             "    tools:",
             "      verilator:",
@@ -231,6 +243,12 @@ def _readme(description: dict, config: ArrayConfig, top: str, accelerator: bool,
         lines.append(f"- `{top}_tb.v`: the `sim` target's testbench: it starts the program at "
                      "descriptor `+start_pc=N` (0) and prints the cycle counters when it is "
                      "done.")
+    for name in TARGET_PRIMITIVES[description["target"]]:
+        lines.append(f"- `{name}.v`: a simulation model of the part of the {name} that "
+                     f"`{top}.v` instantiates (it is generated for `{description['target']}`), "
+                     "for the lint and sim targets and simulators without the vendor's "
+                     "library; synthesis uses the FPGA's own primitive, so leave it out "
+                     "there.")
     lines += ["", "## Ports", "", "| port | direction | bits |", "|---|---|---|"]
     lines += [f"| `{name}` | {port['direction']} | {port['width']} |"
               for name, port in description["ports"].items()]

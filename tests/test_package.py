@@ -72,14 +72,31 @@ def _fusesoc(folder, build_root, target: str, top: str) -> str:
     return result.stdout + result.stderr
 
 
+def test_ecp5_verilog_comes_with_its_primitive_models_for_lint_and_sim_only(tmp_path):
+    files = _generate(tmp_path, "--rows", "2", "--cols", "2", "--target", "ecp5")
+    assert "// target: ecp5 (instantiates MULT18X18D)" in files["mxu.v"]
+    assert "module MULT18X18D" in files["MULT18X18D.v"] and \
+        "module MULT18X18D" not in files["mxu.v"]
+    core = yaml.safe_load(files["mxu.core"])
+    assert core["filesets"]["models"]["files"] == [{"MULT18X18D.v":
+                                                     {"file_type": "verilogSource"}}]
+    assert core["targets"]["lint"]["filesets"] == ["rtl", "waivers", "models"]
+    assert core["targets"]["default"]["filesets"] == ["rtl"]  # synthesis: Lattice's own
+    assert "`MULT18X18D.v`: a simulation model" in files["README.md"]
+    generic = _generate(tmp_path / "generic", "--rows", "2", "--cols", "2")
+    assert "MULT18X18D" not in generic["mxu.v"] and "MULT18X18D.v" not in generic
+
+
 @pytest.mark.rtl
-@pytest.mark.parametrize("bus, top", [("host", "accel"), ("axi-lite", "accel_axil")])
-def test_fusesoc_lints_and_simulates_the_network_baked_in(tmp_path, bus, top):
+@pytest.mark.parametrize("bus, top, target", [("host", "accel", "generic"),
+                                              ("axi-lite", "accel_axil", "generic"),
+                                              ("host", "accel", "ecp5")])
+def test_fusesoc_lints_and_simulates_the_network_baked_in(tmp_path, bus, top, target):
     model = MODELS / "residual.tflite"
     images, rtl = tmp_path / "images", tmp_path / "rtl"
     assert main(["compile", str(model), "--rows", "4", "--cols", "4", "--samples", "1",
                  "-o", str(images)]) == 0
-    _generate(rtl, "--accelerator", "--images", str(images), "--bus", bus)
+    _generate(rtl, "--accelerator", "--images", str(images), "--bus", bus, "--target", target)
     if bus == "host":
         assert "%Warning" not in _fusesoc(rtl, tmp_path / "build", "lint", top)
     log = _fusesoc(rtl, tmp_path / "build", "sim", top)

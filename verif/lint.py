@@ -37,14 +37,15 @@ def waiver_config(verilog_name: str) -> str:
                     *(f'lint_off -rule {rule} -file "*{verilog_name}"\n' for rule in LINT_RULES)])
 
 
-def lint(source: Path, top: str) -> list[str]:
+def lint(source: Path, top: str, models: list[Path] = ()) -> list[str]:
     """Run ``verilator --lint-only -Wall`` on ``source`` with the configuration file beside
-    it (``X.vlt`` for ``X.v``, as ``mxugen generate`` writes it) when there is one; return the
-    diagnostics (empty when clean)."""
+    it (``X.vlt`` for ``X.v``, as ``mxugen generate`` writes it) when there is one, and the
+    simulation ``models`` of the primitives it instantiates; return the diagnostics (empty
+    when clean)."""
     toolchain = ensure_toolchain()
     waivers = source.with_suffix(".vlt")
     files = [str(waivers)] if waivers.exists() else []
     result = subprocess.run(
         [str(toolchain.verilator), "--lint-only", "-Wall", "--top-module", top, *files,
-         str(source)], capture_output=True, text=True)
+         str(source), *map(str, models)], capture_output=True, text=True)
     return [line for line in result.stderr.splitlines() if line.startswith("%")]

@@ -3,13 +3,15 @@
 // multiply, each operand signed when its SIGNED input is high; the input, pipeline and output
 // registers each absent ("NONE") or clocked by CLK0 with enable CE0 and synchronous reset RST0.
 // The cascade, C and shift ports are not modelled; a setting this model does not cover stops
-// the simulation instead of being simulated wrong.
+// the simulation instead of being simulated wrong. It is lint-clean under verilator -Wall.
 module MULT18X18D #(
     parameter REG_INPUTA_CLK = "NONE", REG_INPUTA_CE = "CE0", REG_INPUTA_RST = "RST0",
     parameter REG_INPUTB_CLK = "NONE", REG_INPUTB_CE = "CE0", REG_INPUTB_RST = "RST0",
     parameter REG_PIPELINE_CLK = "NONE", REG_PIPELINE_CE = "CE0", REG_PIPELINE_RST = "RST0",
     parameter REG_OUTPUT_CLK = "NONE", REG_OUTPUT_CE = "CE0", REG_OUTPUT_RST = "RST0",
+    /* verilator lint_off UNUSEDPARAM */  // the global set/reset, never pulsed in simulation
     parameter GSR = "ENABLED",
+    /* verilator lint_on UNUSEDPARAM */
     parameter RESETMODE = "SYNC"
 ) (
     input A0, A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11, A12, A13, A14, A15, A16, A17,
@@ -33,6 +35,9 @@ module MULT18X18D #(
             REG_PIPELINE_RST != "RST0" || REG_OUTPUT_RST != "RST0" || RESETMODE != "SYNC")
             $fatal(1, "MULT18X18D model: only registers on CLK0/CE0/RST0, RESETMODE SYNC");
     end
+    // The operands come from A and B: the shift-register inputs are not modelled.
+    always @(posedge CLK0)
+        if (SOURCEA | SOURCEB) $fatal(1, "MULT18X18D model: SOURCEA/SOURCEB must be 0");
 
     // Input registers (the SIGNED flags are registered with their operand).
     reg [17:0] a_q, b_q;
@@ -50,6 +55,7 @@ module MULT18X18D #(
     wire signed [18:0] b_ext = {sb & b_in[17], b_in};
     wire signed [37:0] full = a_ext * b_ext;
     wire [35:0] product = full[35:0];
+    wire [1:0] unused_full = full[37:36];  // an 18x18 product fits 36 bits
 
     reg [35:0] pipe_q, out_q;
     always @(posedge CLK0)
