@@ -7,6 +7,8 @@ from __future__ import annotations
 from amaranth.hdl import ClockSignal, Instance, ResetSignal
 from amaranth.lib import wiring
 
+from .multiplier import TARGETS
+
 __all__ = ["CellLibrary", "place"]
 
 
@@ -27,7 +29,6 @@ class CellLibrary:
     """
 
     def __init__(self, prefix: str, target: str = "generic"):
-        from .multiplier import TARGETS
         if target not in TARGETS:
             raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
         self.prefix = prefix

@@ -43,8 +43,9 @@ class ArrayConfig:
         a shift-only requantizer with no multiplier (with a multiplier present, pow2 layers run
         on the ``single`` path, which is identical for power-of-two multipliers).
     pipelined_product : register each PE's multiplier as an FPGA DSP block does, at its
-        inputs, inside the product and at its output (three more cycles of latency;
-        :mod:`hw.multiplier`), so the multipliers do not limit the clock.
+        inputs, inside the product and at its output, and once more beside it
+        (:data:`PRODUCT_REGISTERS` more cycles of latency; :mod:`hw.multiplier`), so the
+        multipliers do not limit the clock.
     weight_bits : bits per weight in the accelerator's weight memory: 8, or 4/2/1 for packed
         low-bit weights (two's complement; 1 bit encodes −1/+1), widened to int8 on their way
         into the array. Low-bit weights need ``dtype="int8"``.

@@ -15,10 +15,7 @@ from amaranth.lib import data, wiring
 
 from .cells import CellLibrary
 from .config import ArrayConfig
-
-#: The FPGA primitives Verilog generated for a target other than ``generic`` instantiates:
-#: its synthesis tool knows them, a simulator needs their models (``verif/models``).
-TARGET_PRIMITIVES = {"generic": (), "ecp5": ("MULT18X18D",)}
+from .multiplier import TARGET_PRIMITIVES
 
 
 def _version() -> str:

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 from amaranth.hdl import ClockSignal, Instance, Module, Signal, Value, signed
 
-__all__ = ["TARGETS", "registered_product"]
+__all__ = ["TARGETS", "TARGET_PRIMITIVES", "registered_product"]
 
-#: What Verilog can be generated for: portable Verilog, or Verilog that instantiates the
-#: Lattice ECP5's MULT18X18D for each :func:`registered_product`.
-TARGETS = ("generic", "ecp5")
+#: What Verilog can be generated for, and the FPGA primitives it instantiates: portable
+#: Verilog, or Verilog that instantiates the Lattice ECP5's MULT18X18D for each
+#: :func:`registered_product`. Synthesis knows the primitives; simulators need their models
+#: (:mod:`verif.primitives`).
+TARGET_PRIMITIVES = {"generic": (), "ecp5": ("MULT18X18D",)}
+TARGETS = tuple(TARGET_PRIMITIVES)
 
 #: MULT18X18D's operand width: an operand sign- or zero-extended to it is read as signed.
 _ECP5_WIDTH = 18

@@ -180,7 +180,7 @@ class Requantizer(ConfiguredComponent):
                                       name=f"operand{lane}")
 
         # The 32×31-bit product as four 16×16-bit partial products, one DSP block each with
-        # its own registers (hw.multiplier), summed in the stage after them.
+        # its own registers (hw.multiplier), summed in the two stages after them.
         a_lo, a_hi = operand[:16], operand[16:].as_signed()
         m_lo, m_hi = m0[:16], m0[16:]
         partial = {}

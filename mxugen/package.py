@@ -8,9 +8,9 @@ from __future__ import annotations
 from hw import ArrayConfig
 from hw.axi_lite import REGISTERS
 from hw.block_ram import block_ram_report
-from hw.generate import TARGET_PRIMITIVES
+from hw.multiplier import TARGET_PRIMITIVES
 from verif.lint import LINT_RULES, waiver_config
-from verif.primitives import MODELS
+from verif.primitives import primitive_model_files
 
 from . import __version__
 
@@ -28,8 +28,7 @@ def package_files(description: dict, config: ArrayConfig, top: str, *,
     """File name → text of everything that goes beside ``<top>.v`` and ``<top>.json``
     (``description`` is the JSON's content, :func:`hw.generate.design_description`)."""
     ports = description["ports"]
-    models = {f"{name}.v": (MODELS / f"{name}.v").read_text()
-              for name in TARGET_PRIMITIVES[description["target"]]}
+    models = primitive_model_files(description["target"])
     files = {f"{top}.vlt": waiver_config(f"{top}.v"),
              f"{top}.core": _core(top, accelerator, list(models)), **models}
     if accelerator:  # only an accelerator runs on its own: a program from its memories

@@ -46,7 +46,7 @@ def register(commands) -> None:
 def run(args) -> int:
     from quantizer.manifest import images_hardware, read_images
 
-    from hw.generate import TARGET_PRIMITIVES
+    from verif.primitives import primitive_model_files
 
     from ..outputs import write_design
     from ..package import package_files
@@ -70,7 +70,7 @@ def run(args) -> int:
                                                      accelerator=args.accelerator,
                                                      bus=args.bus),
         baked_images=str(args.images) if args.images else None)
-    models = [f"{name}.v" for name in TARGET_PRIMITIVES[args.target]]
+    models = list(primitive_model_files(args.target))
     beside = [json_path.name, f"{top}.vlt (lint waivers)", f"{top}.core (FuseSoC)",
               *([f"{top}_tb.v (testbench)"] if args.accelerator else []),
               *[f"{name} (simulation model)" for name in models]]

@@ -21,7 +21,7 @@ def test_column_sums_each_vector_with_its_bank(seed, rows, pipelined):
     count = 12
     xs = rng.integers(-255, 256, (count, rows))
     banks = rng.integers(0, 2, count)
-    # A PE's psum follows its activation by 1 cycle (2 with the product registered); the
+    # A PE's psum follows its activation by 1 cycle plus the product's registers; the
     # bottom row sees a vector rows − 1 cycles after the top one.
     latency = rows - 1 + 1 + config.product_latency
     got = {}
