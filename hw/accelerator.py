@@ -35,11 +35,11 @@ activation memory for the next layer.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal
-from amaranth.lib import memory, wiring
+from amaranth.hdl import Cat, Module, Mux
+from amaranth.lib import fifo, memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from .block_ram import ram_attrs
+from .block_ram import READ_LATENCY, ram_attrs, registered_read
 from .component import ConfiguredComponent
 from .addrgen import ActivationAddressGenerator
 from .array import SystolicArray
@@ -48,6 +48,7 @@ from .contract import (LAYER_OPS, MEM_ACTIVATIONS, MEM_PARAMS, MEM_PROGRAM, MEM_
                        MEMORY_ARRAYS, MEMORY_NAMES, address_bits, memory_array_words,
                        memory_shapes, words_per_row)
 from .memstream import MemoryStreamer
+from .pipeline import delayed
 from .psum import PartialSumAccumulator
 from .requant import Requantizer
 from .sequencer import RANGE_COUNT_BITS, Sequencer, weight_count_bits
@@ -66,6 +67,21 @@ def _route(m: Module, source, sinks: list) -> None:
         m.d.comb += sink.valid.eq(source.valid & selected)
         ready = Mux(selected, sink.ready, ready)
     m.d.comb += source.ready.eq(ready)
+
+
+def _buffered(m: Module, source, sink, name: str) -> None:
+    """Stream ``source`` into ``sink`` through a two-entry FIFO, whose ready comes from its
+    own level: a memory streamer's ready (a sum and compares on its FIFO's level) would
+    otherwise enable, in the same cycle, every register of the pipeline that feeds it (the
+    sequencer's weight ranges, the address generator's stages and the tile loop behind
+    them). A cycle of latency, no loss of rate."""
+    m.submodules[name] = buffer = fifo.SyncFIFO(width=len(source.payload.as_value()), depth=2)
+    m.d.comb += [buffer.w_stream.valid.eq(source.valid),
+                 buffer.w_stream.payload.eq(source.payload),
+                 source.ready.eq(buffer.w_stream.ready),
+                 sink.valid.eq(buffer.r_stream.valid),
+                 sink.payload.eq(buffer.r_stream.payload),
+                 buffer.r_stream.ready.eq(sink.ready)]
 
 
 __all__ = ["Accelerator", "MEM_ACTIVATIONS", "MEM_PARAMS", "MEM_PROGRAM", "MEM_WEIGHTS",
@@ -92,7 +108,8 @@ class Accelerator(ConfiguredComponent):
     host_sel, host_addr, host_wdata, host_we : write one word of memory ``host_sel`` while
         idle (:data:`MEM_WEIGHTS`, :data:`MEM_ACTIVATIONS`, :data:`MEM_PARAMS`,
         :data:`MEM_PROGRAM`).
-    host_raddr, host_rdata : read an activation word while idle, one cycle latency.
+    host_raddr, host_rdata : read an activation word while idle, :data:`~hw.block_ram.READ_LATENCY`
+        (2) cycles from address to data.
     start : pulse to run the program from descriptor ``start_pc``.
     busy, done, error : running; finished (held until the next ``start``); the program had an
         invalid descriptor (zero or too many samples, zero tiles) or no ``last`` layer.
@@ -145,6 +162,10 @@ class Accelerator(ConfiguredComponent):
         a_wr = amem.write_port(granularity=8 * cfg.cols)
         w_rd, a_rd, p_rd, g_rd = (wmem.read_port(), amem.read_port(), pmem.read_port(),
                                   prog.read_port())
+        # Every read is registered once more before any logic sees it (the parameters in the
+        # partial-sum accumulator): READ_LATENCY cycles from address to data.
+        w_data, a_data, g_data = (registered_read(m, port, name) for port, name in (
+            (w_rd, "weights_read"), (a_rd, "activations_read"), (g_rd, "program_read")))
 
         def word_write(port, per_row: int, addr, data, en):
             """Word ``addr`` of a memory of ``per_row`` words a row: its row, and the enables
@@ -166,11 +187,12 @@ class Accelerator(ConfiguredComponent):
         m.submodules.sequencer = seq = Sequencer(cfg)
         m.submodules.w_stream = w_stream = MemoryStreamer(
             addr_width=address_bits(cfg.weight_depth), count_width=weight_count_bits(cfg),
-            word_width=word_bits, words_per_read=per_row)
+            word_width=word_bits, words_per_read=per_row, read_latency=READ_LATENCY)
         m.submodules.addrgen = addrgen = ActivationAddressGenerator(cfg)
         m.submodules.x_stream = x_stream = MemoryStreamer(
             addr_width=address_bits(cfg.act_depth), count_width=RANGE_COUNT_BITS,
-            word_width=8 * cfg.rows, tag_width=addrgen.tag_width, words_per_read=act_per_row)
+            word_width=8 * cfg.rows, tag_width=addrgen.tag_width, words_per_read=act_per_row,
+            read_latency=READ_LATENCY)
         m.submodules.array = array = SystolicArray(cfg)
         m.submodules.vector = vector = VectorUnit(cfg)
         units = [array, vector]
@@ -183,7 +205,7 @@ class Accelerator(ConfiguredComponent):
 
         m.d.comb += [seq.start.eq(self.start), seq.start_pc.eq(self.start_pc),
                      self.busy.eq(seq.busy), self.done.eq(seq.done), self.error.eq(seq.error),
-                     g_rd.addr.eq(seq.program_addr), seq.program_data.eq(g_rd.data),
+                     g_rd.addr.eq(seq.program_addr), seq.program_data.eq(g_data),
                      seq.layer_done.eq(writer.done)]
         wiring.connect(m, seq.layer, addrgen.layer, *[u.layer for u in units[1:]], psum.layer,
                        writer.layer)
@@ -199,9 +221,9 @@ class Accelerator(ConfiguredComponent):
 
         # Weights: the layer's range (a memory row a beat for the array), widened from
         # weight_bits to int8 lanes.
-        wiring.connect(m, seq.weights, w_stream.cmd)
+        _buffered(m, seq.weights, w_stream.cmd, "weight_ranges")
         m.d.comb += [w_rd.addr.eq(w_stream.addr), w_rd.en.eq(w_stream.en),
-                     w_stream.data.eq(w_rd.data)]
+                     w_stream.data.eq(w_data)]
         words = w_stream.words
         for unit in units:
             lanes = len(unit.w.payload.data)
@@ -212,21 +234,20 @@ class Accelerator(ConfiguredComponent):
 
         # Activations: tiles → ranges → words → vectors.
         wiring.connect(m, seq.tiles, addrgen.tiles)
-        wiring.connect(m, addrgen.ranges, x_stream.cmd)
+        _buffered(m, addrgen.ranges, x_stream.cmd, "ranges")
         wiring.connect(m, x_stream.words, addrgen.words)
         m.d.comb += [unit.x.payload.eq(addrgen.x.payload) for unit in units]
         if cfg.window:
             m.d.comb += [window.raster.eq(addrgen.x_raster), window.x_rest.eq(addrgen.x_rest)]
         _route(m, addrgen.x, [(s, u.x) for s, u in zip(selects, units)])
-        m.d.comb += x_stream.data.eq(a_rd.data)
+        m.d.comb += x_stream.data.eq(a_data)
         act_select = (act_per_row - 1).bit_length()
         host_row = self.host_raddr[act_select:]
         if act_per_row > 1:  # the host reads a word: the one of the row its address selected
-            host_word = Signal(act_select)
-            m.d.sync += host_word.eq(self.host_raddr[:act_select])
-            m.d.comb += self.host_rdata.eq(a_rd.data.word_select(host_word, 8 * cfg.rows))
+            host_word = delayed(m, self.host_raddr[:act_select], READ_LATENCY, name="host_word")
+            m.d.comb += self.host_rdata.eq(a_data.word_select(host_word, 8 * cfg.rows))
         else:
-            m.d.comb += self.host_rdata.eq(a_rd.data)
+            m.d.comb += self.host_rdata.eq(a_data)
         with m.If(self.busy):
             m.d.comb += [a_rd.addr.eq(x_stream.addr), a_rd.en.eq(x_stream.en)]
         with m.Else():

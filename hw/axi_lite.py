@@ -30,7 +30,9 @@ are not all set, and a memory word or start written while the accelerator runs (
 accelerator ignores those: a running program's memories do not change under it).
 
 One transaction at a time on each channel: an address and its data are taken when both have
-arrived, the response follows the next cycle; a read's data the cycle after its address.
+arrived, the response follows three cycles later (the activation memory's read latency and a
+cycle to latch its word, so an ``RDATA`` read after an ``ACT_READ``'s response sees the word);
+a read's data the cycle after its address.
 """
 
 from __future__ import annotations
@@ -39,8 +41,10 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib.wiring import In, Out, Signature
 
 from .accelerator import Accelerator, host_word_width
+from .block_ram import READ_LATENCY
 from .component import ConfiguredComponent
 from .config import ArrayConfig
+from .pipeline import valid_delayed
 
 __all__ = ["AXI_LITE_ADDRESS_BITS", "AxiLiteAccelerator", "REGISTERS", "axi_lite_signature"]
 
@@ -113,13 +117,13 @@ class AxiLiteAccelerator(ConfiguredComponent):
         mem_addr = Signal.like(accel.host_addr)
         staged = [Signal(32, name=f"wdata{i}") for i in range(wchunks - 1)]
         latched = Signal(8 * cfg.rows)
-        capture = Signal()
 
         # --- writes: take the address and the data, then act and respond ------------------
         aw_full, aw_addr = Signal(), Signal.like(bus.awaddr)
         w_full, w_data, w_strb = Signal(), Signal.like(bus.wdata), Signal.like(bus.wstrb)
-        m.d.comb += [bus.awready.eq(~aw_full & ~bus.bvalid),
-                     bus.wready.eq(~w_full & ~bus.bvalid)]
+        responding, refused_then = Signal(), Signal()  # a write acted on, its response due
+        m.d.comb += [bus.awready.eq(~aw_full & ~bus.bvalid & ~responding),
+                     bus.wready.eq(~w_full & ~bus.bvalid & ~responding)]
         with m.If(bus.awvalid & bus.awready):
             m.d.sync += [aw_full.eq(1), aw_addr.eq(bus.awaddr)]
         with m.If(bus.wvalid & bus.wready):
@@ -150,14 +154,18 @@ class AxiLiteAccelerator(ConfiguredComponent):
             accel.host_addr.eq(mem_addr),
             accel.host_wdata.eq(Cat(*staged, w_data)),
             accel.host_we.eq(act & commit),
-            # An ACT_READ presents its address now: the word is there next cycle.
+            # An ACT_READ presents its address now: the word is there READ_LATENCY cycles on.
             accel.host_raddr.eq(w_data),
         ]
+        # A write is answered once what it did shows: READ_LATENCY cycles on, the ACT_READ's
+        # word is latched, and the response follows, so a read after it sees the word.
         with m.If(execute):
-            m.d.sync += [aw_full.eq(0), w_full.eq(0), bus.bvalid.eq(1),
-                         bus.bresp.eq(Mux(refused, SLVERR, OKAY))]
-        m.d.sync += capture.eq(act & at("ACT_READ"))
-        with m.If(capture):
+            m.d.sync += [aw_full.eq(0), w_full.eq(0), responding.eq(1),
+                         refused_then.eq(refused)]
+        with m.If(valid_delayed(m, execute, READ_LATENCY, name="answer")):
+            m.d.sync += [responding.eq(0), bus.bvalid.eq(1),
+                         bus.bresp.eq(Mux(refused_then, SLVERR, OKAY))]
+        with m.If(valid_delayed(m, act & at("ACT_READ"), READ_LATENCY, name="capture")):
             m.d.sync += latched.eq(accel.host_rdata)
         with m.If(act):
             with m.If(at("START_PC")):

@@ -13,12 +13,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from amaranth.hdl import Module, Signal
+
 from .contract import memory_shapes
 
 if TYPE_CHECKING:
     from .config import ArrayConfig
 
-__all__ = ["ECP5_BLOCK_RAMS", "MemoryCost", "block_ram_report", "memory_costs", "ram_attrs"]
+__all__ = ["ECP5_BLOCK_RAMS", "READ_LATENCY", "MemoryCost", "block_ram_report", "memory_costs",
+           "ram_attrs", "registered_read"]
+
+#: Cycles from a memory read's address to its data: the read port's own register, then one in
+#: the fabric (:func:`registered_read`).
+READ_LATENCY = 2
 
 #: DP16KD blocks of each ECP5 size (``mxugen fpga --device``).
 ECP5_BLOCK_RAMS = {"25k": 56, "45k": 108, "85k": 208}
@@ -58,9 +65,21 @@ def memory_costs(config: ArrayConfig) -> list[MemoryCost]:
     return costs
 
 
-def ram_attrs(config: ArrayConfig) -> dict[str, dict[str, str]]:
-    """Each memory's Verilog attributes: where synthesis is to put it."""
-    return {cost.name: {"ram_style": cost.ram_style} for cost in memory_costs(config)}
+def ram_attrs(config: ArrayConfig) -> dict[str, dict[str, str | int]]:
+    """Each memory's Verilog attributes: where synthesis is to put it, and Yosys's
+    ``no_rw_check``, that a read of a word written in the same cycle may return either value.
+
+    Without it Yosys keeps the written word and compares addresses in the fabric, to return
+    the old value as the Verilog does, which puts logic between the block's output and the
+    register after it (:func:`registered_read`). No read here depends on it: a layer's input
+    and output never share words (:mod:`quantizer.memory_plan`), the host accesses the memories
+    while the accelerator is idle, and the partial-sum accumulator takes a sample's running
+    value from its own pipeline when the word is that recent
+    (:class:`~hw.psum.PartialSumAccumulator`). The window unit's line buffer does read the
+    word written in the same cycle (a transparent port), so it keeps the check."""
+    return {cost.name: {"ram_style": cost.ram_style,
+                        **({} if cost.name == "lines" else {"no_rw_check": 1})}
+            for cost in memory_costs(config)}
 
 
 def block_ram_report(config: ArrayConfig, device: str | None = None) -> dict:
@@ -77,3 +96,14 @@ def block_ram_report(config: ArrayConfig, device: str | None = None) -> dict:
         report |= {"device": device, "device_block_rams": ECP5_BLOCK_RAMS[device],
                    "fits": report["block_rams"] <= ECP5_BLOCK_RAMS[device]}
     return report
+
+
+def registered_read(m: Module, port, name: str) -> Signal:
+    """``port``'s data registered once more, with no enable and no reset, and nothing but the
+    register on the port's output: the register a block RAM keeps in itself (a DP16KD's
+    ``OUTREG``, which ``mxugen fpga`` moves it into), where a read that goes on into logic in
+    the cycle it arrives would take the block's slow clock-to-output and a route into the
+    fabric in one cycle."""
+    data = Signal.like(port.data, name=name, reset_less=True)
+    m.d.sync += data.eq(port.data)
+    return data

@@ -180,13 +180,21 @@ class ArrayConfig:
     @property
     def vector_latency(self) -> int:
         """Cycles from an activation vector's handshake to its beat at the vector unit's
-        output: lane select, product, an add's two rounding stages."""
-        return 4
+        output (:class:`~hw.vector.VectorUnit`): the operands, the product in DSP blocks with
+        their registers, its halves summed; with a multiplier requantizer (which builds the
+        ``add`` layers) then an add's SRDHM and RoundingDivideByPOT (four stages)."""
+        return 2 + PRODUCT_REGISTERS + (4 if self.has_multiplier else 0)
 
     @property
     def window_latency(self) -> int:
         """Cycles from an activation vector's handshake to the window unit's beat: window
         shift, products, sum."""
+        return 3
+
+    @property
+    def psum_latency(self) -> int:
+        """Cycles from a K tile's last beat at the partial-sum accumulator to its sums at the
+        requantizer: its read-modify-write's stages (:class:`~hw.psum.PartialSumAccumulator`)."""
         return 3
 
     @property

@@ -6,6 +6,8 @@ from amaranth.hdl import Cat, Const, Module, Signal, unsigned
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .pipeline import delayed
+
 
 def range_command_layout(addr_width: int, count_width: int, tag_width: int = 0,
                          words_per_read: int = 1) -> data.StructLayout:
@@ -21,9 +23,11 @@ def range_command_layout(addr_width: int, count_width: int, tag_width: int = 0,
 class MemoryStreamer(wiring.Component):
     """Turns range commands into a stream of the words a synchronous read port returns.
 
-    A small FIFO absorbs the port's one-cycle read latency, so the output runs at full rate
-    and still honours backpressure. Drive a :class:`amaranth.lib.memory.ReadPort` with
-    ``addr``/``en`` and feed its ``data`` back.
+    A small FIFO absorbs the read's latency (``read_latency`` cycles from ``addr`` to
+    ``data``: 1 for a bare synchronous read port, 2 with :func:`~hw.block_ram.registered_read`
+    after it), so the output runs at full rate and still honours backpressure. Drive a
+    :class:`amaranth.lib.memory.ReadPort` with ``addr``/``en`` and feed its (registered)
+    ``data`` back.
 
     A memory may keep ``words_per_read`` (1, 2 or 4) consecutive words a row (word ``a`` in
     row ``a // words_per_read``, the first in the low bits). Ranges count words; a range of
@@ -39,12 +43,15 @@ class MemoryStreamer(wiring.Component):
         ``tag_width``, ``Cat(row, tag)``.
     """
 
-    FIFO_DEPTH = 8  # credit must cover the read + FIFO round trip (~4 cycles)
+    FIFO_DEPTH = 8  # credit must cover the read + FIFO round trip (~5 cycles)
 
     def __init__(self, *, addr_width: int, count_width: int, word_width: int,
-                 tag_width: int = 0, words_per_read: int = 1):
+                 tag_width: int = 0, words_per_read: int = 1, read_latency: int = 1):
         if words_per_read not in (1, 2, 4):
             raise ValueError(f"words_per_read must be 1, 2 or 4, got {words_per_read!r}")
+        if read_latency not in (1, 2):
+            raise ValueError(f"read_latency must be 1 or 2, got {read_latency!r}")
+        self._latency = read_latency
         self._word_width = word_width
         self._tag_width = tag_width
         self._per_read = words_per_read
@@ -68,15 +75,15 @@ class MemoryStreamer(wiring.Component):
             width=width * per_read + extra + self._tag_width, depth=self.FIFO_DEPTH)
         addr = Signal.like(self.cmd.payload.base)
         remaining = Signal.like(self.cmd.payload.count)
-        in_flight = Signal()  # a read issued last cycle lands in the FIFO this cycle
-        tag, tag_in_flight = Signal(self._tag_width), Signal(self._tag_width)
-        issue = (remaining != 0) & (buf.level + in_flight < self.FIFO_DEPTH - 1)
+        # in_flight[-1]: a read issued read_latency cycles ago lands in the FIFO this cycle.
+        in_flight = [Signal(name=f"in_flight{i + 1}") for i in range(self._latency)]
+        tag = Signal(self._tag_width)
+        issue = (remaining != 0) & (buf.level + sum(in_flight) < self.FIFO_DEPTH - 1)
         row, out = self.data, buf.r_data[:width * per_read]
         if per_read > 1:
-            span, offset_in_flight = Signal(extra), Signal(extra)
+            span = Signal(extra)
             step = Const(1, per_read.bit_length()) << span
-            m.d.sync += offset_in_flight.eq(addr[:extra])
-            row = Cat(self.data, offset_in_flight)
+            row = Cat(self.data, delayed(m, addr[:extra], self._latency, name="offset"))
             # The read's words from the one its address selected, in the low bits.
             out = out >> (buf.r_data[width * per_read:][:extra] * width)
             with m.If(self.cmd.valid & self.cmd.ready):
@@ -88,16 +95,15 @@ class MemoryStreamer(wiring.Component):
             self.cmd.ready.eq((remaining == 0) | (issue & (remaining == step))),
             self.addr.eq(addr[extra:]),
             self.en.eq(issue),
-            buf.w_data.eq(Cat(row, tag_in_flight) if self._tag_width else row),
-            buf.w_en.eq(in_flight),
+            buf.w_data.eq(Cat(row, delayed(m, tag, self._latency, name="tag_in_flight"))
+                          if self._tag_width else row),
+            buf.w_en.eq(in_flight[-1]),
             self.words.payload.eq(Cat(out, buf.r_data[width * per_read + extra:])
                                   if self._tag_width else out),
             self.words.valid.eq(buf.r_rdy),
             buf.r_en.eq(self.words.ready),
         ]
-        m.d.sync += in_flight.eq(issue)
-        if self._tag_width:
-            m.d.sync += tag_in_flight.eq(tag)
+        m.d.sync += [stage.eq(before) for stage, before in zip(in_flight, [issue, *in_flight])]
         with m.If(self.cmd.valid & self.cmd.ready):
             m.d.sync += [addr.eq(self.cmd.payload.base), remaining.eq(self.cmd.payload.count)]
             if self._tag_width:

@@ -7,12 +7,13 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, memory, stream
 from amaranth.lib.wiring import In, Out
 
-from .block_ram import ram_attrs
+from .block_ram import ram_attrs, registered_read
 from .component import ConfiguredComponent
 from .array import accumulator_stream_layout
 from .config import ArrayConfig
 from .contract import LAYER_OPS, address_bits, memory_shapes
 from .layouts import lane_params_layout
+from .pipeline import delay_line
 from .requant import requant_input_layout
 from .sequencer import LayerSignature
 
@@ -23,14 +24,22 @@ class PartialSumAccumulator(ConfiguredComponent):
     """Accumulates the array's (or the vector unit's) results over K tiles in a partial-sum
     memory of ``psum_depth`` words (one per sample; a ``max`` layer keeps the largest instead
     of the sum) and passes each column tile's final sums on, one beat per sample, with the
-    tile's parameter word and the layer's output zero point, clamp bounds and rounding select.
+    tile's parameter word and the layer's output zero point, clamp bounds and rounding select,
+    :attr:`~hw.config.ArrayConfig.psum_latency` cycles after the beat that completes them.
 
     Results arrive in the tile loop's order (``for nt: for kt: for sample``), so the first K
     tile of a column tile starts from 0 and the last one goes to ``sums`` instead of the
-    memory. The memory's read port is transparent: with one sample, a K tile's sum is read back
-    in the cycle it is written. A layer's first result may come two cycles after its launch at
-    the earliest (its parameter word is addressed from ``desc``); the array's latency is
-    longer.
+    memory. Each beat is a read-modify-write in four stages, every memory port driven from a
+    register and every read registered once in the fabric, so no path runs from a block
+    RAM's output through logic (which would bound the clock at its slow clock-to-output):
+
+    0. the beat's sample addresses the memory, its column tile the parameter word's address;
+    1. the memory answers; the beat's sample is compared with the three beats ahead of it;
+    2. the read is registered (:func:`~hw.block_ram.registered_read`); the sample's running
+       value, the newest of the read and the three totals still on their way to the memory
+       (the same sample comes back that soon when a layer has fewer than four samples), is
+       added to the beat (or kept if larger);
+    3. the total is registered, written back (or, on the last K tile, sent on).
 
     Parameters
     ----------
@@ -43,11 +52,14 @@ class PartialSumAccumulator(ConfiguredComponent):
     acc : ``In(stream.Signature(accumulator_stream_layout(config), always_ready=True))``
         The array's results; every beat is taken.
     param_addr, param_data : ``Out(address)``, ``In(lane_params_layout(config))``
-        A synchronous read port of the parameter memory, addressed a cycle ahead of the beat
-        that needs the word.
+        A synchronous read port of the parameter memory (data the cycle after the address).
     sums : ``Out(stream.Signature(requant_input_layout(config), always_ready=True))``
         Complete sums with their parameters, for the :class:`~hw.requant.Requantizer`.
     """
+
+    #: Totals still on their way to the memory when a later beat's read returns: the same
+    #: sample up to this many beats later must take its running value from them.
+    IN_FLIGHT = 3
 
     def __init__(self, config: ArrayConfig):
         super().__init__(config, {
@@ -65,41 +77,74 @@ class PartialSumAccumulator(ConfiguredComponent):
         width, depth = memory_shapes(cfg)["psums"]
         m.submodules.sums = psum = memory.Memory(shape=width, depth=depth, init=[],
                                                  attrs=ram_attrs(cfg)["psums"])
-        wr = psum.write_port()
-        rd = psum.read_port(transparent_for=(wr,))  # a sum written now is read back now
+        wr, rd = psum.write_port(), psum.read_port()
+        sums_layout = data.ArrayLayout(cfg.acc_shape, cfg.cols)
 
+        # Stage 0: the beat's place in the tile loop, from counters.
         sample, kt, nt = Signal.like(desc.m), Signal(len(desc.k_tiles)), \
             Signal(len(desc.n_tiles))
         beat = self.acc.valid
         last_m, last_k = sample == desc.m - 1, kt == desc.k_tiles - 1
-        next_m = Mux(last_m, 0, sample + 1)
-        next_nt = Mux(last_m & last_k, nt + 1, nt)
         with m.If(launch):
             m.d.sync += [sample.eq(0), kt.eq(0), nt.eq(0)]
         with m.Elif(beat):
-            m.d.sync += [sample.eq(next_m), nt.eq(next_nt)]
+            m.d.sync += [sample.eq(Mux(last_m, 0, sample + 1)),
+                         nt.eq(Mux(last_m & last_k, nt + 1, nt))]
             with m.If(last_m):
                 m.d.sync += kt.eq(Mux(last_k, 0, kt + 1))
-        # Synchronous reads: address the beat that arrives next, so its data is ready then.
-        m.d.comb += [rd.addr.eq(Mux(beat, next_m, sample)),
-                     self.param_addr.eq(desc.p_base + Mux(beat, next_nt, nt))]
+        m.d.comb += rd.addr.eq(sample)
+        param_addr = Signal.like(self.param_addr)
+        m.d.sync += param_addr.eq(desc.p_base + nt)
+        m.d.comb += self.param_addr.eq(param_addr)
 
-        partial = data.ArrayLayout(cfg.acc_shape, cfg.cols)(rd.data)
-        total = Signal(data.ArrayLayout(cfg.acc_shape, cfg.cols))
+        # The beat's stages: valid (reset), then its sample, first/last K tile and data.
+        valid = [beat]
+        for stage in range(1, 2 + self.IN_FLIGHT):
+            valid.append(Signal(name=f"valid{stage}"))
+            m.d.sync += valid[stage].eq(valid[stage - 1])
+        samples = delay_line(m, sample, 1 + self.IN_FLIGHT, name="sample")
+        first = delay_line(m, kt == 0, 2, name="first")
+        last = delay_line(m, last_k, 3, name="last")
+        new = delay_line(m, self.acc.payload.data, 2, name="new")
+
+        # Stage 1: which of the totals ahead (stages 3, 4, 5 next cycle, 2, 3, 4 now) is this
+        # sample's newest.
+        forward = []
+        for ahead in range(self.IN_FLIGHT):
+            f = Signal(name=f"forward{ahead + 3}")
+            m.d.sync += f.eq(valid[2 + ahead] & (samples[2 + ahead] == samples[1]))
+            forward.append(f)
+
+        # Stage 2: the read registered; the running value; the total.
+        read = sums_layout(registered_read(m, rd, "read"))
+        totals = [Signal(sums_layout, name=f"total{3 + ahead}")
+                  for ahead in range(self.IN_FLIGHT)]
+        for ahead in range(1, self.IN_FLIGHT):
+            m.d.sync += totals[ahead].eq(totals[ahead - 1])
+        running = read
+        for f, t in reversed(list(zip(forward, totals))):
+            running = Mux(f, t, running)
+        running = sums_layout(running)
         keep_max = desc.op == LAYER_OPS.index("max")
         for c in range(cfg.cols):
-            new = self.acc.payload.data[c]
-            kept = Mux(keep_max, Mux(partial[c] > new, partial[c], new), partial[c] + new)
-            m.d.comb += total[c].eq(Mux(kt == 0, new, kept))
-        m.d.comb += [wr.addr.eq(sample), wr.data.eq(total.as_value()),
-                     wr.en.eq(beat & ~last_k)]
+            # The compare as the sign of a difference: a carry chain beside the sum's, where
+            # a compare became six LUT levels.
+            larger = (running[c] - new[2][c])[-1] == 0
+            kept = Mux(keep_max, Mux(larger, running[c], new[2][c]), running[c] + new[2][c])
+            m.d.sync += totals[0][c].eq(Mux(first[2], new[2][c], kept))
+
+        # Stage 3: written back, or sent on with the parameters read at stage 1.
+        params = Signal.like(self.param_data, reset_less=True)  # as registered_read's
+        m.d.sync += params.eq(self.param_data)
+        m.d.comb += [wr.addr.eq(samples[3]), wr.data.eq(totals[0]),
+                     wr.en.eq(valid[3] & ~last[3])]
 
         out = self.sums.payload
-        m.d.comb += [self.sums.valid.eq(beat & last_k), out.data.eq(total),
+        m.d.comb += [self.sums.valid.eq(valid[3] & last[3]), out.data.eq(totals[0]),
                      out.params.zero.eq(desc.zy), out.params.min.eq(desc.act_min),
                      out.params.max.eq(desc.act_max)]
         for name, _field in lane_params_layout(cfg):
-            m.d.comb += getattr(out.params, name).eq(getattr(self.param_data, name))
+            m.d.comb += getattr(out.params, name).eq(getattr(params, name))
         if cfg.runtime_rounding_select:
             m.d.comb += out.params.double.eq(desc.double)
         return m

@@ -30,10 +30,11 @@ from .component import ConfiguredComponent
 from .config import PRODUCT_REGISTERS, ArrayConfig
 from .layouts import lane_params_layout
 from .multiplier import registered_product
-from .pipeline import delay_line, shift_in_two_stages, valid_delayed
+from .pipeline import delay_line, delayed, shift_in_two_stages, valid_delayed
 
 __all__ = ["Requantizer", "lane_params_layout", "requant_input_layout", "requant_output_layout",
-           "requant_params_layout", "rounding_divide_by_pot", "rounds_away", "srdhm"]
+           "requant_params_layout", "rounding_divide_by_pot", "rounding_divisor", "rounds_away",
+           "srdhm"]
 
 
 def requant_params_layout(config: ArrayConfig) -> data.StructLayout:
@@ -97,6 +98,36 @@ def rounds_away(value, half, below_half):
     chain."""
     value = value.as_unsigned()
     return (value & half).any() & (~value[-1] | (value & below_half).any())
+
+
+def rounding_divisor(m: Module, exponent, *, name: str) -> tuple[Signal, Signal, Signal]:
+    """RoundingDivideByPOT's divisor from a registered 5-bit ``exponent`` (``right``), two
+    stages later: ``(right, half, below_half)`` for :func:`rounds_away`. The exponent is
+    decoded in two halves first (its high two bits and low three, one-hot and as thresholds),
+    so every bit of a mask is then a function of three decoded bits, one LUT level: decoded
+    in one go, ABC shares the decoders' terms into chains of ten LUTs."""
+    high, low = exponent[3:], exponent[:3]
+    decoded = {}
+    for part, value, count in (("high", high, 4), ("low", low, 8)):
+        # "above" the largest value is never true: a constant, not a compare.
+        for kind, tests in (("is", [value == k for k in range(count)]),
+                            ("above", [value > k for k in range(count - 1)] + [Const(0)])):
+            register = Signal(count, name=f"{name}_{part}_{kind}", reset_less=True)
+            m.d.sync += register.eq(Cat(*tests))
+            decoded[part, kind] = register
+    right = delayed(m, exponent, 2, name=f"{name}_right")
+    half = Signal(32, name=f"{name}_half", reset_less=True)
+    below_half = Signal(32, name=f"{name}_below_half", reset_less=True)
+
+    def equal(k):  # exponent == k
+        return decoded["high", "is"][k >> 3] & decoded["low", "is"][k & 7]
+
+    def above(k):  # exponent > k
+        return decoded["high", "above"][k >> 3] | \
+            (decoded["high", "is"][k >> 3] & decoded["low", "above"][k & 7])
+    m.d.sync += [half.eq(Cat(equal(k) for k in range(1, 32))),
+                 below_half.eq(Cat(above(k) for k in range(1, 31)))]
+    return right, half, below_half
 
 
 class Requantizer(ConfiguredComponent):
@@ -208,21 +239,12 @@ class Requantizer(ConfiguredComponent):
         rounded = Signal(signed(32), name=f"rounded{lane}", reset_less=True)
         m.d.sync += rounded.eq(((shifted + 1) >> 1)[:32].as_signed())
 
-        # RoundingDivideByPOT by max(−shift, 0) (double only). Three stages ahead its
-        # divisor's exponent, two ahead that decoded one-hot, then from it, a stage ahead,
-        # half = 2^(right−1) and half − 1 (bit i is right > i + 1), for rounds_away. Then the
-        # quotient in two stages beside the rounding bit, and their sum.
+        # RoundingDivideByPOT by max(−shift, 0) (double only): three stages ahead its
+        # divisor's exponent, then the divisor's masks (rounding_divisor). Then the quotient
+        # in two stages beside the rounding bit, and their sum.
         right_early = Signal(5, name=f"right_early{lane}", reset_less=True)
         m.d.sync += right_early.eq(Mux(shift[t + 2] < 0, -shift[t + 2], 0).as_unsigned()[:5])
-        right_mid = Signal(5, name=f"right_mid{lane}", reset_less=True)
-        one_hot = Signal(32, name=f"right_one_hot{lane}", reset_less=True)
-        m.d.sync += [right_mid.eq(right_early),
-                     one_hot.eq(Cat(right_early == v for v in range(32)))]
-        right = Signal(5, name=f"right{lane}", reset_less=True)
-        half = Signal(32, name=f"half{lane}", reset_less=True)
-        below_half = Signal(32, name=f"below_half{lane}", reset_less=True)
-        m.d.sync += [right.eq(right_mid), half.eq(one_hot[1:]),
-                     below_half.eq(Cat(one_hot[i + 2:].any() for i in range(32)))]
+        right, half, below_half = rounding_divisor(m, right_early, name=f"divisor{lane}")
         quotient = shift_in_two_stages(m, rounded, right, signed(32), left=False,
                                        name=f"quotient{lane}")
         round_up = delay_line(m, rounds_away(rounded, half, below_half), 2,

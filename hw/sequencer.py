@@ -6,6 +6,7 @@ from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .block_ram import READ_LATENCY
 from .component import ConfiguredComponent
 from .config import ArrayConfig
 from .contract import LAYER_OPS, TILE_COUNT_BITS, address_bits
@@ -83,7 +84,8 @@ class Sequencer(ConfiguredComponent):
         have, array weights not at a multiple of ``weight_load_rows``) or at the end of the
         program memory without a ``last`` layer (``error`` comes with ``done``).
     program_addr, program_data : ``Out(address)``, ``In(descriptor_layout(config))``
-        A synchronous read port of the program memory (data one cycle after the address).
+        A read of the program memory, data :data:`~hw.block_ram.READ_LATENCY` cycles after
+        the address.
     layer : ``Out(LayerSignature(config))``
         The running layer.
     layer_done : ``In(1)``
@@ -119,17 +121,23 @@ class Sequencer(ConfiguredComponent):
         # The array's weights are read a memory row a beat: they start on one.
         misaligned = (fetched.op == MATMUL) & (
             fetched.w_base[:cfg.weight_load_rows - 1] != 0) if cfg.weight_load_rows > 1 else 0
-        invalid = ((fetched.m == 0) | (fetched.m > cfg.psum_depth) | (fetched.k_tiles == 0)
+        invalid_now = ((fetched.m == 0) | (fetched.m > cfg.psum_depth) | (fetched.k_tiles == 0)
                    | (fetched.n_tiles == 0) | (fetched.op >= len(LAYER_OPS))
                    | ((fetched.op == WINDOW) if not cfg.window else 0) | misaligned)
+        invalid = Signal()
+        m.d.sync += invalid.eq(invalid_now)
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.d.sync += [pc.eq(self.start_pc), self.done.eq(0), self.error.eq(0)]
                     m.next = "FETCH"
-            with m.State("FETCH"):  # the program read port answers next cycle
-                m.d.comb += self.busy.eq(1)
-                m.next = "LOAD"
+            # The program memory answers READ_LATENCY cycles after the address; the checks on
+            # what it returned take a cycle of their own.
+            waits = ["FETCH", *[f"READ{i + 1}" for i in range(READ_LATENCY - 1)], "CHECK"]
+            for state, following in zip(waits, [*waits[1:], "LOAD"]):
+                with m.State(state):
+                    m.d.comb += self.busy.eq(1)
+                    m.next = following
             with m.State("LOAD"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(invalid):

@@ -9,10 +9,11 @@ from amaranth.lib.wiring import In
 
 from .component import ConfiguredComponent
 from .array import unit_members
-from .config import ArrayConfig
+from .config import PRODUCT_REGISTERS, ArrayConfig
 from .contract import LAYER_OPS
-from .pipeline import delay_line, valid_delayed
-from .requant import rounding_divide_by_pot, srdhm
+from .multiplier import registered_product
+from .pipeline import delay_line, shift_in_two_stages, valid_delayed
+from .requant import rounding_divisor, rounds_away, srdhm
 from .sequencer import LayerSignature
 
 __all__ = ["ADD_LEFT_SHIFT", "VectorUnit"]
@@ -21,6 +22,9 @@ __all__ = ["ADD_LEFT_SHIFT", "VectorUnit"]
 ADD_LEFT_SHIFT = 20
 
 OP_ADD = LAYER_OPS.index("add")
+#: The stage whose registers hold a lane's whole product: the operands (1), the DSP blocks'
+#: registers (hw.multiplier), the halves summed.
+_SUMMED = 2 + PRODUCT_REGISTERS
 
 
 class VectorUnit(ConfiguredComponent):
@@ -96,12 +100,17 @@ class VectorUnit(ConfiguredComponent):
         is_add = (desc.op == OP_ADD) if adds else Const(0)
         second = is_add & (kt == 1)
         zero = Mux(second, desc.zx2, self.x.payload.zero)
+        latency = cfg.vector_latency
         if adds:
-            shift = delay_line(m, Mux(second, desc.shift_b, desc.shift_a), 3, name="shift")[-1]
-            add = delay_line(m, is_add, 3, name="add")
+            add = delay_line(m, is_add, latency, name="add")  # add[k]: beside stage k
+            shift = delay_line(m, Mux(second, desc.shift_b, desc.shift_a), _SUMMED - 2,
+                               name="shift")[-1]
+            # RoundingDivideByPOT's exponent, then its divisor's masks, ready beside the
+            # rescaled value (stage 7).
+            right_early = Signal(5, name="right_early", reset_less=True)
+            m.d.sync += right_early.eq((-shift).as_unsigned()[:5])
+            right, half, below_half = rounding_divisor(m, right_early, name="divisor")
 
-        product_shape = signed(cfg.operand_shape.width + 32 if adds else
-                               2 * cfg.operand_shape.width)
         for c in range(cfg.cols):
             # Stage 1: the lane's channel less its zero point, and what it multiplies.
             value = Signal(cfg.operand_shape, name=f"value{c}", reset_less=True)
@@ -112,20 +121,36 @@ class VectorUnit(ConfiguredComponent):
             if adds:
                 with m.If(is_add):
                     m.d.sync += factor.eq(Mux(second, desc.m0_b, desc.m0_a))
-            # Stage 2: the product.
-            product = Signal(product_shape, name=f"product{c}", reset_less=True)
-            m.d.sync += product.eq(value * factor)
-            # Stages 3–4: an add's rescaling (SRDHM of the product shifted left by 20, then
-            # RoundingDivideByPOT); other products pass through.
+            # Stages 2–5: the product, in DSP blocks with their registers (hw.multiplier); a
+            # 32-bit factor as two 16-bit halves. Stage 6: the halves summed.
+            if adds:
+                low = registered_product(m, value, factor[:16], platform=platform,
+                                         name=f"product_lo{c}")
+                high_half = registered_product(m, value, factor[16:].as_signed(),
+                                               platform=platform, name=f"product_hi{c}")
+                whole = low + (high_half << 16)
+            else:
+                whole = registered_product(m, value, factor, platform=platform,
+                                           name=f"product{c}")
+            product = Signal(signed(cfg.operand_shape.width + 32) if adds else whole.shape(),
+                             name=f"product{c}", reset_less=True)
+            m.d.sync += product.eq(whole)
             result = Signal(cfg.acc_shape, name=f"result{c}", reset_less=True)
             if adds:
-                high = Signal(signed(32), name=f"high{c}", reset_less=True)
-                m.d.sync += high.eq(Mux(add[2], srdhm(product << ADD_LEFT_SHIFT),
-                                        product))
-                m.d.sync += result.eq(Mux(add[3], rounding_divide_by_pot(high, -shift), high))
+                # Stage 7: an add's SRDHM of the product shifted left by 20; other products
+                # pass through. Stages 8–10: RoundingDivideByPOT, the quotient in two steps
+                # beside the rounding bit, then their sum (as the requantizer's).
+                rescaled = Signal(signed(32), name=f"rescaled{c}", reset_less=True)
+                m.d.sync += rescaled.eq(Mux(add[_SUMMED], srdhm(product << ADD_LEFT_SHIFT),
+                                            product))
+                quotient = shift_in_two_stages(m, rescaled, right, signed(32), left=False,
+                                               name=f"quotient{c}")
+                round_up = delay_line(m, rounds_away(rescaled, half, below_half), 2,
+                                      name=f"round_up{c}")[-1]
+                undivided = delay_line(m, rescaled, 2, name=f"undivided{c}")[-1]
+                m.d.sync += result.eq(Mux(add[latency - 1], quotient + round_up, undivided))
             else:
-                passed = Signal.like(product, name=f"passed{c}", reset_less=True)
-                m.d.sync += [passed.eq(product), result.eq(passed)]
+                m.d.comb += result.eq(product)
             m.d.comb += self.acc.payload.data[c].eq(result)
 
         m.d.comb += [

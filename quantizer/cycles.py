@@ -9,8 +9,15 @@ from hw import ArrayConfig
 
 
 #: Cycles from a layer's launch to its first activation vector at a unit's input: the tile
-#: loop's first tile, the address generator's three stages, the activation streamer.
-ACTIVATION_LATENCY = 7
+#: loop's first tile, the address generator's three stages, the ranges' FIFO, the activation
+#: streamer (its read, registered, and its FIFO).
+ACTIVATION_LATENCY = 9
+#: Cycles from a descriptor's fetch to its layer's launch: the program memory's read
+#: (registered) and the descriptor's checks.
+FETCH_CYCLES = 4
+#: Cycles from a layer's launch to its first weight word at a unit: the weight ranges' FIFO,
+#: the weight streamer's command, read (registered) and FIFO.
+WEIGHT_LATENCY = 5
 
 
 def predicted_cycles(config: ArrayConfig, m: int, k: int, n: int) -> int:
@@ -28,8 +35,8 @@ def predicted_cycles(config: ArrayConfig, m: int, k: int, n: int) -> int:
     """
     beats = config.rows // config.weight_load_rows
     tiles = -(-k // config.rows) * -(-n // config.cols)
-    fetch, weight_latency = 2, 3
-    drain = config.array_latency + config.requant_latency + 1
+    fetch, weight_latency = FETCH_CYCLES, WEIGHT_LATENCY
+    drain = config.array_latency + config.psum_latency + config.requant_latency + 1
     weights_in = fetch + weight_latency + beats
     first = max(weights_in, fetch + ACTIVATION_LATENCY)
     if tiles == 1:
@@ -44,8 +51,8 @@ def vector_cycles(config: ArrayConfig, m: int, tiles: int) -> int:
     taken with the last vector of this one. The first weight word, offered as the layer
     launches, is in before the first vector, so the descriptor fetch, the first vector's way
     to the unit and the drain are all that add."""
-    fetch = 2
-    drain = config.vector_latency + config.requant_latency + 1
+    fetch = FETCH_CYCLES
+    drain = config.vector_latency + config.psum_latency + config.requant_latency + 1
     return fetch + ACTIVATION_LATENCY + tiles * m + drain
 
 
@@ -59,9 +66,9 @@ def window_cycles(config: ArrayConfig, raster: int, n_tiles: int) -> int:
     tile's weights loading into the unit's other bank meanwhile, so a tile takes its raster's
     beats or, when that is shorter (a map of a few pixels), its ``window²`` weight words'
     (found by ``mxugen bench soak``)."""
-    fetch, weight_latency = 2, 3
+    fetch, weight_latency = FETCH_CYCLES, WEIGHT_LATENCY
     taps = config.window ** 2
-    drain = config.window_latency + config.requant_latency + 1
+    drain = config.window_latency + config.psum_latency + config.requant_latency + 1
     return fetch + weight_latency + taps + raster + (n_tiles - 1) * max(raster, taps) + drain
 
 

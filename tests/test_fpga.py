@@ -161,3 +161,54 @@ def test_a_net_driven_twice_is_found_in_a_netlist():
     assert multiply_driven_nets(netlist, "top") == ["a", "a_alias"]
     netlist["modules"]["top"]["cells"].pop("ff1")
     assert multiply_driven_nets(netlist, "top") == []
+
+
+def _bram_netlist(**ff_changes) -> dict:
+    """A DP16KD whose port B reads two bits, each into a flip-flop on the block's clock."""
+    def ff(d: int, q: int) -> dict:
+        return {"type": "TRELLIS_FF",
+                "parameters": {"CLKMUX": "CLK", "CEMUX": "1 ", "LSRMUX": "LSR"},
+                "port_directions": {"CLK": "input", "DI": "input", "CE": "input",
+                                    "LSR": "input", "Q": "output"},
+                "connections": {"CLK": [2], "DI": [d], "CE": ["1"], "LSR": ["0"], "Q": [q]}}
+    outputs = {f"DO{side}{i}": [10 + i if side == "B" and i < 2 else "x"]
+               for side in "AB" for i in range(18)}
+    bram = {"type": "DP16KD",
+            "parameters": {"REGMODE_A": "NOREG", "REGMODE_B": "NOREG", "CLKBMUX": "CLKB"},
+            "port_directions": {**{p: "output" for p in outputs}, "CLKA": "input",
+                                "CLKB": "input", "OCEA": "input", "OCEB": "input"},
+            "connections": {**outputs, "CLKA": [2], "CLKB": [2], "OCEA": ["1"],
+                            "OCEB": ["1"]}}
+    cells = {"ram": bram, "r0": ff(10, 20), "r1": ff(11, 21)}
+    for key, value in ff_changes.items():
+        section, name = key.split("__")
+        cells["r1"][section][name] = value
+    return {"modules": {"top": {"ports": {"q": {"direction": "output", "bits": [20, 21]}},
+                                "cells": cells}}}
+
+
+def test_a_register_after_a_block_ram_read_moves_into_the_block():
+    """DP16KD OUTREG: the read's flip-flops leave the fabric and the block's outputs drive
+    their nets; a register with an enable, a reset or another clock stays where it is."""
+    from mxugen.fpga import absorb_block_ram_output_registers
+    netlist = _bram_netlist()
+    assert absorb_block_ram_output_registers(netlist, "top") == 2
+    cells = netlist["modules"]["top"]["cells"]
+    assert set(cells) == {"ram"}
+    ram = cells["ram"]
+    assert (ram["parameters"]["REGMODE_B"], ram["parameters"]["REGMODE_A"]) == \
+        ("OUTREG", "NOREG")
+    assert (ram["connections"]["DOB0"], ram["connections"]["DOB1"]) == ([20], [21])
+    for changes in ({"parameters__CEMUX": "CE"}, {"connections__LSR": [7]},
+                    {"connections__CLK": [3]}):
+        netlist = _bram_netlist(**changes)
+        assert absorb_block_ram_output_registers(netlist, "top") == 0
+        assert set(netlist["modules"]["top"]["cells"]) == {"ram", "r0", "r1"}
+    wide = _bram_netlist()  # a block in its 36-bit mode keeps its registers in the fabric
+    wide["modules"]["top"]["cells"]["ram"]["parameters"]["DATA_WIDTH_B"] = f"{36:032b}"
+    assert absorb_block_ram_output_registers(wide, "top") == 0
+    shared = _bram_netlist()  # the read also goes into logic: its register must stay
+    shared["modules"]["top"]["cells"]["lut"] = {
+        "type": "LUT4", "parameters": {}, "port_directions": {"A": "input", "Z": "output"},
+        "connections": {"A": [11], "Z": [30]}}
+    assert absorb_block_ram_output_registers(shared, "top") == 0

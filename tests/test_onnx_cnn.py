@@ -55,8 +55,10 @@ class Net:
         inputs = [x, w] + ([self.const(self.rng.normal(0, 0.2, cout))] if bias else [])
         return self.node("Conv", inputs, group=group, **attrs)
 
-    def bn(self, x, c) -> str:
-        stats = [self.rng.uniform(0.5, 1.5, c), self.rng.normal(0, 0.3, c),
+    def bn(self, x, c, *, shift=None) -> str:
+        """BatchNormalization with random statistics; ``shift``, its beta, when given."""
+        beta = self.rng.normal(0, 0.3, c) if shift is None else shift
+        stats = [self.rng.uniform(0.5, 1.5, c), beta,
                  self.rng.normal(0, 0.3, c), self.rng.uniform(0.5, 2.0, c)]
         return self.node("BatchNormalization", [x, *map(self.const, stats)], epsilon=1e-5)
 
@@ -192,7 +194,10 @@ def clip_n1_to_1_and_pad_mean(n):
 
 def bn_after_gemm_and_constant_add(n):
     y = n.node("Flatten", [n.node("GlobalAveragePool", ["x"])])
-    y = n.node("Relu", [n.bn(n.gemm(y, 3, 6), 6)])
+    # A positive shift: a global average of noise barely varies, so with a random one every
+    # channel could sit below 0, the ReLU's output be 0 throughout, and the quantizer rightly
+    # refuse its zero range (1 seed in 60 or so).
+    y = n.node("Relu", [n.bn(n.gemm(y, 3, 6), 6, shift=n.rng.uniform(0.5, 1.5, 6))])
     return n.node("Add", [y, n.const(n.rng.normal(0, 0.5, 6))]), \
         ["MEAN", "RESHAPE", "FULLY_CONNECTED", "ADD"], {}
 

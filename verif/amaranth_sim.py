@@ -12,6 +12,7 @@ from amaranth.sim import Simulator
 
 from hw import ArrayConfig
 from hw.accelerator import Accelerator
+from hw.block_ram import READ_LATENCY
 from quantizer.graph import Graph
 
 from .host_program import COUNTERS, run_batches, tensors_by_batch
@@ -37,9 +38,9 @@ class AmaranthHostPort:
 
     async def read(self, base: int, count: int) -> list[int]:
         words = []
-        for offset in range(count):  # the read port answers the cycle after its address
+        for offset in range(count):  # the read answers READ_LATENCY cycles after its address
             self.ctx.set(self.dut.host_raddr, base + offset)
-            await self.ctx.tick()
+            await self.ctx.tick().repeat(READ_LATENCY)
             words.append(self.ctx.get(self.dut.host_rdata))
         return words
 

@@ -7,6 +7,8 @@ from amaranth.hdl import Module
 from amaranth.lib import memory
 from amaranth.sim import Simulator
 
+from hw.block_ram import registered_read
+
 
 def simulate(top, testbench) -> None:
     """Run the async ``testbench(ctx)`` against ``top`` with a clock on the sync domain."""
@@ -29,14 +31,18 @@ async def launch(ctx, port, word, layer: dict, previous: dict | None = None) -> 
     ctx.set(port.desc.as_value(), word.pack(layer))
 
 
-def with_rom(component, words: list[int], width: int, depth: int, addr, data) -> Module:
-    """``component`` with a memory of ``words`` on its read port ``addr`` → ``data``
-    (synchronous, as the accelerator's memories are)."""
+def with_rom(component, words: list[int], width: int, depth: int, addr, data, *,
+             registered: bool = True) -> Module:
+    """``component`` with a memory of ``words`` on its read port ``addr`` → ``data``,
+    synchronous and registered as the accelerator's memories are (data
+    :data:`~hw.block_ram.READ_LATENCY` cycles after the address), or, not ``registered``,
+    the bare port (the cycle after) for a component that registers the read itself."""
     m = Module()
     m.submodules.dut = component
     m.submodules.rom = rom = memory.Memory(shape=width, depth=depth, init=words)
     port = rom.read_port()
-    m.d.comb += [port.addr.eq(addr), data.eq(port.data)]
+    m.d.comb += [port.addr.eq(addr),
+                 data.eq(registered_read(m, port, "rom_read") if registered else port.data)]
     return m
 
 

@@ -18,7 +18,12 @@ def test_each_memory_takes_the_fewest_blocks_of_any_aspect_ratio():
     # 16 descriptors: one LUT RAM deep, ⌈bits/4⌉ wide, far cheaper than ⌈bits/36⌉ blocks.
     program = costs["program"]
     assert program.blocks == 0 and program.lut_rams == -(-program.bits // 4)
-    assert ram_attrs(ArrayConfig(rows=4, cols=4))["program"] == {"ram_style": "distributed"}
+    assert ram_attrs(ArrayConfig(rows=4, cols=4))["program"] == {"ram_style": "distributed",
+                                                                 "no_rw_check": 1}
+    # The window unit's line buffer reads the word written in the same cycle: Yosys must keep
+    # that behaviour there.
+    lines = ram_attrs(ArrayConfig(rows=4, cols=4, window=3, window_width=8))["lines"]
+    assert "no_rw_check" not in lines
 
 
 def test_a_deep_narrow_memory_uses_a_deep_aspect_ratio():

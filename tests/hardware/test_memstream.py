@@ -12,11 +12,14 @@ from hwsim import simulate, with_rom
 from hw.memstream import MemoryStreamer
 
 DEPTH, WIDTH = 64, 16
+#: A bare read port's latency, and the accelerator's (the read registered once more).
+LATENCIES = pytest.mark.parametrize("latency", [1, 2])
 
 
-def _run(commands, words, rng, *, always_ready: bool):
-    dut = MemoryStreamer(addr_width=6, count_width=8, word_width=WIDTH, tag_width=1)
-    top = with_rom(dut, words, WIDTH, DEPTH, dut.addr, dut.data)
+def _run(commands, words, rng, *, always_ready: bool, latency: int):
+    dut = MemoryStreamer(addr_width=6, count_width=8, word_width=WIDTH, tag_width=1,
+                         read_latency=latency)
+    top = with_rom(dut, words, WIDTH, DEPTH, dut.addr, dut.data, registered=latency == 2)
     seen, cycles = [], []
 
     async def testbench(ctx):
@@ -43,27 +46,30 @@ def _run(commands, words, rng, *, always_ready: bool):
     return seen, cycles[0]
 
 
-def test_one_word_ranges_stream_at_full_rate_with_their_tags(seed):
+@LATENCIES
+def test_one_word_ranges_stream_at_full_rate_with_their_tags(seed, latency):
     rng = np.random.default_rng(seed)
     words = rng.integers(0, 1 << WIDTH, DEPTH).tolist()
     commands = [(int(rng.integers(DEPTH)), 1, int(rng.integers(2))) for _ in range(40)]
-    seen, cycles = _run(commands, words, rng, always_ready=True)
+    seen, cycles = _run(commands, words, rng, always_ready=True, latency=latency)
     assert seen == [(words[base], tag) for base, _, tag in commands]
     assert cycles == len(commands)  # no gap between one-word ranges
 
 
-def test_ranges_and_tags_survive_backpressure(seed):
+@LATENCIES
+def test_ranges_and_tags_survive_backpressure(seed, latency):
     rng = np.random.default_rng(seed)
     words = rng.integers(0, 1 << WIDTH, DEPTH).tolist()
     commands = [(int(rng.integers(DEPTH - 5)), int(rng.integers(1, 5)), int(rng.integers(2)))
                 for _ in range(20)]
-    seen, _ = _run(commands, words, rng, always_ready=False)
+    seen, _ = _run(commands, words, rng, always_ready=False, latency=latency)
     assert seen == [(words[base + i], tag) for base, count, tag in commands
                     for i in range(count)]
 
 
+@LATENCIES
 @pytest.mark.parametrize("per_row", [2, 4])
-def test_a_memory_of_several_words_a_row_streams_rows_parts_or_words(per_row, seed):
+def test_a_memory_of_several_words_a_row_streams_rows_parts_or_words(per_row, seed, latency):
     """Word ``a`` sits in row ``a // per_row``, the first in the low bits. A range of span
     ``s`` comes out ``2**s`` words a beat from its (aligned) base, in the low bits: a row, half
     a row, or a word (any base); under backpressure, mixed back to back."""
@@ -71,8 +77,10 @@ def test_a_memory_of_several_words_a_row_streams_rows_parts_or_words(per_row, se
     words = rng.integers(0, 1 << WIDTH, DEPTH).tolist()
     rows = [sum(words[a + i] << (i * WIDTH) for i in range(per_row))
             for a in range(0, DEPTH, per_row)]
-    dut = MemoryStreamer(addr_width=6, count_width=8, word_width=WIDTH, words_per_read=per_row)
-    top = with_rom(dut, rows, per_row * WIDTH, DEPTH // per_row, dut.addr, dut.data)
+    dut = MemoryStreamer(addr_width=6, count_width=8, word_width=WIDTH, words_per_read=per_row,
+                         read_latency=latency)
+    top = with_rom(dut, rows, per_row * WIDTH, DEPTH // per_row, dut.addr, dut.data,
+                   registered=latency == 2)
     spans = range((per_row - 1).bit_length() + 1)
     commands = []
     for _ in range(30):

@@ -31,14 +31,14 @@ def _run(config, layer: dict, params: list[dict], acc: np.ndarray, rng, busy: fl
     desc, lanes = descriptor_format(config), lane_params_format(config)
     dut = PartialSumAccumulator(config)
     top = with_rom(dut, [lanes.pack(p) for p in params], lanes.size, config.param_depth,
-                   dut.param_addr, dut.param_data.as_value())
+                   dut.param_addr, dut.param_data.as_value(), registered=False)
     beats = [row for tile in acc for k_tile in tile for row in k_tile]
     sums = []
 
     async def testbench(ctx):
         await launch(ctx, dut.layer, desc, layer, _random(rng, desc))
         await ctx.tick()  # no result right after a launch: the array's latency is longer
-        drain = 4  # cycles after the last beat
+        drain = config.psum_latency + 2  # cycles after the last beat
         while drain:
             drain -= not beats
             valid = bool(beats) and rng.random() < busy

@@ -13,6 +13,7 @@ from hwsim import simulate, with_rom
 from hw import ArrayConfig
 from hw.contract import LAYER_OPS, descriptor_format
 from hw.sequencer import Sequencer
+from quantizer.cycles import FETCH_CYCLES
 
 CONFIG = ArrayConfig(rows=4, cols=2, weight_depth=512, act_depth=512, param_depth=32,
                      psum_depth=16, program_depth=4, window=3, window_width=8)
@@ -119,15 +120,15 @@ def test_runs_the_program_at_start_pc(seed):
     assert seen["error"] == 0
 
 
-def test_timing_fetch_and_load_take_two_cycles():
-    """Start (cycle 0) → fetch → launch in cycle 2; a written layer → the next launch two
-    cycles later; the last layer written → done the cycle after. The cycle model
-    (quantizer/cycles.py) counts on these."""
+def test_timing_fetch_and_load_take_four_cycles():
+    """Start (cycle 0) → fetch, the read's two cycles, the checks → launch in cycle 4; a
+    written layer → the next launch four cycles later; the last layer written → done the
+    cycle after. The cycle model (quantizer/cycles.py) counts on these."""
     rng = np.random.default_rng(0)
     seen = _run([_layer(rng), _layer(rng, last=1)], rng)
     launches = [cycle for cycle, _layer in seen["launches"]]
-    assert launches[0] == 2
-    assert launches[1] == seen["layer_done"][0] + 2
+    assert launches[0] == 4 == FETCH_CYCLES
+    assert launches[1] == seen["layer_done"][0] + 4
     assert seen["done"] == seen["layer_done"][1] + 1
 
 

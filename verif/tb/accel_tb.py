@@ -15,6 +15,7 @@ import numpy as np
 from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
 from hw import ArrayConfig
+from hw.block_ram import READ_LATENCY
 from hw.contract import (MEM_ACTIVATIONS, MEM_PROGRAM, memory_array_words, memory_row_words,
                          words_per_row)
 from quantizer.graph import Graph
@@ -82,7 +83,8 @@ class HostPort:
         words = []
         for offset in range(count):
             self.dut.host_raddr.value = base + offset
-            await RisingEdge(self.dut.clk)
+            for _ in range(READ_LATENCY):
+                await RisingEdge(self.dut.clk)
             await ReadOnly()
             words.append(int(self.dut.host_rdata.value))
             await RisingEdge(self.dut.clk)
