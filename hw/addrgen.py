@@ -126,7 +126,7 @@ class ActivationAddressGenerator(ConfiguredComponent):
     def elaborate(self, platform):
         m = Module()
         cfg = self.config
-        desc, launch = self.layer.desc, self.layer.launch
+        desc, ends, launch = self.layer.desc, self.layer.ends, self.layer.launch
 
         # Where the tile loop is: K tile (kh, kw, g), output pixel (n, oh, ow) with the
         # running first input row of sample n (n·h) and the pixel's index.
@@ -176,7 +176,7 @@ class ActivationAddressGenerator(ConfiguredComponent):
         else:
             m.d.comb += keep.eq(1)
         m.d.comb += flags.keep.eq(keep)
-        last_pixel = keep & (pixel == desc.m - 1)
+        last_pixel = keep & (pixel == ends.m)
 
         # The address takes three registered stages, so that its products do not set the
         # accelerator's clock (docs/verilog.md): the loop counters issue a read whenever the
@@ -248,7 +248,7 @@ class ActivationAddressGenerator(ConfiguredComponent):
                 with m.If(ow + 1 == first):
                     m.d.sync += col_phase.eq(0)
                 with m.Elif(ow >= first):
-                    m.d.sync += col_phase.eq(Mux(col_phase == desc.stride_w - 1, 0,
+                    m.d.sync += col_phase.eq(Mux(col_phase == ends.stride_w, 0,
                                                  col_phase + 1))
             with m.If(last_ow):
                 m.d.sync += [ow.eq(start_col), oh.eq(oh + row_step), col_phase.eq(0)]
@@ -256,7 +256,7 @@ class ActivationAddressGenerator(ConfiguredComponent):
                     with m.If(oh + 1 == first):
                         m.d.sync += row_phase.eq(0)
                     with m.Elif(oh >= first):
-                        m.d.sync += row_phase.eq(Mux(row_phase == desc.stride_h - 1, 0,
+                        m.d.sync += row_phase.eq(Mux(row_phase == ends.stride_h, 0,
                                                      row_phase + 1))
                 with m.If(last_oh):
                     m.d.sync += [oh.eq(start_row), row_phase.eq(0),
@@ -271,9 +271,9 @@ class ActivationAddressGenerator(ConfiguredComponent):
                             m.d.sync += [lanes.eq(0), group_base.eq(group_base + desc.plane)]
                         with m.Else():
                             m.d.sync += lanes.eq(lanes + 1)
-                with m.Elif(g == desc.groups - 1):
+                with m.Elif(g == ends.groups):
                     m.d.sync += g.eq(0)
-                    with m.If(kw == desc.kw - 1):
+                    with m.If(kw == ends.kw):
                         m.d.sync += [kw.eq(0), kh.eq(kh + 1)]
                     with m.Else():
                         m.d.sync += kw.eq(kw + 1)
@@ -288,7 +288,10 @@ class ActivationAddressGenerator(ConfiguredComponent):
         pad = tag[:per_row]
         word_flags = raster_flags_layout(cfg)(tag[per_row:])
         kept = word_flags.keep
-        last = kept & (sample == desc.m - 1)
+        # Whether the sample is the tile's last, registered as the sample moves on, so the
+        # vector's `last`, which gates the units' weight handshakes, is one AND from it.
+        at_last = Signal()
+        last = kept & at_last
         # Max pooling's padded taps are the type's lowest value, which never wins.
         lowest = Const(-128 if cfg.dtype == "int8" else 0, cfg.data_shape)
         padding = Cat(*[Mux(desc.op == OP_MAX, lowest, desc.zx)] * cfg.rows)
@@ -301,7 +304,8 @@ class ActivationAddressGenerator(ConfiguredComponent):
         if per_row > 1:
             m.d.comb += self.x_rest.eq(Cat(*beat[1:]))
         with m.If(launch):
-            m.d.sync += sample.eq(0)
+            m.d.sync += [sample.eq(0), at_last.eq(self.layer.incoming.m == 1)]
         with m.Elif(self.x.valid & self.x.ready & kept):
-            m.d.sync += sample.eq(Mux(last, 0, sample + 1))
+            m.d.sync += [sample.eq(Mux(last, 0, sample + 1)),
+                         at_last.eq(Mux(last, ends.m == 0, sample + 1 == ends.m))]
         return m

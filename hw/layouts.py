@@ -27,6 +27,18 @@ def descriptor_layout(config: ArrayConfig) -> data.StructLayout:
     return struct_layout(descriptor_format(config))
 
 
+#: The descriptor fields that bound a loop counter, whose last value (the field less one) the
+#: sequencer registers as a layer launches (:func:`loop_ends_layout`).
+LOOP_BOUNDS = ("m", "k_tiles", "n_tiles", "oh", "ow", "kw", "groups", "stride_h", "stride_w")
+
+
+def loop_ends_layout(config: ArrayConfig) -> data.StructLayout:
+    """Each of :data:`LOOP_BOUNDS` less one: a counter's last value, exact (one bit wider and
+    signed, so a bound of 0 gives −1, which no counter reaches)."""
+    fields = {field.name: field for field in descriptor_format(config)}
+    return data.StructLayout({name: signed(fields[name].width + 1) for name in LOOP_BOUNDS})
+
+
 def lane_params_layout(config: ArrayConfig) -> data.StructLayout:
     """Per-column requantization parameters, one word of the parameter memory:
     :func:`hw.contract.lane_params_format`."""

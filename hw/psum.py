@@ -34,11 +34,14 @@ class PartialSumAccumulator(ConfiguredComponent):
     RAM's output through logic (which would bound the clock at its slow clock-to-output):
 
     0. the beat's sample addresses the memory, its column tile the parameter word's address;
-    1. the memory answers; the beat's sample is compared with the three beats ahead of it;
-    2. the read is registered (:func:`~hw.block_ram.registered_read`); the sample's running
-       value, the newest of the read and the three totals still on their way to the memory
-       (the same sample comes back that soon when a layer has fewer than four samples), is
-       added to the beat (or kept if larger);
+    1. the memory answers; the beat's sample is compared with the three beats ahead of it,
+       whose totals are still on their way to the memory (the same sample comes back that
+       soon when a layer has fewer than four samples), and of the two further ahead, whose
+       totals are known, the newer that matches is kept;
+    2. the read is registered (:func:`~hw.block_ram.registered_read`); the beat is added to
+       (or, if larger, replaces) both the total just computed and the other running value
+       (the kept total, or the read), and the sample's newest is chosen: the only one-cycle
+       loop, total to total, holds an add and a select;
     3. the total is registered, written back (or, on the last K tile, sent on).
 
     Parameters
@@ -73,7 +76,7 @@ class PartialSumAccumulator(ConfiguredComponent):
     def elaborate(self, platform):
         m = Module()
         cfg = self.config
-        desc, launch = self.layer.desc, self.layer.launch
+        desc, ends, launch = self.layer.desc, self.layer.ends, self.layer.launch
         width, depth = memory_shapes(cfg)["psums"]
         m.submodules.sums = psum = memory.Memory(shape=width, depth=depth, init=[],
                                                  attrs=ram_attrs(cfg)["psums"])
@@ -84,7 +87,7 @@ class PartialSumAccumulator(ConfiguredComponent):
         sample, kt, nt = Signal.like(desc.m), Signal(len(desc.k_tiles)), \
             Signal(len(desc.n_tiles))
         beat = self.acc.valid
-        last_m, last_k = sample == desc.m - 1, kt == desc.k_tiles - 1
+        last_m, last_k = sample == ends.m, kt == ends.k_tiles
         with m.If(launch):
             m.d.sync += [sample.eq(0), kt.eq(0), nt.eq(0)]
         with m.Elif(beat):
@@ -107,31 +110,33 @@ class PartialSumAccumulator(ConfiguredComponent):
         last = delay_line(m, last_k, 3, name="last")
         new = delay_line(m, self.acc.payload.data, 2, name="new")
 
-        # Stage 1: which of the totals ahead (stages 3, 4, 5 next cycle, 2, 3, 4 now) is this
-        # sample's newest.
-        forward = []
-        for ahead in range(self.IN_FLIGHT):
-            f = Signal(name=f"forward{ahead + 3}")
-            m.d.sync += f.eq(valid[2 + ahead] & (samples[2 + ahead] == samples[1]))
-            forward.append(f)
+        # Stage 1: which of the totals ahead of the beat is its sample's newest. The one just
+        # ahead (stage 2 now, 3 next cycle) is only computed next cycle: a flag. The two
+        # further ahead (stages 3 and 4) are here now: the newer of them that matches is
+        # chosen now, so the next cycle has two running values to add to, not four.
+        same = [valid[stage] & (samples[stage] == samples[1]) for stage in (2, 3, 4)]
+        just_ahead, use_older = Signal(name="forward_newest"), Signal(name="forward_older")
+        older = Signal(sums_layout, name="older")
+        totals = [Signal(sums_layout, name=f"total{3 + ahead}") for ahead in range(2)]
+        m.d.sync += [just_ahead.eq(same[0]), use_older.eq(same[1] | same[2]),
+                     older.eq(Mux(same[1], totals[0], totals[1])), totals[1].eq(totals[0])]
 
-        # Stage 2: the read registered; the running value; the total.
-        read = sums_layout(registered_read(m, rd, "read"))
-        totals = [Signal(sums_layout, name=f"total{3 + ahead}")
-                  for ahead in range(self.IN_FLIGHT)]
-        for ahead in range(1, self.IN_FLIGHT):
-            m.d.sync += totals[ahead].eq(totals[ahead - 1])
-        running = read
-        for f, t in reversed(list(zip(forward, totals))):
-            running = Mux(f, t, running)
-        running = sums_layout(running)
+        # Stage 2: the read registered; the total from the running value, which is the total
+        # just computed (a one-cycle loop through the add alone) or the older or the read.
+        read = registered_read(m, rd, "read")
+        other = sums_layout(Mux(use_older, older, read))
         keep_max = desc.op == LAYER_OPS.index("max")
-        for c in range(cfg.cols):
+
+        def combined(running, new_value):
             # The compare as the sign of a difference: a carry chain beside the sum's, where
             # a compare became six LUT levels.
-            larger = (running[c] - new[2][c])[-1] == 0
-            kept = Mux(keep_max, Mux(larger, running[c], new[2][c]), running[c] + new[2][c])
-            m.d.sync += totals[0][c].eq(Mux(first[2], new[2][c], kept))
+            larger = (running - new_value)[-1] == 0
+            return Mux(keep_max, Mux(larger, running, new_value), running + new_value)
+        for c in range(cfg.cols):
+            with_newest, with_other = (combined(running[c], new[2][c])
+                                       for running in (totals[0], other))
+            m.d.sync += totals[0][c].eq(Mux(first[2], new[2][c],
+                                            Mux(just_ahead, with_newest, with_other)))
 
         # Stage 3: written back, or sent on with the parameters read at stage 1.
         params = Signal.like(self.param_data, reset_less=True)  # as registered_read's

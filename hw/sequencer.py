@@ -10,7 +10,7 @@ from .block_ram import READ_LATENCY
 from .component import ConfiguredComponent
 from .config import ArrayConfig
 from .contract import LAYER_OPS, TILE_COUNT_BITS, address_bits
-from .layouts import descriptor_layout
+from .layouts import LOOP_BOUNDS, descriptor_layout, loop_ends_layout
 from .memstream import range_command_layout
 
 __all__ = ["LayerSignature", "RANGE_COUNT_BITS", "Sequencer", "TILE_LAYOUT",
@@ -49,11 +49,15 @@ class LayerSignature(wiring.Signature):
         that start from a base address load it from here.
     desc : ``Out(descriptor_layout(config))``
         The running layer's descriptor, from the cycle after ``launch`` until the next launch.
+    ends : ``Out(loop_ends_layout(config))``
+        With ``desc``, its loop bounds less one (:data:`~hw.layouts.LOOP_BOUNDS`): a counter
+        is compared with a register, not with a subtraction from one.
     """
 
     def __init__(self, config: ArrayConfig):
         layout = descriptor_layout(config)
-        super().__init__({"launch": Out(1), "incoming": Out(layout), "desc": Out(layout)})
+        super().__init__({"launch": Out(1), "incoming": Out(layout), "desc": Out(layout),
+                          "ends": Out(loop_ends_layout(config))})
 
 
 class Sequencer(ConfiguredComponent):
@@ -124,7 +128,7 @@ class Sequencer(ConfiguredComponent):
         invalid_now = ((fetched.m == 0) | (fetched.m > cfg.psum_depth) | (fetched.k_tiles == 0)
                    | (fetched.n_tiles == 0) | (fetched.op >= len(LAYER_OPS))
                    | ((fetched.op == WINDOW) if not cfg.window else 0) | misaligned)
-        invalid = Signal()
+        invalid, checking = Signal(), Signal()
         m.d.sync += invalid.eq(invalid_now)
         with m.FSM():
             with m.State("IDLE"):
@@ -136,7 +140,7 @@ class Sequencer(ConfiguredComponent):
             waits = ["FETCH", *[f"READ{i + 1}" for i in range(READ_LATENCY - 1)], "CHECK"]
             for state, following in zip(waits, [*waits[1:], "LOAD"]):
                 with m.State(state):
-                    m.d.comb += self.busy.eq(1)
+                    m.d.comb += [self.busy.eq(1), checking.eq(state == "CHECK")]
                     m.next = following
             with m.State("LOAD"):
                 m.d.comb += self.busy.eq(1)
@@ -145,7 +149,9 @@ class Sequencer(ConfiguredComponent):
                     m.next = "IDLE"
                 with m.Else():
                     m.d.comb += launch.eq(1)
-                    m.d.sync += desc.eq(fetched)
+                    m.d.sync += [desc.eq(fetched),
+                                 *[getattr(self.layer.ends, name).eq(getattr(fetched, name) - 1)
+                                   for name in LOOP_BOUNDS]]
                     m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += self.busy.eq(1)
@@ -160,37 +166,41 @@ class Sequencer(ConfiguredComponent):
                         m.d.sync += pc.eq(pc + 1)
                         m.next = "FETCH"
 
-        # The layer's weights, a range per tile: the first offered from the fetched
-        # descriptor as the layer launches, so the weight streamer's latency overlaps the
-        # launch, and each next one as the streamer takes this one. (One range of
-        # n_tiles·k_tiles·words from the fetched descriptor was the accelerator's critical
-        # path: a product from the program memory to the streamer's count.)
+        # The layer's weights, a range per tile: the first offered as the layer launches, so
+        # the weight streamer's latency overlaps the launch, and each next one as the streamer
+        # takes this one. What they need of the descriptor is registered as it is checked, so
+        # no range comes from the program memory or the launch through logic. (One range of
+        # n_tiles·k_tiles·words from the fetched descriptor was once the accelerator's
+        # critical path: a product from the program memory to the streamer's count.)
         w_pending = Signal()
         w_base = Signal.like(fetched.w_base)
         w_nt, w_kt = Signal(TILE_COUNT_BITS), Signal(TILE_COUNT_BITS)
-        source = Signal(descriptor_layout(cfg))
-        m.d.comb += source.eq(Mux(launch, fetched, desc))
-        base = Mux(launch, fetched.w_base, w_base)
-        words = Mux(source.op == MATMUL, cfg.rows, Mux(source.op == WINDOW, cfg.window ** 2, 1))
-        w_nt_now, w_kt_now = Mux(launch, 0, w_nt), Mux(launch, 0, w_kt)
-        w_last_k = w_kt_now == source.k_tiles - 1
-        m.d.comb += [self.weights.valid.eq(launch | w_pending),
-                     self.weights.payload.base.eq(base),
+        w_k_last, w_n_last = Signal.like(self.layer.ends.k_tiles), \
+            Signal.like(self.layer.ends.n_tiles)
+        words = Signal(self.weights.payload.count.shape())
+        on_array = Signal()
+        m.d.comb += [self.weights.valid.eq(w_pending),
+                     self.weights.payload.base.eq(w_base),
                      self.weights.payload.count.eq(words),
-                     *([self.weights.payload.span.eq(source.op == MATMUL)]
+                     *([self.weights.payload.span.eq(on_array)]
                        if cfg.weight_load_rows > 1 else [])]
-        with m.If(self.weights.valid & self.weights.ready):
-            m.d.sync += [w_base.eq(base + words),
-                         w_pending.eq(~(w_last_k & (w_nt_now == source.n_tiles - 1))),
-                         w_kt.eq(Mux(w_last_k, 0, w_kt_now + 1)),
-                         w_nt.eq(w_nt_now + w_last_k)]
-        with m.Elif(launch):
-            m.d.sync += [w_base.eq(fetched.w_base), w_pending.eq(1), w_nt.eq(0), w_kt.eq(0)]
+        w_last_k = w_kt == w_k_last
+        with m.If(checking):
+            m.d.sync += [w_base.eq(fetched.w_base), w_pending.eq(~invalid_now), w_nt.eq(0),
+                         w_kt.eq(0), w_k_last.eq(fetched.k_tiles - 1),
+                         w_n_last.eq(fetched.n_tiles - 1), on_array.eq(fetched.op == MATMUL),
+                         words.eq(Mux(fetched.op == MATMUL, cfg.rows,
+                                      Mux(fetched.op == WINDOW, cfg.window ** 2, 1)))]
+        with m.Elif(self.weights.valid & self.weights.ready):
+            m.d.sync += [w_base.eq(w_base + words),
+                         w_pending.eq(~(w_last_k & (w_nt == w_n_last))),
+                         w_kt.eq(Mux(w_last_k, 0, w_kt + 1)),
+                         w_nt.eq(w_nt + w_last_k)]
 
         # The tile loop.
         t_pending = Signal()
         nt, kt = Signal(TILE_COUNT_BITS), Signal(TILE_COUNT_BITS)
-        last_k = kt == desc.k_tiles - 1
+        last_k = kt == self.layer.ends.k_tiles
         m.d.comb += [self.tiles.valid.eq(t_pending), self.tiles.payload.nt.eq(nt),
                      self.tiles.payload.kt.eq(kt), self.tiles.payload.last_k.eq(last_k)]
         with m.If(launch):
@@ -198,7 +208,7 @@ class Sequencer(ConfiguredComponent):
         with m.Elif(self.tiles.valid & self.tiles.ready):
             with m.If(last_k):
                 m.d.sync += [kt.eq(0), nt.eq(nt + 1)]
-                with m.If(nt == desc.n_tiles - 1):
+                with m.If(nt == self.layer.ends.n_tiles):
                     m.d.sync += t_pending.eq(0)
             with m.Else():
                 m.d.sync += kt.eq(kt + 1)

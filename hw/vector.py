@@ -70,7 +70,7 @@ class VectorUnit(ConfiguredComponent):
         m = Module()
         cfg = self.config
         ratio = cfg.rows // cfg.cols
-        desc, launch = self.layer.desc, self.layer.launch
+        desc, ends, launch = self.layer.desc, self.layer.ends, self.layer.launch
         x_fire = self.x.valid & self.x.ready
         tile_end = x_fire & self.x.payload.last
 
@@ -91,7 +91,7 @@ class VectorUnit(ConfiguredComponent):
         with m.If(launch):
             m.d.sync += [kt.eq(0), lanes.eq(0)]
         with m.Elif(tile_end):
-            with m.If(kt == desc.k_tiles - 1):
+            with m.If(kt == ends.k_tiles):
                 m.d.sync += [kt.eq(0), lanes.eq(Mux(lanes == ratio - 1, 0, lanes + 1))]
             with m.Else():
                 m.d.sync += kt.eq(kt + 1)

@@ -66,7 +66,8 @@ class OutputWriter(ConfiguredComponent):
         m = Module()
         cfg = self.config
         ratio = cfg.rows // cfg.cols
-        desc, launch, valid = self.layer.desc, self.layer.launch, self.results.valid
+        desc, ends, launch, valid = (self.layer.desc, self.layer.ends, self.layer.launch,
+                                     self.results.valid)
 
         sample, nt = Signal.like(desc.m), Signal(len(desc.n_tiles))
         group = Signal(range(max(ratio, 2)))
@@ -75,7 +76,7 @@ class OutputWriter(ConfiguredComponent):
             m.d.sync += [sample.eq(0), nt.eq(0), group.eq(0),
                          word.eq(self.layer.incoming.out_base)]
         with m.Elif(valid):
-            with m.If(sample == desc.m - 1):
+            with m.If(sample == ends.m):
                 m.d.sync += [sample.eq(0), nt.eq(nt + 1)]
                 with m.If(group == ratio - 1):
                     m.d.sync += [group.eq(0), word.eq(word + desc.out_plane)]
@@ -89,17 +90,17 @@ class OutputWriter(ConfiguredComponent):
         # row is 4·⌈ow/2⌉ words, and the last of a sample ends one (odd oh included).
         x, y = Signal.like(desc.ow), Signal.like(desc.oh)
         block_row = Signal.like(desc.out_plane)
-        with m.If(launch | (valid & (sample == desc.m - 1))):
+        with m.If(launch | (valid & (sample == ends.m))):
             m.d.sync += [x.eq(0), y.eq(0), block_row.eq(0)]
         with m.Elif(valid):
             m.d.sync += x.eq(x + 1)
-            with m.If(x == desc.ow - 1):
-                m.d.sync += [x.eq(0), y.eq(Mux(y == desc.oh - 1, 0, y + 1))]
-                with m.If(y[0] | (y == desc.oh - 1)):
+            with m.If(x == ends.ow):
+                m.d.sync += [x.eq(0), y.eq(Mux(y == ends.oh, 0, y + 1))]
+                with m.If(y[0] | (y == ends.oh)):
                     m.d.sync += block_row.eq(block_row + ((desc.ow + desc.ow[0]) << 1))
         in_block = block_row + (x << 1) - x[0] + (y[0] << 1)
 
-        last_tile = nt == desc.n_tiles - 1
+        last_tile = nt == ends.n_tiles
         padding = Cat(*[desc.zpad] * cfg.cols)
         groups = [g == group for g in range(ratio)]
         m.d.comb += [

@@ -5,7 +5,9 @@
 // usage: harness COMMANDS RESULTS. COMMANDS has one command a line, words in hex:
 //   write SEL BASE WORD...   load words into memory SEL from BASE through the host port
 //   run START_PC TIMEOUT     pulse start, wait for done; prints "ran CYCLES STALLS VECTORS ERROR"
-//   read BASE COUNT          read activation words; prints "read WORD..."
+//   read BASE COUNT          read activation words, each MXUGEN_READ_LATENCY cycles after its
+//                            address (hw.block_ram.READ_LATENCY, a compile definition);
+//                            prints "read WORD..."
 // RESULTS gets one line per run and read, in order.
 #include <cstdint>
 #include <cstdio>
@@ -127,7 +129,7 @@ int main(int argc, char** argv) {
             results << "read";
             for (unsigned i = 0; i < count; ++i) {
                 top.host_raddr = base + i;
-                tick();
+                for (int cycle = 0; cycle < MXUGEN_READ_LATENCY; ++cycle) tick();
                 results << " " << hex(top.host_rdata);
             }
             results << "\n";

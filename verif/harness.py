@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from hw import ArrayConfig
+from hw.block_ram import READ_LATENCY
 from hw.contract import MEM_ACTIVATIONS, MEM_PARAMS, MEM_PROGRAM, MEM_WEIGHTS
 from quantizer.memory_plan import TensorPlacement
 
@@ -31,7 +32,9 @@ def build_harness(config: ArrayConfig, build_args: tuple[str, ...] = ()) -> tupl
     (``--timing``): the Verilog is the plain accelerator's, and the harness toggles ``clk``."""
     toolchain = ensure_toolchain()
     name = f"harness-{config.rows}x{config.cols}-{config.digest()}"
-    args = (*VERILATOR_WAIVERS, *build_args, "harness", SOURCE.read_text())
+    # The host port's read latency comes from the hardware's one definition.
+    define = ("-CFLAGS", f"-DMXUGEN_READ_LATENCY={READ_LATENCY}")
+    args = (*VERILATOR_WAIVERS, *build_args, *define, "harness", SOURCE.read_text())
     verilog = accelerator_design(config)
     build_dir = build_directory(name, verilog, "accel", waves=False, args=args)
     executable = build_dir / "obj_dir" / "harness"
@@ -43,8 +46,9 @@ def build_harness(config: ArrayConfig, build_args: tuple[str, ...] = ()) -> tupl
     source.write_text(verilog())
     makeflags = [arg for variable in MAKE_VARIABLES for arg in ("-MAKEFLAGS", variable)]
     command = [str(toolchain.verilator), "--cc", "--exe", "--build", "-j", "2", *makeflags,
-               *VERILATOR_WAIVERS, *build_args, "--top-module", "accel", "--prefix", "Vaccel",
-               "-Mdir", str(build_dir / "obj_dir"), "-o", "harness", str(source), str(SOURCE)]
+               *VERILATOR_WAIVERS, *build_args, *define, "--top-module", "accel",
+               "--prefix", "Vaccel", "-Mdir", str(build_dir / "obj_dir"), "-o", "harness",
+               str(source), str(SOURCE)]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode or not executable.exists():
         log = build_dir / "build.log"

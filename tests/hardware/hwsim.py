@@ -8,6 +8,7 @@ from amaranth.lib import memory
 from amaranth.sim import Simulator
 
 from hw.block_ram import registered_read
+from hw.layouts import LOOP_BOUNDS
 
 
 def simulate(top, testbench) -> None:
@@ -21,14 +22,19 @@ def simulate(top, testbench) -> None:
 async def launch(ctx, port, word, layer: dict, previous: dict | None = None) -> None:
     """Launch ``layer`` on a component's ``LayerSignature`` ``port`` as the sequencer does:
     ``incoming`` carries it (packed with the descriptor ``word``) in the launch cycle, while
-    ``desc`` still holds the ``previous`` layer; from the next cycle ``desc`` holds it."""
+    ``desc`` (and ``ends``, its loop bounds less one) still holds the ``previous`` layer; from
+    the next cycle ``desc`` holds it."""
+    def hold(values: dict) -> None:
+        ctx.set(port.desc.as_value(), word.pack(values))
+        for name in LOOP_BOUNDS:
+            ctx.set(getattr(port.ends, name), values[name] - 1)
     ctx.set(port.launch, 1)
     ctx.set(port.incoming.as_value(), word.pack(layer))
     if previous is not None:
-        ctx.set(port.desc.as_value(), word.pack(previous))
+        hold(previous)
     await ctx.tick()
     ctx.set(port.launch, 0)
-    ctx.set(port.desc.as_value(), word.pack(layer))
+    hold(layer)
 
 
 def with_rom(component, words: list[int], width: int, depth: int, addr, data, *,

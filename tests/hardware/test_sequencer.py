@@ -12,6 +12,7 @@ from hwsim import simulate, with_rom
 
 from hw import ArrayConfig
 from hw.contract import LAYER_OPS, descriptor_format
+from hw.layouts import LOOP_BOUNDS
 from hw.sequencer import Sequencer
 from quantizer.cycles import FETCH_CYCLES
 
@@ -41,7 +42,7 @@ def _run(program: list[dict], rng, *, done_after: int = 3, max_cycles: int = 200
     dut = Sequencer(config)
     top = with_rom(dut, [WORD.pack(v) for v in program], WORD.size, CONFIG.program_depth,
                    dut.program_addr, dut.program_data)
-    seen = {"launches": [], "descs": [], "weights": [], "tiles": [], "done": None,
+    seen = {"launches": [], "descs": [], "ends": [], "weights": [], "tiles": [], "done": None,
             "error": None, "layer_done": []}
 
     async def testbench(ctx):
@@ -54,6 +55,8 @@ def _run(program: list[dict], rng, *, done_after: int = 3, max_cycles: int = 200
             if seen["launches"] and seen["launches"][-1][0] == cycle - 1:
                 seen["descs"].append({f.name: ctx.get(getattr(dut.layer.desc, f.name))
                                       for f in WORD if f.lanes is None})
+                seen["ends"].append({name: ctx.get(getattr(dut.layer.ends, name))
+                                     for name in LOOP_BOUNDS})
             ctx.set(dut.weights.ready, int(rng.integers(2)))
             ctx.set(dut.tiles.ready, int(rng.integers(2)))
             if ctx.get(dut.layer.launch):
@@ -98,6 +101,9 @@ def test_runs_every_layer_as_the_contract_packed_it(seed):
     seen = _run(program, rng)
     assert [layer for _cycle, layer in seen["launches"]] == program
     assert seen["descs"] == program
+    # Beside each descriptor, its loop bounds less one (whatever the field's value).
+    assert seen["ends"] == [{name: layer[name] - 1 for name in LOOP_BOUNDS}
+                            for layer in program]
     # A range per tile, the tiles one after the other from w_base: rows weight words on the
     # array, read two a beat (span 1), window² on the window unit, one on the vector unit.
     assert CONFIG.weight_load_rows == 2
