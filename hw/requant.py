@@ -33,8 +33,7 @@ from .multiplier import registered_product
 from .pipeline import delay_line, delayed, shift_in_two_stages, valid_delayed
 
 __all__ = ["Requantizer", "lane_params_layout", "requant_input_layout", "requant_output_layout",
-           "requant_params_layout", "rounding_divide_by_pot", "rounding_divisor", "rounds_away",
-           "srdhm"]
+           "requant_params_layout", "rounding_divisor", "rounds_away", "srdhm"]
 
 
 def requant_params_layout(config: ArrayConfig) -> data.StructLayout:
@@ -78,14 +77,6 @@ def srdhm(product):
     ``product`` ``a·b``: ``(a·b + 2^30) >> 31`` (its nudge and C++'s truncating division round
     ties toward +∞; it saturates only for ``b = INT32_MIN``)."""
     return _wrap32((product + (1 << 30)) >> 31)
-
-
-def rounding_divide_by_pot(value, right):
-    """gemmlowp's RoundingDivideByPOT of a signed 32-bit ``value`` by ``2^right`` (``right``
-    in 0..31): round to nearest, ties away from zero."""
-    right = right.as_unsigned()[:5]
-    mask = ((Const(1, 33) << right)[:33] - 1)[:32]
-    return (value >> right) + rounds_away(value, mask ^ (mask >> 1), mask >> 1)
 
 
 def rounds_away(value, half, below_half):
