@@ -6,6 +6,9 @@ the costs of Yosys's ECP5 library (``share/lattice/brams_16kd.txt``: 128 a block
 ``lutrams_trellis.txt``: 4 a LUT RAM). The decision is written into the Verilog as each
 memory's ``ram_style`` attribute, which synthesis follows, so the count here is the DP16KD
 count of ``mxugen fpga --accelerator`` (``tests/test_fpga.py``).
+
+Every read of those memories is registered once more in the fabric (:func:`registered_read`,
+:data:`READ_LATENCY`), the register a DP16KD keeps in itself and ``mxugen fpga`` moves there.
 """
 
 from __future__ import annotations

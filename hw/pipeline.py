@@ -1,4 +1,5 @@
-"""Small pipeline helpers shared by the array and the requantizer."""
+"""Small pipeline helpers: delay lines, valid bits and two-step shifts, for every component
+that registers a value on its way."""
 
 from __future__ import annotations
 

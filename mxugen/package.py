@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from hw import ArrayConfig
 from hw.axi_lite import REGISTERS
-from hw.block_ram import block_ram_report
+from hw.block_ram import READ_LATENCY, block_ram_report
 from hw.multiplier import TARGET_PRIMITIVES
 from verif.lint import LINT_RULES, waiver_config
 from verif.primitives import primitive_model_files
@@ -267,6 +267,10 @@ def _readme(description: dict, config: ArrayConfig, top: str, accelerator: bool,
     if accelerator:
         lines.append("- A layer's cycles: mxugen's cycle model (docs/performance.md); the "
                      "`cycles` counter measures each run.")
+        lines.append(f"- Host reads: `host_rdata` holds the word {READ_LATENCY} cycles after "
+                     "its `host_raddr` (the memory's read, then its register)." if bus == "host"
+                     else f"- AXI4-Lite: a write is answered {READ_LATENCY + 1} cycles after "
+                     "its address and data arrive; a read, the cycle after its address.")
     lines += ["", "## Resources", "", f"- {config.rows}×{config.cols} multiply-accumulate "
               "cells, one multiplier each."]
     if accelerator:

@@ -6,18 +6,19 @@ from __future__ import annotations
 
 
 from hw import ArrayConfig
+from hw.block_ram import READ_LATENCY
 
 
 #: Cycles from a layer's launch to its first activation vector at a unit's input: the tile
 #: loop's first tile, the address generator's three stages, the ranges' FIFO, the activation
-#: streamer (its read, registered, and its FIFO).
-ACTIVATION_LATENCY = 9
-#: Cycles from a descriptor's fetch to its layer's launch: the program memory's read
-#: (registered) and the descriptor's checks.
-FETCH_CYCLES = 4
+#: streamer's command, its read and its FIFO.
+ACTIVATION_LATENCY = 7 + READ_LATENCY
+#: Cycles from a descriptor's fetch to its layer's launch: the fetch, the program memory's
+#: read, the descriptor's checks (hw.sequencer's FETCH, READ…, CHECK and LOAD).
+FETCH_CYCLES = 2 + READ_LATENCY
 #: Cycles from a layer's launch to its first weight word at a unit: the weight ranges' FIFO,
-#: the weight streamer's command, read (registered) and FIFO.
-WEIGHT_LATENCY = 5
+#: the weight streamer's command, its read and its FIFO.
+WEIGHT_LATENCY = 3 + READ_LATENCY
 
 
 def predicted_cycles(config: ArrayConfig, m: int, k: int, n: int) -> int:
