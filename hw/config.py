@@ -198,13 +198,20 @@ class ArrayConfig:
         return 3
 
     @property
+    def write_latency(self) -> int:
+        """Cycles from a layer's last result at the output writer to its ``done``, the cycle
+        its word is written: the writer's offset and address stages
+        (:class:`~hw.writer.OutputWriter`)."""
+        return 2
+
+    @property
     def requant_latency(self) -> int:
         """Pipeline depth of the requantizer (:mod:`hw.requant`): the bias add; with a
         multiplier, the operand's shift (two stages), the multipliers' registers, the partial
-        products' two adds, the rounding shift (two) and its add, and RoundingDivideByPOT
+        products' two adds, the rounding shift (three) and its add, and RoundingDivideByPOT
         (three), or the shift and rounding of a shift-only build; then the zero-point add
-        and the clamp's compare and select."""
-        return 3 + PRODUCT_REGISTERS + 11 if self.has_multiplier else 5
+        and the clamp's tests, choice and select."""
+        return 3 + PRODUCT_REGISTERS + 13 if self.has_multiplier else 6
 
     # -- serialization -----------------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -35,15 +35,38 @@ def valid_delayed(m: Module, valid, cycles: int, *, name: str):
     return valid
 
 
-def shift_in_two_stages(m: Module, value, amount, shape, *, left: bool, name: str):
+def shift_in_stages(m: Module, value, amount, shape, *, left: bool, name: str,
+                    splits: tuple[int, ...] = (2,)):
     """``value`` shifted left (or, arithmetically, right) by ``amount``, truncated to ``shape``,
-    in two registered stages: by the amount's low two bits, then by the rest, so that neither
-    stage is a whole barrel shifter (a few LUT levels each instead of five)."""
-    first = Signal(shape if left else value.shape(), name=f"{name}_s1", reset_less=True)
-    rest = Signal(len(amount) - 2, name=f"{name}_amount_s1", reset_less=True)
-    m.d.sync += [first.eq(value << amount[:2] if left else value >> amount[:2]),
-                 rest.eq(amount[2:])]
-    out = Signal(shape, name=name, reset_less=True)
-    by_rest = Cat(Const(0, 2), rest)
-    m.d.sync += out.eq(first << by_rest if left else first >> by_rest)
-    return out
+    in registered stages, one per slice of the amount's bits that ``splits`` (the bit
+    positions where a stage ends) cuts: by default by the low two bits, then by the rest, so
+    that no stage is a whole barrel shifter (a few LUT levels each instead of five). The
+    result is ``len(splits) + 1`` cycles later."""
+    bounds = [0, *splits, len(amount)]
+    for stage, (low, high) in enumerate(zip(bounds, bounds[1:])):
+        last = high == len(amount)
+        by = Cat(Const(0, low), amount[low:high])
+        shifted = Signal(shape if left or last else value.shape(),
+                         name=name if last else f"{name}_s{stage + 1}", reset_less=True)
+        m.d.sync += shifted.eq(value << by if left else value >> by)
+        if not last:
+            rest = Signal(len(amount), name=f"{name}_amount_s{stage + 1}", reset_less=True)
+            m.d.sync += rest.eq(amount)
+            amount = rest
+        value = shifted
+    return value
+
+
+def lane_copies(m: Module, value, count: int, *, name: str) -> list[Signal]:
+    """``count`` copies of ``value``, a cycle later, one register each marked ``keep``: a
+    layer-wide field that every lane reads gets a copy per lane, placed beside the lane,
+    instead of one register routed across the chip to all of them. Synthesis merges
+    identical registers unless told not to; ``mxugen fpga`` keeps these (Yosys reads
+    ``keep`` on a register's always block, not on its wire: docs/verilog.md)."""
+    copies = []
+    for lane in range(count):
+        copy = Signal(value.shape(), name=f"{name}{lane}", reset_less=True,
+                      attrs={"keep": 1})
+        m.d.sync += copy.eq(value)
+        copies.append(copy)
+    return copies

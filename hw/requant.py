@@ -30,7 +30,7 @@ from .component import ConfiguredComponent
 from .config import PRODUCT_REGISTERS, ArrayConfig
 from .layouts import lane_params_layout
 from .multiplier import registered_product
-from .pipeline import delay_line, delayed, shift_in_two_stages, valid_delayed
+from .pipeline import delay_line, delayed, lane_copies, shift_in_stages, valid_delayed
 
 __all__ = ["Requantizer", "lane_params_layout", "requant_input_layout", "requant_output_layout",
            "requant_params_layout", "rounding_divisor", "rounds_away", "srdhm"]
@@ -79,16 +79,26 @@ def srdhm(product):
     return _wrap32((product + (1 << 30)) >> 31)
 
 
-def rounds_away(value, half, below_half):
+def rounds_away(m: Module, value, half, below_half, *, name: str) -> Signal:
     """Whether RoundingDivideByPOT rounds ``value / 2^right`` away from zero, given ``half`` =
-    ``2^(right−1)`` (0 for ``right`` = 0) and ``below_half`` = ``half − 1`` (0 for 0).
+    ``2^(right−1)`` (0 for ``right`` = 0) and ``below_half`` = ``half − 1`` (0 for 0), all
+    three registered: two cycles later.
 
     gemmlowp rounds away when the remainder ``value mod 2^right`` exceeds ``half − 1``, or
     ``half`` for a negative value. The remainder is below ``2·half``, so that is its bit
     ``right − 1``, and for a negative value a bit below it too: bit tests and ORs, no carry
-    chain."""
+    chain, over two stages (bytes, then the whole word), two LUT levels each."""
     value = value.as_unsigned()
-    return (value & half).any() & (~value[-1] | (value & below_half).any())
+    tests = {}
+    for kind, mask in (("half", half), ("below", below_half)):
+        hit = value[:len(mask)] & mask
+        tests[kind] = Signal(4, name=f"{name}_{kind}_bytes", reset_less=True)
+        m.d.sync += tests[kind].eq(Cat(hit[i:i + 8].any() for i in range(0, 32, 8)))
+    negative = Signal(name=f"{name}_negative", reset_less=True)
+    m.d.sync += negative.eq(value[-1])
+    away = Signal(name=name, reset_less=True)
+    m.d.sync += away.eq(tests["half"].any() & (~negative | tests["below"].any()))
+    return away
 
 
 def rounding_divisor(m: Module, exponent, *, name: str) -> tuple[Signal, Signal, Signal]:
@@ -144,44 +154,39 @@ class Requantizer(ConfiguredComponent):
         depth = cfg.requant_latency
         params = self.i.payload.params
 
-        # Layer-wide fields travel beside the lanes, one copy for all of them.
-        zero = delay_line(m, params.zero, depth - 3, name="zero")[-1]
-        lo = delay_line(m, params.min, depth - 1, name="min")[-2:]
-        hi = delay_line(m, params.max, depth - 1, name="max")[-2:]
-        if cfg.runtime_rounding_select:
-            double = delay_line(m, params.double, _MULTIPLIED + 7, name="double")
+        # Layer-wide fields travel beside the lanes in one register chain, then in a copy
+        # per lane (lane_copies) for their last stages: one register feeding every lane's
+        # compares and selects was the matrix unit's critical path, a route across the chip.
+        def per_lane(value, stage: int, name: str) -> list:
+            """``value`` at ``stage``, a copy per lane."""
+            return lane_copies(m, delayed(m, value, stage - 1, name=name), cfg.cols,
+                               name=f"{name}_lane")
+        zero = per_lane(params.zero, depth - 4, "zero")
+        lo = per_lane(params.min, depth - 3, "min")
+        hi = per_lane(params.max, depth - 3, "max")
+        if cfg.runtime_rounding_select:  # read in stage 0 (an input), t + 1 and t + 8
+            double = [[params.double, *delay_line(m, copy, _MULTIPLIED + 7,
+                                                  name=f"double{lane}")]
+                      for lane, copy in enumerate(per_lane(params.double, 1, "double"))]
         else:
-            double = [Const(int("double" in cfg.requant_modes), 1)] * (_MULTIPLIED + 8)
+            double = [[Const(int("double" in cfg.requant_modes), 1)] * (_MULTIPLIED + 9)] \
+                * cfg.cols
 
         for lane in range(cfg.cols):
-            # Multiplier lanes read the shift in stages 1, 9 and 10; shift-only lanes in stage 2.
-            shift = delay_line(m, params.shift[lane], _MULTIPLIED + 2 if cfg.has_multiplier
+            # Multiplier lanes read the shift as it comes and t + 1 and t + 3 stages later
+            # (t = _MULTIPLIED); shift-only lanes a stage later.
+            shift = delay_line(m, params.shift[lane], _MULTIPLIED + 3 if cfg.has_multiplier
                                else 1, name=f"shift{lane}")
             total = Signal(signed(32), name=f"sum{lane}", reset_less=True)
             m.d.sync += total.eq(_wrap32(self.i.payload.data[lane] + params.bias[lane]))
             if cfg.has_multiplier:
                 m0 = delay_line(m, params.m0[lane], 3, name=f"m0_{lane}")[-1]
-                scaled = self._multiply_and_round(m, platform, lane, total, m0, shift, double)
+                scaled = self._multiply_and_round(m, platform, lane, total, m0, shift,
+                                                  double[lane])
             else:
                 scaled = self._shift_and_round(m, lane, total, shift[1])
-            # The zero-point add, the clamp's compares, then its select: a stage each. A value
-            # in the data type's range is its own low byte, and only then do the bounds need
-            # comparing (8-bit compares); out of range, its sign says which bound it passed.
-            offset = Signal(signed(32), name=f"offset{lane}", reset_less=True)
-            m.d.sync += offset.eq(_wrap32(scaled + zero))
-            signed_data = cfg.data_shape.signed
-            high = offset[7:] if signed_data else offset[8:]
-            in_range = ~high.any() | (high.all() if signed_data else 0)
-            low_now = offset[:8].as_signed() if signed_data else offset[:8]
-            low = Signal(cfg.data_shape, name=f"low{lane}", reset_less=True)
-            below = Signal(name=f"below{lane}", reset_less=True)
-            above = Signal(name=f"above{lane}", reset_less=True)
-            m.d.sync += [low.eq(low_now),
-                         below.eq(Mux(in_range, low_now < lo[0], offset[-1])),
-                         above.eq(Mux(in_range, low_now > hi[0], ~offset[-1]))]
-            out = Signal(cfg.data_shape, name=f"out{lane}", reset_less=True)
-            m.d.sync += out.eq(Mux(below, lo[1], Mux(above, hi[1], low)))
-            m.d.comb += self.o.payload.data[lane].eq(out)
+            m.d.comb += self.o.payload.data[lane].eq(
+                self._clamp(m, lane, scaled, zero[lane], lo[lane], hi[lane]))
 
         m.d.comb += [
             self.o.valid.eq(valid_delayed(m, self.i.valid, depth, name="valid")),
@@ -189,17 +194,53 @@ class Requantizer(ConfiguredComponent):
         ]
         return m
 
+    def _clamp(self, m: Module, lane: int, scaled, zero, lo, hi):
+        """The last four stages of a lane: the zero-point add, the clamp's tests, which bound
+        (if any) the value passed, and the select. A value in the data type's range is its
+        own low byte, and only then do the bounds need comparing (8-bit compares); out of
+        range, its sign says which bound it passed. Whether it is in range is tested a byte
+        at a time, then over the bytes. ``zero`` is beside ``scaled``; ``lo`` and ``hi`` a
+        stage later."""
+        cfg = self.config
+        offset = Signal(signed(32), name=f"offset{lane}", reset_less=True)
+        m.d.sync += offset.eq(_wrap32(scaled + zero))
+        signed_data = cfg.data_shape.signed
+        high = offset[7:] if signed_data else offset[8:]
+        low_now = offset[:8].as_signed() if signed_data else offset[:8]
+        low = Signal(cfg.data_shape, name=f"low{lane}", reset_less=True)
+        under, over, negative = (Signal(name=f"{what}{lane}", reset_less=True)
+                                 for what in ("under", "over", "negative"))
+        starts = range(0, len(high), 8)
+        ones, zeros = (Signal(len(starts), name=f"high_{what}{lane}", reset_less=True)
+                       for what in ("ones", "zeros"))
+        # A compare as a difference's sign: the carry chain's last sum bit, straight into
+        # the register (a compare had ABC put LUTs after the chain).
+        m.d.sync += [low.eq(low_now), under.eq((low_now - lo)[8]), over.eq((hi - low_now)[8]),
+                     negative.eq(offset[-1]),
+                     ones.eq(Cat(high[i:i + 8].all() for i in starts)),
+                     zeros.eq(Cat(~high[i:i + 8].any() for i in starts))]
+        in_range = zeros.all() | (ones.all() if signed_data else 0)
+        below = Signal(name=f"below{lane}", reset_less=True)
+        above = Signal(name=f"above{lane}", reset_less=True)
+        m.d.sync += [below.eq(Mux(in_range, under, negative)),
+                     above.eq(Mux(in_range, over, ~negative))]
+        low_2 = delayed(m, low, 1, name=f"low{lane}")
+        lo_2, hi_2 = (delayed(m, bound, 2, name=bound.name) for bound in (lo, hi))
+        out = Signal(cfg.data_shape, name=f"out{lane}", reset_less=True)
+        m.d.sync += out.eq(Mux(below, lo_2, Mux(above, hi_2, low_2)))
+        return out
+
     @staticmethod
     def _multiply_and_round(m: Module, platform, lane: int, total, m0, shift, double):
-        """Stages 2 to ``_MULTIPLIED + 8`` of a multiplier lane; ``shift``/``double`` are
+        """Stages 2 to ``_MULTIPLIED + 9`` of a multiplier lane; ``shift``/``double`` are
         delay-line taps. What depends on the shift alone (the rounding shifts, their half and
         masks) is registered a stage before it is used, so no stage decodes a shift on its
         way to an adder."""
         # Double rounding's left shift (single rounding's is 0), in stages 2 and 3.
         left = Signal(5, name=f"left{lane}", reset_less=True)
         m.d.sync += left.eq(Mux(double[0] & (shift[0] > 0), shift[0], 0).as_unsigned()[:5])
-        operand = shift_in_two_stages(m, total, left, signed(32), left=True,
-                                      name=f"operand{lane}")
+        operand = shift_in_stages(m, total, left, signed(32), left=True,
+                                  name=f"operand{lane}")
 
         # The 32×31-bit product as four 16×16-bit partial products, one DSP block each with
         # its own registers (hw.multiplier), summed in the two stages after them.
@@ -222,11 +263,11 @@ class Requantizer(ConfiguredComponent):
         # Round-shift by t: 31 for double rounding (SRDHM), 31 − shift for single rounding
         # (t ≥ 1 as shift ≤ 30). (p + 2^(t−1)) >> t is ((p >> (t−1)) + 1) >> 1, so the
         # rounding add is 33 bits wide after the shift instead of 64 before it; the shift
-        # and the add take a stage each.
+        # takes three stages (two bits of t − 1 each), the add one.
         t_less_1 = Signal(6, name=f"t_less_1_{lane}", reset_less=True)
         m.d.sync += t_less_1.eq(Mux(double[t + 1], 30, 30 - shift[t + 1]).as_unsigned()[:6])
-        shifted = shift_in_two_stages(m, product, t_less_1, signed(33), left=False,
-                                      name=f"shifted{lane}")
+        shifted = shift_in_stages(m, product, t_less_1, signed(33), left=False,
+                                  name=f"shifted{lane}", splits=(2, 4))
         rounded = Signal(signed(32), name=f"rounded{lane}", reset_less=True)
         m.d.sync += rounded.eq(((shifted + 1) >> 1)[:32].as_signed())
 
@@ -234,15 +275,14 @@ class Requantizer(ConfiguredComponent):
         # divisor's exponent, then the divisor's masks (rounding_divisor). Then the quotient
         # in two stages beside the rounding bit, and their sum.
         right_early = Signal(5, name=f"right_early{lane}", reset_less=True)
-        m.d.sync += right_early.eq(Mux(shift[t + 2] < 0, -shift[t + 2], 0).as_unsigned()[:5])
+        m.d.sync += right_early.eq(Mux(shift[t + 3] < 0, -shift[t + 3], 0).as_unsigned()[:5])
         right, half, below_half = rounding_divisor(m, right_early, name=f"divisor{lane}")
-        quotient = shift_in_two_stages(m, rounded, right, signed(32), left=False,
-                                       name=f"quotient{lane}")
-        round_up = delay_line(m, rounds_away(rounded, half, below_half), 2,
-                              name=f"round_up{lane}")[-1]
+        quotient = shift_in_stages(m, rounded, right, signed(32), left=False,
+                                   name=f"quotient{lane}")
+        round_up = rounds_away(m, rounded, half, below_half, name=f"round_up{lane}")
         undivided = delay_line(m, rounded, 2, name=f"undivided{lane}")[-1]
         scaled = Signal(signed(32), name=f"scaled{lane}", reset_less=True)
-        m.d.sync += scaled.eq(Mux(double[t + 7], quotient + round_up, undivided))
+        m.d.sync += scaled.eq(Mux(double[t + 8], quotient + round_up, undivided))
         return scaled
 
     @staticmethod

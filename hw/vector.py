@@ -12,7 +12,7 @@ from .array import unit_members
 from .config import PRODUCT_REGISTERS, ArrayConfig
 from .contract import LAYER_OPS
 from .multiplier import registered_product
-from .pipeline import delay_line, shift_in_two_stages, valid_delayed
+from .pipeline import delay_line, shift_in_stages, valid_delayed
 from .requant import rounding_divisor, rounds_away, srdhm
 from .sequencer import LayerSignature
 
@@ -143,10 +143,9 @@ class VectorUnit(ConfiguredComponent):
                 rescaled = Signal(signed(32), name=f"rescaled{c}", reset_less=True)
                 m.d.sync += rescaled.eq(Mux(add[_SUMMED], srdhm(product << ADD_LEFT_SHIFT),
                                             product))
-                quotient = shift_in_two_stages(m, rescaled, right, signed(32), left=False,
-                                               name=f"quotient{c}")
-                round_up = delay_line(m, rounds_away(rescaled, half, below_half), 2,
-                                      name=f"round_up{c}")[-1]
+                quotient = shift_in_stages(m, rescaled, right, signed(32), left=False,
+                                           name=f"quotient{c}")
+                round_up = rounds_away(m, rescaled, half, below_half, name=f"round_up{c}")
                 undivided = delay_line(m, rescaled, 2, name=f"undivided{c}")[-1]
                 m.d.sync += result.eq(Mux(add[latency - 1], quotient + round_up, undivided))
             else:

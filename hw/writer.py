@@ -48,7 +48,8 @@ class OutputWriter(ConfiguredComponent):
         A write port of the activation memory with a granularity of ``8 * cols`` bits (one
         enable per group).
     done : ``Out(1)``
-        The layer's outputs are all written.
+        The layer's outputs are all written: high from the cycle the last is written,
+        ``config.write_latency`` cycles after the last result.
     """
 
     def __init__(self, config: ArrayConfig):
@@ -84,12 +85,17 @@ class OutputWriter(ConfiguredComponent):
                     m.d.sync += group.eq(group + 1)
             with m.Else():
                 m.d.sync += sample.eq(sample + 1)
-        m.d.comb += self.done.eq(nt == desc.n_tiles)
+        # Done once the last word is written, two cycles after the last result (below); not
+        # at a launch, when the count is still the last layer's.
+        m.d.sync += self.done.eq((nt == desc.n_tiles) & ~launch)
 
         # In blocks: the pixel (y, x) of a sample, and its block row's first word; a block
-        # row is 4·⌈ow/2⌉ words, and the last of a sample ends one (odd oh included).
+        # row is 4·⌈ow/2⌉ words (a multiple of 4), and the last of a sample ends one (odd oh
+        # included).
         x, y = Signal.like(desc.ow), Signal.like(desc.oh)
         block_row = Signal.like(desc.out_plane)
+        row_words = Signal.like(desc.out_plane)
+        m.d.sync += row_words.eq((desc.ow + desc.ow[0]) << 1)  # the layer's, a cycle after
         with m.If(launch | (valid & (sample == ends.m))):
             m.d.sync += [x.eq(0), y.eq(0), block_row.eq(0)]
         with m.Elif(valid):
@@ -97,17 +103,28 @@ class OutputWriter(ConfiguredComponent):
             with m.If(x == ends.ow):
                 m.d.sync += [x.eq(0), y.eq(Mux(y == ends.oh, 0, y + 1))]
                 with m.If(y[0] | (y == ends.oh)):
-                    m.d.sync += block_row.eq(block_row + ((desc.ow + desc.ow[0]) << 1))
-        in_block = block_row + (x << 1) - x[0] + (y[0] << 1)
+                    m.d.sync += block_row.eq(block_row + row_words)
+        # Pixel (y, x) is 2·(y mod 2) + 4·(x div 2) + x mod 2 words into its block row: bits
+        # placed side by side, as the row is a multiple of 4.
+        in_block = block_row + Cat(x[0], y[0], x[1:])
 
+        # The write takes two registered stages, so that no add or select reaches the
+        # memory's ports: the offset into the group's tiles, then the address.
         last_tile = nt == ends.n_tiles
         padding = Cat(*[desc.zpad] * cfg.cols)
         groups = [g == group for g in range(ratio)]
-        m.d.comb += [
-            self.addr.eq(word + Mux(desc.out_blocks, in_block, sample)),
-            self.data.eq(Cat(*[Mux(here, self.results.payload.data.as_value(), padding)
-                               for here in groups])),
-            self.en.eq(Mux(valid, Cat(groups[0], *[here | (last_tile & (group < g))
-                                                   for g, here in enumerate(groups) if g]), 0)),
+        offset = Signal(len(self.addr), name="offset")
+        base, data, en = Signal.like(word, name="base"), Signal.like(self.data), \
+            Signal.like(self.en)
+        m.d.sync += [
+            offset.eq(Mux(desc.out_blocks, in_block, sample)),
+            base.eq(word),
+            data.eq(Cat(*[Mux(here, self.results.payload.data.as_value(), padding)
+                          for here in groups])),
+            en.eq(Mux(valid, Cat(groups[0], *[here | (last_tile & (group < g))
+                                              for g, here in enumerate(groups) if g]), 0)),
+            self.addr.eq(base + offset),
+            self.data.eq(data),
+            self.en.eq(en),
         ]
         return m

@@ -219,7 +219,10 @@ def fpga_report(design: Path, top: str, *, device: str = "85k", place_and_route:
     yosys_log = Path(family, "yosys.log")
     # The array's repeated cells (hw/cells.py) are flattened first without the $scopeinfo
     # cells flatten leaves by default: ABC9 in synth_ecp5 fails on them (exit 1, no message).
-    read = f"read_verilog {top}.v; hierarchy -top {top}; flatten -noscopeinfo"
+    # Registers marked keep are per-lane copies (hw.pipeline.lane_copies): Yosys reads keep
+    # on a register's wire but merges identical flip-flops unless their cells carry it.
+    read = (f"read_verilog {top}.v; hierarchy -top {top}; flatten -noscopeinfo; proc; "
+            f"setattr -set keep 1 a:keep %ci1 t:$dff %i")
     script = f"{read}; {synth} -top {top} -json {netlist}; tee -q -o {stat} stat -json"
     (design / stat).unlink(missing_ok=True)
     mapping = "abc9"

@@ -280,4 +280,9 @@ def _readme(description: dict, config: ArrayConfig, top: str, accelerator: bool,
                      "per mxugen's estimate, written as `ram_style` attributes).")
     lines.append("- LUTs, flip-flops, DSPs and Fmax on an ECP5: `mxugen fpga` with the same "
                  "options.")
+    lines.append("- Registers marked `keep` are per-lane copies of a layer-wide value, each "
+                 "meant to sit beside its lane: keep them from being merged (Yosys: `proc; "
+                 "setattr -set keep 1 a:keep %ci1 t:$dff %i` after reading the design, as "
+                 "`mxugen fpga` does; Yosys honours `keep` on a register's always block, not "
+                 "on its wire).")
     return "\n".join(lines) + "\n"

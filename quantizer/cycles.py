@@ -37,7 +37,8 @@ def predicted_cycles(config: ArrayConfig, m: int, k: int, n: int) -> int:
     beats = config.rows // config.weight_load_rows
     tiles = -(-k // config.rows) * -(-n // config.cols)
     fetch, weight_latency = FETCH_CYCLES, WEIGHT_LATENCY
-    drain = config.array_latency + config.psum_latency + config.requant_latency + 1
+    drain = (config.array_latency + config.psum_latency + config.requant_latency
+             + config.write_latency)
     weights_in = fetch + weight_latency + beats
     first = max(weights_in, fetch + ACTIVATION_LATENCY)
     if tiles == 1:
@@ -53,7 +54,8 @@ def vector_cycles(config: ArrayConfig, m: int, tiles: int) -> int:
     launches, is in before the first vector, so the descriptor fetch, the first vector's way
     to the unit and the drain are all that add."""
     fetch = FETCH_CYCLES
-    drain = config.vector_latency + config.psum_latency + config.requant_latency + 1
+    drain = (config.vector_latency + config.psum_latency + config.requant_latency
+             + config.write_latency)
     return fetch + ACTIVATION_LATENCY + tiles * m + drain
 
 
@@ -69,7 +71,8 @@ def window_cycles(config: ArrayConfig, raster: int, n_tiles: int) -> int:
     (found by ``mxugen bench soak``)."""
     fetch, weight_latency = FETCH_CYCLES, WEIGHT_LATENCY
     taps = config.window ** 2
-    drain = config.window_latency + config.psum_latency + config.requant_latency + 1
+    drain = (config.window_latency + config.psum_latency + config.requant_latency
+             + config.write_latency)
     return fetch + weight_latency + taps + raster + (n_tiles - 1) * max(raster, taps) + drain
 
 

@@ -1,7 +1,7 @@
 """The output writer puts requantized column tiles into activation memory in the layout the next
 layer reads (docs/images.md), ``rows/cols`` tiles to a word, padding the last word's remaining
-lanes with the output tensor's zero point (``zpad``), and reports the layer done after its last
-beat; with ``out_blocks`` it writes each map in blocks of 2×2 pixels."""
+lanes with the output tensor's zero point (``zpad``), and reports the layer done as its last
+beat is written; with ``out_blocks`` it writes each map in blocks of 2×2 pixels."""
 
 from __future__ import annotations
 
@@ -25,30 +25,35 @@ def _signed(byte: int) -> int:
 def _run(config, layer: dict, results: np.ndarray, rng, busy: float):
     """Launch ``layer``, feed ``results[nt, sample, col]`` with random gaps; return the memory
     the writes made (``{address: [lane or None]}``) and, per cycle, ``done`` and whether the
-    last beat had been written by then."""
+    last beat had been written by then. Each beat's write must come ``write_latency`` cycles
+    after it."""
     desc = descriptor_format(config)
     dut = OutputWriter(config)
     beats = [row for tile in results.tolist() for row in tile]
     memory, done = {}, []
+    latency = config.write_latency
 
     async def testbench(ctx):
         await launch(ctx, dut.layer, desc, layer, {**layer, "out_base": 0})
-        written, drain = False, 4  # cycles after the last beat
+        written, drain = False, 4 + latency  # cycles after the last beat
+        fed = []  # per cycle: whether a beat came, and whether it was the last
         while drain:
             drain -= not beats
             valid = bool(beats) and rng.random() < busy
             ctx.set(dut.results.valid, valid)
             if valid:
                 ctx.set(dut.results.payload.data, beats.pop(0))
+            fed.append((valid, valid and not beats))
             en, addr, data = ctx.get(dut.en), ctx.get(dut.addr), ctx.get(dut.data)
-            assert bool(en) == valid
+            beat, last = fed[-1 - latency] if len(fed) > latency else (False, False)
+            assert bool(en) == beat
             word = memory.setdefault(addr, [None] * config.rows)
             for lane in range(config.rows):
                 if en >> (lane // config.cols) & 1:
                     word[lane] = _signed((data >> (8 * lane)) & 0xFF)
-            written |= valid and not beats
-            await ctx.tick()
+            written |= last
             done.append((ctx.get(dut.done), written))
+            await ctx.tick()
 
     simulate(dut, testbench)
     return {a: w for a, w in memory.items() if w != [None] * config.rows}, done
@@ -77,7 +82,7 @@ def test_tiles_share_words_and_the_last_one_pads(seed, rows, cols, m, n_tiles, b
             group = nt % ratio
             word[group * cols:(group + 1) * cols] = results[nt, sample].tolist()
     assert memory == expected
-    # done rises as the last beat is written and stays up.
+    # done rises in the cycle the last beat is written and stays up.
     assert all(done == written for done, written in done_cycles)
 
 
