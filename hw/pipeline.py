@@ -1,5 +1,5 @@
-"""Small pipeline helpers: delay lines, valid bits and two-step shifts, for every component
-that registers a value on its way."""
+"""Small pipeline helpers: delay lines, valid bits, shifts in stages and per-lane copies, for
+every component that registers a value on its way."""
 
 from __future__ import annotations
 
