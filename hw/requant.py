@@ -92,8 +92,9 @@ def rounds_away(m: Module, value, half, below_half, *, name: str) -> Signal:
     tests = {}
     for kind, mask in (("half", half), ("below", below_half)):
         hit = value[:len(mask)] & mask
-        tests[kind] = Signal(4, name=f"{name}_{kind}_bytes", reset_less=True)
-        m.d.sync += tests[kind].eq(Cat(hit[i:i + 8].any() for i in range(0, 32, 8)))
+        starts = range(0, len(hit), 8)
+        tests[kind] = Signal(len(starts), name=f"{name}_{kind}_bytes", reset_less=True)
+        m.d.sync += tests[kind].eq(Cat(hit[i:i + 8].any() for i in starts))
     negative = Signal(name=f"{name}_negative", reset_less=True)
     m.d.sync += negative.eq(value[-1])
     away = Signal(name=name, reset_less=True)
