@@ -35,7 +35,7 @@ activation memory for the next layer.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import fifo, memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -211,13 +211,19 @@ class Accelerator(ConfiguredComponent):
                        writer.layer)
 
         # A layer runs on the array, the vector unit or the window unit: its weights and
-        # activation vectors go to one of them, and its results come from that one.
-        op = seq.layer.desc.op
+        # activation vectors go to one of them, and its results come from that one. Which,
+        # one-hot, is registered as the layer launches, so every handshake it steers starts
+        # at a register.
+        op = seq.layer.incoming.op
         on_array = op == LAYER_OPS.index("matmul")
-        selects = [on_array, ~on_array]
+        choice = [on_array, ~on_array]
         if cfg.window:
             on_window = op == LAYER_OPS.index("window")
-            selects = [on_array, ~on_array & ~on_window, on_window]
+            choice = [on_array, ~on_array & ~on_window, on_window]
+        running_on = Signal(len(units), init=1)
+        with m.If(seq.layer.launch):
+            m.d.sync += running_on.eq(Cat(*choice))
+        selects = list(running_on)
 
         # Weights: the layer's range (a memory row a beat for the array), widened from
         # weight_bits to int8 lanes.

@@ -3,15 +3,18 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from .component import ConfiguredComponent
 from .array import activation_stream_layout
 from .config import ArrayConfig
-from .contract import LAYER_OPS, SPATIAL_BITS, TILE_COUNT_BITS, address_bits
+from .contract import (LAYER_OPS, PAD_BITS, SPATIAL_BITS, STEP_BITS, TILE_COUNT_BITS,
+                       address_bits)
+from .geometry import skipped_padding
 from .memstream import range_command_layout
+from .pipeline import next_is_last
 from .sequencer import RANGE_COUNT_BITS, TILE_LAYOUT, LayerSignature
 
 __all__ = ["ActivationAddressGenerator", "raster_flags_layout"]
@@ -128,12 +131,24 @@ class ActivationAddressGenerator(ConfiguredComponent):
         cfg = self.config
         desc, ends, launch = self.layer.desc, self.layer.ends, self.layer.launch
 
-        # Where the tile loop is: K tile (kh, kw, g), output pixel (n, oh, ow) with the
-        # running first input row of sample n (n·h) and the pixel's index.
+        # Where the tile loop is: K tile (kh, kw, g), output pixel (n, oh, ow) and the pixel's
+        # index. Each product the address is made of is a register stepped with its counter
+        # by a layer constant (the sequencer's walk steps, hw.geometry), so the address only
+        # adds: `ih_part` = oh·stride_h − pad_top and `ih_words` = that times a row's words,
+        # `kh_part` = kh·dil_h and `kh_words`, `iw_part` = ow·stride_w − pad_left, `kw_part`
+        # = kw·dil_w, `sample_words` = n·h·(a row's words), `group_words` = g·plane.
         g, kw, kh = Signal.like(desc.groups), Signal.like(desc.kw), Signal(TILE_COUNT_BITS)
         ow, oh = Signal.like(desc.ow), Signal.like(desc.oh)
-        row0 = Signal(len(desc.plane) + SPATIAL_BITS)
         pixel = Signal.like(desc.m)
+        span = SPATIAL_BITS + STEP_BITS + 1
+        ih_part, iw_part = Signal(signed(span + 1)), Signal(signed(span + 1))
+        kh_part, kw_part = Signal(TILE_COUNT_BITS + STEP_BITS), Signal(span)
+        ih_first, iw_first = Signal(signed(PAD_BITS + 1)), Signal(signed(PAD_BITS + 1))
+        address = unsigned(address_bits(cfg.act_depth))
+        ih_words, kh_words, sample_words, group_words = (
+            Signal(address, name=name)
+            for name in ("ih_words", "kh_words", "sample_words", "group_words"))
+        steps = self.layer.steps
         window = (desc.op == OP_WINDOW) if cfg.window else Const(0)
         pair = (window & desc.pair) if cfg.window else Const(0)
         quad = (window & desc.quad) if cfg.window else Const(0)
@@ -151,11 +166,8 @@ class ActivationAddressGenerator(ConfiguredComponent):
         flags = Signal(raster_flags_layout(cfg))
         row_phase, col_phase = Signal.like(desc.stride_h), Signal.like(desc.stride_w)
         first = max(cfg.window - 1, 0)
-
-        def skipped(layer, pad):
-            return Mux(layer.op == OP_WINDOW, Mux(pad > first, first, pad), 0) \
-                if cfg.window else 0
-        start_row, start_col = skipped(desc, desc.pad_top), skipped(desc, desc.pad_left)
+        start_row = skipped_padding(cfg, desc, desc.pad_top)
+        start_col = skipped_padding(cfg, desc, desc.pad_left)
         if cfg.window:
             streamed = oh - start_row
             # In pair and quad mode the kept column of a pair is the one a whole number of
@@ -176,11 +188,11 @@ class ActivationAddressGenerator(ConfiguredComponent):
         else:
             m.d.comb += keep.eq(1)
         m.d.comb += flags.keep.eq(keep)
-        last_pixel = keep & (pixel == ends.m)
+        at_last_pixel = Signal()  # registered beside `pixel` (hw.pipeline.next_is_last)
+        last_pixel = keep & at_last_pixel
 
-        # The address takes three registered stages, so that its products do not set the
-        # accelerator's clock (docs/verilog.md): the loop counters issue a read whenever the
-        # pipeline moves, and the whole pipeline waits while its last stage (the range on
+        # The address takes three registered stages: the loop counters issue a read whenever
+        # the pipeline moves, and the whole pipeline waits while its last stage (the range on
         # `ranges`) does. A layer launches with it empty: its last range was taken.
         move = ~self.ranges.valid | self.ranges.ready
         issue = self.tiles.valid & move
@@ -193,57 +205,73 @@ class ActivationAddressGenerator(ConfiguredComponent):
                 m.d.sync += register.eq(value)
             return register
 
-        # Stage 1: input row and column of the tap, the channel group's offset, the base.
+        # Stage 1: input row and column of the tap, the words of its row, the base of its
+        # channel group.
         ratio = cfg.rows // cfg.cols
         lanes = Signal(range(max(ratio, 2)))
-        group_base = Signal(len(desc.plane) + 1)
-        # A map held in blocks: rows and columns rounded up to even.
-        padded_h, padded_w = desc.h + desc.h[0], desc.w + desc.w[0]
-        ih = stage((oh * Mux(window, 1, desc.stride_h) + kh * desc.dil_h -
-                    desc.pad_top).as_signed(), "ih")
-        iw = stage((ow * Mux(window, 1, desc.stride_w) + kw * desc.dil_w -
-                    desc.pad_left).as_signed(), "iw")
+        group_base = Signal(address)
+        ih = stage(ih_part + kh_part, "ih")
+        iw = stage(iw_part + kw_part, "iw")
+        row_words = stage((sample_words + ih_words + kh_words)[:address.width], "row_words")
         # A vector-unit layer reads the channel group of its column tile (rows/cols column
         # tiles to a group); an add's second tap reads its second input.
-        base = stage(Mux((desc.op == OP_ADD) & (kh == 1), desc.in2_base, desc.in_base) +
-                     group_base + g * desc.plane, "tap_base")
-        row0_1, flags_1, step_1 = stage(row0, "row0_1"), stage(flags, "flags_1"), \
-            stage(step, "step_1")
-        # Stage 2: inside the map (each word of a block), the row, the base plus the column
+        base = stage((Mux((desc.op == OP_ADD) & (kh == 1), desc.in2_base, desc.in_base) +
+                      group_base + group_words)[:address.width], "tap_base")
+        flags_1, step_1, quad_1 = (stage(flags, "flags_1"), stage(step, "step_1"),
+                                   stage(quad, "quad_1"))
+        # Stage 2: inside the map (each word of a block), the row's first word, the column
         # (a map held in blocks has ⌈w/2⌉ blocks of 4 words a row pair).
         inside_rows = [(ih + i >= 0) & (ih + i < desc.h) for i in range(2)]
         inside_cols = [(iw + i >= 0) & (iw + i < desc.w) for i in range(2)]
         per_row = cfg.act_words_per_row
-        quad_1 = stage(quad, "quad_1")
         inside = stage(Cat(*[Mux(quad_1, inside_rows[i >> 1] & inside_cols[i & 1],
                                  inside_rows[0] & inside_cols[0]) for i in range(per_row)]),
                        "inside")
-        row = stage((row0_1 + ih).as_signed(), "row")
-        column_base = stage(base + Mux(quad_1, iw << 1, iw), "column_base")
+        row_base = stage((base + row_words)[:address.width], "row_base")
+        column = stage(Mux(quad_1, iw << 1, iw)[:address.width], "column")
         flags_2, step_2, quad_2 = (stage(flags_1, "flags_2"), stage(step_1, "step_2"),
                                    stage(quad_1, "quad_2"))
         # Stage 3: the range.
         with m.If(move):
             m.d.sync += [valid[0].eq(issue), valid[1].eq(valid[0]),
                          self.ranges.valid.eq(valid[1]),
-                         self.ranges.payload.base.eq(
-                             Mux(inside[0], column_base + row * Mux(quad_2, padded_w, desc.w),
-                                 0)),
+                         self.ranges.payload.base.eq(Mux(inside[0], row_base + column, 0)),
                          self.ranges.payload.count.eq(Mux(quad_2, 4, step_2)),
                          self.ranges.payload.tag.eq(Cat(~inside, flags_2))]
             if per_row > 1:
                 m.d.sync += self.ranges.payload.span.eq(Mux(quad_2, 2, step_2 == 2))
         m.d.comb += self.tiles.ready.eq(move & last_pixel)
+
+        def restart_rows(first_part, first_words):
+            """The output row back at the sample's first (the window layer's raster at its
+            first streamed row)."""
+            return [ih_part.eq(first_part), ih_words.eq(first_words), row_phase.eq(0)]
+
+        def restart_columns(first_part):
+            return [iw_part.eq(first_part), col_phase.eq(0)]
+
+        def restart_pixels():
+            return [oh.eq(start_row), ow.eq(start_col), pixel.eq(0), sample_words.eq(0),
+                    *restart_rows(ih_first, steps.first_row_words), *restart_columns(iw_first)]
+
         with m.If(launch):
             incoming = self.layer.incoming
-            m.d.sync += [g.eq(0), kw.eq(0), kh.eq(0), row0.eq(0), pixel.eq(0), lanes.eq(0),
-                         group_base.eq(0), row_phase.eq(0), col_phase.eq(0),
-                         ow.eq(skipped(incoming, incoming.pad_left)),
-                         oh.eq(skipped(incoming, incoming.pad_top))]
+            top = skipped_padding(cfg, incoming, incoming.pad_top) - incoming.pad_top
+            left = skipped_padding(cfg, incoming, incoming.pad_left) - incoming.pad_left
+            m.d.sync += [g.eq(0), kw.eq(0), kh.eq(0), pixel.eq(0), lanes.eq(0),
+                         at_last_pixel.eq(incoming.m == 1),
+                         group_base.eq(0), group_words.eq(0), sample_words.eq(0),
+                         kh_part.eq(0), kh_words.eq(0), kw_part.eq(0),
+                         ih_first.eq(top), iw_first.eq(left),
+                         *restart_rows(top, steps.first_row_words), *restart_columns(left),
+                         ow.eq(skipped_padding(cfg, incoming, incoming.pad_left)),
+                         oh.eq(skipped_padding(cfg, incoming, incoming.pad_top))]
         with m.Elif(issue):
-            m.d.sync += ow.eq(ow + step)
+            m.d.sync += [ow.eq(ow + step),
+                         iw_part.eq(iw_part + Mux(window, step, desc.stride_w))]
             with m.If(keep):
-                m.d.sync += pixel.eq(pixel + 1)
+                m.d.sync += [pixel.eq(pixel + 1),
+                             at_last_pixel.eq(next_is_last(pixel, ends.m, at_last_pixel))]
             if cfg.window:
                 with m.If(ow + 1 == first):
                     m.d.sync += col_phase.eq(0)
@@ -251,7 +279,9 @@ class ActivationAddressGenerator(ConfiguredComponent):
                     m.d.sync += col_phase.eq(Mux(col_phase == ends.stride_w, 0,
                                                  col_phase + 1))
             with m.If(last_ow):
-                m.d.sync += [ow.eq(start_col), oh.eq(oh + row_step), col_phase.eq(0)]
+                m.d.sync += [ow.eq(start_col), *restart_columns(iw_first), oh.eq(oh + row_step),
+                             ih_part.eq(ih_part + Mux(window, row_step, desc.stride_h)),
+                             ih_words.eq(ih_words + steps.row_words)]
                 if cfg.window:
                     with m.If(oh + 1 == first):
                         m.d.sync += row_phase.eq(0)
@@ -259,26 +289,29 @@ class ActivationAddressGenerator(ConfiguredComponent):
                         m.d.sync += row_phase.eq(Mux(row_phase == ends.stride_h, 0,
                                                      row_phase + 1))
                 with m.If(last_oh):
-                    m.d.sync += [oh.eq(start_row), row_phase.eq(0),
-                                 row0.eq(row0 + Mux(quad, padded_h, desc.h))]
+                    m.d.sync += [oh.eq(start_row),
+                                 *restart_rows(ih_first, steps.first_row_words),
+                                 sample_words.eq(sample_words + steps.sample_words)]
             with m.If(last_pixel):  # the tile is done: next K tile, pixels from the start
-                m.d.sync += [ow.eq(start_col), oh.eq(start_row), row0.eq(0), pixel.eq(0),
-                             row_phase.eq(0), col_phase.eq(0)]
+                m.d.sync += restart_pixels()
                 with m.If(self.tiles.payload.last_k):  # the next column tile starts at K 0
-                    m.d.sync += [g.eq(0), kw.eq(0), kh.eq(0)]
+                    m.d.sync += [g.eq(0), kw.eq(0), kh.eq(0), group_words.eq(0),
+                                 kh_part.eq(0), kh_words.eq(0), kw_part.eq(0)]
                     with m.If(desc.op != OP_MATMUL):
                         with m.If(lanes == ratio - 1):
                             m.d.sync += [lanes.eq(0), group_base.eq(group_base + desc.plane)]
                         with m.Else():
                             m.d.sync += lanes.eq(lanes + 1)
                 with m.Elif(g == ends.groups):
-                    m.d.sync += g.eq(0)
+                    m.d.sync += [g.eq(0), group_words.eq(0)]
                     with m.If(kw == ends.kw):
-                        m.d.sync += [kw.eq(0), kh.eq(kh + 1)]
+                        m.d.sync += [kw.eq(0), kw_part.eq(0), kh.eq(kh + 1),
+                                     kh_part.eq(kh_part + desc.dil_h),
+                                     kh_words.eq(kh_words + steps.dilation_words)]
                     with m.Else():
-                        m.d.sync += kw.eq(kw + 1)
+                        m.d.sync += [kw.eq(kw + 1), kw_part.eq(kw_part + desc.dil_w)]
                 with m.Else():
-                    m.d.sync += g.eq(g + 1)
+                    m.d.sync += [g.eq(g + 1), group_words.eq(group_words + desc.plane)]
 
         # Vectors: padding taps become the input zero point; the sample index of the one on
         # the array's input marks each tile's last.
@@ -307,5 +340,5 @@ class ActivationAddressGenerator(ConfiguredComponent):
             m.d.sync += [sample.eq(0), at_last.eq(self.layer.incoming.m == 1)]
         with m.Elif(self.x.valid & self.x.ready & kept):
             m.d.sync += [sample.eq(Mux(last, 0, sample + 1)),
-                         at_last.eq(Mux(last, ends.m == 0, sample + 1 == ends.m))]
+                         at_last.eq(next_is_last(sample, ends.m, last))]
         return m

@@ -42,10 +42,10 @@ class ArrayConfig:
         share one multiplier and are selected at run time per layer; ``"pow2"`` alone builds
         a shift-only requantizer with no multiplier (with a multiplier present, pow2 layers run
         on the ``single`` path, which is identical for power-of-two multipliers).
-    pipelined_product : register each PE's multiplier as an FPGA DSP block does, at its
-        inputs, inside the product and at its output, and once more beside it
-        (:data:`PRODUCT_REGISTERS` more cycles of latency; :mod:`hw.multiplier`), so the
-        multipliers do not limit the clock.
+    pipelined_product : register each PE's operands in the fabric and its multiplier as an
+        FPGA DSP block does, at its inputs, inside the product and at its output, and once
+        more beside it (``1 +`` :data:`PRODUCT_REGISTERS` more cycles of latency;
+        :mod:`hw.multiplier`), so the multipliers do not limit the clock.
     weight_bits : bits per weight in the accelerator's weight memory: 8, or 4/2/1 for packed
         low-bit weights (two's complement; 1 bit encodes −1/+1), widened to int8 on their way
         into the array. Low-bit weights need ``dtype="int8"``.
@@ -173,9 +173,9 @@ class ArrayConfig:
 
     @property
     def product_latency(self) -> int:
-        """Cycles a PE's product takes before its add: :data:`PRODUCT_REGISTERS` when
-        pipelined, none in a single-cycle PE."""
-        return PRODUCT_REGISTERS if self.pipelined_product else 0
+        """Cycles a PE's product takes before its add: its operands' register and
+        :data:`PRODUCT_REGISTERS` when pipelined, none in a single-cycle PE."""
+        return 1 + PRODUCT_REGISTERS if self.pipelined_product else 0
 
     @property
     def vector_latency(self) -> int:
@@ -207,11 +207,11 @@ class ArrayConfig:
     @property
     def requant_latency(self) -> int:
         """Pipeline depth of the requantizer (:mod:`hw.requant`): the bias add; with a
-        multiplier, the operand's shift (two stages), the multipliers' registers, the partial
-        products' two adds, the rounding shift (three) and its add, and RoundingDivideByPOT
-        (three), or the shift and rounding of a shift-only build; then the zero-point add
-        and the clamp's tests, choice and select."""
-        return 3 + PRODUCT_REGISTERS + 13 if self.has_multiplier else 6
+        multiplier, the operand's shift (three stages), the multipliers' registers, the
+        partial products' two adds, the rounding shift (three) and its add, and
+        RoundingDivideByPOT (three), or the shift and rounding of a shift-only build; then
+        the zero-point add and the clamp's tests, choice and select."""
+        return 4 + PRODUCT_REGISTERS + 13 if self.has_multiplier else 6
 
     # -- serialization -----------------------------------------------------------------------
     def to_dict(self) -> dict:

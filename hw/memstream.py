@@ -75,24 +75,33 @@ class MemoryStreamer(wiring.Component):
             width=width * per_read + extra + self._tag_width, depth=self.FIFO_DEPTH)
         addr = Signal.like(self.cmd.payload.base)
         remaining = Signal.like(self.cmd.payload.count)
+        # Whether no word of the range is left to read, and whether one read is: registered
+        # beside `remaining`, so that a read's enable and the next command's ready are a LUT
+        # or two from registers, not a compare of the whole count.
+        idle, final = Signal(init=1), Signal()
+        # Reads issued and not yet taken out of the FIFO (in flight or in it): the FIFO has
+        # room for every one of them.
+        held = Signal(range(self.FIFO_DEPTH + 1))
         # in_flight[-1]: a read issued read_latency cycles ago lands in the FIFO this cycle.
         in_flight = [Signal(name=f"in_flight{i + 1}") for i in range(self._latency)]
         tag = Signal(self._tag_width)
-        issue = (remaining != 0) & (buf.level + sum(in_flight) < self.FIFO_DEPTH - 1)
+        issue = ~idle & (held < self.FIFO_DEPTH - 1)
+        taken = self.words.valid & self.words.ready
         row, out = self.data, buf.r_data[:width * per_read]
         if per_read > 1:
             span = Signal(extra)
             step = Const(1, per_read.bit_length()) << span
+            first_step = Const(1, per_read.bit_length()) << self.cmd.payload.span
             row = Cat(self.data, delayed(m, addr[:extra], self._latency, name="offset"))
             # The read's words from the one its address selected, in the low bits.
             out = out >> (buf.r_data[width * per_read:][:extra] * width)
             with m.If(self.cmd.valid & self.cmd.ready):
                 m.d.sync += span.eq(self.cmd.payload.span)
         else:
-            step = 1
+            step = first_step = 1
         m.d.comb += [
             # The next range may start in the cycle the last word of this one is issued.
-            self.cmd.ready.eq((remaining == 0) | (issue & (remaining == step))),
+            self.cmd.ready.eq(idle | (issue & final)),
             self.addr.eq(addr[extra:]),
             self.en.eq(issue),
             buf.w_data.eq(Cat(row, delayed(m, tag, self._latency, name="tag_in_flight"))
@@ -103,11 +112,15 @@ class MemoryStreamer(wiring.Component):
             self.words.valid.eq(buf.r_rdy),
             buf.r_en.eq(self.words.ready),
         ]
-        m.d.sync += [stage.eq(before) for stage, before in zip(in_flight, [issue, *in_flight])]
+        m.d.sync += [*[stage.eq(before) for stage, before in zip(in_flight, [issue, *in_flight])],
+                     held.eq(held + issue - taken)]
         with m.If(self.cmd.valid & self.cmd.ready):
-            m.d.sync += [addr.eq(self.cmd.payload.base), remaining.eq(self.cmd.payload.count)]
+            count = self.cmd.payload.count
+            m.d.sync += [addr.eq(self.cmd.payload.base), remaining.eq(count),
+                         idle.eq(count == 0), final.eq(count == first_step)]
             if self._tag_width:
                 m.d.sync += tag.eq(self.cmd.payload.tag)
         with m.Elif(issue):
-            m.d.sync += [addr.eq(addr + step), remaining.eq(remaining - step)]
+            m.d.sync += [addr.eq(addr + step), remaining.eq(remaining - step), idle.eq(final),
+                         final.eq(remaining == step << 1)]
         return m

@@ -1,9 +1,9 @@
-"""Small pipeline helpers: delay lines, valid bits, shifts in stages and per-lane copies, for
-every component that registers a value on its way."""
+"""Small pipeline helpers: delay lines, valid bits, shifts in stages, per-lane copies and loop
+counters' last-value flags, for every component that registers a value on its way."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 
 
 def delay_line(m: Module, value, cycles: int, *, name: str) -> list:
@@ -70,3 +70,12 @@ def lane_copies(m: Module, value, count: int, *, name: str) -> list[Signal]:
         m.d.sync += copy.eq(value)
         copies.append(copy)
     return copies
+
+
+def next_is_last(counter, end, last):
+    """Whether a loop counter that counts from 0 to ``end`` (a register: the loop's last
+    value) and back to 0 is at ``end`` after its next step, ``last`` saying whether it is
+    now. Registered beside the counter as it steps, it lets what the loop's end enables
+    (the next counters, a stream's ``last``) be a LUT from registers, not a compare of the
+    counter."""
+    return Mux(last, end == 0, counter + 1 == end)

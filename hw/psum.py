@@ -13,7 +13,7 @@ from .array import accumulator_stream_layout
 from .config import ArrayConfig
 from .contract import LAYER_OPS, address_bits, memory_shapes
 from .layouts import lane_params_layout
-from .pipeline import delay_line
+from .pipeline import delay_line, next_is_last
 from .requant import requant_input_layout
 from .sequencer import LayerSignature
 
@@ -87,14 +87,20 @@ class PartialSumAccumulator(ConfiguredComponent):
         sample, kt, nt = Signal.like(desc.m), Signal(len(desc.k_tiles)), \
             Signal(len(desc.n_tiles))
         beat = self.acc.valid
-        last_m, last_k = sample == ends.m, kt == ends.k_tiles
+        # Whether the sample and the K tile are the last, registered beside the counters
+        # (hw.pipeline.next_is_last).
+        last_m, last_k = Signal(), Signal()
         with m.If(launch):
-            m.d.sync += [sample.eq(0), kt.eq(0), nt.eq(0)]
+            incoming = self.layer.incoming
+            m.d.sync += [sample.eq(0), kt.eq(0), nt.eq(0), last_m.eq(incoming.m == 1),
+                         last_k.eq(incoming.k_tiles == 1)]
         with m.Elif(beat):
             m.d.sync += [sample.eq(Mux(last_m, 0, sample + 1)),
+                         last_m.eq(next_is_last(sample, ends.m, last_m)),
                          nt.eq(Mux(last_m & last_k, nt + 1, nt))]
             with m.If(last_m):
-                m.d.sync += kt.eq(Mux(last_k, 0, kt + 1))
+                m.d.sync += [kt.eq(Mux(last_k, 0, kt + 1)),
+                             last_k.eq(next_is_last(kt, ends.k_tiles, last_k))]
         m.d.comb += rd.addr.eq(sample)
         param_addr = Signal.like(self.param_addr)
         m.d.sync += param_addr.eq(desc.p_base + nt)
@@ -114,7 +120,13 @@ class PartialSumAccumulator(ConfiguredComponent):
         # ahead (stage 2 now, 3 next cycle) is only computed next cycle: a flag. The two
         # further ahead (stages 3 and 4) are here now: the newer of them that matches is
         # chosen now, so the next cycle has two running values to add to, not four.
-        same = [valid[stage] & (samples[stage] == samples[1]) for stage in (2, 3, 4)]
+        # Each compare is made a cycle ahead, one stage earlier on both sides.
+        matched = []
+        for stage in (2, 3, 4):
+            match = Signal(name=f"sample_match{stage}")
+            m.d.sync += match.eq(samples[stage - 1] == samples[0])
+            matched.append(match)
+        same = [valid[stage] & match for stage, match in zip((2, 3, 4), matched)]
         just_ahead, use_older = Signal(name="forward_newest"), Signal(name="forward_older")
         older = Signal(sums_layout, name="older")
         totals = [Signal(sums_layout, name=f"total{3 + ahead}") for ahead in range(2)]

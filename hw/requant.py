@@ -64,8 +64,8 @@ def requant_output_layout(config: ArrayConfig) -> data.StructLayout:
 
 
 #: The stage whose registers hold a multiplier lane's partial products: the sum (1), the
-#: operand (2 and 3), then the multipliers' registers (:func:`hw.multiplier.registered_product`).
-_MULTIPLIED = 3 + PRODUCT_REGISTERS
+#: operand (2 to 4), then the multipliers' registers (:func:`hw.multiplier.registered_product`).
+_MULTIPLIED = 4 + PRODUCT_REGISTERS
 
 
 def _wrap32(value):
@@ -181,7 +181,7 @@ class Requantizer(ConfiguredComponent):
             total = Signal(signed(32), name=f"sum{lane}", reset_less=True)
             m.d.sync += total.eq(_wrap32(self.i.payload.data[lane] + params.bias[lane]))
             if cfg.has_multiplier:
-                m0 = delay_line(m, params.m0[lane], 3, name=f"m0_{lane}")[-1]
+                m0 = delay_line(m, params.m0[lane], 4, name=f"m0_{lane}")[-1]
                 scaled = self._multiply_and_round(m, platform, lane, total, m0, shift,
                                                   double[lane])
             else:
@@ -237,11 +237,13 @@ class Requantizer(ConfiguredComponent):
         delay-line taps. What depends on the shift alone (the rounding shifts, their half and
         masks) is registered a stage before it is used, so no stage decodes a shift on its
         way to an adder."""
-        # Double rounding's left shift (single rounding's is 0), in stages 2 and 3.
+        # Double rounding's left shift (single rounding's is 0), in stages 2 to 4: the last
+        # feeds the DSP blocks' inputs, so it is the one a bit of the amount (a 2:1 select
+        # routed to the blocks' row, where 3 LUT levels and that route set the clock).
         left = Signal(5, name=f"left{lane}", reset_less=True)
         m.d.sync += left.eq(Mux(double[0] & (shift[0] > 0), shift[0], 0).as_unsigned()[:5])
         operand = shift_in_stages(m, total, left, signed(32), left=True,
-                                  name=f"operand{lane}")
+                                  name=f"operand{lane}", splits=(2, 4))
 
         # The 32×31-bit product as four 16×16-bit partial products, one DSP block each with
         # its own registers (hw.multiplier), summed in the two stages after them.

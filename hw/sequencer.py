@@ -8,10 +8,12 @@ from amaranth.lib.wiring import In, Out
 
 from .block_ram import READ_LATENCY
 from .component import ConfiguredComponent
-from .config import ArrayConfig
+from .config import PRODUCT_REGISTERS, ArrayConfig
 from .contract import LAYER_OPS, TILE_COUNT_BITS, address_bits
+from .geometry import WALK_STEPS, walk_steps, walk_steps_layout
 from .layouts import LOOP_BOUNDS, descriptor_layout, loop_ends_layout
 from .memstream import range_command_layout
+from .pipeline import next_is_last
 
 __all__ = ["LayerSignature", "RANGE_COUNT_BITS", "Sequencer", "TILE_LAYOUT",
            "weight_count_bits"]
@@ -52,12 +54,17 @@ class LayerSignature(wiring.Signature):
     ends : ``Out(loop_ends_layout(config))``
         With ``desc``, its loop bounds less one (:data:`~hw.layouts.LOOP_BOUNDS`): a counter
         is compared with a register, not with a subtraction from one.
+    steps : ``Out(walk_steps_layout(config))``
+        The products the layer's walk over its input map steps by
+        (:data:`~hw.geometry.WALK_STEPS`), so the address generator only adds: from the
+        launch cycle (with ``incoming``) until the layer's outputs are written.
     """
 
     def __init__(self, config: ArrayConfig):
         layout = descriptor_layout(config)
         super().__init__({"launch": Out(1), "incoming": Out(layout), "desc": Out(layout),
-                          "ends": Out(loop_ends_layout(config))})
+                          "ends": Out(loop_ends_layout(config)),
+                          "steps": Out(walk_steps_layout(config))})
 
 
 class Sequencer(ConfiguredComponent):
@@ -128,6 +135,11 @@ class Sequencer(ConfiguredComponent):
         invalid_now = ((fetched.m == 0) | (fetched.m > cfg.psum_depth) | (fetched.k_tiles == 0)
                    | (fetched.n_tiles == 0) | (fetched.op >= len(LAYER_OPS))
                    | ((fetched.op == WINDOW) if not cfg.window else 0) | misaligned)
+        # The program memory's read port is the sequencer's alone and no host writes it while
+        # a program runs, so what it returned, and the steps made of it, hold until the next
+        # fetch.
+        steps = walk_steps(m, cfg, fetched, platform=platform)
+        m.d.comb += [getattr(self.layer.steps, name).eq(steps[name]) for name in WALK_STEPS]
         invalid, checking = Signal(), Signal()
         m.d.sync += invalid.eq(invalid_now)
         with m.FSM():
@@ -135,9 +147,11 @@ class Sequencer(ConfiguredComponent):
                 with m.If(self.start):
                     m.d.sync += [pc.eq(self.start_pc), self.done.eq(0), self.error.eq(0)]
                     m.next = "FETCH"
-            # The program memory answers READ_LATENCY cycles after the address; the checks on
-            # what it returned take a cycle of their own.
-            waits = ["FETCH", *[f"READ{i + 1}" for i in range(READ_LATENCY - 1)], "CHECK"]
+            # The program memory answers READ_LATENCY cycles after the address; the walk's
+            # steps are products of what it returned, registered as a DSP block registers
+            # them; the checks take the last cycle of those.
+            waits = ["FETCH", *[f"READ{i + 1}" for i in range(READ_LATENCY - 1)],
+                     *[f"STEPS{i + 1}" for i in range(PRODUCT_REGISTERS - 1)], "CHECK"]
             for state, following in zip(waits, [*waits[1:], "LOAD"]):
                 with m.State(state):
                     m.d.comb += [self.busy.eq(1), checking.eq(state == "CHECK")]
@@ -200,12 +214,13 @@ class Sequencer(ConfiguredComponent):
         # The tile loop.
         t_pending = Signal()
         nt, kt = Signal(TILE_COUNT_BITS), Signal(TILE_COUNT_BITS)
-        last_k = kt == self.layer.ends.k_tiles
+        last_k = Signal()  # registered beside kt (hw.pipeline.next_is_last)
         m.d.comb += [self.tiles.valid.eq(t_pending), self.tiles.payload.nt.eq(nt),
                      self.tiles.payload.kt.eq(kt), self.tiles.payload.last_k.eq(last_k)]
         with m.If(launch):
-            m.d.sync += [t_pending.eq(1), nt.eq(0), kt.eq(0)]
+            m.d.sync += [t_pending.eq(1), nt.eq(0), kt.eq(0), last_k.eq(fetched.k_tiles == 1)]
         with m.Elif(self.tiles.valid & self.tiles.ready):
+            m.d.sync += last_k.eq(next_is_last(kt, self.layer.ends.k_tiles, last_k))
             with m.If(last_k):
                 m.d.sync += [kt.eq(0), nt.eq(nt + 1)]
                 with m.If(nt == self.layer.ends.n_tiles):

@@ -10,6 +10,7 @@ from amaranth.lib.wiring import In, Out
 from .component import ConfiguredComponent
 from .config import ArrayConfig
 from .contract import address_bits
+from .pipeline import next_is_last
 from .requant import requant_output_layout
 from .sequencer import LayerSignature
 
@@ -73,11 +74,16 @@ class OutputWriter(ConfiguredComponent):
         sample, nt = Signal.like(desc.m), Signal(len(desc.n_tiles))
         group = Signal(range(max(ratio, 2)))
         word = Signal.like(desc.out_base)  # the first word of the current group's tiles
+        # Whether each counter is at its last value, registered beside it
+        # (hw.pipeline.next_is_last), so no compare of a counter enables the others.
+        last_sample, last_x, last_y = Signal(), Signal(), Signal()
+        incoming = self.layer.incoming
         with m.If(launch):
-            m.d.sync += [sample.eq(0), nt.eq(0), group.eq(0),
-                         word.eq(self.layer.incoming.out_base)]
+            m.d.sync += [sample.eq(0), nt.eq(0), group.eq(0), word.eq(incoming.out_base),
+                         last_sample.eq(incoming.m == 1)]
         with m.Elif(valid):
-            with m.If(sample == ends.m):
+            m.d.sync += last_sample.eq(next_is_last(sample, ends.m, last_sample))
+            with m.If(last_sample):
                 m.d.sync += [sample.eq(0), nt.eq(nt + 1)]
                 with m.If(group == ratio - 1):
                     m.d.sync += [group.eq(0), word.eq(word + desc.out_plane)]
@@ -96,13 +102,18 @@ class OutputWriter(ConfiguredComponent):
         block_row = Signal.like(desc.out_plane)
         row_words = Signal.like(desc.out_plane)
         m.d.sync += row_words.eq((desc.ow + desc.ow[0]) << 1)  # the layer's, a cycle after
-        with m.If(launch | (valid & (sample == ends.m))):
-            m.d.sync += [x.eq(0), y.eq(0), block_row.eq(0)]
+        with m.If(launch):
+            m.d.sync += [x.eq(0), y.eq(0), block_row.eq(0), last_x.eq(incoming.ow == 1),
+                         last_y.eq(incoming.oh == 1)]
+        with m.Elif(valid & last_sample):
+            m.d.sync += [x.eq(0), y.eq(0), block_row.eq(0), last_x.eq(ends.ow == 0),
+                         last_y.eq(ends.oh == 0)]
         with m.Elif(valid):
-            m.d.sync += x.eq(x + 1)
-            with m.If(x == ends.ow):
-                m.d.sync += [x.eq(0), y.eq(Mux(y == ends.oh, 0, y + 1))]
-                with m.If(y[0] | (y == ends.oh)):
+            m.d.sync += [x.eq(x + 1), last_x.eq(next_is_last(x, ends.ow, last_x))]
+            with m.If(last_x):
+                m.d.sync += [x.eq(0), y.eq(Mux(last_y, 0, y + 1)),
+                             last_y.eq(next_is_last(y, ends.oh, last_y))]
+                with m.If(y[0] | last_y):
                     m.d.sync += block_row.eq(block_row + row_words)
         # Pixel (y, x) is 2·(y mod 2) + 4·(x div 2) + x mod 2 words into its block row: bits
         # placed side by side, as the row is a multiple of 4.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from hw import ArrayConfig
 from hw.block_ram import READ_LATENCY
+from hw.config import PRODUCT_REGISTERS
 
 
 #: Cycles from a layer's launch to its first activation vector at a unit's input: the tile
@@ -14,8 +15,9 @@ from hw.block_ram import READ_LATENCY
 #: streamer's command, its read and its FIFO.
 ACTIVATION_LATENCY = 7 + READ_LATENCY
 #: Cycles from a descriptor's fetch to its layer's launch: the fetch, the program memory's
-#: read, the descriptor's checks (hw.sequencer's FETCH, READ…, CHECK and LOAD).
-FETCH_CYCLES = 2 + READ_LATENCY
+#: read, the products of the address generator's walk (hw.geometry), whose last cycle checks
+#: the descriptor, and the load (hw.sequencer's FETCH, READ…, STEPS…, CHECK and LOAD).
+FETCH_CYCLES = 1 + READ_LATENCY + PRODUCT_REGISTERS
 #: Cycles from a layer's launch to its first weight word at a unit: the weight ranges' FIFO,
 #: the weight streamer's command, its read and its FIFO.
 WEIGHT_LATENCY = 3 + READ_LATENCY

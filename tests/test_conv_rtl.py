@@ -65,12 +65,13 @@ def test_operators_without_hardware_are_placed_on_the_host_with_the_reason():
 def test_the_cycle_model_of_a_convolution_is_its_gemm():
     layer = partition(load_tflite(MODELS / "conv_same.tflite")).layers[0]
     # M = 2·81 pixels, K = 3·3·⌈3/4⌉·4, N = 8: 9·2 tiles of 162 vectors each, after the
-    # descriptor fetch (4) and the first vector's way to the array (9: the tile loop, the
-    # address generator's 3 stages, the ranges' FIFO, the streamer), later than the weight
+    # descriptor fetch and its walk's products (7) and the first vector's way to the array
+    # (9: the tile loop, the address generator's 3 stages, the ranges' FIFO, the streamer),
+    # later than the weight
     # streamer's latency (5) and the first tile's 4 rows, loaded two a beat (2); then the
     # drain, to the output writer's two stages.
     assert CONFIG.weight_load_rows == 2
-    assert layer_cycles(CONFIG, layer, 2) == 4 + 9 + 18 * 162 + (
+    assert layer_cycles(CONFIG, layer, 2) == 7 + 9 + 18 * 162 + (
         CONFIG.array_latency + CONFIG.psum_latency + CONFIG.requant_latency + 2)
 
 

@@ -58,7 +58,7 @@ def test_the_core_and_readme_describe_the_design(tmp_path, bus, top):
         assert f"| `{name}` | {port['direction']} | {port['width']} |" in readme
     for name, offset in REGISTERS.items():
         assert (f"| 0x{offset:03X} | `{name}` |" in readme) == (bus == "axi-lite")
-    assert "Requantizer: 20 cycles." in readme
+    assert "Requantizer: 21 cycles." in readme
     assert ("DP16KD" in readme) == bool(bus)
 
 

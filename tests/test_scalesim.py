@@ -36,7 +36,7 @@ def scalesim_formula(config: ArrayConfig, m: int, k: int, n: int) -> int:
 
 def difference_formula(config: ArrayConfig, m: int, k: int, n: int) -> int:
     """ours − SCALE-Sim on the same GEMM, per regime of M (T' = tiles − 1, B = the beats a
-    tile's weights take, rows / weight_load_rows): a constant P + A + Q + 14 − (R − B) (P, A
+    tile's weights take, rows / weight_load_rows): a constant P + A + Q + 17 − (R − B) (P, A
     and Q the product's, the partial-sum accumulator's and the requantizer's pipelines; our
     first load takes B cycles, SCALE-Sim's R), plus the cycles our first vector comes after
     the first tile's weights on an array that loads them in fewer than 4 beats (L = max(0,
@@ -46,7 +46,7 @@ def difference_formula(config: ArrayConfig, m: int, k: int, n: int) -> int:
     beats = r // config.weight_load_rows
     later = _tiles(config, k, n) - 1
     lag = max(0, 4 - beats)
-    constant = config.product_latency + config.psum_latency + config.requant_latency + 14 - (
+    constant = config.product_latency + config.psum_latency + config.requant_latency + 17 - (
         r - beats)
     if m >= beats:         # streaming: our tiles back to back
         return constant + lag - later * (2 * r + c - 2)

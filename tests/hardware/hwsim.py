@@ -7,7 +7,9 @@ from amaranth.hdl import Module
 from amaranth.lib import memory
 from amaranth.sim import Simulator
 
+from hw import ArrayConfig
 from hw.block_ram import registered_read
+from hw.contract import LAYER_OPS, address_bits
 from hw.layouts import LOOP_BOUNDS
 
 
@@ -19,17 +21,38 @@ def simulate(top, testbench) -> None:
     sim.run()
 
 
-async def launch(ctx, port, word, layer: dict, previous: dict | None = None) -> None:
+def walk_steps(config: ArrayConfig, layer: dict) -> dict[str, int]:
+    """What the sequencer presents as ``steps`` for descriptor ``layer`` (hw.geometry's
+    WALK_STEPS, stated here from docs/images.md): the words of an input row (in quad mode,
+    of half a row pair of 2×2 blocks: ``w`` rounded up to even) times the rows an output row
+    steps, a kernel row steps, a sample holds, and the first streamed row lies at, modulo
+    the activation memory's addresses."""
+    window = config.window and layer["op"] == LAYER_OPS.index("window")
+    quad = window and layer["quad"]
+    width = layer["w"] + layer["w"] % 2 if quad else layer["w"]
+    height = layer["h"] + layer["h"] % 2 if quad else layer["h"]
+    first_row = (min(layer["pad_top"], config.window - 1) if window else 0) - layer["pad_top"]
+    rows = {"row_words": (2 if quad else 1) if window else layer["stride_h"],
+            "dilation_words": layer["dil_h"], "sample_words": height,
+            "first_row_words": first_row}
+    return {name: rows[name] * width % (1 << address_bits(config.act_depth)) for name in rows}
+
+
+async def launch(ctx, port, word, layer: dict, previous: dict | None = None, *,
+                 steps: dict | None = None) -> None:
     """Launch ``layer`` on a component's ``LayerSignature`` ``port`` as the sequencer does:
     ``incoming`` carries it (packed with the descriptor ``word``) in the launch cycle, while
     ``desc`` (and ``ends``, its loop bounds less one) still holds the ``previous`` layer; from
-    the next cycle ``desc`` holds it."""
+    the next cycle ``desc`` holds it. ``steps`` (:func:`walk_steps`), for a component that
+    walks the input map, are set from the launch cycle."""
     def hold(values: dict) -> None:
         ctx.set(port.desc.as_value(), word.pack(values))
         for name in LOOP_BOUNDS:
             ctx.set(getattr(port.ends, name), values[name] - 1)
     ctx.set(port.launch, 1)
     ctx.set(port.incoming.as_value(), word.pack(layer))
+    for name, value in (steps or {}).items():
+        ctx.set(getattr(port.steps, name), value)
     if previous is not None:
         hold(previous)
     await ctx.tick()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hwsim import launch, simulate
+from hwsim import launch, simulate, walk_steps
 
 from hw import ArrayConfig
 from hw.addrgen import ActivationAddressGenerator
@@ -125,7 +125,8 @@ def _run(layers: list[dict], rng) -> list[dict]:
             total = len(expected_taps(layer))
             seen = {"ranges": [], "vectors": [], "words": []}
             pending: list[int] = []  # words answering the ranges issued so far
-            await launch(ctx, dut.layer, WORD, layer, previous)
+            await launch(ctx, dut.layer, WORD, layer, previous,
+                         steps=walk_steps(CONFIG, layer))
             while len(seen["vectors"]) < total:
                 ctx.set(dut.tiles.valid, int(bool(tiles) and rng.integers(4) > 0))
                 if tiles:

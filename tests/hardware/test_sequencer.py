@@ -8,10 +8,11 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from hwsim import simulate, with_rom
+from hwsim import simulate, walk_steps, with_rom
 
 from hw import ArrayConfig
 from hw.contract import LAYER_OPS, descriptor_format
+from hw.geometry import WALK_STEPS
 from hw.layouts import LOOP_BOUNDS
 from hw.sequencer import Sequencer
 from quantizer.cycles import FETCH_CYCLES
@@ -43,7 +44,10 @@ def _run(program: list[dict], rng, *, done_after: int = 3, max_cycles: int = 200
     top = with_rom(dut, [WORD.pack(v) for v in program], WORD.size, CONFIG.program_depth,
                    dut.program_addr, dut.program_data)
     seen = {"launches": [], "descs": [], "ends": [], "weights": [], "tiles": [], "done": None,
-            "error": None, "layer_done": []}
+            "error": None, "layer_done": [], "steps": []}
+
+    def steps(ctx) -> dict:
+        return {name: ctx.get(getattr(dut.layer.steps, name)) for name in WALK_STEPS}
 
     async def testbench(ctx):
         ctx.set(dut.start_pc, start_pc)
@@ -62,6 +66,7 @@ def _run(program: list[dict], rng, *, done_after: int = 3, max_cycles: int = 200
             if ctx.get(dut.layer.launch):
                 layer = {f.name: ctx.get(getattr(dut.layer.incoming, f.name)) for f in WORD}
                 seen["launches"].append((cycle, layer))
+                seen["steps"].append([steps(ctx)])
                 ctx.set(dut.layer_done, 0)
                 countdown, issued = None, set()
             if ctx.get(dut.weights.valid) and ctx.get(dut.weights.ready):
@@ -81,6 +86,7 @@ def _run(program: list[dict], rng, *, done_after: int = 3, max_cycles: int = 200
                 if countdown == 0:
                     ctx.set(dut.layer_done, 1)
                     seen["layer_done"].append(cycle)
+                    seen["steps"][-1].append(steps(ctx))
                     countdown = None
                 else:
                     countdown -= 1
@@ -104,6 +110,8 @@ def test_runs_every_layer_as_the_contract_packed_it(seed):
     # Beside each descriptor, its loop bounds less one (whatever the field's value).
     assert seen["ends"] == [{name: layer[name] - 1 for name in LOOP_BOUNDS}
                             for layer in program]
+    # The walk's steps, from the launch until the layer is written.
+    assert seen["steps"] == [[walk_steps(CONFIG, layer)] * 2 for layer in program]
     # A range per tile, the tiles one after the other from w_base: rows weight words on the
     # array, read two a beat (span 1), window² on the window unit, one on the vector unit.
     assert CONFIG.weight_load_rows == 2
@@ -126,15 +134,16 @@ def test_runs_the_program_at_start_pc(seed):
     assert seen["error"] == 0
 
 
-def test_timing_fetch_and_load_take_four_cycles():
-    """Start (cycle 0) → fetch, the read's two cycles, the checks → launch in cycle 4; a
-    written layer → the next launch four cycles later; the last layer written → done the
-    cycle after. The cycle model (quantizer/cycles.py) counts on these."""
+def test_timing_fetch_and_load_take_seven_cycles():
+    """Start (cycle 0) → fetch, the read's two cycles, three more for the walk's steps (a
+    DSP block's four registers from the read's data, the checks in the last) → launch in
+    cycle 7; a written layer → the next launch seven cycles later; the last layer written →
+    done the cycle after. The cycle model (quantizer/cycles.py) counts on these."""
     rng = np.random.default_rng(0)
     seen = _run([_layer(rng), _layer(rng, last=1)], rng)
     launches = [cycle for cycle, _layer in seen["launches"]]
-    assert launches[0] == 4 == FETCH_CYCLES
-    assert launches[1] == seen["layer_done"][0] + 4
+    assert launches[0] == 7 == FETCH_CYCLES
+    assert launches[1] == seen["layer_done"][0] + 7
     assert seen["done"] == seen["layer_done"][1] + 1
 
 
