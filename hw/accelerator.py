@@ -41,7 +41,7 @@ from amaranth.lib.wiring import In, Out
 
 from .block_ram import READ_LATENCY, ram_attrs, registered_read
 from .component import ConfiguredComponent
-from .addrgen import ActivationAddressGenerator
+from .addrgen import RANGE_COUNT_BITS, ActivationAddressGenerator
 from .array import SystolicArray
 from .config import ArrayConfig
 from .contract import (LAYER_OPS, MEM_ACTIVATIONS, MEM_PARAMS, MEM_PROGRAM, MEM_WEIGHTS,
@@ -51,7 +51,7 @@ from .memstream import MemoryStreamer
 from .pipeline import delayed
 from .psum import PartialSumAccumulator
 from .requant import Requantizer
-from .sequencer import RANGE_COUNT_BITS, Sequencer, weight_count_bits
+from .sequencer import Sequencer, layer_register, weight_count_bits
 from .unpack import unpack_weights
 from .vector import VectorUnit
 from .window import WindowUnit
@@ -240,9 +240,15 @@ class Accelerator(ConfiguredComponent):
 
         # Activations: tiles → ranges → words → vectors.
         wiring.connect(m, seq.tiles, addrgen.tiles)
-        _buffered(m, addrgen.ranges, x_stream.cmd, "ranges")
+        wiring.connect(m, addrgen.ranges, x_stream.cmd)
         wiring.connect(m, x_stream.words, addrgen.words)
-        m.d.comb += [unit.x.payload.eq(addrgen.x.payload) for unit in units]
+        # Each unit's input zero point is a copy of its own, not the address generator's one
+        # register routed to the array's edge and every lane of the other units.
+        for unit, name in zip(units, ("array", "vector", "window")):
+            m.d.comb += [unit.x.payload.data.eq(addrgen.x.payload.data),
+                         unit.x.payload.last.eq(addrgen.x.payload.last),
+                         unit.x.payload.zero.eq(layer_register(
+                             m, seq.layer, seq.layer.incoming.zx, name=f"{name}_zx"))]
         if cfg.window:
             m.d.comb += [window.raster.eq(addrgen.x_raster), window.x_rest.eq(addrgen.x_rest)]
         _route(m, addrgen.x, [(s, u.x) for s, u in zip(selects, units)])

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream
+from amaranth.lib import data, fifo, stream
 from amaranth.lib.wiring import In, Out
 
 from .component import ConfiguredComponent
@@ -15,9 +15,13 @@ from .contract import (LAYER_OPS, PAD_BITS, SPATIAL_BITS, STEP_BITS, TILE_COUNT_
 from .geometry import skipped_padding
 from .memstream import range_command_layout
 from .pipeline import next_is_last
-from .sequencer import RANGE_COUNT_BITS, TILE_LAYOUT, LayerSignature
+from .sequencer import TILE_LAYOUT, LayerSignature, layer_register
 
-__all__ = ["ActivationAddressGenerator", "raster_flags_layout"]
+__all__ = ["ActivationAddressGenerator", "RANGE_COUNT_BITS", "raster_flags_layout"]
+
+#: Width of an activation range's word count: a range is one beat, of 1, 2 or 4 words (so the
+#: streamer's compares on it are a LUT each).
+RANGE_COUNT_BITS = 3
 
 OP_MATMUL, OP_MAX, OP_ADD, OP_WINDOW = (LAYER_OPS.index(name)
                                         for name in ("matmul", "max", "add", "window"))
@@ -81,8 +85,9 @@ class ActivationAddressGenerator(ConfiguredComponent):
 
     One range per vector, one per cycle (a word, two, or a row in quad mode): the streamer
     reads one a cycle, as it would a tile's range, and carries the padding and raster flags
-    as its tag. The address takes three registered stages: a tile's first range comes three
-    cycles after the tile (:data:`quantizer.cycles.ACTIVATION_LATENCY` counts them).
+    as its tag. The address takes three registered stages into a FIFO (:attr:`RANGE_BUFFER`
+    ranges): a tile's first range comes four cycles after the tile
+    (:data:`quantizer.cycles.ACTIVATION_LATENCY` counts them).
 
     Parameters
     ----------
@@ -109,6 +114,10 @@ class ActivationAddressGenerator(ConfiguredComponent):
         With each vector on ``x``: where it sits in a ``window`` layer's raster (``keep`` is
         always set for other layers).
     """
+
+    #: Ranges the FIFO after the address's stages holds: enough for the three stages and the
+    #: cycle a credit takes to come back, so the ranges flow at one a cycle.
+    RANGE_BUFFER = 6
 
     def __init__(self, config: ArrayConfig):
         per_row = config.act_words_per_row
@@ -149,25 +158,52 @@ class ActivationAddressGenerator(ConfiguredComponent):
             Signal(address, name=name)
             for name in ("ih_words", "kh_words", "sample_words", "group_words"))
         steps = self.layer.steps
-        window = (desc.op == OP_WINDOW) if cfg.window else Const(0)
-        pair = (window & desc.pair) if cfg.window else Const(0)
-        quad = (window & desc.quad) if cfg.window else Const(0)
+        incoming = self.layer.incoming
+
+        # The layer's constants, decoded once as it launches: every path that reads one starts
+        # at a register beside this component. A row's last column (a sample's last row) is a
+        # step from the bound: `one_column` (`one_row`) says whether the first is.
+        lowest = Const(-128 if cfg.dtype == "int8" else 0, cfg.data_shape)
+
+        def constants(d) -> dict:
+            window = (d.op == OP_WINDOW) if cfg.window else Const(0)
+            pair = (window & d.pair) if cfg.window else Const(0)
+            quad = (window & d.quad) if cfg.window else Const(0)
+            # The raster starts past the padding rows and columns the window unit fills in
+            # (at most K − 1 of each): a row at column start_col, a sample at row start_row.
+            start_row = skipped_padding(cfg, d, d.pad_top)
+            start_col = skipped_padding(cfg, d, d.pad_left)
+            ow_bound, oh_bound = Mux(window, d.rw, d.ow), Mux(window, d.rh, d.oh)
+            return {"window": window, "pair": pair, "quad": quad,
+                    "start_row": start_row, "start_col": start_col,
+                    "ow_bound": ow_bound, "oh_bound": oh_bound,
+                    "one_column": start_col + Mux(pair | quad, 2, 1) >= ow_bound,
+                    "one_row": start_row + Mux(quad, 2, 1) >= oh_bound,
+                    # Max pooling's padded taps are the type's lowest value, which never wins.
+                    "pad_value": Mux(d.op == OP_MAX, lowest, d.zx), "zx": d.zx,
+                    "vector_layer": d.op != OP_MATMUL, "add": d.op == OP_ADD,
+                    "one_group": d.groups == 1, "one_kw": d.kw == 1}
+
+        launching = constants(incoming)
+        layer = {name: layer_register(m, self.layer, value, name=name)
+                 for name, value in launching.items()}
+        window, pair, quad = layer["window"], layer["pair"], layer["quad"]
+        start_row, start_col = layer["start_row"], layer["start_col"]
         step = Mux(pair | quad, 2, 1)  # raster columns a beat
         row_step = Mux(quad, 2, 1)
-        last_ow = ow + step >= Mux(window, desc.rw, desc.ow)
-        last_oh = oh + row_step >= Mux(window, desc.rh, desc.oh)
+        # Whether the counter's column (row) is its row's (sample's) last, registered beside
+        # it: as it steps, whether the one after is; as it restarts, whether the first is.
+        last_ow, last_oh = Signal(), Signal()
+        # So for the K tile's loops: whether the channel group and kernel column are the last.
+        last_g, last_kw = Signal(), Signal()
 
         # A window layer's raster position is kept where a K×K window ending there is an
         # output pixel's: row and column at least K − 1 and a whole number of strides on
-        # (the phases count rows and columns past K − 1 modulo the strides). Its raster
-        # starts past the padding rows and columns the window unit fills in (at most K − 1
-        # of each): a row at column start_col, a sample at row start_row.
+        # (the phases count rows and columns past K − 1 modulo the strides).
         keep = Signal()
         flags = Signal(raster_flags_layout(cfg))
         row_phase, col_phase = Signal.like(desc.stride_h), Signal.like(desc.stride_w)
         first = max(cfg.window - 1, 0)
-        start_row = skipped_padding(cfg, desc, desc.pad_top)
-        start_col = skipped_padding(cfg, desc, desc.pad_left)
         if cfg.window:
             streamed = oh - start_row
             # In pair and quad mode the kept column of a pair is the one a whole number of
@@ -191,18 +227,29 @@ class ActivationAddressGenerator(ConfiguredComponent):
         at_last_pixel = Signal()  # registered beside `pixel` (hw.pipeline.next_is_last)
         last_pixel = keep & at_last_pixel
 
-        # The address takes three registered stages: the loop counters issue a read whenever
-        # the pipeline moves, and the whole pipeline waits while its last stage (the range on
-        # `ranges`) does. A layer launches with it empty: its last range was taken.
-        move = ~self.ranges.valid | self.ranges.ready
-        issue = self.tiles.valid & move
-        valid = [Signal(name=f"stage{i}_valid") for i in (1, 2)]
+        # The address takes three registered stages into a FIFO the ranges leave from. The
+        # pipeline never waits: the loop counters issue a read only with a credit, one for
+        # each place in the FIFO not taken by a range in it or on its way, given back a cycle
+        # after the range leaves. So what enables the counters is two registers, not a ready
+        # that comes from the activation streamer through every stage.
+        depth = self.RANGE_BUFFER
+        m.submodules.buffer = buffer = fifo.SyncFIFO(
+            width=len(self.ranges.payload.as_value()), depth=depth)
+        credits = Signal(range(depth + 1), init=depth)
+        has_credit, returned = Signal(init=1), Signal()
+        issue = self.tiles.valid & has_credit
+        left = credits - issue + returned
+        m.d.sync += [returned.eq(self.ranges.valid & self.ranges.ready), credits.eq(left),
+                     has_credit.eq(left != 0)]
+        m.d.comb += [self.ranges.valid.eq(buffer.r_rdy),
+                     self.ranges.payload.eq(buffer.r_data), buffer.r_en.eq(self.ranges.ready)]
+        valid = [Signal(name=f"stage{i}_valid") for i in (1, 2, 3)]
+        last_range = Signal.like(self.ranges.payload)
 
         def stage(value, name: str) -> Signal:
-            """``value`` a stage later, when the pipeline moves."""
+            """``value`` a stage later."""
             register = Signal(value.shape(), name=name)
-            with m.If(move):
-                m.d.sync += register.eq(value)
+            m.d.sync += register.eq(value)
             return register
 
         # Stage 1: input row and column of the tap, the words of its row, the base of its
@@ -215,7 +262,7 @@ class ActivationAddressGenerator(ConfiguredComponent):
         row_words = stage((sample_words + ih_words + kh_words)[:address.width], "row_words")
         # A vector-unit layer reads the channel group of its column tile (rows/cols column
         # tiles to a group); an add's second tap reads its second input.
-        base = stage((Mux((desc.op == OP_ADD) & (kh == 1), desc.in2_base, desc.in_base) +
+        base = stage((Mux(layer["add"] & (kh == 1), desc.in2_base, desc.in_base) +
                       group_base + group_words)[:address.width], "tap_base")
         flags_1, step_1, quad_1 = (stage(flags, "flags_1"), stage(step, "step_1"),
                                    stage(quad, "quad_1"))
@@ -231,16 +278,15 @@ class ActivationAddressGenerator(ConfiguredComponent):
         column = stage(Mux(quad_1, iw << 1, iw)[:address.width], "column")
         flags_2, step_2, quad_2 = (stage(flags_1, "flags_2"), stage(step_1, "step_2"),
                                    stage(quad_1, "quad_2"))
-        # Stage 3: the range.
-        with m.If(move):
-            m.d.sync += [valid[0].eq(issue), valid[1].eq(valid[0]),
-                         self.ranges.valid.eq(valid[1]),
-                         self.ranges.payload.base.eq(Mux(inside[0], row_base + column, 0)),
-                         self.ranges.payload.count.eq(Mux(quad_2, 4, step_2)),
-                         self.ranges.payload.tag.eq(Cat(~inside, flags_2))]
-            if per_row > 1:
-                m.d.sync += self.ranges.payload.span.eq(Mux(quad_2, 2, step_2 == 2))
-        m.d.comb += self.tiles.ready.eq(move & last_pixel)
+        # Stage 3: the range, into the FIFO.
+        m.d.sync += [valid[0].eq(issue), valid[1].eq(valid[0]), valid[2].eq(valid[1]),
+                     last_range.base.eq(Mux(inside[0], row_base + column, 0)),
+                     last_range.count.eq(Mux(quad_2, 4, step_2)),
+                     last_range.tag.eq(Cat(~inside, flags_2))]
+        if per_row > 1:
+            m.d.sync += last_range.span.eq(Mux(quad_2, 2, step_2 == 2))
+        m.d.comb += [buffer.w_en.eq(valid[2]), buffer.w_data.eq(last_range),
+                     self.tiles.ready.eq(has_credit & last_pixel)]
 
         def restart_rows(first_part, first_words):
             """The output row back at the sample's first (the window layer's raster at its
@@ -251,23 +297,28 @@ class ActivationAddressGenerator(ConfiguredComponent):
             return [iw_part.eq(first_part), col_phase.eq(0)]
 
         def restart_pixels():
-            return [oh.eq(start_row), ow.eq(start_col), pixel.eq(0), sample_words.eq(0),
+            return [oh.eq(start_row), last_oh.eq(layer["one_row"]),
+                    ow.eq(start_col), last_ow.eq(layer["one_column"]),
+                    pixel.eq(0), sample_words.eq(0),
                     *restart_rows(ih_first, steps.first_row_words), *restart_columns(iw_first)]
 
+        def restart_kernel(constants):
+            """The K tile's loops back at the first channel group and kernel tap."""
+            return [g.eq(0), last_g.eq(constants["one_group"]), group_words.eq(0),
+                    kw.eq(0), last_kw.eq(constants["one_kw"]), kw_part.eq(0),
+                    kh.eq(0), kh_part.eq(0), kh_words.eq(0)]
+
         with m.If(launch):
-            incoming = self.layer.incoming
-            top = skipped_padding(cfg, incoming, incoming.pad_top) - incoming.pad_top
-            left = skipped_padding(cfg, incoming, incoming.pad_left) - incoming.pad_left
-            m.d.sync += [g.eq(0), kw.eq(0), kh.eq(0), pixel.eq(0), lanes.eq(0),
-                         at_last_pixel.eq(incoming.m == 1),
-                         group_base.eq(0), group_words.eq(0), sample_words.eq(0),
-                         kh_part.eq(0), kh_words.eq(0), kw_part.eq(0),
+            top = launching["start_row"] - incoming.pad_top
+            left = launching["start_col"] - incoming.pad_left
+            m.d.sync += [pixel.eq(0), lanes.eq(0), at_last_pixel.eq(incoming.m == 1),
+                         *restart_kernel(launching), group_base.eq(0), sample_words.eq(0),
                          ih_first.eq(top), iw_first.eq(left),
                          *restart_rows(top, steps.first_row_words), *restart_columns(left),
-                         ow.eq(skipped_padding(cfg, incoming, incoming.pad_left)),
-                         oh.eq(skipped_padding(cfg, incoming, incoming.pad_top))]
+                         ow.eq(launching["start_col"]), last_ow.eq(launching["one_column"]),
+                         oh.eq(launching["start_row"]), last_oh.eq(launching["one_row"])]
         with m.Elif(issue):
-            m.d.sync += [ow.eq(ow + step),
+            m.d.sync += [ow.eq(ow + step), last_ow.eq(ow + (step << 1) >= layer["ow_bound"]),
                          iw_part.eq(iw_part + Mux(window, step, desc.stride_w))]
             with m.If(keep):
                 m.d.sync += [pixel.eq(pixel + 1),
@@ -279,7 +330,9 @@ class ActivationAddressGenerator(ConfiguredComponent):
                     m.d.sync += col_phase.eq(Mux(col_phase == ends.stride_w, 0,
                                                  col_phase + 1))
             with m.If(last_ow):
-                m.d.sync += [ow.eq(start_col), *restart_columns(iw_first), oh.eq(oh + row_step),
+                m.d.sync += [ow.eq(start_col), last_ow.eq(layer["one_column"]),
+                             *restart_columns(iw_first), oh.eq(oh + row_step),
+                             last_oh.eq(oh + (row_step << 1) >= layer["oh_bound"]),
                              ih_part.eq(ih_part + Mux(window, row_step, desc.stride_h)),
                              ih_words.eq(ih_words + steps.row_words)]
                 if cfg.window:
@@ -289,29 +342,30 @@ class ActivationAddressGenerator(ConfiguredComponent):
                         m.d.sync += row_phase.eq(Mux(row_phase == ends.stride_h, 0,
                                                      row_phase + 1))
                 with m.If(last_oh):
-                    m.d.sync += [oh.eq(start_row),
+                    m.d.sync += [oh.eq(start_row), last_oh.eq(layer["one_row"]),
                                  *restart_rows(ih_first, steps.first_row_words),
                                  sample_words.eq(sample_words + steps.sample_words)]
             with m.If(last_pixel):  # the tile is done: next K tile, pixels from the start
                 m.d.sync += restart_pixels()
                 with m.If(self.tiles.payload.last_k):  # the next column tile starts at K 0
-                    m.d.sync += [g.eq(0), kw.eq(0), kh.eq(0), group_words.eq(0),
-                                 kh_part.eq(0), kh_words.eq(0), kw_part.eq(0)]
-                    with m.If(desc.op != OP_MATMUL):
+                    m.d.sync += restart_kernel(layer)
+                    with m.If(layer["vector_layer"]):
                         with m.If(lanes == ratio - 1):
                             m.d.sync += [lanes.eq(0), group_base.eq(group_base + desc.plane)]
                         with m.Else():
                             m.d.sync += lanes.eq(lanes + 1)
-                with m.Elif(g == ends.groups):
-                    m.d.sync += [g.eq(0), group_words.eq(0)]
-                    with m.If(kw == ends.kw):
-                        m.d.sync += [kw.eq(0), kw_part.eq(0), kh.eq(kh + 1),
-                                     kh_part.eq(kh_part + desc.dil_h),
+                with m.Elif(last_g):
+                    m.d.sync += [g.eq(0), last_g.eq(layer["one_group"]), group_words.eq(0)]
+                    with m.If(last_kw):
+                        m.d.sync += [kw.eq(0), last_kw.eq(layer["one_kw"]), kw_part.eq(0),
+                                     kh.eq(kh + 1), kh_part.eq(kh_part + desc.dil_h),
                                      kh_words.eq(kh_words + steps.dilation_words)]
                     with m.Else():
-                        m.d.sync += [kw.eq(kw + 1), kw_part.eq(kw_part + desc.dil_w)]
+                        m.d.sync += [kw.eq(kw + 1), last_kw.eq(kw + 1 == ends.kw),
+                                     kw_part.eq(kw_part + desc.dil_w)]
                 with m.Else():
-                    m.d.sync += [g.eq(g + 1), group_words.eq(group_words + desc.plane)]
+                    m.d.sync += [g.eq(g + 1), last_g.eq(g + 1 == ends.groups),
+                                 group_words.eq(group_words + desc.plane)]
 
         # Vectors: padding taps become the input zero point; the sample index of the one on
         # the array's input marks each tile's last.
@@ -325,14 +379,12 @@ class ActivationAddressGenerator(ConfiguredComponent):
         # vector's `last`, which gates the units' weight handshakes, is one AND from it.
         at_last = Signal()
         last = kept & at_last
-        # Max pooling's padded taps are the type's lowest value, which never wins.
-        lowest = Const(-128 if cfg.dtype == "int8" else 0, cfg.data_shape)
-        padding = Cat(*[Mux(desc.op == OP_MAX, lowest, desc.zx)] * cfg.rows)
+        padding = Cat(*[layer["pad_value"]] * cfg.rows)
         beat = [Mux(pad[i], padding, self.words.payload.word_select(i, width))
                 for i in range(per_row)]
         m.d.comb += [self.x.valid.eq(self.words.valid), self.words.ready.eq(self.x.ready),
                      self.x.payload.data.eq(beat[0]),
-                     self.x.payload.zero.eq(desc.zx), self.x.payload.last.eq(last),
+                     self.x.payload.zero.eq(layer["zx"]), self.x.payload.last.eq(last),
                      self.x_raster.eq(word_flags)]
         if per_row > 1:
             m.d.comb += self.x_rest.eq(Cat(*beat[1:]))

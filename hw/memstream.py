@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -28,6 +28,12 @@ class MemoryStreamer(wiring.Component):
     after it), so the output runs at full rate and still honours backpressure. Drive a
     :class:`amaranth.lib.memory.ReadPort` with ``addr``/``en`` and feed its (registered)
     ``data`` back.
+
+    The FIFO hands its words out through a skid register, so that it is read on a register
+    (the skid register empty), not on the consumer's ready: ready comes from far (a unit's
+    tile loop) and would otherwise enable the FIFO's pointers, level and output register in
+    the same cycle. A word passes the empty skid register in the cycle it leaves the FIFO:
+    no latency.
 
     A memory may keep ``words_per_read`` (1, 2 or 4) consecutive words a row (word ``a`` in
     row ``a // words_per_read``, the first in the low bits). Ranges count words; a range of
@@ -86,7 +92,10 @@ class MemoryStreamer(wiring.Component):
         in_flight = [Signal(name=f"in_flight{i + 1}") for i in range(self._latency)]
         tag = Signal(self._tag_width)
         issue = ~idle & (held < self.FIFO_DEPTH - 1)
-        taken = self.words.valid & self.words.ready
+        # The skid register: a word the consumer did not take in the cycle it left the FIFO.
+        skid = Signal(len(self.words.payload), reset_less=True)
+        skid_full = Signal()
+        taken = buf.r_rdy & ~skid_full  # a word leaves the FIFO
         row, out = self.data, buf.r_data[:width * per_read]
         if per_read > 1:
             span = Signal(extra)
@@ -99,6 +108,7 @@ class MemoryStreamer(wiring.Component):
                 m.d.sync += span.eq(self.cmd.payload.span)
         else:
             step = first_step = 1
+        word = Cat(out, buf.r_data[width * per_read + extra:]) if self._tag_width else out
         m.d.comb += [
             # The next range may start in the cycle the last word of this one is issued.
             self.cmd.ready.eq(idle | (issue & final)),
@@ -107,11 +117,13 @@ class MemoryStreamer(wiring.Component):
             buf.w_data.eq(Cat(row, delayed(m, tag, self._latency, name="tag_in_flight"))
                           if self._tag_width else row),
             buf.w_en.eq(in_flight[-1]),
-            self.words.payload.eq(Cat(out, buf.r_data[width * per_read + extra:])
-                                  if self._tag_width else out),
-            self.words.valid.eq(buf.r_rdy),
-            buf.r_en.eq(self.words.ready),
+            buf.r_en.eq(~skid_full),
+            self.words.valid.eq(skid_full | buf.r_rdy),
+            self.words.payload.eq(Mux(skid_full, skid, word)),
         ]
+        with m.If(~skid_full):
+            m.d.sync += skid.eq(word)
+        m.d.sync += skid_full.eq(self.words.valid & ~self.words.ready)
         m.d.sync += [*[stage.eq(before) for stage, before in zip(in_flight, [issue, *in_flight])],
                      held.eq(held + issue - taken)]
         with m.If(self.cmd.valid & self.cmd.ready):

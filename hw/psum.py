@@ -15,7 +15,7 @@ from .contract import LAYER_OPS, address_bits, memory_shapes
 from .layouts import lane_params_layout
 from .pipeline import delay_line, next_is_last
 from .requant import requant_input_layout
-from .sequencer import LayerSignature
+from .sequencer import LayerSignature, layer_register
 
 __all__ = ["PartialSumAccumulator"]
 
@@ -137,7 +137,8 @@ class PartialSumAccumulator(ConfiguredComponent):
         # just computed (a one-cycle loop through the add alone) or the older or the read.
         read = registered_read(m, rd, "read")
         other = sums_layout(Mux(use_older, older, read))
-        keep_max = desc.op == LAYER_OPS.index("max")
+        keep_max = layer_register(m, self.layer, self.layer.incoming.op == LAYER_OPS.index("max"),
+                                  name="keep_max")
 
         def combined(running, new_value):
             # The compare as the sign of a difference: a carry chain beside the sum's, where

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -15,13 +15,9 @@ from .layouts import LOOP_BOUNDS, descriptor_layout, loop_ends_layout
 from .memstream import range_command_layout
 from .pipeline import next_is_last
 
-__all__ = ["LayerSignature", "RANGE_COUNT_BITS", "Sequencer", "TILE_LAYOUT",
-           "weight_count_bits"]
+__all__ = ["LayerSignature", "Sequencer", "TILE_LAYOUT", "layer_register", "weight_count_bits"]
 
 MATMUL, WINDOW = LAYER_OPS.index("matmul"), LAYER_OPS.index("window")
-
-#: Width of an activation range's word count (:class:`~hw.addrgen.ActivationAddressGenerator`).
-RANGE_COUNT_BITS = 24
 
 
 def weight_count_bits(config: ArrayConfig) -> int:
@@ -65,6 +61,24 @@ class LayerSignature(wiring.Signature):
         super().__init__({"launch": Out(1), "incoming": Out(layout), "desc": Out(layout),
                           "ends": Out(loop_ends_layout(config)),
                           "steps": Out(walk_steps_layout(config))})
+
+
+def layer_register(m: Module, layer, value, *, name: str) -> Signal:
+    """``value``, made of the launching descriptor (``layer.incoming``), in a register of the
+    calling component's own, loaded as the layer launches: it holds while the layer runs, as
+    ``desc`` does.
+
+    A field every component reads from the sequencer's one register is routed across the chip
+    to all of them, and a flag decoded from fields (``op == window``) costs a LUT on every path
+    that reads it; a component's own copy sits beside its readers, a flag costs nothing.
+    Marked ``keep``, as synthesis would merge the copies (:func:`~hw.pipeline.lane_copies`)."""
+    value = Value.cast(value)
+    if isinstance(value, Const):  # a constant of this build stays one
+        return value
+    register = Signal(value.shape(), name=name, attrs={"keep": 1})
+    with m.If(layer.launch):
+        m.d.sync += register.eq(value)
+    return register
 
 
 class Sequencer(ConfiguredComponent):
@@ -198,18 +212,24 @@ class Sequencer(ConfiguredComponent):
                      self.weights.payload.count.eq(words),
                      *([self.weights.payload.span.eq(on_array)]
                        if cfg.weight_load_rows > 1 else [])]
-        w_last_k = w_kt == w_k_last
+        # Whether the range is its column tile's last K tile, and that the last column tile's:
+        # registered beside the counters (hw.pipeline.next_is_last).
+        w_last_k, w_last_n = Signal(), Signal()
         with m.If(checking):
             m.d.sync += [w_base.eq(fetched.w_base), w_pending.eq(~invalid_now), w_nt.eq(0),
                          w_kt.eq(0), w_k_last.eq(fetched.k_tiles - 1),
+                         w_last_k.eq(fetched.k_tiles == 1), w_last_n.eq(fetched.n_tiles == 1),
                          w_n_last.eq(fetched.n_tiles - 1), on_array.eq(fetched.op == MATMUL),
                          words.eq(Mux(fetched.op == MATMUL, cfg.rows,
                                       Mux(fetched.op == WINDOW, cfg.window ** 2, 1)))]
         with m.Elif(self.weights.valid & self.weights.ready):
             m.d.sync += [w_base.eq(w_base + words),
-                         w_pending.eq(~(w_last_k & (w_nt == w_n_last))),
+                         w_pending.eq(~(w_last_k & w_last_n)),
                          w_kt.eq(Mux(w_last_k, 0, w_kt + 1)),
+                         w_last_k.eq(next_is_last(w_kt, w_k_last, w_last_k)),
                          w_nt.eq(w_nt + w_last_k)]
+            with m.If(w_last_k):
+                m.d.sync += w_last_n.eq(next_is_last(w_nt, w_n_last, w_last_n))
 
         # The tile loop.
         t_pending = Signal()

@@ -12,9 +12,9 @@ from .array import unit_members
 from .config import PRODUCT_REGISTERS, ArrayConfig
 from .contract import LAYER_OPS
 from .multiplier import registered_product
-from .pipeline import delay_line, shift_in_stages, valid_delayed
+from .pipeline import delay_line, next_is_last, shift_in_stages, valid_delayed
 from .requant import rounding_divisor, rounds_away, srdhm
-from .sequencer import LayerSignature
+from .sequencer import LayerSignature, layer_register
 
 __all__ = ["ADD_LEFT_SHIFT", "VectorUnit"]
 
@@ -86,20 +86,29 @@ class VectorUnit(ConfiguredComponent):
             m.d.sync += have.eq(0)
 
         # Where the tile loop is: K tile (tap) and the column tile's lanes in the word.
+        # Whether kt is the last and whether it is 1 (an add's second tap), registered beside
+        # it (hw.pipeline.next_is_last).
         kt = Signal.like(desc.k_tiles)
+        last_kt, kt_one = Signal(), Signal()
         lanes = Signal(range(max(ratio, 2)))
         with m.If(launch):
-            m.d.sync += [kt.eq(0), lanes.eq(0)]
+            m.d.sync += [kt.eq(0), last_kt.eq(self.layer.incoming.k_tiles == 1), kt_one.eq(0),
+                         lanes.eq(0)]
         with m.Elif(tile_end):
-            with m.If(kt == ends.k_tiles):
+            m.d.sync += [last_kt.eq(next_is_last(kt, ends.k_tiles, last_kt)),
+                         kt_one.eq(~last_kt & (kt == 0))]
+            with m.If(last_kt):
                 m.d.sync += [kt.eq(0), lanes.eq(Mux(lanes == ratio - 1, 0, lanes + 1))]
             with m.Else():
                 m.d.sync += kt.eq(kt + 1)
 
         adds = cfg.has_multiplier
-        is_add = (desc.op == OP_ADD) if adds else Const(0)
-        second = is_add & (kt == 1)
-        zero = Mux(second, desc.zx2, self.x.payload.zero)
+        incoming = self.layer.incoming
+        is_add = layer_register(m, self.layer, (incoming.op == OP_ADD) if adds else Const(0),
+                                name="is_add")
+        second = is_add & kt_one
+        zero = Mux(second, layer_register(m, self.layer, incoming.zx2, name="zx2"),
+                   self.x.payload.zero)
         latency = cfg.vector_latency
         if adds:
             add = delay_line(m, is_add, latency, name="add")  # add[k]: beside stage k

@@ -14,7 +14,7 @@ from .component import ConfiguredComponent
 from .config import ArrayConfig
 from .contract import memory_shapes
 from .pipeline import delay_line, valid_delayed
-from .sequencer import LayerSignature
+from .sequencer import LayerSignature, layer_register
 
 __all__ = ["WindowUnit"]
 
@@ -86,7 +86,7 @@ class WindowUnit(ConfiguredComponent):
         cfg = self.config
         k, ratio, lanes_n = cfg.window, cfg.rows // cfg.cols, cfg.cols
         taps = k * k
-        desc, launch = self.layer.desc, self.layer.launch
+        launch = self.layer.launch
         fire = self.x.valid & self.x.ready
         tile_end = fire & self.x.payload.last
 
@@ -110,7 +110,9 @@ class WindowUnit(ConfiguredComponent):
 
         # The column tile's channels in the words, and the line buffer column (pair and quad
         # mode: entry, two columns) of the next vector.
-        pair, quad = desc.pair, desc.quad
+        incoming = self.layer.incoming
+        pair, quad, zx = (layer_register(m, self.layer, value, name=name) for value, name in
+                          ((incoming.pair, "pair"), (incoming.quad, "quad"), (incoming.zx, "zx")))
         wide = pair | quad
         lanes = Signal(range(max(ratio, 2)))
         column = Signal(range(cfg.window_width))
@@ -159,7 +161,7 @@ class WindowUnit(ConfiguredComponent):
                    for i in range(2)]
         m.d.comb += wr.data.eq(Cat(*[Mux(quad, Cat(*rows_in[i][2:]), Cat(*rows_in[i][1:k]))
                                      for i in range(2)]))
-        zero = Cat(*[desc.zx] * lanes_n)
+        zero = Cat(*[zx] * lanes_n)
         # Row r − K + 1 + j, above the sample's first streamed row when top < K − 1 − j.
         column_in = [[Mux(flags.top >= k - 1 - j, rows_in[i][j], zero) for j in range(k - 1)]
                      + rows_in[i][k - 1:] for i in range(2)]
@@ -193,7 +195,7 @@ class WindowUnit(ConfiguredComponent):
                                  reset_less=True)
                 kh, kw = divmod(tap, k)
                 x = Mux(low, Mux(shift, window[kh + 1][kw + 1][c], window[kh + 1][kw][c]),
-                        Mux(shift, window[kh][kw + 1][c], window[kh][kw][c])) - desc.zx
+                        Mux(shift, window[kh][kw + 1][c], window[kh][kw][c])) - zx
                 weight = Mux(bank, banks[1][tap][c], banks[0][tap][c])
                 m.d.sync += product.eq(x * (weight - w_zero))
                 products.append(product)

@@ -13,11 +13,25 @@ from hw.contract import LAYER_OPS, address_bits
 from hw.layouts import LOOP_BOUNDS
 
 
-def simulate(top, testbench) -> None:
-    """Run the async ``testbench(ctx)`` against ``top`` with a clock on the sync domain."""
+#: Cycles a component test may take: a design that stops making progress (a lost beat a
+#: testbench waits for) fails the test instead of hanging it.
+MAX_CYCLES = 200_000
+PERIOD = 1e-8
+
+
+def simulate(top, testbench, *, max_cycles: int = MAX_CYCLES) -> None:
+    """Run the async ``testbench(ctx)`` against ``top`` with a clock on the sync domain; fail
+    if it has not finished after ``max_cycles`` cycles."""
+    async def watchdog(ctx):
+        await ctx.delay(max_cycles * PERIOD)
+        raise AssertionError(f"the testbench did not finish in {max_cycles} cycles: the "
+                             "design stopped making progress")
+
     sim = Simulator(top)
-    sim.add_clock(1e-8)
+    sim.add_clock(PERIOD)
     sim.add_testbench(testbench)
+    # A background testbench: the simulation ends with the testbench, not with the watchdog.
+    sim.add_testbench(watchdog, background=True)
     sim.run()
 
 
