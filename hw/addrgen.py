@@ -182,12 +182,16 @@ class ActivationAddressGenerator(ConfiguredComponent):
                     # Max pooling's padded taps are the type's lowest value, which never wins.
                     "pad_value": Mux(d.op == OP_MAX, lowest, d.zx), "zx": d.zx,
                     "vector_layer": d.op != OP_MATMUL, "add": d.op == OP_ADD,
-                    "one_group": d.groups == 1, "one_kw": d.kw == 1}
+                    # The loops' ends (hw.pipeline.next_is_last).
+                    "one_group": d.groups == 1, "groups_before_last": d.groups - 2,
+                    "one_kw": d.kw == 1, "kw_before_last": d.kw - 2,
+                    "one_sample": d.m == 1, "m_before_last": d.m - 2}
 
         launching = constants(incoming)
         layer = {name: layer_register(m, self.layer, value, name=name)
                  for name, value in launching.items()}
         window, pair, quad = layer["window"], layer["pair"], layer["quad"]
+        m_end = (layer["one_sample"], layer["m_before_last"])
         start_row, start_col = layer["start_row"], layer["start_col"]
         step = Mux(pair | quad, 2, 1)  # raster columns a beat
         row_step = Mux(quad, 2, 1)
@@ -311,7 +315,7 @@ class ActivationAddressGenerator(ConfiguredComponent):
         with m.If(launch):
             top = launching["start_row"] - incoming.pad_top
             left = launching["start_col"] - incoming.pad_left
-            m.d.sync += [pixel.eq(0), lanes.eq(0), at_last_pixel.eq(incoming.m == 1),
+            m.d.sync += [pixel.eq(0), lanes.eq(0), at_last_pixel.eq(launching["one_sample"]),
                          *restart_kernel(launching), group_base.eq(0), sample_words.eq(0),
                          ih_first.eq(top), iw_first.eq(left),
                          *restart_rows(top, steps.first_row_words), *restart_columns(left),
@@ -322,7 +326,7 @@ class ActivationAddressGenerator(ConfiguredComponent):
                          iw_part.eq(iw_part + Mux(window, step, desc.stride_w))]
             with m.If(keep):
                 m.d.sync += [pixel.eq(pixel + 1),
-                             at_last_pixel.eq(next_is_last(pixel, ends.m, at_last_pixel))]
+                             at_last_pixel.eq(next_is_last(pixel, at_last_pixel, m_end))]
             if cfg.window:
                 with m.If(ow + 1 == first):
                     m.d.sync += col_phase.eq(0)
@@ -361,10 +365,10 @@ class ActivationAddressGenerator(ConfiguredComponent):
                                      kh.eq(kh + 1), kh_part.eq(kh_part + desc.dil_h),
                                      kh_words.eq(kh_words + steps.dilation_words)]
                     with m.Else():
-                        m.d.sync += [kw.eq(kw + 1), last_kw.eq(kw + 1 == ends.kw),
+                        m.d.sync += [kw.eq(kw + 1), last_kw.eq(kw == layer["kw_before_last"]),
                                      kw_part.eq(kw_part + desc.dil_w)]
                 with m.Else():
-                    m.d.sync += [g.eq(g + 1), last_g.eq(g + 1 == ends.groups),
+                    m.d.sync += [g.eq(g + 1), last_g.eq(g == layer["groups_before_last"]),
                                  group_words.eq(group_words + desc.plane)]
 
         # Vectors: padding taps become the input zero point; the sample index of the one on
@@ -389,8 +393,8 @@ class ActivationAddressGenerator(ConfiguredComponent):
         if per_row > 1:
             m.d.comb += self.x_rest.eq(Cat(*beat[1:]))
         with m.If(launch):
-            m.d.sync += [sample.eq(0), at_last.eq(self.layer.incoming.m == 1)]
+            m.d.sync += [sample.eq(0), at_last.eq(launching["one_sample"])]
         with m.Elif(self.x.valid & self.x.ready & kept):
             m.d.sync += [sample.eq(Mux(last, 0, sample + 1)),
-                         at_last.eq(next_is_last(sample, ends.m, last))]
+                         at_last.eq(next_is_last(sample, last, m_end))]
         return m

@@ -72,10 +72,13 @@ def lane_copies(m: Module, value, count: int, *, name: str) -> list[Signal]:
     return copies
 
 
-def next_is_last(counter, end, last):
-    """Whether a loop counter that counts from 0 to ``end`` (a register: the loop's last
-    value) and back to 0 is at ``end`` after its next step, ``last`` saying whether it is
-    now. Registered beside the counter as it steps, it lets what the loop's end enables
-    (the next counters, a stream's ``last``) be a LUT from registers, not a compare of the
-    counter."""
-    return Mux(last, end == 0, counter + 1 == end)
+def next_is_last(counter, last, end):
+    """Whether a loop counter that counts from 0 to its last value and back to 0 is at its
+    last value after its next step, ``last`` saying whether it is now; ``end`` is the loop's
+    ``(single, before_last)``, registers: whether it has one step, and its last value less
+    one (:func:`~hw.sequencer.loop_end`). Registered beside the counter as it steps, it lets
+    what the loop's end enables (the next counters, a stream's ``last``) be a LUT from
+    registers, not a compare of the counter; and the compare here is of two registers, with
+    no add's carry chain before it."""
+    single, before_last = end
+    return Mux(last, single, counter == before_last)

@@ -15,7 +15,7 @@ from .contract import LAYER_OPS, address_bits, memory_shapes
 from .layouts import lane_params_layout
 from .pipeline import delay_line, next_is_last
 from .requant import requant_input_layout
-from .sequencer import LayerSignature, layer_register
+from .sequencer import LayerSignature, layer_register, loop_end
 
 __all__ = ["PartialSumAccumulator"]
 
@@ -76,7 +76,7 @@ class PartialSumAccumulator(ConfiguredComponent):
     def elaborate(self, platform):
         m = Module()
         cfg = self.config
-        desc, ends, launch = self.layer.desc, self.layer.ends, self.layer.launch
+        desc, launch = self.layer.desc, self.layer.launch
         width, depth = memory_shapes(cfg)["psums"]
         m.submodules.sums = psum = memory.Memory(shape=width, depth=depth, init=[],
                                                  attrs=ram_attrs(cfg)["psums"])
@@ -90,17 +90,18 @@ class PartialSumAccumulator(ConfiguredComponent):
         # Whether the sample and the K tile are the last, registered beside the counters
         # (hw.pipeline.next_is_last).
         last_m, last_k = Signal(), Signal()
+        m_end, k_end = (loop_end(m, self.layer, name) for name in ("m", "k_tiles"))
         with m.If(launch):
             incoming = self.layer.incoming
             m.d.sync += [sample.eq(0), kt.eq(0), nt.eq(0), last_m.eq(incoming.m == 1),
                          last_k.eq(incoming.k_tiles == 1)]
         with m.Elif(beat):
             m.d.sync += [sample.eq(Mux(last_m, 0, sample + 1)),
-                         last_m.eq(next_is_last(sample, ends.m, last_m)),
+                         last_m.eq(next_is_last(sample, last_m, m_end)),
                          nt.eq(Mux(last_m & last_k, nt + 1, nt))]
             with m.If(last_m):
                 m.d.sync += [kt.eq(Mux(last_k, 0, kt + 1)),
-                             last_k.eq(next_is_last(kt, ends.k_tiles, last_k))]
+                             last_k.eq(next_is_last(kt, last_k, k_end))]
         m.d.comb += rd.addr.eq(sample)
         param_addr = Signal.like(self.param_addr)
         m.d.sync += param_addr.eq(desc.p_base + nt)

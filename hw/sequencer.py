@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, Value, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -15,7 +15,8 @@ from .layouts import LOOP_BOUNDS, descriptor_layout, loop_ends_layout
 from .memstream import range_command_layout
 from .pipeline import next_is_last
 
-__all__ = ["LayerSignature", "Sequencer", "TILE_LAYOUT", "layer_register", "weight_count_bits"]
+__all__ = ["LayerSignature", "Sequencer", "TILE_LAYOUT", "layer_register", "loop_end",
+           "weight_count_bits"]
 
 MATMUL, WINDOW = LAYER_OPS.index("matmul"), LAYER_OPS.index("window")
 
@@ -79,6 +80,17 @@ def layer_register(m: Module, layer, value, *, name: str) -> Signal:
     with m.If(layer.launch):
         m.d.sync += register.eq(value)
     return register
+
+
+def loop_end(m: Module, layer, name: str) -> tuple[Signal, Signal]:
+    """Loop ``name``'s end (a field of the descriptor, :data:`~hw.layouts.LOOP_BOUNDS`) as
+    :func:`~hw.pipeline.next_is_last` takes it, in registers of the calling component's own
+    loaded as the layer launches (:func:`layer_register`): whether the bound is 1, and the
+    bound less two, the loop's last value less one (negative for a bound of 1: no counter
+    reaches it)."""
+    bound = getattr(layer.incoming, name)
+    return (layer_register(m, layer, bound == 1, name=f"{name}_single"),
+            layer_register(m, layer, bound - 2, name=f"{name}_before_last"))
 
 
 class Sequencer(ConfiguredComponent):
@@ -156,10 +168,13 @@ class Sequencer(ConfiguredComponent):
         m.d.comb += [getattr(self.layer.steps, name).eq(steps[name]) for name in WALK_STEPS]
         invalid, checking = Signal(), Signal()
         m.d.sync += invalid.eq(invalid_now)
+        # busy is a register, set as a run starts and cleared as it ends, not decoded from the
+        # state: it steers the host's access to every memory.
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.sync += [pc.eq(self.start_pc), self.done.eq(0), self.error.eq(0)]
+                    m.d.sync += [pc.eq(self.start_pc), self.done.eq(0), self.error.eq(0),
+                                 self.busy.eq(1)]
                     m.next = "FETCH"
             # The program memory answers READ_LATENCY cycles after the address; the walk's
             # steps are products of what it returned, registered as a DSP block registers
@@ -168,12 +183,11 @@ class Sequencer(ConfiguredComponent):
                      *[f"STEPS{i + 1}" for i in range(PRODUCT_REGISTERS - 1)], "CHECK"]
             for state, following in zip(waits, [*waits[1:], "LOAD"]):
                 with m.State(state):
-                    m.d.comb += [self.busy.eq(1), checking.eq(state == "CHECK")]
+                    m.d.comb += checking.eq(state == "CHECK")
                     m.next = following
             with m.State("LOAD"):
-                m.d.comb += self.busy.eq(1)
                 with m.If(invalid):
-                    m.d.sync += [self.error.eq(1), self.done.eq(1)]
+                    m.d.sync += [self.error.eq(1), self.done.eq(1), self.busy.eq(0)]
                     m.next = "IDLE"
                 with m.Else():
                     m.d.comb += launch.eq(1)
@@ -182,13 +196,12 @@ class Sequencer(ConfiguredComponent):
                                    for name in LOOP_BOUNDS]]
                     m.next = "RUN"
             with m.State("RUN"):
-                m.d.comb += self.busy.eq(1)
                 with m.If(self.layer_done):
                     with m.If(desc.last):
-                        m.d.sync += self.done.eq(1)
+                        m.d.sync += [self.done.eq(1), self.busy.eq(0)]
                         m.next = "IDLE"
                     with m.Elif(pc == cfg.program_depth - 1):  # ran off the program's end
-                        m.d.sync += [self.error.eq(1), self.done.eq(1)]
+                        m.d.sync += [self.error.eq(1), self.done.eq(1), self.busy.eq(0)]
                         m.next = "IDLE"
                     with m.Else():
                         m.d.sync += pc.eq(pc + 1)
@@ -203,8 +216,18 @@ class Sequencer(ConfiguredComponent):
         w_pending = Signal()
         w_base = Signal.like(fetched.w_base)
         w_nt, w_kt = Signal(TILE_COUNT_BITS), Signal(TILE_COUNT_BITS)
-        w_k_last, w_n_last = Signal.like(self.layer.ends.k_tiles), \
-            Signal.like(self.layer.ends.n_tiles)
+
+        def checked_end(name: str) -> tuple[Signal, Signal]:
+            """Loop ``name``'s end as :func:`loop_end` gives it, loaded as the descriptor is
+            checked: the weights run ahead of the launch."""
+            bound = getattr(fetched, name)
+            single = Signal(name=f"w_{name}_single")
+            before_last = Signal(signed(len(bound) + 1), name=f"w_{name}_before_last")
+            with m.If(checking):
+                m.d.sync += [single.eq(bound == 1), before_last.eq(bound - 2)]
+            return single, before_last
+
+        w_k_end, w_n_end = checked_end("k_tiles"), checked_end("n_tiles")
         words = Signal(self.weights.payload.count.shape())
         on_array = Signal()
         m.d.comb += [self.weights.valid.eq(w_pending),
@@ -217,30 +240,30 @@ class Sequencer(ConfiguredComponent):
         w_last_k, w_last_n = Signal(), Signal()
         with m.If(checking):
             m.d.sync += [w_base.eq(fetched.w_base), w_pending.eq(~invalid_now), w_nt.eq(0),
-                         w_kt.eq(0), w_k_last.eq(fetched.k_tiles - 1),
-                         w_last_k.eq(fetched.k_tiles == 1), w_last_n.eq(fetched.n_tiles == 1),
-                         w_n_last.eq(fetched.n_tiles - 1), on_array.eq(fetched.op == MATMUL),
+                         w_kt.eq(0), w_last_k.eq(fetched.k_tiles == 1),
+                         w_last_n.eq(fetched.n_tiles == 1), on_array.eq(fetched.op == MATMUL),
                          words.eq(Mux(fetched.op == MATMUL, cfg.rows,
                                       Mux(fetched.op == WINDOW, cfg.window ** 2, 1)))]
         with m.Elif(self.weights.valid & self.weights.ready):
             m.d.sync += [w_base.eq(w_base + words),
                          w_pending.eq(~(w_last_k & w_last_n)),
                          w_kt.eq(Mux(w_last_k, 0, w_kt + 1)),
-                         w_last_k.eq(next_is_last(w_kt, w_k_last, w_last_k)),
+                         w_last_k.eq(next_is_last(w_kt, w_last_k, w_k_end)),
                          w_nt.eq(w_nt + w_last_k)]
             with m.If(w_last_k):
-                m.d.sync += w_last_n.eq(next_is_last(w_nt, w_n_last, w_last_n))
+                m.d.sync += w_last_n.eq(next_is_last(w_nt, w_last_n, w_n_end))
 
         # The tile loop.
         t_pending = Signal()
         nt, kt = Signal(TILE_COUNT_BITS), Signal(TILE_COUNT_BITS)
         last_k = Signal()  # registered beside kt (hw.pipeline.next_is_last)
+        k_end = loop_end(m, self.layer, "k_tiles")
         m.d.comb += [self.tiles.valid.eq(t_pending), self.tiles.payload.nt.eq(nt),
                      self.tiles.payload.kt.eq(kt), self.tiles.payload.last_k.eq(last_k)]
         with m.If(launch):
             m.d.sync += [t_pending.eq(1), nt.eq(0), kt.eq(0), last_k.eq(fetched.k_tiles == 1)]
         with m.Elif(self.tiles.valid & self.tiles.ready):
-            m.d.sync += last_k.eq(next_is_last(kt, self.layer.ends.k_tiles, last_k))
+            m.d.sync += last_k.eq(next_is_last(kt, last_k, k_end))
             with m.If(last_k):
                 m.d.sync += [kt.eq(0), nt.eq(nt + 1)]
                 with m.If(nt == self.layer.ends.n_tiles):

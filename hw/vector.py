@@ -14,7 +14,7 @@ from .contract import LAYER_OPS
 from .multiplier import registered_product
 from .pipeline import delay_line, next_is_last, shift_in_stages, valid_delayed
 from .requant import rounding_divisor, rounds_away, srdhm
-from .sequencer import LayerSignature, layer_register
+from .sequencer import LayerSignature, layer_register, loop_end
 
 __all__ = ["ADD_LEFT_SHIFT", "VectorUnit"]
 
@@ -70,7 +70,7 @@ class VectorUnit(ConfiguredComponent):
         m = Module()
         cfg = self.config
         ratio = cfg.rows // cfg.cols
-        desc, ends, launch = self.layer.desc, self.layer.ends, self.layer.launch
+        desc, launch = self.layer.desc, self.layer.launch
         x_fire = self.x.valid & self.x.ready
         tile_end = x_fire & self.x.payload.last
 
@@ -90,12 +90,13 @@ class VectorUnit(ConfiguredComponent):
         # it (hw.pipeline.next_is_last).
         kt = Signal.like(desc.k_tiles)
         last_kt, kt_one = Signal(), Signal()
+        k_end = loop_end(m, self.layer, "k_tiles")
         lanes = Signal(range(max(ratio, 2)))
         with m.If(launch):
             m.d.sync += [kt.eq(0), last_kt.eq(self.layer.incoming.k_tiles == 1), kt_one.eq(0),
                          lanes.eq(0)]
         with m.Elif(tile_end):
-            m.d.sync += [last_kt.eq(next_is_last(kt, ends.k_tiles, last_kt)),
+            m.d.sync += [last_kt.eq(next_is_last(kt, last_kt, k_end)),
                          kt_one.eq(~last_kt & (kt == 0))]
             with m.If(last_kt):
                 m.d.sync += [kt.eq(0), lanes.eq(Mux(lanes == ratio - 1, 0, lanes + 1))]

@@ -12,7 +12,7 @@ from .config import ArrayConfig
 from .contract import address_bits
 from .pipeline import next_is_last
 from .requant import requant_output_layout
-from .sequencer import LayerSignature
+from .sequencer import LayerSignature, loop_end
 
 __all__ = ["OutputWriter"]
 
@@ -78,11 +78,12 @@ class OutputWriter(ConfiguredComponent):
         # (hw.pipeline.next_is_last), so no compare of a counter enables the others.
         last_sample, last_x, last_y = Signal(), Signal(), Signal()
         incoming = self.layer.incoming
+        m_end, ow_end, oh_end = (loop_end(m, self.layer, name) for name in ("m", "ow", "oh"))
         with m.If(launch):
             m.d.sync += [sample.eq(0), nt.eq(0), group.eq(0), word.eq(incoming.out_base),
                          last_sample.eq(incoming.m == 1)]
         with m.Elif(valid):
-            m.d.sync += last_sample.eq(next_is_last(sample, ends.m, last_sample))
+            m.d.sync += last_sample.eq(next_is_last(sample, last_sample, m_end))
             with m.If(last_sample):
                 m.d.sync += [sample.eq(0), nt.eq(nt + 1)]
                 with m.If(group == ratio - 1):
@@ -106,13 +107,13 @@ class OutputWriter(ConfiguredComponent):
             m.d.sync += [x.eq(0), y.eq(0), block_row.eq(0), last_x.eq(incoming.ow == 1),
                          last_y.eq(incoming.oh == 1)]
         with m.Elif(valid & last_sample):
-            m.d.sync += [x.eq(0), y.eq(0), block_row.eq(0), last_x.eq(ends.ow == 0),
-                         last_y.eq(ends.oh == 0)]
+            m.d.sync += [x.eq(0), y.eq(0), block_row.eq(0), last_x.eq(ow_end[0]),
+                         last_y.eq(oh_end[0])]
         with m.Elif(valid):
-            m.d.sync += [x.eq(x + 1), last_x.eq(next_is_last(x, ends.ow, last_x))]
+            m.d.sync += [x.eq(x + 1), last_x.eq(next_is_last(x, last_x, ow_end))]
             with m.If(last_x):
                 m.d.sync += [x.eq(0), y.eq(Mux(last_y, 0, y + 1)),
-                             last_y.eq(next_is_last(y, ends.oh, last_y))]
+                             last_y.eq(next_is_last(y, last_y, oh_end))]
                 with m.If(y[0] | last_y):
                     m.d.sync += block_row.eq(block_row + row_words)
         # Pixel (y, x) is 2·(y mod 2) + 4·(x div 2) + x mod 2 words into its block row: bits

@@ -316,13 +316,15 @@ BENCH_DESIGNS = {"naive_array": "naive", "matrix_unit": "mxu", "accelerator": "a
 
 
 def fpga_benchmark(config, folder: Path, *, device: str = "85k", seed: int = 1,
-                   progress=None) -> dict:
+                   progress=None, misfits: bool = False) -> dict:
     """Place and route, in one run with one seed, the naive MAC array of ``config``'s shape
     (:class:`hw.baseline.NaiveMacArray`), the matrix unit and the accelerator, each in its own
     subfolder of ``folder``; return each one's figures (:func:`fpga_report`), their Fmax as a
     ratio to the naive array's, and the requantizer's DSPs per lane (the matrix unit's DSPs
     beyond the naive array's, which has one per PE, over the columns). ``progress(text)`` is
-    told what runs next."""
+    told what runs next. A design that does not fit the device raises
+    :class:`FpgaToolError`, or with ``misfits`` is reported with its synthesized resources
+    and ``does_not_fit``, no Fmax (nor a ratio to or from it)."""
     from hw.accelerator import Accelerator
     from hw.baseline import NaiveMacArray
     from hw.generate import convert, to_verilog
@@ -346,19 +348,23 @@ def fpga_benchmark(config, folder: Path, *, device: str = "85k", seed: int = 1,
             text = to_verilog(component, config, top, "ecp5")
         write_atomic(out / f"{top}.v", text)
         designs[name] = fpga_report(out, top, device=device, seed=seed)
-        if "does_not_fit" in designs[name]:
+        if "does_not_fit" in designs[name] and not misfits:
             raise FpgaToolError(f"the {name.replace('_', ' ')} of {config.describe()} does not "
                                 f"fit: {designs[name]['does_not_fit']}; try a larger device "
                                 "or a smaller array")
     naive = designs["naive_array"]
+    placed = {name: d for name, d in designs.items() if "fmax_mhz" in d}
     return {
-        "hardware": config.describe(), "device": DEVICES[device], "seed": seed,
-        "fmax_mhz": {name: d["fmax_mhz"] for name, d in designs.items()},
+        "hardware": config.describe(), "rows": config.rows, "cols": config.cols,
+        "device": DEVICES[device], "seed": seed,
+        "fmax_mhz": {name: d["fmax_mhz"] for name, d in placed.items()},
         "fmax_ratio": {name: round(d["fmax_mhz"] / naive["fmax_mhz"], 3)
-                       for name, d in designs.items() if name != "naive_array"},
+                       for name, d in placed.items()
+                       if name != "naive_array" and "fmax_mhz" in naive},
         "requant_dsps_per_lane": (designs["matrix_unit"]["dsps"] - naive["dsps"]) / config.cols,
         "designs": {name: {key: d[key] for key in ("fmax_mhz", "luts", "ffs", "dsps",
                                                    "carry_cells", "block_rams",
-                                                   "critical_path", "logs") if key in d}
+                                                   "critical_path", "does_not_fit", "logs")
+                           if key in d}
                     for name, d in designs.items()},
     }

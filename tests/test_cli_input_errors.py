@@ -237,6 +237,12 @@ MISTAKES = {
                        "--jobs is the simulator processes run at once, at most 256"),
     "bench sim rows 0": (["bench", "sim", "--rows", "0", "--samples", "1"],
                          "rows must be an integer in 1..256, got 0"),
+    "bench fpga arrays and rows": (["bench", "fpga", "--arrays", "4x4", "--rows", "4",
+                                    "-o", "OUT"],
+                                   "--arrays gives the arrays' shapes: leave out --rows"),
+    "bench fpga an array the device cannot hold": (
+        ["bench", "fpga", "--arrays", "4x4,64x64", "--device", "25k", "-o", "OUT"],
+        "the 64x64 accelerator needs 408 DP16KD block RAMs .* the ECP5 25k has 56"),
     "golden with rows 0": (["sim", str(MODELS / "fc.tflite"), "--golden", "--input", "x.npy",
                             "--output", "OUT/y.npy", "--rows", "0"],
                            "rows must be an integer in 1..256, got 0"),

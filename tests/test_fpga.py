@@ -40,6 +40,26 @@ def test_bench_fpga_routes_the_naive_array_matrix_unit_and_accelerator_in_one_ru
 
 
 @pytest.mark.rtl
+def test_bench_fpga_tables_arrays_and_lists_the_designs_a_device_cannot_hold(tmp_path, capsys):
+    """With --arrays, a design the part cannot hold is a row of its synthesized resources, not
+    the end of the run: on the 25k (28 MULT18X18D) a 4x4 naive array (16) is placed and
+    routed, the matrix unit (16 + 4·4) and the accelerator are not."""
+    small = ["--act-depth", "32", "--weight-depth", "32", "--param-depth", "4",
+             "--psum-depth", "16", "--program-depth", "2"]
+    assert main(["bench", "fpga", "--arrays", "4x4", "--device", "25k", *small,
+                 "-o", str(tmp_path)]) == 0
+    rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| 4×4")]
+    assert [row[1] for row in rows] == ["naive array", "matrix unit", "accelerator"]
+    naive, unit, accelerator = rows
+    assert naive[4] == "16" and naive[6].endswith(" MHz") and 10 < float(naive[6][:-4]) < 1000
+    assert unit[4] == "32" and unit[6] == "does not fit: the ECP5 25k has too few: 32 dsps of 28"
+    assert int(accelerator[4]) > 28 and accelerator[6].startswith("does not fit")
+    assert (tmp_path / "4x4" / "naive_array" / "ecp5" / "nextpnr.log").exists()
+    assert not (tmp_path / "4x4" / "matrix_unit" / "ecp5" / "nextpnr.log").exists()
+
+
+@pytest.mark.rtl
 def test_multiplier_requantizer_adds_dsps(tmp_path, capsys):
     report = _report(capsys, "--no-pnr", "-o", str(tmp_path))
     assert report["dsps"] > 2 * 2  # the 32×31-bit requantization multipliers

@@ -15,6 +15,7 @@ from ..options import (UsageError, add_device_option, add_hw_options, add_shape_
 EXAMPLES = ["mxugen bench gemm --rows 16 --cols 16 --m 256 --k 256 --n 256 --json",
             "mxugen bench model model.tflite --rows 16 --cols 16 --json",
             "mxugen bench fpga --rows 8 --cols 8 --json",
+            "mxugen bench fpga --arrays 4x4,8x8,16x16   # docs/verilog.md's table",
             "mxugen bench generate --arrays 64x64,128x128 --json",
             "mxugen bench sim --rows 16 --cols 16 --json",
             "mxugen bench soak --seconds 600 --json",
@@ -56,11 +57,16 @@ def register(commands) -> None:
                      "placed and routed in the same run (ECP5, Yosys + nextpnr)")
     add_hw_options(fpga)
     add_device_option(fpga, "ECP5 size (default 85k)", default="85k")
+    fpga.add_argument("--arrays", type=array_list,
+                      help="comma-separated RxC arrays, each in turn, for one table of all "
+                           "three designs (e.g. 4x4,8x8,16x16; instead of --rows/--cols); a "
+                           "design the device cannot hold is listed with its synthesized "
+                           "resources")
     fpga.add_argument("--seed", type=seed, default=1, help="placement seed (default 1)")
     fpga.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     fpga.add_argument("-o", "--output", default="out/bench-fpga",
-                      help="folder for the three designs, netlists and logs (default "
-                           "out/bench-fpga)")
+                      help="folder for the three designs, netlists and logs, with --arrays "
+                           "one subfolder RxC per array (default out/bench-fpga)")
     fpga.set_defaults(run=run_fpga)
     sim = kinds.add_parser(
         "sim", help="simulated cycles/s of the cocotb flow against a raw C++ harness of the "
@@ -184,18 +190,34 @@ def run_fpga(args) -> int:
     from pathlib import Path
 
     from ..fpga import FpgaToolError, fpga_benchmark
+    if args.arrays and (args.rows or args.cols):
+        raise UsageError("--arrays gives the arrays' shapes: leave out --rows and --cols")
     check_output_folder(args.output)
-    config = config_from(args)
-    block_ram_line(config, args.device, "the accelerator")
+    # Every array's hardware and block RAM is checked before the first is built.
+    configs = [config_from(argparse.Namespace(**{**vars(args), "rows": rows, "cols": cols}))
+               for rows, cols in args.arrays or [(args.rows, args.cols)]]
+    for each in configs:
+        block_ram_line(each, args.device, f"the {each.rows}x{each.cols} accelerator")
+    runs = []
     try:
-        figures = fpga_benchmark(config, Path(args.output), device=args.device, seed=args.seed,
-                                 progress=lambda text: print(f"bench fpga {text}",
-                                                             file=sys.stderr, flush=True))
+        for number, each in enumerate(configs, 1):
+            shape = f"{each.rows}x{each.cols}"
+            where = f" {shape} ({number}/{len(configs)})" if args.arrays else ""
+            runs.append(fpga_benchmark(
+                each, Path(args.output, shape) if args.arrays else Path(args.output),
+                device=args.device, seed=args.seed, misfits=bool(args.arrays),
+                progress=lambda text: print(f"bench fpga{where} {text}", file=sys.stderr,
+                                            flush=True)))
     except FpgaToolError as exc:
         raise UsageError(str(exc)) from None
     if args.json:
-        print(json.dumps(figures))
+        print(json.dumps({"device": runs[0]["device"], "seed": args.seed, "arrays": runs}
+                         if args.arrays else runs[0]))
         return 0
+    if args.arrays:
+        _print_fpga_table(runs)
+        return 0
+    figures = runs[0]
     print(f"{figures['hardware']} on ECP5 {figures['device']}, seed {figures['seed']}")
     print(f"{'design':>12}  {'Fmax MHz':>9} {'ratio':>6} {'LUTs':>7} {'FFs':>7} {'DSPs':>5} "
           f"{'BRAMs':>5}  critical path")
@@ -207,6 +229,22 @@ def run_fpga(args) -> int:
               f"{path.get('from', '')} → {path.get('to', '')} ({path.get('segments', 0)})")
     print(f"requantizer DSPs per lane: {figures['requant_dsps_per_lane']}")
     return 0
+
+
+def _print_fpga_table(runs: list[dict]) -> None:
+    """The arrays' figures as one Markdown table (docs/verilog.md)."""
+    print(f"ECP5 {runs[0]['device']}, nextpnr seed {runs[0]['seed']}; {runs[0]['hardware']}")
+    print()
+    print("| array | design | LUTs | flip-flops | MULT18X18D | DP16KD | Fmax | to the naive "
+          "array |")
+    print("|---|---|---|---|---|---|---|---|")
+    for run in runs:
+        for name, d in run["designs"].items():
+            fmax = f"{d['fmax_mhz']} MHz" if "fmax_mhz" in d else \
+                f"does not fit: {d['does_not_fit']}"
+            ratio = run["fmax_ratio"].get(name, "")
+            print(f"| {run['rows']}×{run['cols']} | {name.replace('_', ' ')} | {d['luts']:,} | "
+                  f"{d['ffs']:,} | {d['dsps']} | {d['block_rams']} | {fmax} | {ratio} |")
 
 
 def run_generate(args) -> int:
