@@ -233,18 +233,21 @@ def run_fpga(args) -> int:
 
 def _print_fpga_table(runs: list[dict]) -> None:
     """The arrays' figures as one Markdown table (docs/verilog.md)."""
-    print(f"ECP5 {runs[0]['device']}, nextpnr seed {runs[0]['seed']}; {runs[0]['hardware']}")
+    first = runs[0]
+    hardware = first["hardware"].removeprefix(f"{first['rows']}x{first['cols']} ")
+    print(f"ECP5 {first['device']}, nextpnr seed {first['seed']}; {hardware}")
     print()
-    print("| array | design | LUTs | flip-flops | MULT18X18D | DP16KD | Fmax | to the naive "
-          "array |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| array | design | LUTs | carry cells | flip-flops | MULT18X18D | DP16KD | Fmax | "
+          "to the naive array |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for run in runs:
         for name, d in run["designs"].items():
             fmax = f"{d['fmax_mhz']} MHz" if "fmax_mhz" in d else \
                 f"does not fit: {d['does_not_fit']}"
             ratio = run["fmax_ratio"].get(name, "")
             print(f"| {run['rows']}×{run['cols']} | {name.replace('_', ' ')} | {d['luts']:,} | "
-                  f"{d['ffs']:,} | {d['dsps']} | {d['block_rams']} | {fmax} | {ratio} |")
+                  f"{d['carry_cells']:,} | {d['ffs']:,} | {d['dsps']} | {d['block_rams']} | "
+                  f"{fmax} | {ratio} |")
 
 
 def run_generate(args) -> int:
