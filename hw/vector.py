@@ -85,6 +85,7 @@ class VectorUnit(ConfiguredComponent):
         with m.Elif(tile_end):
             m.d.sync += have.eq(0)
 
+        incoming = self.layer.incoming
         # Where the tile loop is: K tile (tap) and the column tile's lanes in the word.
         # Whether kt is the last and whether it is 1 (an add's second tap), registered beside
         # it (hw.pipeline.next_is_last).
@@ -93,7 +94,7 @@ class VectorUnit(ConfiguredComponent):
         k_end = loop_end(m, self.layer, "k_tiles")
         lanes = Signal(range(max(ratio, 2)))
         with m.If(launch):
-            m.d.sync += [kt.eq(0), last_kt.eq(self.layer.incoming.k_tiles == 1), kt_one.eq(0),
+            m.d.sync += [kt.eq(0), last_kt.eq(incoming.k_tiles == 1), kt_one.eq(0),
                          lanes.eq(0)]
         with m.Elif(tile_end):
             m.d.sync += [last_kt.eq(next_is_last(kt, last_kt, k_end)),
@@ -104,7 +105,6 @@ class VectorUnit(ConfiguredComponent):
                 m.d.sync += kt.eq(kt + 1)
 
         adds = cfg.has_multiplier
-        incoming = self.layer.incoming
         is_add = layer_register(m, self.layer, (incoming.op == OP_ADD) if adds else Const(0),
                                 name="is_add")
         second = is_add & kt_one
