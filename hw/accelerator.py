@@ -51,7 +51,7 @@ from .memstream import MemoryStreamer
 from .pipeline import delayed
 from .psum import PartialSumAccumulator
 from .requant import Requantizer
-from .sequencer import Sequencer, layer_register, weight_count_bits
+from .sequencer import Sequencer, decoded, layer_register, weight_count_bits
 from .unpack import unpack_weights
 from .vector import VectorUnit
 from .window import WindowUnit
@@ -107,7 +107,7 @@ class Accelerator(ConfiguredComponent):
     ----------
     host_sel, host_addr, host_wdata, host_we : write one word of memory ``host_sel`` while
         idle (:data:`MEM_WEIGHTS`, :data:`MEM_ACTIVATIONS`, :data:`MEM_PARAMS`,
-        :data:`MEM_PROGRAM`).
+        :data:`MEM_PROGRAM`); the word is in the memory the cycle after the next.
     host_raddr, host_rdata : read an activation word while idle, :data:`~hw.block_ram.READ_LATENCY`
         (2) cycles from address to data.
     start : pulse to run the program from descriptor ``start_pc``.
@@ -176,12 +176,20 @@ class Accelerator(ConfiguredComponent):
             return [port.addr.eq(addr[select:]), port.data.eq(data.replicate(per_row)),
                     port.en.eq(Cat(*[Mux(addr[:select] == i, en, 0) for i in range(per_row)]))]
 
-        host_write = self.host_we & ~self.busy
+        # A host write reaches its memory a cycle later, from registers: the memories' blocks
+        # lie all over the chip, and `busy` and the port's select reached their write
+        # enables through logic and three routes in one cycle.
+        host_addr = Signal.like(self.host_addr, name="host_addr_r", reset_less=True)
+        host_wdata = Signal.like(self.host_wdata, name="host_wdata_r", reset_less=True)
+        host_write = {sel: Signal(name=f"host_write_{name}") for sel, name in MEMORY_NAMES.items()}
+        m.d.sync += [host_addr.eq(self.host_addr), host_wdata.eq(self.host_wdata),
+                     *[we.eq(self.host_we & ~self.busy & (self.host_sel == sel))
+                       for sel, we in host_write.items()]]
         for sel, port in ((MEM_PARAMS, p_wr), (MEM_PROGRAM, g_wr)):
-            m.d.comb += [port.addr.eq(self.host_addr), port.data.eq(self.host_wdata),
-                         port.en.eq(host_write & (self.host_sel == sel))]
-        m.d.comb += word_write(w_wr, per_row, self.host_addr, self.host_wdata[:word_bits],
-                               host_write & (self.host_sel == MEM_WEIGHTS))
+            m.d.comb += [port.addr.eq(host_addr), port.data.eq(host_wdata),
+                         port.en.eq(host_write[sel])]
+        m.d.comb += word_write(w_wr, per_row, host_addr, host_wdata[:word_bits],
+                               host_write[MEM_WEIGHTS])
 
         # --- components ---------------------------------------------------------------------
         m.submodules.sequencer = seq = Sequencer(cfg)
@@ -222,7 +230,7 @@ class Accelerator(ConfiguredComponent):
             choice = [on_array, ~on_array & ~on_window, on_window]
         running_on = Signal(len(units), init=1)
         with m.If(seq.layer.launch):
-            m.d.sync += running_on.eq(Cat(*choice))
+            m.d.sync += running_on.eq(decoded(m, Cat(*choice), name="running_on"))
         selects = list(running_on)
 
         # Weights: the layer's range (a memory row a beat for the array), widened from
@@ -275,22 +283,27 @@ class Accelerator(ConfiguredComponent):
         m.d.comb += [p_rd.addr.eq(psum.param_addr), psum.param_data.eq(p_rd.data)]
         wiring.connect(m, psum.sums, requant.i)
         wiring.connect(m, requant.o, writer.results)
-        with m.If(self.busy):
-            m.d.comb += word_write(a_wr, act_per_row, writer.addr, writer.data, writer.en)
+        # The output writer writes only while busy, the host only while idle.
+        with m.If(host_write[MEM_ACTIVATIONS]):
+            m.d.comb += word_write(a_wr, act_per_row, host_addr[:len(writer.addr)],
+                                   host_wdata[:len(writer.data)], (1 << len(writer.en)) - 1)
         with m.Else():
-            m.d.comb += word_write(a_wr, act_per_row, self.host_addr[:len(writer.addr)],
-                                   self.host_wdata[:len(writer.data)],
-                                   Mux(host_write & (self.host_sel == MEM_ACTIVATIONS),
-                                       (1 << len(writer.en)) - 1, 0))
+            m.d.comb += word_write(a_wr, act_per_row, writer.addr, writer.data, writer.en)
 
         # --- run counters: cleared as a run starts (start while idle), counted while busy ----
+        # A vector's wait and handshake are counted a cycle later, from registers: the
+        # handshake's logic and a 32-bit carry chain are not one path. No vector is left to
+        # count when a run ends, and the host reads the counters after `done`.
+        stalled, took = Signal(name="vector_stalled"), Signal(name="vector_taken")
+        m.d.sync += [stalled.eq(self.busy & addrgen.x.valid & ~addrgen.x.ready),
+                     took.eq(self.busy & addrgen.x.valid & addrgen.x.ready)]
+        with m.If(self.busy):
+            m.d.sync += self.cycles.eq(self.cycles + 1)
+        with m.If(stalled):
+            m.d.sync += self.weight_stall_cycles.eq(self.weight_stall_cycles + 1)
+        with m.If(took):
+            m.d.sync += self.vectors.eq(self.vectors + 1)
         with m.If(self.start & ~self.busy):
             m.d.sync += [self.cycles.eq(0), self.weight_stall_cycles.eq(0),
                          self.vectors.eq(0)]
-        with m.If(self.busy):
-            m.d.sync += self.cycles.eq(self.cycles + 1)
-            with m.If(addrgen.x.valid & ~addrgen.x.ready):
-                m.d.sync += self.weight_stall_cycles.eq(self.weight_stall_cycles + 1)
-            with m.If(addrgen.x.valid & addrgen.x.ready):
-                m.d.sync += self.vectors.eq(self.vectors + 1)
         return m

@@ -15,7 +15,7 @@ from .contract import (LAYER_OPS, PAD_BITS, SPATIAL_BITS, STEP_BITS, TILE_COUNT_
 from .geometry import skipped_padding
 from .memstream import range_command_layout
 from .pipeline import next_is_last
-from .sequencer import TILE_LAYOUT, LayerSignature, layer_register
+from .sequencer import TILE_LAYOUT, LayerSignature, decoded, layer_register
 
 __all__ = ["ActivationAddressGenerator", "RANGE_COUNT_BITS", "raster_flags_layout"]
 
@@ -85,8 +85,9 @@ class ActivationAddressGenerator(ConfiguredComponent):
 
     One range per vector, one per cycle (a word, two, or a row in quad mode): the streamer
     reads one a cycle, as it would a tile's range, and carries the padding and raster flags
-    as its tag. The address takes three registered stages into a FIFO (:attr:`RANGE_BUFFER`
-    ranges): a tile's first range comes four cycles after the tile
+    and whether the vector is its tile's last as its tag (so ``last`` on ``x`` is a bit the
+    words bring, not a count of them). The address takes three registered stages into a FIFO
+    (:attr:`RANGE_BUFFER` ranges): a tile's first range comes four cycles after the tile
     (:data:`quantizer.cycles.ACTIVATION_LATENCY` counts them).
 
     Parameters
@@ -100,8 +101,9 @@ class ActivationAddressGenerator(ConfiguredComponent):
     tiles : ``In(stream.Signature(TILE_LAYOUT))``
         The tile loop; a tile is accepted with its last pixel's range.
     ranges : ``Out(stream.Signature(range_command_layout(..., tag_width=tag_width)))``
-        One-word activation-memory ranges, tagged with a padding bit and the raster flags,
-        for a :class:`~hw.memstream.MemoryStreamer` with ``tag_width=self.tag_width``.
+        One-word activation-memory ranges, tagged with a padding bit for each word, the
+        raster flags and the tile's last vector, for a :class:`~hw.memstream.MemoryStreamer`
+        with ``tag_width=self.tag_width``.
     words : ``In(stream.Signature(unsigned(8 * rows * act_words_per_row + tag_width)))``
         The words (a row's words from the first) those ranges return, in order, with their
         tags on top.
@@ -121,8 +123,8 @@ class ActivationAddressGenerator(ConfiguredComponent):
 
     def __init__(self, config: ArrayConfig):
         per_row = config.act_words_per_row
-        # A padding bit for each word of a row, then the raster flags.
-        self.tag_width = per_row + raster_flags_layout(config).size
+        # A padding bit for each word of a row, the raster flags, the tile's last vector.
+        self.tag_width = per_row + raster_flags_layout(config).size + 1
         super().__init__(config, {
             "layer": In(LayerSignature(config)),
             "tiles": In(stream.Signature(TILE_LAYOUT)),
@@ -146,13 +148,16 @@ class ActivationAddressGenerator(ConfiguredComponent):
         # adds: `ih_part` = oh·stride_h − pad_top and `ih_words` = that times a row's words,
         # `kh_part` = kh·dil_h and `kh_words`, `iw_part` = ow·stride_w − pad_left, `kw_part`
         # = kw·dil_w, `sample_words` = n·h·(a row's words), `group_words` = g·plane.
-        g, kw, kh = Signal.like(desc.groups), Signal.like(desc.kw), Signal(TILE_COUNT_BITS)
-        ow, oh = Signal.like(desc.ow), Signal.like(desc.oh)
+        g, kw = Signal.like(desc.groups, name="g"), Signal.like(desc.kw, name="kw")
+        kh = Signal(TILE_COUNT_BITS, name="kh")
+        ow, oh = Signal.like(desc.ow, name="ow"), Signal.like(desc.oh, name="oh")
         pixel = Signal.like(desc.m)
         span = SPATIAL_BITS + STEP_BITS + 1
-        ih_part, iw_part = Signal(signed(span + 1)), Signal(signed(span + 1))
-        kh_part, kw_part = Signal(TILE_COUNT_BITS + STEP_BITS), Signal(span)
-        ih_first, iw_first = Signal(signed(PAD_BITS + 1)), Signal(signed(PAD_BITS + 1))
+        ih_part, iw_part = (Signal(signed(span + 1), name=n) for n in ("ih_part", "iw_part"))
+        kh_part = Signal(TILE_COUNT_BITS + STEP_BITS, name="kh_part")
+        kw_part = Signal(span, name="kw_part")
+        ih_first, iw_first = (Signal(signed(PAD_BITS + 1), name=n)
+                              for n in ("ih_first", "iw_first"))
         address = unsigned(address_bits(cfg.act_depth))
         ih_words, kh_words, sample_words, group_words = (
             Signal(address, name=name)
@@ -164,6 +169,7 @@ class ActivationAddressGenerator(ConfiguredComponent):
         # at a register beside this component. A row's last column (a sample's last row) is a
         # step from the bound: `one_column` (`one_row`) says whether the first is.
         lowest = Const(-128 if cfg.dtype == "int8" else 0, cfg.data_shape)
+        first = max(cfg.window - 1, 0)
 
         def constants(d) -> dict:
             window = (d.op == OP_WINDOW) if cfg.window else Const(0)
@@ -174,11 +180,35 @@ class ActivationAddressGenerator(ConfiguredComponent):
             start_row = skipped_padding(cfg, d, d.pad_top)
             start_col = skipped_padding(cfg, d, d.pad_left)
             ow_bound, oh_bound = Mux(window, d.rw, d.ow), Mux(window, d.rh, d.oh)
-            return {"window": window, "pair": pair, "quad": quad,
+            step, row_step = Mux(pair | quad, 2, 1), Mux(quad, 2, 1)
+            kept = {}
+            if cfg.window:
+                # In pair and quad mode the kept column of a pair is the one a whole number
+                # of strides (2) past K − 1: the same one all layer long, as pairs start at
+                # start_col; in quad mode so is the kept row of a block. Whether the first
+                # column (row) is kept, and the bounds a column (row) lies in when the one a
+                # step on is, in pair (quad) mode.
+                second = (pair | quad) & (start_col ^ first)[0]
+                lower = quad & (start_row ^ first)[0]
+                kept = {"second": second, "lower": lower,
+                        "first_column_kept": Mux(pair | quad,
+                                                 (start_col + second >= first) &
+                                                 (start_col + second < d.rw),
+                                                 start_col >= first),
+                        "first_row_kept": Mux(quad, (start_row + lower >= first) &
+                                              (start_row + lower < d.rh), start_row >= first),
+                        "column_kept_from": first - step - second,
+                        "column_kept_below": d.rw - step - second,
+                        "row_kept_from": first - row_step - lower,
+                        "row_kept_below": d.rh - row_step - lower}
+            return {"window": window, "pair": pair, "quad": quad, **kept,
                     "start_row": start_row, "start_col": start_col,
-                    "ow_bound": ow_bound, "oh_bound": oh_bound,
-                    "one_column": start_col + Mux(pair | quad, 2, 1) >= ow_bound,
-                    "one_row": start_row + Mux(quad, 2, 1) >= oh_bound,
+                    "one_column": start_col + step >= ow_bound,
+                    "one_row": start_row + row_step >= oh_bound,
+                    # A column (row) is its row's (sample's) last from here: the one after
+                    # the next is past the bound.
+                    "column_before_last": ow_bound - (step << 1),
+                    "row_before_last": oh_bound - (row_step << 1),
                     # Max pooling's padded taps are the type's lowest value, which never wins.
                     "pad_value": Mux(d.op == OP_MAX, lowest, d.zx), "zx": d.zx,
                     "vector_layer": d.op != OP_MATMUL, "add": d.op == OP_ADD,
@@ -187,41 +217,39 @@ class ActivationAddressGenerator(ConfiguredComponent):
                     "one_kw": d.kw == 1, "kw_before_last": d.kw - 2,
                     "one_sample": d.m == 1, "m_before_last": d.m - 2}
 
-        launching = constants(incoming)
+        incoming_constants = constants(incoming)
         layer = {name: layer_register(m, self.layer, value, name=name)
-                 for name, value in launching.items()}
+                 for name, value in incoming_constants.items()}
+        # What the launch restarts the loops from (hw.sequencer.decoded).
+        launching = {name: decoded(m, value, name=name)
+                     for name, value in incoming_constants.items()}
         window, pair, quad = layer["window"], layer["pair"], layer["quad"]
         m_end = (layer["one_sample"], layer["m_before_last"])
+        kw_end, g_end = ((layer["one_kw"], layer["kw_before_last"]),
+                         (layer["one_group"], layer["groups_before_last"]))
         start_row, start_col = layer["start_row"], layer["start_col"]
         step = Mux(pair | quad, 2, 1)  # raster columns a beat
         row_step = Mux(quad, 2, 1)
         # Whether the counter's column (row) is its row's (sample's) last, registered beside
         # it: as it steps, whether the one after is; as it restarts, whether the first is.
-        last_ow, last_oh = Signal(), Signal()
+        last_ow, last_oh = Signal(name="last_ow"), Signal(name="last_oh")
         # So for the K tile's loops: whether the channel group and kernel column are the last.
-        last_g, last_kw = Signal(), Signal()
+        last_g, last_kw = Signal(name="last_g"), Signal(name="last_kw")
 
         # A window layer's raster position is kept where a K×K window ending there is an
         # output pixel's: row and column at least K − 1 and a whole number of strides on
-        # (the phases count rows and columns past K − 1 modulo the strides).
+        # (the phases count rows and columns past K − 1 modulo the strides). Whether its
+        # column and its row are, registered as they step (the loop's ends and all the
+        # counters wait on `keep`).
         keep = Signal()
         flags = Signal(raster_flags_layout(cfg))
-        row_phase, col_phase = Signal.like(desc.stride_h), Signal.like(desc.stride_w)
-        first = max(cfg.window - 1, 0)
+        row_phase = Signal.like(desc.stride_h, name="row_phase")
+        col_phase = Signal.like(desc.stride_w, name="col_phase")
+        column_kept, row_kept = Signal(name="column_kept"), Signal(name="row_kept")
         if cfg.window:
             streamed = oh - start_row
-            # In pair and quad mode the kept column of a pair is the one a whole number of
-            # strides (2) past K − 1: the same one all layer long, as pairs start at
-            # start_col; in quad mode so is the kept row of a block.
-            second = (pair | quad) & (start_col ^ first)[0]
-            lower = quad & (start_row ^ first)[0]
-            kept_column, kept_row = ow + second, oh + lower
-            column_kept = Mux(pair | quad, (kept_column >= first) & (kept_column < desc.rw),
-                              (ow >= first) & (col_phase == 0))
-            row_kept = Mux(quad, (kept_row >= first) & (kept_row < desc.rh),
-                           (oh >= first) & (row_phase == 0))
             m.d.comb += [keep.eq(~window | (row_kept & column_kept)),
-                         flags.second.eq(second), flags.lower.eq(lower),
+                         flags.second.eq(layer["second"]), flags.lower.eq(layer["lower"]),
                          flags.row_start.eq(window & (ow == start_col)),
                          flags.row_end.eq(window & last_ow),
                          flags.top.eq(Mux(window, Mux(streamed > first, first, streamed), 0))]
@@ -240,7 +268,7 @@ class ActivationAddressGenerator(ConfiguredComponent):
         m.submodules.buffer = buffer = fifo.SyncFIFO(
             width=len(self.ranges.payload.as_value()), depth=depth)
         credits = Signal(range(depth + 1), init=depth)
-        has_credit, returned = Signal(init=1), Signal()
+        has_credit, returned = Signal(init=1, name="has_credit"), Signal(name="returned")
         issue = self.tiles.valid & has_credit
         left = credits - issue + returned
         m.d.sync += [returned.eq(self.ranges.valid & self.ranges.ready), credits.eq(left),
@@ -268,8 +296,8 @@ class ActivationAddressGenerator(ConfiguredComponent):
         # tiles to a group); an add's second tap reads its second input.
         base = stage((Mux(layer["add"] & (kh == 1), desc.in2_base, desc.in_base) +
                       group_base + group_words)[:address.width], "tap_base")
-        flags_1, step_1, quad_1 = (stage(flags, "flags_1"), stage(step, "step_1"),
-                                   stage(quad, "quad_1"))
+        flags_1, step_1, quad_1, last_1 = (stage(flags, "flags_1"), stage(step, "step_1"),
+                                           stage(quad, "quad_1"), stage(last_pixel, "last_1"))
         # Stage 2: inside the map (each word of a block), the row's first word, the column
         # (a map held in blocks has ⌈w/2⌉ blocks of 4 words a row pair).
         inside_rows = [(ih + i >= 0) & (ih + i < desc.h) for i in range(2)]
@@ -280,25 +308,36 @@ class ActivationAddressGenerator(ConfiguredComponent):
                        "inside")
         row_base = stage((base + row_words)[:address.width], "row_base")
         column = stage(Mux(quad_1, iw << 1, iw)[:address.width], "column")
-        flags_2, step_2, quad_2 = (stage(flags_1, "flags_2"), stage(step_1, "step_2"),
-                                   stage(quad_1, "quad_2"))
+        flags_2, step_2, quad_2, last_2 = (stage(flags_1, "flags_2"), stage(step_1, "step_2"),
+                                           stage(quad_1, "quad_2"), stage(last_1, "last_2"))
         # Stage 3: the range, into the FIFO.
         m.d.sync += [valid[0].eq(issue), valid[1].eq(valid[0]), valid[2].eq(valid[1]),
                      last_range.base.eq(Mux(inside[0], row_base + column, 0)),
                      last_range.count.eq(Mux(quad_2, 4, step_2)),
-                     last_range.tag.eq(Cat(~inside, flags_2))]
+                     last_range.tag.eq(Cat(~inside, flags_2, last_2))]
         if per_row > 1:
             m.d.sync += last_range.span.eq(Mux(quad_2, 2, step_2 == 2))
         m.d.comb += [buffer.w_en.eq(valid[2]), buffer.w_data.eq(last_range),
                      self.tiles.ready.eq(has_credit & last_pixel)]
 
-        def restart_rows(first_part, first_words):
+        def restart_rows(first_part, first_words, constants=layer):
             """The output row back at the sample's first (the window layer's raster at its
             first streamed row)."""
-            return [ih_part.eq(first_part), ih_words.eq(first_words), row_phase.eq(0)]
+            return [ih_part.eq(first_part), ih_words.eq(first_words), row_phase.eq(0),
+                    *([row_kept.eq(constants["first_row_kept"])] if cfg.window else [])]
 
-        def restart_columns(first_part):
-            return [iw_part.eq(first_part), col_phase.eq(0)]
+        def restart_columns(first_part, constants=layer):
+            return [iw_part.eq(first_part), col_phase.eq(0),
+                    *([column_kept.eq(constants["first_column_kept"])] if cfg.window else [])]
+
+        def stepped_kept(counter, phase, stride_end, bounds, by_phase):
+            """Whether the column (row) a step on is kept: in pair (quad) mode, whether this
+            one lies in the bounds; else whether this one is K − 2, or past K − 1 at the
+            stride's last phase."""
+            low, high = (layer[name] for name in bounds)
+            return Mux(by_phase, (counter + 1 == first) | ((counter >= first) &
+                                                          (phase == stride_end)),
+                       (counter >= low) & (counter < high))
 
         def restart_pixels():
             return [oh.eq(start_row), last_oh.eq(layer["one_row"]),
@@ -312,22 +351,26 @@ class ActivationAddressGenerator(ConfiguredComponent):
                     kw.eq(0), last_kw.eq(constants["one_kw"]), kw_part.eq(0),
                     kh.eq(0), kh_part.eq(0), kh_words.eq(0)]
 
+        top = decoded(m, incoming_constants["start_row"] - incoming.pad_top, name="top")
+        left = decoded(m, incoming_constants["start_col"] - incoming.pad_left, name="left")
         with m.If(launch):
-            top = launching["start_row"] - incoming.pad_top
-            left = launching["start_col"] - incoming.pad_left
             m.d.sync += [pixel.eq(0), lanes.eq(0), at_last_pixel.eq(launching["one_sample"]),
                          *restart_kernel(launching), group_base.eq(0), sample_words.eq(0),
                          ih_first.eq(top), iw_first.eq(left),
-                         *restart_rows(top, steps.first_row_words), *restart_columns(left),
+                         *restart_rows(top, steps.first_row_words, launching),
+                         *restart_columns(left, launching),
                          ow.eq(launching["start_col"]), last_ow.eq(launching["one_column"]),
                          oh.eq(launching["start_row"]), last_oh.eq(launching["one_row"])]
         with m.Elif(issue):
-            m.d.sync += [ow.eq(ow + step), last_ow.eq(ow + (step << 1) >= layer["ow_bound"]),
+            m.d.sync += [ow.eq(ow + step), last_ow.eq(ow >= layer["column_before_last"]),
                          iw_part.eq(iw_part + Mux(window, step, desc.stride_w))]
             with m.If(keep):
                 m.d.sync += [pixel.eq(pixel + 1),
                              at_last_pixel.eq(next_is_last(pixel, at_last_pixel, m_end))]
             if cfg.window:
+                m.d.sync += column_kept.eq(stepped_kept(
+                    ow, col_phase, ends.stride_w, ("column_kept_from", "column_kept_below"),
+                    ~(pair | quad)))
                 with m.If(ow + 1 == first):
                     m.d.sync += col_phase.eq(0)
                 with m.Elif(ow >= first):
@@ -336,10 +379,13 @@ class ActivationAddressGenerator(ConfiguredComponent):
             with m.If(last_ow):
                 m.d.sync += [ow.eq(start_col), last_ow.eq(layer["one_column"]),
                              *restart_columns(iw_first), oh.eq(oh + row_step),
-                             last_oh.eq(oh + (row_step << 1) >= layer["oh_bound"]),
+                             last_oh.eq(oh >= layer["row_before_last"]),
                              ih_part.eq(ih_part + Mux(window, row_step, desc.stride_h)),
                              ih_words.eq(ih_words + steps.row_words)]
                 if cfg.window:
+                    m.d.sync += row_kept.eq(stepped_kept(
+                        oh, row_phase, ends.stride_h, ("row_kept_from", "row_kept_below"),
+                        ~quad))
                     with m.If(oh + 1 == first):
                         m.d.sync += row_phase.eq(0)
                     with m.Elif(oh >= first):
@@ -365,36 +411,24 @@ class ActivationAddressGenerator(ConfiguredComponent):
                                      kh.eq(kh + 1), kh_part.eq(kh_part + desc.dil_h),
                                      kh_words.eq(kh_words + steps.dilation_words)]
                     with m.Else():
-                        m.d.sync += [kw.eq(kw + 1), last_kw.eq(kw == layer["kw_before_last"]),
+                        m.d.sync += [kw.eq(kw + 1), last_kw.eq(next_is_last(kw, last_kw, kw_end)),
                                      kw_part.eq(kw_part + desc.dil_w)]
                 with m.Else():
-                    m.d.sync += [g.eq(g + 1), last_g.eq(g == layer["groups_before_last"]),
+                    m.d.sync += [g.eq(g + 1), last_g.eq(next_is_last(g, last_g, g_end)),
                                  group_words.eq(group_words + desc.plane)]
 
-        # Vectors: padding taps become the input zero point; the sample index of the one on
-        # the array's input marks each tile's last.
-        sample = Signal.like(desc.m)
+        # Vectors: padding taps become the input zero point; the tag marks each tile's last.
         width = 8 * cfg.rows
         tag = self.words.payload[width * per_row:]
         pad = tag[:per_row]
-        word_flags = raster_flags_layout(cfg)(tag[per_row:])
-        kept = word_flags.keep
-        # Whether the sample is the tile's last, registered as the sample moves on, so the
-        # vector's `last`, which gates the units' weight handshakes, is one AND from it.
-        at_last = Signal()
-        last = kept & at_last
+        word_flags = raster_flags_layout(cfg)(tag[per_row:-1])
         padding = Cat(*[layer["pad_value"]] * cfg.rows)
         beat = [Mux(pad[i], padding, self.words.payload.word_select(i, width))
                 for i in range(per_row)]
         m.d.comb += [self.x.valid.eq(self.words.valid), self.words.ready.eq(self.x.ready),
                      self.x.payload.data.eq(beat[0]),
-                     self.x.payload.zero.eq(layer["zx"]), self.x.payload.last.eq(last),
+                     self.x.payload.zero.eq(layer["zx"]), self.x.payload.last.eq(tag[-1]),
                      self.x_raster.eq(word_flags)]
         if per_row > 1:
             m.d.comb += self.x_rest.eq(Cat(*beat[1:]))
-        with m.If(launch):
-            m.d.sync += [sample.eq(0), at_last.eq(launching["one_sample"])]
-        with m.Elif(self.x.valid & self.x.ready & kept):
-            m.d.sync += [sample.eq(Mux(last, 0, sample + 1)),
-                         at_last.eq(next_is_last(sample, last, m_end))]
         return m

@@ -195,7 +195,7 @@ class ArrayConfig:
     def psum_latency(self) -> int:
         """Cycles from a K tile's last beat at the partial-sum accumulator to its sums at the
         requantizer: its read-modify-write's stages (:class:`~hw.psum.PartialSumAccumulator`)."""
-        return 3
+        return 4
 
     @property
     def write_latency(self) -> int:

@@ -74,11 +74,12 @@ class MemoryStreamer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         per_read, width = self._per_read, self._word_width
-        # A read's row goes into the FIFO as the port returns it, with its tag; with several
-        # words a row, also the word the read starts at.
+        # A read's row goes into the FIFO with its tag; with several words a row, shifted as
+        # it goes in so that the word the read starts at is the low one (the shift is not on
+        # the way out, where the consumer's path begins).
         extra = (per_read - 1).bit_length()
         m.submodules.fifo = buf = fifo.SyncFIFOBuffered(
-            width=width * per_read + extra + self._tag_width, depth=self.FIFO_DEPTH)
+            width=width * per_read + self._tag_width, depth=self.FIFO_DEPTH)
         addr = Signal.like(self.cmd.payload.base)
         remaining = Signal.like(self.cmd.payload.count)
         # Whether no word of the range is left to read, and whether one read is: registered
@@ -88,10 +89,13 @@ class MemoryStreamer(wiring.Component):
         # Reads issued and not yet taken out of the FIFO (in flight or in it): the FIFO has
         # room for every one of them.
         held = Signal(range(self.FIFO_DEPTH + 1))
+        # Whether the FIFO has room for one more, registered beside `held`: a read's enable is
+        # then a LUT from two registers.
+        room = Signal(init=1)
         # in_flight[-1]: a read issued read_latency cycles ago lands in the FIFO this cycle.
         in_flight = [Signal(name=f"in_flight{i + 1}") for i in range(self._latency)]
         tag = Signal(self._tag_width)
-        issue = ~idle & (held < self.FIFO_DEPTH - 1)
+        issue = ~idle & room
         # The skid register: a word the consumer did not take in the cycle it left the FIFO.
         skid = Signal(len(self.words.payload), reset_less=True)
         skid_full = Signal()
@@ -101,14 +105,13 @@ class MemoryStreamer(wiring.Component):
             span = Signal(extra)
             step = Const(1, per_read.bit_length()) << span
             first_step = Const(1, per_read.bit_length()) << self.cmd.payload.span
-            row = Cat(self.data, delayed(m, addr[:extra], self._latency, name="offset"))
             # The read's words from the one its address selected, in the low bits.
-            out = out >> (buf.r_data[width * per_read:][:extra] * width)
+            row = self.data >> (delayed(m, addr[:extra], self._latency, name="offset") * width)
             with m.If(self.cmd.valid & self.cmd.ready):
                 m.d.sync += span.eq(self.cmd.payload.span)
         else:
             step = first_step = 1
-        word = Cat(out, buf.r_data[width * per_read + extra:]) if self._tag_width else out
+        word = Cat(out, buf.r_data[width * per_read:]) if self._tag_width else out
         m.d.comb += [
             # The next range may start in the cycle the last word of this one is issued.
             self.cmd.ready.eq(idle | (issue & final)),
@@ -125,7 +128,8 @@ class MemoryStreamer(wiring.Component):
             m.d.sync += skid.eq(word)
         m.d.sync += skid_full.eq(self.words.valid & ~self.words.ready)
         m.d.sync += [*[stage.eq(before) for stage, before in zip(in_flight, [issue, *in_flight])],
-                     held.eq(held + issue - taken)]
+                     held.eq(held + issue - taken),
+                     room.eq(held + issue - taken < self.FIFO_DEPTH - 1)]
         with m.If(self.cmd.valid & self.cmd.ready):
             count = self.cmd.payload.count
             m.d.sync += [addr.eq(self.cmd.payload.base), remaining.eq(count),

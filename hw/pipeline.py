@@ -79,6 +79,8 @@ def next_is_last(counter, last, end):
     one (:func:`~hw.sequencer.loop_end`). Registered beside the counter as it steps, it lets
     what the loop's end enables (the next counters, a stream's ``last``) be a LUT from
     registers, not a compare of the counter; and the compare here is of two registers, with
-    no add's carry chain before it."""
+    no add's carry chain before it. Short of its last value the counter is at most the one
+    before, so it is there when it is not below it: a carry chain's sign, where an equality
+    of a dozen bits is three LUT levels."""
     single, before_last = end
-    return Mux(last, single, counter == before_last)
+    return Mux(last, single, counter >= before_last)

@@ -3,7 +3,7 @@ with their requantization parameters, to the requantizer."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, memory, stream
 from amaranth.lib.wiring import In, Out
 
@@ -13,9 +13,9 @@ from .array import accumulator_stream_layout
 from .config import ArrayConfig
 from .contract import LAYER_OPS, address_bits, memory_shapes
 from .layouts import lane_params_layout
-from .pipeline import delay_line, next_is_last
+from .pipeline import delay_line, lane_copies, next_is_last
 from .requant import requant_input_layout
-from .sequencer import LayerSignature, layer_register, loop_end
+from .sequencer import LayerSignature, decoded, layer_register, loop_end
 
 __all__ = ["PartialSumAccumulator"]
 
@@ -29,20 +29,23 @@ class PartialSumAccumulator(ConfiguredComponent):
 
     Results arrive in the tile loop's order (``for nt: for kt: for sample``), so the first K
     tile of a column tile starts from 0 and the last one goes to ``sums`` instead of the
-    memory. Each beat is a read-modify-write in four stages, every memory port driven from a
+    memory. Each beat is a read-modify-write in five stages, every memory port driven from a
     register and every read registered once in the fabric, so no path runs from a block
     RAM's output through logic (which would bound the clock at its slow clock-to-output):
 
-    0. the beat's sample addresses the memory, its column tile the parameter word's address;
-    1. the memory answers; the beat's sample is compared with the three beats ahead of it,
-       whose totals are still on their way to the memory (the same sample comes back that
-       soon when a layer has fewer than four samples), and of the two further ahead, whose
-       totals are known, the newer that matches is kept;
-    2. the read is registered (:func:`~hw.block_ram.registered_read`); the beat is added to
-       (or, if larger, replaces) both the total just computed and the other running value
-       (the kept total, or the read), and the sample's newest is chosen: the only one-cycle
-       loop, total to total, holds an add and a select;
-    3. the total is registered, written back (or, on the last K tile, sent on).
+    0. the beat's sample addresses the memory; which of the four beats ahead of it, whose
+       totals are still on their way to the memory, are the same sample (one comes back that
+       soon when a layer has fewer than five samples) follows from the beats between;
+    1. the memory answers; of the two furthest ahead, whose totals are known, the newer that
+       matches is kept;
+    2. the read is registered (:func:`~hw.block_ram.registered_read`); the beat's running
+       value is chosen: 0 on its column tile's first K tile (the least value for ``max``),
+       else the total of the beat two ahead, the kept one or the read;
+    3. the beat is added to (or, if larger, replaces) both that value and the total just
+       computed, and the result is chosen by whether the beat just ahead is the same sample:
+       the only one-cycle loops, total to total, hold a carry chain and a LUT each, a sum's
+       and a maximum's registers apart;
+    4. the total is written back (or, on the last K tile, sent on).
 
     Parameters
     ----------
@@ -60,9 +63,9 @@ class PartialSumAccumulator(ConfiguredComponent):
         Complete sums with their parameters, for the :class:`~hw.requant.Requantizer`.
     """
 
-    #: Totals still on their way to the memory when a later beat's read returns: the same
+    #: Totals still on their way to the memory when a later beat's read is made: the same
     #: sample up to this many beats later must take its running value from them.
-    IN_FLIGHT = 3
+    IN_FLIGHT = 4
 
     def __init__(self, config: ArrayConfig):
         super().__init__(config, {
@@ -93,8 +96,9 @@ class PartialSumAccumulator(ConfiguredComponent):
         m_end, k_end = (loop_end(m, self.layer, name) for name in ("m", "k_tiles"))
         with m.If(launch):
             incoming = self.layer.incoming
-            m.d.sync += [sample.eq(0), kt.eq(0), nt.eq(0), last_m.eq(incoming.m == 1),
-                         last_k.eq(incoming.k_tiles == 1)]
+            m.d.sync += [sample.eq(0), kt.eq(0), nt.eq(0),
+                         last_m.eq(decoded(m, incoming.m == 1, name="m_single")),
+                         last_k.eq(decoded(m, incoming.k_tiles == 1, name="k_tiles_single"))]
         with m.Elif(beat):
             m.d.sync += [sample.eq(Mux(last_m, 0, sample + 1)),
                          last_m.eq(next_is_last(sample, last_m, m_end)),
@@ -103,8 +107,10 @@ class PartialSumAccumulator(ConfiguredComponent):
                 m.d.sync += [kt.eq(Mux(last_k, 0, kt + 1)),
                              last_k.eq(next_is_last(kt, last_k, k_end))]
         m.d.comb += rd.addr.eq(sample)
-        param_addr = Signal.like(self.param_addr)
-        m.d.sync += param_addr.eq(desc.p_base + nt)
+        # The parameter word's address from the column tile a cycle later, so the word comes
+        # out at stage 4 with the totals.
+        param_addr, nt_before = Signal.like(self.param_addr), Signal.like(nt)
+        m.d.sync += [nt_before.eq(nt), param_addr.eq(desc.p_base + nt_before)]
         m.d.comb += self.param_addr.eq(param_addr)
 
         # The beat's stages: valid (reset), then its sample, first/last K tile and data.
@@ -112,54 +118,92 @@ class PartialSumAccumulator(ConfiguredComponent):
         for stage in range(1, 2 + self.IN_FLIGHT):
             valid.append(Signal(name=f"valid{stage}"))
             m.d.sync += valid[stage].eq(valid[stage - 1])
-        samples = delay_line(m, sample, 1 + self.IN_FLIGHT, name="sample")
+        samples = delay_line(m, sample, self.IN_FLIGHT, name="sample")
         first = delay_line(m, kt == 0, 2, name="first")
-        last = delay_line(m, last_k, 3, name="last")
-        new = delay_line(m, self.acc.payload.data, 2, name="new")
-
-        # Stage 1: which of the totals ahead of the beat is its sample's newest. The one just
-        # ahead (stage 2 now, 3 next cycle) is only computed next cycle: a flag. The two
-        # further ahead (stages 3 and 4) are here now: the newer of them that matches is
-        # chosen now, so the next cycle has two running values to add to, not four.
-        # Each compare is made a cycle ahead, one stage earlier on both sides.
-        matched = []
-        for stage in (2, 3, 4):
-            match = Signal(name=f"sample_match{stage}")
-            m.d.sync += match.eq(samples[stage - 1] == samples[0])
-            matched.append(match)
-        same = [valid[stage] & match for stage, match in zip((2, 3, 4), matched)]
-        just_ahead, use_older = Signal(name="forward_newest"), Signal(name="forward_older")
-        older = Signal(sums_layout, name="older")
-        totals = [Signal(sums_layout, name=f"total{3 + ahead}") for ahead in range(2)]
-        m.d.sync += [just_ahead.eq(same[0]), use_older.eq(same[1] | same[2]),
-                     older.eq(Mux(same[1], totals[0], totals[1])), totals[1].eq(totals[0])]
-
-        # Stage 2: the read registered; the total from the running value, which is the total
-        # just computed (a one-cycle loop through the add alone) or the older or the read.
-        read = registered_read(m, rd, "read")
-        other = sums_layout(Mux(use_older, older, read))
+        last = delay_line(m, last_k, 4, name="last")
+        new = delay_line(m, self.acc.payload.data, 3, name="new")
+        cols = range(cfg.cols)
         keep_max = layer_register(m, self.layer, self.layer.incoming.op == LAYER_OPS.index("max"),
                                   name="keep_max")
+        max_lane = lane_copies(m, keep_max, cfg.cols, name="keep_max")
 
-        def combined(running, new_value):
-            # The compare as the sign of a difference: a carry chain beside the sum's, where
-            # a compare became six LUT levels.
-            larger = (running - new_value)[-1] == 0
-            return Mux(keep_max, Mux(larger, running, new_value), running + new_value)
-        for c in range(cfg.cols):
-            with_newest, with_other = (combined(running[c], new[2][c])
-                                       for running in (totals[0], other))
-            m.d.sync += totals[0][c].eq(Mux(first[2], new[2][c],
-                                            Mux(just_ahead, with_newest, with_other)))
+        # The totals: the sum's and the maximum's (stage 4), the layer's one of them written
+        # back and sent on, and that one a cycle later (stage 5).
+        summed, largest = (Signal(sums_layout, name=name) for name in ("summed", "largest"))
+        total = Signal(sums_layout, name="total")
+        settled = Signal(sums_layout, name="settled")
+        for c in cols:
+            m.d.comb += total[c].eq(Mux(max_lane[c], largest[c], summed[c]))
+        m.d.sync += settled.eq(total)
 
-        # Stage 3: written back, or sent on with the parameters read at stage 1.
+        # Stage 0: whether each beat ahead (stages 1 to 4, a cycle later 2 to 5) is the same
+        # sample, a copy for each lane where the lanes read it. Samples come round in order,
+        # so the beat j beats ahead is this one's sample when m divides j: a LUT of the valid
+        # bits between and four flags of the layer's, not a compare of sample numbers.
+        divides = [layer_register(m, self.layer,
+                                  Cat(*[self.layer.incoming.m == d
+                                        for d in range(1, j + 1) if j % d == 0]).any(),
+                                  name=f"m_divides{j}")
+                   for j in range(1, 1 + self.IN_FLIGHT)]
+
+        def is_same(stage):
+            ahead = sum(valid[1:stage + 1], start=Const(0, 3))  # beats ahead, itself included
+            return valid[stage] & Cat(Const(0), *divides).bit_select(ahead, 1)
+        same = {stage: Signal(name=f"same{stage}") for stage in (2, 3)}
+        for stage in same:
+            m.d.sync += same[stage].eq(is_same(stage - 1))
+        same4 = lane_copies(m, is_same(3), cfg.cols, name="same4_")
+        same5 = Signal(name="same5")
+        m.d.sync += same5.eq(is_same(4))
+
+        # Stage 1: the newer matching of the totals at stages 4 and 5; which running value
+        # stage 2 takes, one-hot, a copy for each lane.
+        older = Signal(sums_layout, name="older")
+        for c in cols:
+            m.d.sync += older[c].eq(Mux(same4[c], total[c], settled[c]))
+        start = ~first[1]
+        use_older = same4[0] | same5
+        choose = {"sum": start & same[3] & ~keep_max, "max": start & same[3] & keep_max,
+                  "older": start & ~same[3] & use_older, "read": start & ~same[3] & ~use_older,
+                  "least": first[1] & keep_max}
+        lanes = {name: lane_copies(m, value, cfg.cols, name=f"take_{name}")
+                 for name, value in choose.items()}
+        just_ahead = Signal(name="just_ahead")
+        m.d.sync += just_ahead.eq(same[2])
+
+        # Stage 2: the running value; whether the beat just ahead (stage 4 a cycle later) is
+        # the same sample, a copy for each lane.
+        read = sums_layout(registered_read(m, rd, "read"))
+        running = Signal(sums_layout, name="running")
+        least = Const(-1 << (cfg.acc_width - 1), cfg.acc_shape)
+        for c in cols:
+            taken = [Mux(lanes[name][c], value, 0)
+                     for name, value in (("sum", summed[c]), ("max", largest[c]),
+                                         ("older", older[c]), ("read", read[c]),
+                                         ("least", least))]
+            m.d.sync += running[c].eq(taken[0] | taken[1] | taken[2] | taken[3] | taken[4])
+        loop = lane_copies(m, just_ahead & ~first[2], cfg.cols, name="loop")
+
+        # Stage 3: the beat added to, or compared with, the running value and the total just
+        # computed, from registers, and one of each chosen: each loop a carry chain and a LUT.
+        for c in cols:
+            beat_value = new[3][c]
+
+            def larger(value):
+                # The compare as the sign of a difference: a carry chain, not six LUT levels.
+                return Mux((value - beat_value)[-1], beat_value, value)
+            m.d.sync += [
+                summed[c].eq(Mux(loop[c], summed[c] + beat_value, running[c] + beat_value)),
+                largest[c].eq(Mux(loop[c], larger(largest[c]), larger(running[c])))]
+
+        # Stage 4: written back, or sent on with the parameters read at stage 2.
         params = Signal.like(self.param_data, reset_less=True)  # as registered_read's
         m.d.sync += params.eq(self.param_data)
-        m.d.comb += [wr.addr.eq(samples[3]), wr.data.eq(totals[0]),
-                     wr.en.eq(valid[3] & ~last[3])]
+        m.d.comb += [wr.addr.eq(samples[4]), wr.data.eq(total),
+                     wr.en.eq(valid[4] & ~last[4])]
 
         out = self.sums.payload
-        m.d.comb += [self.sums.valid.eq(valid[3] & last[3]), out.data.eq(totals[0]),
+        m.d.comb += [self.sums.valid.eq(valid[4] & last[4]), out.data.eq(total),
                      out.params.zero.eq(desc.zy), out.params.min.eq(desc.act_min),
                      out.params.max.eq(desc.act_max)]
         for name, _field in lane_params_layout(cfg):

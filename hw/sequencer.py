@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from amaranth.hdl import Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -15,7 +17,7 @@ from .layouts import LOOP_BOUNDS, descriptor_layout, loop_ends_layout
 from .memstream import range_command_layout
 from .pipeline import next_is_last
 
-__all__ = ["LayerSignature", "Sequencer", "TILE_LAYOUT", "layer_register", "loop_end",
+__all__ = ["LayerSignature", "Sequencer", "TILE_LAYOUT", "decoded", "layer_register", "loop_end",
            "weight_count_bits"]
 
 MATMUL, WINDOW = LAYER_OPS.index("matmul"), LAYER_OPS.index("window")
@@ -64,6 +66,28 @@ class LayerSignature(wiring.Signature):
                           "steps": Out(walk_steps_layout(config))})
 
 
+def decoded(m: Module, value, *, name: str) -> Value:
+    """``value``, made of the launching descriptor (``layer.incoming``), registered every
+    cycle: what a launch loads or restarts from. The descriptor holds from its product stages
+    to its launch (:class:`Sequencer`), so the register holds ``value`` at the launch, and no
+    path holds both the decode (a compare, a subtract) and the launch's enable. Identical
+    ones merge in synthesis. The register loads every cycle wherever it is made, even inside
+    a ``with m.If(...)`` (it is a submodule's)."""
+    value = Value.cast(value)
+    if isinstance(value, Const):  # a constant of this build stays one
+        return value
+    register = Signal(value.shape(), name=f"{name}_decoded", reset_less=True)
+    stage = Module()
+    stage.d.sync += register.eq(value)
+    for index in itertools.count():  # a name of its own: one field may be decoded twice
+        label = f"{name}_decoder" + (f"{index}" if index else "")
+        try:
+            m.submodules[label]
+        except AttributeError:
+            m.submodules[label] = stage
+            return register
+
+
 def layer_register(m: Module, layer, value, *, name: str) -> Signal:
     """``value``, made of the launching descriptor (``layer.incoming``), in a register of the
     calling component's own, loaded as the layer launches: it holds while the layer runs, as
@@ -72,9 +96,10 @@ def layer_register(m: Module, layer, value, *, name: str) -> Signal:
     A field every component reads from the sequencer's one register is routed across the chip
     to all of them, and a flag decoded from fields (``op == window``) costs a LUT on every path
     that reads it; a component's own copy sits beside its readers, a flag costs nothing.
-    Marked ``keep``, as synthesis would merge the copies (:func:`~hw.pipeline.lane_copies`)."""
-    value = Value.cast(value)
-    if isinstance(value, Const):  # a constant of this build stays one
+    Marked ``keep``, as synthesis would merge the copies (:func:`~hw.pipeline.lane_copies`).
+    The launch loads it from :func:`decoded`."""
+    value = decoded(m, value, name=name)
+    if isinstance(value, Const):
         return value
     register = Signal(value.shape(), name=name, attrs={"keep": 1})
     with m.If(layer.launch):
@@ -166,7 +191,9 @@ class Sequencer(ConfiguredComponent):
         # fetch.
         steps = walk_steps(m, cfg, fetched, platform=platform)
         m.d.comb += [getattr(self.layer.steps, name).eq(steps[name]) for name in WALK_STEPS]
-        invalid, checking = Signal(), Signal()
+        # The checks, registered: the descriptor is there from the first product stage on, so
+        # they hold at the check, where the weights' first range is offered.
+        invalid, checking = Signal(name="invalid"), Signal(name="checking")
         m.d.sync += invalid.eq(invalid_now)
         # busy is a register, set as a run starts and cleared as it ends, not decoded from the
         # state: it steers the host's access to every memory.
@@ -224,10 +251,15 @@ class Sequencer(ConfiguredComponent):
             single = Signal(name=f"w_{name}_single")
             before_last = Signal(signed(len(bound) + 1), name=f"w_{name}_before_last")
             with m.If(checking):
-                m.d.sync += [single.eq(bound == 1), before_last.eq(bound - 2)]
+                m.d.sync += [single.eq(decoded(m, bound == 1, name=f"{name}_single")),
+                             before_last.eq(decoded(m, bound - 2, name=f"{name}_before_last"))]
             return single, before_last
 
         w_k_end, w_n_end = checked_end("k_tiles"), checked_end("n_tiles")
+        # The descriptor's loops of one step, decoded a cycle ahead (it holds from the products'
+        # stages, before the check, to the launch).
+        k_single, n_single = (decoded(m, getattr(fetched, name) == 1, name=f"{name}_single")
+                              for name in ("k_tiles", "n_tiles"))
         words = Signal(self.weights.payload.count.shape())
         on_array = Signal()
         m.d.comb += [self.weights.valid.eq(w_pending),
@@ -239,11 +271,12 @@ class Sequencer(ConfiguredComponent):
         # registered beside the counters (hw.pipeline.next_is_last).
         w_last_k, w_last_n = Signal(), Signal()
         with m.If(checking):
-            m.d.sync += [w_base.eq(fetched.w_base), w_pending.eq(~invalid_now), w_nt.eq(0),
-                         w_kt.eq(0), w_last_k.eq(fetched.k_tiles == 1),
-                         w_last_n.eq(fetched.n_tiles == 1), on_array.eq(fetched.op == MATMUL),
-                         words.eq(Mux(fetched.op == MATMUL, cfg.rows,
-                                      Mux(fetched.op == WINDOW, cfg.window ** 2, 1)))]
+            m.d.sync += [w_base.eq(fetched.w_base), w_pending.eq(~invalid), w_nt.eq(0),
+                         w_kt.eq(0), w_last_k.eq(k_single), w_last_n.eq(n_single),
+                         on_array.eq(decoded(m, fetched.op == MATMUL, name="on_array")),
+                         words.eq(decoded(m, Mux(fetched.op == MATMUL, cfg.rows,
+                                                 Mux(fetched.op == WINDOW, cfg.window ** 2, 1)),
+                                          name="words"))]
         with m.Elif(self.weights.valid & self.weights.ready):
             m.d.sync += [w_base.eq(w_base + words),
                          w_pending.eq(~(w_last_k & w_last_n)),
@@ -256,17 +289,20 @@ class Sequencer(ConfiguredComponent):
         # The tile loop.
         t_pending = Signal()
         nt, kt = Signal(TILE_COUNT_BITS), Signal(TILE_COUNT_BITS)
-        last_k = Signal()  # registered beside kt (hw.pipeline.next_is_last)
-        k_end = loop_end(m, self.layer, "k_tiles")
+        # Whether kt and nt are the last, registered beside them (hw.pipeline.next_is_last).
+        last_k, last_n = Signal(name="last_k"), Signal(name="last_n")
+        k_end, n_end = loop_end(m, self.layer, "k_tiles"), loop_end(m, self.layer, "n_tiles")
         m.d.comb += [self.tiles.valid.eq(t_pending), self.tiles.payload.nt.eq(nt),
                      self.tiles.payload.kt.eq(kt), self.tiles.payload.last_k.eq(last_k)]
         with m.If(launch):
-            m.d.sync += [t_pending.eq(1), nt.eq(0), kt.eq(0), last_k.eq(fetched.k_tiles == 1)]
+            m.d.sync += [t_pending.eq(1), nt.eq(0), kt.eq(0), last_k.eq(k_single),
+                         last_n.eq(n_single)]
         with m.Elif(self.tiles.valid & self.tiles.ready):
             m.d.sync += last_k.eq(next_is_last(kt, last_k, k_end))
             with m.If(last_k):
-                m.d.sync += [kt.eq(0), nt.eq(nt + 1)]
-                with m.If(nt == self.layer.ends.n_tiles):
+                m.d.sync += [kt.eq(0), nt.eq(nt + 1),
+                             last_n.eq(next_is_last(nt, last_n, n_end))]
+                with m.If(last_n):
                     m.d.sync += t_pending.eq(0)
             with m.Else():
                 m.d.sync += kt.eq(kt + 1)

@@ -12,7 +12,7 @@ from .config import ArrayConfig
 from .contract import address_bits
 from .pipeline import next_is_last
 from .requant import requant_output_layout
-from .sequencer import LayerSignature, loop_end
+from .sequencer import LayerSignature, decoded, loop_end
 
 __all__ = ["OutputWriter"]
 
@@ -68,8 +68,7 @@ class OutputWriter(ConfiguredComponent):
         m = Module()
         cfg = self.config
         ratio = cfg.rows // cfg.cols
-        desc, ends, launch, valid = (self.layer.desc, self.layer.ends, self.layer.launch,
-                                     self.results.valid)
+        desc, launch, valid = self.layer.desc, self.layer.launch, self.results.valid
 
         sample, nt = Signal.like(desc.m), Signal(len(desc.n_tiles))
         group = Signal(range(max(ratio, 2)))
@@ -77,15 +76,22 @@ class OutputWriter(ConfiguredComponent):
         # Whether each counter is at its last value, registered beside it
         # (hw.pipeline.next_is_last), so no compare of a counter enables the others.
         last_sample, last_x, last_y = Signal(), Signal(), Signal()
+        # So whether nt is the last column tile, and whether it went past it (the layer is
+        # written; set out of reset, when nt and the descriptor's n_tiles are both 0).
+        last_tile, finished = Signal(name="last_tile"), Signal(name="finished", init=1)
         incoming = self.layer.incoming
-        m_end, ow_end, oh_end = (loop_end(m, self.layer, name) for name in ("m", "ow", "oh"))
+        m_end, ow_end, oh_end, n_end = (loop_end(m, self.layer, name)
+                                        for name in ("m", "ow", "oh", "n_tiles"))
         with m.If(launch):
             m.d.sync += [sample.eq(0), nt.eq(0), group.eq(0), word.eq(incoming.out_base),
-                         last_sample.eq(incoming.m == 1)]
+                         last_sample.eq(decoded(m, incoming.m == 1, name="m_single")),
+                         last_tile.eq(decoded(m, incoming.n_tiles == 1, name="n_tiles_single")),
+                         finished.eq(0)]
         with m.Elif(valid):
             m.d.sync += last_sample.eq(next_is_last(sample, last_sample, m_end))
             with m.If(last_sample):
-                m.d.sync += [sample.eq(0), nt.eq(nt + 1)]
+                m.d.sync += [sample.eq(0), nt.eq(nt + 1), finished.eq(last_tile),
+                             last_tile.eq(next_is_last(nt, last_tile, n_end))]
                 with m.If(group == ratio - 1):
                     m.d.sync += [group.eq(0), word.eq(word + desc.out_plane)]
                 with m.Else():
@@ -94,7 +100,7 @@ class OutputWriter(ConfiguredComponent):
                 m.d.sync += sample.eq(sample + 1)
         # Done once the last word is written, two cycles after the last result (below); not
         # at a launch, when the count is still the last layer's.
-        m.d.sync += self.done.eq((nt == desc.n_tiles) & ~launch)
+        m.d.sync += self.done.eq(finished & ~launch)
 
         # In blocks: the pixel (y, x) of a sample, and its block row's first word; a block
         # row is 4·⌈ow/2⌉ words (a multiple of 4), and the last of a sample ends one (odd oh
@@ -104,8 +110,9 @@ class OutputWriter(ConfiguredComponent):
         row_words = Signal.like(desc.out_plane)
         m.d.sync += row_words.eq((desc.ow + desc.ow[0]) << 1)  # the layer's, a cycle after
         with m.If(launch):
-            m.d.sync += [x.eq(0), y.eq(0), block_row.eq(0), last_x.eq(incoming.ow == 1),
-                         last_y.eq(incoming.oh == 1)]
+            m.d.sync += [x.eq(0), y.eq(0), block_row.eq(0),
+                         last_x.eq(decoded(m, incoming.ow == 1, name="ow_single")),
+                         last_y.eq(decoded(m, incoming.oh == 1, name="oh_single"))]
         with m.Elif(valid & last_sample):
             m.d.sync += [x.eq(0), y.eq(0), block_row.eq(0), last_x.eq(ow_end[0]),
                          last_y.eq(oh_end[0])]
@@ -122,7 +129,6 @@ class OutputWriter(ConfiguredComponent):
 
         # The write takes two registered stages, so that no add or select reaches the
         # memory's ports: the offset into the group's tiles, then the address.
-        last_tile = nt == ends.n_tiles
         padding = Cat(*[desc.zpad] * cfg.cols)
         groups = [g == group for g in range(ratio)]
         offset = Signal(len(self.addr), name="offset")

@@ -98,10 +98,10 @@ def absorb_block_ram_output_registers(netlist: dict, top: str) -> int:
     one plain ``TRELLIS_FF`` alone, on the block's clock, without enable or reset (the output
     register then loads every cycle and resets never: the same register). The hardware puts
     such a register after each of its block RAMs' reads (:mod:`hw.block_ram`). A block Yosys
-    uses in its 36-bit mode (a port ``DATA_WIDTH`` of 36: port A writes, port B reads 36 bits
-    on both ports' outputs) keeps its register in the fabric: which output register and
-    enable serve that mode is not documented for DP16KD, and a guess could register half a
-    word twice."""
+    uses in its 36-bit mode (``DATA_WIDTH`` 36: Lattice's PDPW16KD, port A writing, port B
+    reading 36 bits over both ports' outputs) has one read clock, ``CLKB``, for all 36 (as
+    nextpnr times them) and, as PDPW16KD, one ``REGMODE`` for the whole word: its registers
+    move only all together, with both halves' ``REGMODE`` set and both output enables high."""
     module = netlist["modules"][top]
     cells = module["cells"]
     sinks: dict[int, list[tuple[str, str]]] = {}
@@ -124,26 +124,41 @@ def absorb_block_ram_output_registers(netlist: dict, top: str) -> int:
                  and conn.get("LSR", ["0"]) == ["0"])
         return taken[0][0] if plain else None
 
+    def absorb(cell, outputs: list[str], clock) -> int:
+        """Move the registers taking ``outputs`` into ``cell``, when each is plain on
+        ``clock``; the flip-flops moved."""
+        conn = cell["connections"]
+        registers = [plain_register(conn[out][0], clock) for out in outputs]
+        if not outputs or None in registers:
+            return 0
+        for out, ff in zip(outputs, registers):
+            conn[out] = cells.pop(ff)["connections"]["Q"]
+        return len(registers)
+
+    def used(conn, side: str) -> list[str]:
+        return [f"DO{side}{i}" for i in range(18) if isinstance(conn[f"DO{side}{i}"][0], int)
+                and sinks.get(conn[f"DO{side}{i}"][0])]
+
     absorbed = 0
     for cell in [c for c in cells.values() if c["type"] == "DP16KD"]:
         conn, params = cell["connections"], cell["parameters"]
+        free = [params.get(f"REGMODE_{side}", "NOREG") == "NOREG" and
+                params.get(f"CLK{side}MUX", f"CLK{side}") == f"CLK{side}" for side in "AB"]
         widths = [params.get(f"DATA_WIDTH_{side}", 0) for side in "AB"]
         if any((w if isinstance(w, int) else int(w, 2)) > 18 for w in widths):
+            if all(free) and conn.get("OCEB") == ["1"]:
+                moved = absorb(cell, used(conn, "A") + used(conn, "B"), conn["CLKB"])
+                if moved:
+                    params["REGMODE_A"] = params["REGMODE_B"] = "OUTREG"
+                    conn["OCEA"] = ["1"]
+                absorbed += moved
             continue
-        for side in "AB":
-            if params.get(f"REGMODE_{side}", "NOREG") != "NOREG" or \
-                    params.get(f"CLK{side}MUX", f"CLK{side}") != f"CLK{side}":
-                continue
-            outputs = [f"DO{side}{i}" for i in range(18)
-                       if isinstance(conn[f"DO{side}{i}"][0], int)
-                       and sinks.get(conn[f"DO{side}{i}"][0])]
-            registers = [plain_register(conn[out][0], conn[f"CLK{side}"]) for out in outputs]
-            if not outputs or None in registers or conn.get(f"OCE{side}") != ["1"]:
-                continue
-            params[f"REGMODE_{side}"] = "OUTREG"
-            for out, ff in zip(outputs, registers):
-                conn[out] = cells.pop(ff)["connections"]["Q"]
-            absorbed += len(registers)
+        for side, side_free in zip("AB", free):
+            if side_free and conn.get(f"OCE{side}") == ["1"]:
+                moved = absorb(cell, used(conn, side), conn[f"CLK{side}"])
+                if moved:
+                    params[f"REGMODE_{side}"] = "OUTREG"
+                absorbed += moved
     return absorbed
 
 

@@ -3,6 +3,7 @@ an iCE40 UP5K, inside an I/O ring), and the resources follow from the architectu
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -77,8 +78,8 @@ def test_the_accelerators_block_rams_are_the_ones_decided_before_synthesis(tmp_p
     expected = block_ram_report(ArrayConfig(rows=2, cols=2, **depths))
     assert report["block_rams"] == expected["block_rams"] == 8
     # The register after each read moved into its blocks: the partial sums' 64 bits and the
-    # activations' 16, in blocks 18 bits wide; not the weights' 32, which Yosys put in the
-    # 36-bit mode whose registers stay in the fabric.
+    # activations' 16; not the weights' 32, whose 3000 words Yosys spread over blocks (in
+    # their 36-bit mode) and joins with a select before the register.
     assert report["block_ram_output_registers"] == 64 + 16
 
 
@@ -228,9 +229,26 @@ def test_a_register_after_a_block_ram_read_moves_into_the_block():
         netlist = _bram_netlist(**changes)
         assert absorb_block_ram_output_registers(netlist, "top") == 0
         assert set(netlist["modules"]["top"]["cells"]) == {"ram", "r0", "r1"}
-    wide = _bram_netlist()  # a block in its 36-bit mode keeps its registers in the fabric
-    wide["modules"]["top"]["cells"]["ram"]["parameters"]["DATA_WIDTH_B"] = f"{36:032b}"
-    assert absorb_block_ram_output_registers(wide, "top") == 0
+    def wide(**changes):  # a block in its 36-bit mode: its whole word's registers, or none
+        netlist = _bram_netlist(**changes)
+        ram = netlist["modules"]["top"]["cells"]["ram"]
+        ram["parameters"]["DATA_WIDTH_A"] = ram["parameters"]["DATA_WIDTH_B"] = f"{36:032b}"
+        ram["connections"]["OCEA"] = ["0"]  # as Yosys maps it: port A only writes
+        ram["connections"]["DOA3"] = [12]
+        netlist["modules"]["top"]["cells"]["r2"] = copy.deepcopy(
+            netlist["modules"]["top"]["cells"]["r0"])
+        netlist["modules"]["top"]["cells"]["r2"]["connections"].update(DI=[12], Q=[22])
+        return netlist
+    netlist = wide()
+    assert absorb_block_ram_output_registers(netlist, "top") == 3
+    ram = netlist["modules"]["top"]["cells"]["ram"]
+    assert set(netlist["modules"]["top"]["cells"]) == {"ram"}
+    assert (ram["parameters"]["REGMODE_A"], ram["parameters"]["REGMODE_B"],
+            ram["connections"]["OCEA"], ram["connections"]["DOA3"]) == \
+        ("OUTREG", "OUTREG", ["1"], [22])
+    netlist = wide(parameters__CEMUX="CE")  # one register of the word cannot move: none does
+    assert absorb_block_ram_output_registers(netlist, "top") == 0
+    assert netlist["modules"]["top"]["cells"]["ram"]["parameters"]["REGMODE_A"] == "NOREG"
     shared = _bram_netlist()  # the read also goes into logic: its register must stay
     shared["modules"]["top"]["cells"]["lut"] = {
         "type": "LUT4", "parameters": {}, "port_directions": {"A": "input", "Z": "output"},

@@ -55,20 +55,22 @@ def walk_steps(config: ArrayConfig, layer: dict) -> dict[str, int]:
 async def launch(ctx, port, word, layer: dict, previous: dict | None = None, *,
                  steps: dict | None = None) -> None:
     """Launch ``layer`` on a component's ``LayerSignature`` ``port`` as the sequencer does:
-    ``incoming`` carries it (packed with the descriptor ``word``) in the launch cycle, while
-    ``desc`` (and ``ends``, its loop bounds less one) still holds the ``previous`` layer; from
-    the next cycle ``desc`` holds it. ``steps`` (:func:`walk_steps`), for a component that
-    walks the input map, are set from the launch cycle."""
+    ``incoming`` carries it (packed with the descriptor ``word``) from the cycle before the
+    launch to the launch cycle, while ``desc`` (and ``ends``, its loop bounds less one) still
+    holds the ``previous`` layer; from the next cycle ``desc`` holds it. ``steps``
+    (:func:`walk_steps`), for a component that walks the input map, are set with
+    ``incoming``."""
     def hold(values: dict) -> None:
         ctx.set(port.desc.as_value(), word.pack(values))
         for name in LOOP_BOUNDS:
             ctx.set(getattr(port.ends, name), values[name] - 1)
-    ctx.set(port.launch, 1)
     ctx.set(port.incoming.as_value(), word.pack(layer))
     for name, value in (steps or {}).items():
         ctx.set(getattr(port.steps, name), value)
     if previous is not None:
         hold(previous)
+    await ctx.tick()
+    ctx.set(port.launch, 1)
     await ctx.tick()
     ctx.set(port.launch, 0)
     hold(layer)

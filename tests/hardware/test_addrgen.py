@@ -9,16 +9,18 @@ import pytest
 from hwsim import launch, simulate, walk_steps
 
 from hw import ArrayConfig
-from hw.addrgen import ActivationAddressGenerator
+from hw.addrgen import ActivationAddressGenerator, raster_flags_layout
 from hw.contract import LAYER_OPS, dense_geometry, descriptor_format
 
 CONFIG = ArrayConfig(rows=4, cols=2, act_depth=1024, psum_depth=64, window=3, window_width=16)
 WINDOW = LAYER_OPS.index("window")
-# A range's tag: a padding bit for each word of a memory row, then the raster flags
-# (hw.addrgen.raster_flags_layout).
+# A range's tag: a padding bit for each word of a memory row, the raster flags
+# (hw.addrgen.raster_flags_layout), the tile's last vector.
 PER_ROW = CONFIG.act_words_per_row
 PAD = (1 << PER_ROW) - 1
 KEEP, SECOND, LOWER, ROW_START, ROW_END, TOP = (1 << (PER_ROW + i) for i in range(6))
+RASTER_BITS = raster_flags_layout(CONFIG).size
+LAST = 1 << (PER_ROW + RASTER_BITS)
 WORD = descriptor_format(CONFIG)
 WIDTH = 8 * CONFIG.rows  # bits of a word; the memory streamer returns rows of four
 ROWS_MASK = (1 << WIDTH) - 1
@@ -79,8 +81,18 @@ def _raster_taps(layer: dict) -> list[tuple[int, int, int]]:
 
 
 def expected_taps(layer: dict) -> list[tuple[int, int, int]]:
-    """The (address, words, tag: padding, kept) of every vector of the layer, from the
-    descriptor alone: the software statement of docs/images.md's implicit im2col."""
+    """The (address, words, tag: padding, kept, last) of every vector of the layer, from the
+    descriptor alone: the software statement of docs/images.md's implicit im2col, each tile's
+    ``m``-th kept vector its last."""
+    taps, kept = _window_or_im2col_taps(layer), 0
+    for i, (address, words, tag) in enumerate(taps):
+        kept += bool(tag & KEEP)
+        if tag & KEEP and kept % layer["m"] == 0:
+            taps[i] = (address, words, tag | LAST)
+    return taps
+
+
+def _window_or_im2col_taps(layer: dict) -> list[tuple[int, int, int]]:
     if layer["op"] == WINDOW:
         return _raster_taps(layer)
     samples = layer["m"] // (layer["oh"] * layer["ow"])
@@ -172,7 +184,8 @@ def _check(layer: dict, seen: dict) -> None:
     zx_lanes = sum((pad & 0xFF) << (8 * r) for r in range(CONFIG.rows))
     m, expected, kept = layer["m"], [], 0
     for row in seen["words"]:  # each tile's m-th kept vector is its last
-        flags, padding = row >> (PER_ROW * WIDTH + PER_ROW), row >> (PER_ROW * WIDTH) & PAD
+        flags = row >> (PER_ROW * WIDTH + PER_ROW) & ((1 << RASTER_BITS) - 1)
+        padding = row >> (PER_ROW * WIDTH) & PAD
         keep = flags & 1
         kept += keep
         words = [zx_lanes if padding >> i & 1 else row >> (i * WIDTH) & ROWS_MASK

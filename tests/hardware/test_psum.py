@@ -60,12 +60,14 @@ def _run(config, layer: dict, params: list[dict], acc: np.ndarray, rng, busy: fl
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.describe())
 @pytest.mark.parametrize("m, k_tiles, n_tiles, busy", [(3, 3, 2, 0.7), (1, 3, 2, 1.0),
                                                          (8, 1, 3, 1.0), (2, 2, 2, 0.3),
-                                                         (2, 3, 2, 1.0), (3, 3, 2, 1.0)])
+                                                         (2, 3, 2, 1.0), (3, 3, 2, 1.0),
+                                                         (4, 3, 2, 1.0), (5, 2, 2, 1.0)])
 @pytest.mark.parametrize("op", ["matmul", "max"])
 def test_sums_k_tiles_and_attaches_each_tiles_parameters(seed, config, m, k_tiles, n_tiles,
                                                          busy, op):
-    """K tiles add up (``max`` layers keep the largest); at full rate, a layer of 1, 2 or 3
-    samples comes back to a sample 1, 2 or 3 beats on, before its total is in the memory."""
+    """K tiles add up (``max`` layers keep the largest); at full rate, a layer of 1 to 4
+    samples comes back to a sample 1 to 4 beats on, before its total is in the memory (each
+    from another register), and one of 5 just after."""
     rng = np.random.default_rng(seed)
     cols = config.cols
     layer = _random(rng, descriptor_format(config), m=m, k_tiles=k_tiles, n_tiles=n_tiles,
