@@ -195,12 +195,6 @@ class Sequencer(ConfiguredComponent):
         # they hold at the check, where the weights' first range is offered.
         invalid, checking = Signal(name="invalid"), Signal(name="checking")
         m.d.sync += invalid.eq(invalid_now)
-        # The launch, a register set as a valid descriptor's check ends (the load follows):
-        # every unit's restart and loads hang on it, across the chip, with no decode of the
-        # state before them.
-        launching = Signal(name="launching")
-        m.d.sync += launching.eq(checking & ~invalid)
-        m.d.comb += launch.eq(launching)
         # busy is a register, set as a run starts and cleared as it ends, not decoded from the
         # state: it steers the host's access to every memory.
         with m.FSM():
@@ -222,7 +216,8 @@ class Sequencer(ConfiguredComponent):
                 with m.If(invalid):
                     m.d.sync += [self.error.eq(1), self.done.eq(1), self.busy.eq(0)]
                     m.next = "IDLE"
-                with m.Else():  # launching
+                with m.Else():
+                    m.d.comb += launch.eq(1)
                     m.d.sync += [desc.eq(fetched),
                                  *[getattr(self.layer.ends, name).eq(getattr(fetched, name) - 1)
                                    for name in LOOP_BOUNDS]]
