@@ -15,7 +15,7 @@ from .contract import (LAYER_OPS, PAD_BITS, SPATIAL_BITS, STEP_BITS, TILE_COUNT_
 from .geometry import skipped_padding
 from .memstream import range_command_layout
 from .pipeline import next_is_last
-from .sequencer import TILE_LAYOUT, LayerSignature, decoded, layer_register
+from .sequencer import TILE_LAYOUT, LayerSignature, decoded, loaded_at_launch, loop_end
 
 __all__ = ["ActivationAddressGenerator", "RANGE_COUNT_BITS", "raster_flags_layout"]
 
@@ -211,22 +211,16 @@ class ActivationAddressGenerator(ConfiguredComponent):
                     "row_before_last": oh_bound - (row_step << 1),
                     # Max pooling's padded taps are the type's lowest value, which never wins.
                     "pad_value": Mux(d.op == OP_MAX, lowest, d.zx), "zx": d.zx,
-                    "vector_layer": d.op != OP_MATMUL, "add": d.op == OP_ADD,
-                    # The loops' ends (hw.pipeline.next_is_last).
-                    "one_group": d.groups == 1, "groups_before_last": d.groups - 2,
-                    "one_kw": d.kw == 1, "kw_before_last": d.kw - 2,
-                    "one_sample": d.m == 1, "m_before_last": d.m - 2}
+                    "vector_layer": d.op != OP_MATMUL, "add": d.op == OP_ADD}
 
         incoming_constants = constants(incoming)
-        layer = {name: layer_register(m, self.layer, value, name=name)
-                 for name, value in incoming_constants.items()}
-        # What the launch restarts the loops from (hw.sequencer.decoded).
+        # What the launch restarts the loops from (hw.sequencer.decoded), and loads.
         launching = {name: decoded(m, value, name=name)
                      for name, value in incoming_constants.items()}
+        layer = {name: loaded_at_launch(m, self.layer, value, name=name)
+                 for name, value in launching.items()}
         window, pair, quad = layer["window"], layer["pair"], layer["quad"]
-        m_end = (layer["one_sample"], layer["m_before_last"])
-        kw_end, g_end = ((layer["one_kw"], layer["kw_before_last"]),
-                         (layer["one_group"], layer["groups_before_last"]))
+        m_end, kw_end, g_end = (loop_end(m, self.layer, name) for name in ("m", "kw", "groups"))
         start_row, start_col = layer["start_row"], layer["start_col"]
         step = Mux(pair | quad, 2, 1)  # raster columns a beat
         row_step = Mux(quad, 2, 1)
@@ -345,17 +339,19 @@ class ActivationAddressGenerator(ConfiguredComponent):
                     pixel.eq(0), sample_words.eq(0),
                     *restart_rows(ih_first, steps.first_row_words), *restart_columns(iw_first)]
 
-        def restart_kernel(constants):
+        def restart_kernel(at_launch: bool):
             """The K tile's loops back at the first channel group and kernel tap."""
-            return [g.eq(0), last_g.eq(constants["one_group"]), group_words.eq(0),
-                    kw.eq(0), last_kw.eq(constants["one_kw"]), kw_part.eq(0),
+            def single(end):
+                return end.first_single if at_launch else end.single
+            return [g.eq(0), last_g.eq(single(g_end)), group_words.eq(0),
+                    kw.eq(0), last_kw.eq(single(kw_end)), kw_part.eq(0),
                     kh.eq(0), kh_part.eq(0), kh_words.eq(0)]
 
         top = decoded(m, incoming_constants["start_row"] - incoming.pad_top, name="top")
         left = decoded(m, incoming_constants["start_col"] - incoming.pad_left, name="left")
         with m.If(launch):
-            m.d.sync += [pixel.eq(0), lanes.eq(0), at_last_pixel.eq(launching["one_sample"]),
-                         *restart_kernel(launching), group_base.eq(0), sample_words.eq(0),
+            m.d.sync += [pixel.eq(0), lanes.eq(0), at_last_pixel.eq(m_end.first_single),
+                         *restart_kernel(at_launch=True), group_base.eq(0), sample_words.eq(0),
                          ih_first.eq(top), iw_first.eq(left),
                          *restart_rows(top, steps.first_row_words, launching),
                          *restart_columns(left, launching),
@@ -398,16 +394,16 @@ class ActivationAddressGenerator(ConfiguredComponent):
             with m.If(last_pixel):  # the tile is done: next K tile, pixels from the start
                 m.d.sync += restart_pixels()
                 with m.If(self.tiles.payload.last_k):  # the next column tile starts at K 0
-                    m.d.sync += restart_kernel(layer)
+                    m.d.sync += restart_kernel(at_launch=False)
                     with m.If(layer["vector_layer"]):
                         with m.If(lanes == ratio - 1):
                             m.d.sync += [lanes.eq(0), group_base.eq(group_base + desc.plane)]
                         with m.Else():
                             m.d.sync += lanes.eq(lanes + 1)
                 with m.Elif(last_g):
-                    m.d.sync += [g.eq(0), last_g.eq(layer["one_group"]), group_words.eq(0)]
+                    m.d.sync += [g.eq(0), last_g.eq(g_end.single), group_words.eq(0)]
                     with m.If(last_kw):
-                        m.d.sync += [kw.eq(0), last_kw.eq(layer["one_kw"]), kw_part.eq(0),
+                        m.d.sync += [kw.eq(0), last_kw.eq(kw_end.single), kw_part.eq(0),
                                      kh.eq(kh + 1), kh_part.eq(kh_part + desc.dil_h),
                                      kh_words.eq(kh_words + steps.dilation_words)]
                     with m.Else():

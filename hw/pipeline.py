@@ -3,7 +3,9 @@ counters' last-value flags, for every component that registers a value on its wa
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from typing import NamedTuple
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 
 
 def delay_line(m: Module, value, cycles: int, *, name: str) -> list:
@@ -72,15 +74,25 @@ def lane_copies(m: Module, value, count: int, *, name: str) -> list[Signal]:
     return copies
 
 
-def next_is_last(counter, last, end):
+class LoopEnd(NamedTuple):
+    """A loop's end, as :func:`~hw.sequencer.loop_end` makes it for :func:`next_is_last`."""
+
+    #: Whether the running layer's loop has one step (a register).
+    single: Value
+    #: The loop's last value less one, negative for one step (a register).
+    before_last: Value
+    #: ``single`` of the layer being launched, to restart the loop's flag from at the launch.
+    first_single: Value
+
+
+def next_is_last(counter, last, end: LoopEnd):
     """Whether a loop counter that counts from 0 to its last value and back to 0 is at its
-    last value after its next step, ``last`` saying whether it is now; ``end`` is the loop's
-    ``(single, before_last)``, registers: whether it has one step, and its last value less
-    one (:func:`~hw.sequencer.loop_end`). Registered beside the counter as it steps, it lets
+    last value after its next step, ``last`` saying whether it is now; ``end`` says whether
+    the loop has one step and its last value less one, in registers (:class:`LoopEnd`).
+    Registered beside the counter as it steps, it lets
     what the loop's end enables (the next counters, a stream's ``last``) be a LUT from
     registers, not a compare of the counter; and the compare here is of two registers, with
     no add's carry chain before it. Short of its last value the counter is at most the one
     before, so it is there when it is not below it: a carry chain's sign, where an equality
     of a dozen bits is three LUT levels."""
-    single, before_last = end
-    return Mux(last, single, counter >= before_last)
+    return Mux(last, end.single, counter >= end.before_last)

@@ -15,7 +15,7 @@ from .contract import LAYER_OPS, address_bits, memory_shapes
 from .layouts import lane_params_layout
 from .pipeline import delay_line, lane_copies, next_is_last
 from .requant import requant_input_layout
-from .sequencer import LayerSignature, decoded, layer_register, loop_end
+from .sequencer import LayerSignature, layer_register, loop_end
 
 __all__ = ["PartialSumAccumulator"]
 
@@ -95,10 +95,8 @@ class PartialSumAccumulator(ConfiguredComponent):
         last_m, last_k = Signal(), Signal()
         m_end, k_end = (loop_end(m, self.layer, name) for name in ("m", "k_tiles"))
         with m.If(launch):
-            incoming = self.layer.incoming
             m.d.sync += [sample.eq(0), kt.eq(0), nt.eq(0),
-                         last_m.eq(decoded(m, incoming.m == 1, name="m_single")),
-                         last_k.eq(decoded(m, incoming.k_tiles == 1, name="k_tiles_single"))]
+                         last_m.eq(m_end.first_single), last_k.eq(k_end.first_single)]
         with m.Elif(beat):
             m.d.sync += [sample.eq(Mux(last_m, 0, sample + 1)),
                          last_m.eq(next_is_last(sample, last_m, m_end)),

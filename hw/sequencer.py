@@ -15,10 +15,10 @@ from .contract import LAYER_OPS, TILE_COUNT_BITS, address_bits
 from .geometry import WALK_STEPS, walk_steps, walk_steps_layout
 from .layouts import LOOP_BOUNDS, descriptor_layout, loop_ends_layout
 from .memstream import range_command_layout
-from .pipeline import next_is_last
+from .pipeline import LoopEnd, next_is_last
 
-__all__ = ["LayerSignature", "Sequencer", "TILE_LAYOUT", "decoded", "layer_register", "loop_end",
-           "weight_count_bits"]
+__all__ = ["LayerSignature", "Sequencer", "TILE_LAYOUT", "decoded", "layer_register",
+           "loaded_at_launch", "loop_end", "weight_count_bits"]
 
 MATMUL, WINDOW = LAYER_OPS.index("matmul"), LAYER_OPS.index("window")
 
@@ -98,7 +98,11 @@ def layer_register(m: Module, layer, value, *, name: str) -> Signal:
     that reads it; a component's own copy sits beside its readers, a flag costs nothing.
     Marked ``keep``, as synthesis would merge the copies (:func:`~hw.pipeline.lane_copies`).
     The launch loads it from :func:`decoded`."""
-    value = decoded(m, value, name=name)
+    return loaded_at_launch(m, layer, decoded(m, value, name=name), name=name)
+
+
+def loaded_at_launch(m: Module, layer, value, *, name: str) -> Value:
+    """:func:`layer_register` of a value already :func:`decoded`."""
     if isinstance(value, Const):
         return value
     register = Signal(value.shape(), name=name, attrs={"keep": 1})
@@ -107,15 +111,18 @@ def layer_register(m: Module, layer, value, *, name: str) -> Signal:
     return register
 
 
-def loop_end(m: Module, layer, name: str) -> tuple[Signal, Signal]:
+def loop_end(m: Module, layer, name: str) -> LoopEnd:
     """Loop ``name``'s end (a field of the descriptor, :data:`~hw.layouts.LOOP_BOUNDS`) as
     :func:`~hw.pipeline.next_is_last` takes it, in registers of the calling component's own
     loaded as the layer launches (:func:`layer_register`): whether the bound is 1, and the
     bound less two, the loop's last value less one (negative for a bound of 1: no counter
-    reaches it)."""
+    reaches it); and, for the loop's flag to restart from at the launch, whether the bound of
+    the layer being launched is 1 (:func:`decoded`)."""
     bound = getattr(layer.incoming, name)
-    return (layer_register(m, layer, bound == 1, name=f"{name}_single"),
-            layer_register(m, layer, bound - 2, name=f"{name}_before_last"))
+    first_single = decoded(m, bound == 1, name=f"{name}_single")
+    return LoopEnd(loaded_at_launch(m, layer, first_single, name=f"{name}_single"),
+                   layer_register(m, layer, bound - 2, name=f"{name}_before_last"),
+                   first_single)
 
 
 class Sequencer(ConfiguredComponent):
@@ -244,22 +251,20 @@ class Sequencer(ConfiguredComponent):
         w_base = Signal.like(fetched.w_base)
         w_nt, w_kt = Signal(TILE_COUNT_BITS), Signal(TILE_COUNT_BITS)
 
-        def checked_end(name: str) -> tuple[Signal, Signal]:
-            """Loop ``name``'s end as :func:`loop_end` gives it, loaded as the descriptor is
-            checked: the weights run ahead of the launch."""
+        # The tile loop's ends (the launch loads them), and the weight loop's, the same ends
+        # loaded as the descriptor is checked: the weights run ahead of the launch.
+        k_end, n_end = loop_end(m, self.layer, "k_tiles"), loop_end(m, self.layer, "n_tiles")
+
+        def checked_end(end: LoopEnd, name: str) -> LoopEnd:
             bound = getattr(fetched, name)
             single = Signal(name=f"w_{name}_single")
             before_last = Signal(signed(len(bound) + 1), name=f"w_{name}_before_last")
             with m.If(checking):
-                m.d.sync += [single.eq(decoded(m, bound == 1, name=f"{name}_single")),
+                m.d.sync += [single.eq(end.first_single),
                              before_last.eq(decoded(m, bound - 2, name=f"{name}_before_last"))]
-            return single, before_last
+            return LoopEnd(single, before_last, end.first_single)
 
-        w_k_end, w_n_end = checked_end("k_tiles"), checked_end("n_tiles")
-        # The descriptor's loops of one step, decoded a cycle ahead (it holds from the products'
-        # stages, before the check, to the launch).
-        k_single, n_single = (decoded(m, getattr(fetched, name) == 1, name=f"{name}_single")
-                              for name in ("k_tiles", "n_tiles"))
+        w_k_end, w_n_end = checked_end(k_end, "k_tiles"), checked_end(n_end, "n_tiles")
         words = Signal(self.weights.payload.count.shape())
         on_array = Signal()
         m.d.comb += [self.weights.valid.eq(w_pending),
@@ -272,7 +277,8 @@ class Sequencer(ConfiguredComponent):
         w_last_k, w_last_n = Signal(), Signal()
         with m.If(checking):
             m.d.sync += [w_base.eq(fetched.w_base), w_pending.eq(~invalid), w_nt.eq(0),
-                         w_kt.eq(0), w_last_k.eq(k_single), w_last_n.eq(n_single),
+                         w_kt.eq(0), w_last_k.eq(k_end.first_single),
+                         w_last_n.eq(n_end.first_single),
                          on_array.eq(decoded(m, fetched.op == MATMUL, name="on_array")),
                          words.eq(decoded(m, Mux(fetched.op == MATMUL, cfg.rows,
                                                  Mux(fetched.op == WINDOW, cfg.window ** 2, 1)),
@@ -291,12 +297,11 @@ class Sequencer(ConfiguredComponent):
         nt, kt = Signal(TILE_COUNT_BITS), Signal(TILE_COUNT_BITS)
         # Whether kt and nt are the last, registered beside them (hw.pipeline.next_is_last).
         last_k, last_n = Signal(name="last_k"), Signal(name="last_n")
-        k_end, n_end = loop_end(m, self.layer, "k_tiles"), loop_end(m, self.layer, "n_tiles")
         m.d.comb += [self.tiles.valid.eq(t_pending), self.tiles.payload.nt.eq(nt),
                      self.tiles.payload.kt.eq(kt), self.tiles.payload.last_k.eq(last_k)]
         with m.If(launch):
-            m.d.sync += [t_pending.eq(1), nt.eq(0), kt.eq(0), last_k.eq(k_single),
-                         last_n.eq(n_single)]
+            m.d.sync += [t_pending.eq(1), nt.eq(0), kt.eq(0), last_k.eq(k_end.first_single),
+                         last_n.eq(n_end.first_single)]
         with m.Elif(self.tiles.valid & self.tiles.ready):
             m.d.sync += last_k.eq(next_is_last(kt, last_k, k_end))
             with m.If(last_k):

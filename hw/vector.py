@@ -14,7 +14,7 @@ from .contract import LAYER_OPS
 from .multiplier import registered_product
 from .pipeline import delay_line, next_is_last, shift_in_stages, valid_delayed
 from .requant import rounding_divisor, rounds_away, srdhm
-from .sequencer import LayerSignature, decoded, layer_register, loop_end
+from .sequencer import LayerSignature, layer_register, loop_end
 
 __all__ = ["ADD_LEFT_SHIFT", "VectorUnit"]
 
@@ -94,8 +94,7 @@ class VectorUnit(ConfiguredComponent):
         k_end = loop_end(m, self.layer, "k_tiles")
         lanes = Signal(range(max(ratio, 2)))
         with m.If(launch):
-            m.d.sync += [kt.eq(0), last_kt.eq(decoded(m, incoming.k_tiles == 1,
-                                                      name="k_tiles_single")), kt_one.eq(0),
+            m.d.sync += [kt.eq(0), last_kt.eq(k_end.first_single), kt_one.eq(0),
                          lanes.eq(0)]
         with m.Elif(tile_end):
             m.d.sync += [last_kt.eq(next_is_last(kt, last_kt, k_end)),

@@ -12,7 +12,7 @@ from .config import ArrayConfig
 from .contract import address_bits
 from .pipeline import next_is_last
 from .requant import requant_output_layout
-from .sequencer import LayerSignature, decoded, loop_end
+from .sequencer import LayerSignature, loop_end
 
 __all__ = ["OutputWriter"]
 
@@ -84,8 +84,7 @@ class OutputWriter(ConfiguredComponent):
                                         for name in ("m", "ow", "oh", "n_tiles"))
         with m.If(launch):
             m.d.sync += [sample.eq(0), nt.eq(0), group.eq(0), word.eq(incoming.out_base),
-                         last_sample.eq(decoded(m, incoming.m == 1, name="m_single")),
-                         last_tile.eq(decoded(m, incoming.n_tiles == 1, name="n_tiles_single")),
+                         last_sample.eq(m_end.first_single), last_tile.eq(n_end.first_single),
                          finished.eq(0)]
         with m.Elif(valid):
             m.d.sync += last_sample.eq(next_is_last(sample, last_sample, m_end))
@@ -111,11 +110,10 @@ class OutputWriter(ConfiguredComponent):
         m.d.sync += row_words.eq((desc.ow + desc.ow[0]) << 1)  # the layer's, a cycle after
         with m.If(launch):
             m.d.sync += [x.eq(0), y.eq(0), block_row.eq(0),
-                         last_x.eq(decoded(m, incoming.ow == 1, name="ow_single")),
-                         last_y.eq(decoded(m, incoming.oh == 1, name="oh_single"))]
+                         last_x.eq(ow_end.first_single), last_y.eq(oh_end.first_single)]
         with m.Elif(valid & last_sample):
-            m.d.sync += [x.eq(0), y.eq(0), block_row.eq(0), last_x.eq(ow_end[0]),
-                         last_y.eq(oh_end[0])]
+            m.d.sync += [x.eq(0), y.eq(0), block_row.eq(0), last_x.eq(ow_end.single),
+                         last_y.eq(oh_end.single)]
         with m.Elif(valid):
             m.d.sync += [x.eq(x + 1), last_x.eq(next_is_last(x, last_x, ow_end))]
             with m.If(last_x):
