@@ -26,7 +26,7 @@ from .float_graph import conform_input, run_float
 from .graph import DTYPE_RANGES, Graph, Operator, Tensor
 from .report import sqnr_db
 from .schemes import choose_qparams, round_half_away
-from .weights import quantize_weights
+from .weights import WEIGHT_FORMATS, quantize_weights
 
 #: Operators whose int8 kernels need the input's quantization on the output.
 SHARED_QUANTIZATION = ("MAX_POOL_2D", "AVERAGE_POOL_2D", "RESHAPE", "PAD", "CONCATENATION")
@@ -103,8 +103,9 @@ def _bias_limited_scale(bias: np.ndarray, input_scale: float, per_channel: bool)
 
 
 def _quantize_layer(op: Operator, graph: Graph, tensors: dict, per_channel: bool, scheme: str,
-                    dtype: str) -> None:
-    """Int weights and int32 bias of a FULLY_CONNECTED or convolution into ``tensors``."""
+                    dtype: str, weights: str) -> None:
+    """Int weights (of format ``weights``) and int32 bias of a FULLY_CONNECTED or convolution
+    into ``tensors``."""
     axis = WEIGHT_AXIS[op.kind]
     w_tensor, b_tensor = graph.tensor(op.inputs[1]), graph.tensor(op.inputs[2]) \
         if len(op.inputs) > 2 else None
@@ -114,7 +115,7 @@ def _quantize_layer(op: Operator, graph: Graph, tensors: dict, per_channel: bool
     bias = np.zeros(channels) if b_tensor is None else \
         np.asarray(b_tensor.data, np.float64).reshape(-1)
     s_in = tensors[op.inputs[0]].scalar_scale
-    wq = quantize_weights(rows.reshape(channels, -1), per_channel=per_channel,
+    wq = quantize_weights(rows.reshape(channels, -1), fmt=weights, per_channel=per_channel,
                           pow2=scheme == "pow2", dtype=dtype,
                           min_scale=_bias_limited_scale(bias, s_in, per_channel))
     values = np.moveaxis(wq.values.reshape(rows.shape), 0, axis)
@@ -133,11 +134,12 @@ def _quantize_layer(op: Operator, graph: Graph, tensors: dict, per_channel: bool
 
 def quantize_graph(float_graph: Graph, calibration_data, *, per_channel: bool = True,
                    scheme: str = "asymmetric", method: str = "minmax", dtype: str = "int8",
-                   progress: bool | None = None) -> Graph:
+                   weights: str = "int8", progress: bool | None = None) -> Graph:
     """The integer graph of ``float_graph``, activation ranges calibrated on
     ``calibration_data`` (NHWC samples; see :func:`~quantizer.float_graph.conform_input`)
     with ``method``; ``scheme`` (``asymmetric`` or ``pow2``) applies to activations, weights
-    are symmetric (power-of-two scales too under ``pow2``)."""
+    are symmetric (power-of-two scales too under ``pow2``), of format ``weights``
+    (:data:`~quantizer.weights.WEIGHT_FORMATS`) in every layer that has them."""
     if scheme not in ("asymmetric", "pow2"):
         raise QuantizerError(f"activation scheme must be 'asymmetric' or 'pow2', got {scheme!r}")
     if dtype not in ("int8", "uint8"):
@@ -148,7 +150,7 @@ def quantize_graph(float_graph: Graph, calibration_data, *, per_channel: bool = 
         tensors[name] = Tensor(name, float_graph.tensors[name].shape, dtype, [scale], [zp])
     for op in float_graph.operators:
         if op.kind in WEIGHT_AXIS:
-            _quantize_layer(op, float_graph, tensors, per_channel, scheme, dtype)
+            _quantize_layer(op, float_graph, tensors, per_channel, scheme, dtype, weights)
     for name, t in float_graph.tensors.items():   # constant ADD operands: like an activation
         if name not in tensors and t.is_constant:
             data = np.asarray(t.data, np.float64)
@@ -156,9 +158,12 @@ def quantize_graph(float_graph: Graph, calibration_data, *, per_channel: bool = 
                                name=name)
             tensors[name] = Tensor(name, t.shape, dtype, [float(q.scale)], [int(q.zero_point)],
                                    data=q.quantize(data))
-    operators = [Operator(op.kind, op.inputs, op.outputs, dict(op.options), op.name)
+    operators = [Operator(op.kind, op.inputs, op.outputs,
+                          {**op.options, **({"weight_format": weights}
+                                            if op.kind in WEIGHT_AXIS else {})}, op.name)
                  for op in float_graph.operators]
-    settings = {"per_channel": per_channel, "scheme": scheme, "method": method, "dtype": dtype}
+    settings = {"per_channel": per_channel, "scheme": scheme, "method": method, "dtype": dtype,
+                "weights": weights}
     return Graph({name: tensors[name] for name in float_graph.tensors}, operators,
                  list(float_graph.inputs), list(float_graph.outputs),
                  {**float_graph.meta, "settings": settings})
@@ -188,9 +193,14 @@ def tensor_errors(float_graph: Graph, graph: Graph, x) -> list[dict]:
 
 
 def parameter_bytes(float_graph: Graph, graph: Graph) -> dict:
-    """Bytes of constants: float32, and quantized (int8 weights, int32 biases)."""
-    def total(g):
-        return sum(int(t.data.nbytes) for t in g.tensors.values() if t.is_constant)
-    float_bytes, quantized = total(float_graph), total(graph)
+    """Bytes of constants: float32, and quantized (weights packed at their format's bits,
+    int32 biases)."""
+    bits = {op.inputs[1]: WEIGHT_FORMATS[op.options.get("weight_format", "int8")]
+            for op in graph.operators if op.kind in WEIGHT_AXIS}
+
+    def total(g, packed: bool):
+        return sum(-(-t.data.size * bits[name] // 8) if packed and name in bits
+                   else int(t.data.nbytes) for name, t in g.tensors.items() if t.is_constant)
+    float_bytes, quantized = total(float_graph, False), total(graph, True)
     return {"float32_bytes": float_bytes, "quantized_bytes": quantized,
             "compression": round(float_bytes / max(quantized, 1), 2)}

@@ -1,19 +1,26 @@
 """Weight quantization: int8 and the low-bit formats, all symmetric (zero point 0 for int8
 networks), per output channel or per tensor.
 
-========  =====  ============  ===========================================================
-format    bits   values        scale
-========  =====  ============  ===========================================================
-int8      8      [-127, 127]   max|W| / 127 (TFLite)
-int4      4      [-7, 7]       the clipping of max|W| that minimises the squared error
-int2      2      [-1, 1]       the clipping of max|W| that minimises the squared error
-ternary   2      {-1, 0, 1}    threshold Δ = 0.7·mean|W|; scale = mean of |W| above Δ
-                               (Li & Liu, Ternary Weight Networks, 2016)
-binary    1      {-1, 1}       mean|W| (Rastegari et al., XNOR-Net, 2016)
-========  =====  ============  ===========================================================
+============  =====  ============  =======================================================
+format        bits   values        scale
+============  =====  ============  =======================================================
+int8          8      [-127, 127]   max|W| / 127 (TFLite)
+int4          4      [-7, 7]       the clipping of max|W| that minimises the squared error
+int2          2      [-1, 1]       the clipping of max|W| that minimises the squared error
+ternary       2      {-1, 0, 1}    threshold Δ = 0.7·mean|W|; scale = mean of |W| above Δ
+                                   (Li & Liu, Ternary Weight Networks, 2016)
+ternary_asym  4      {-n, 0, p}    a threshold for each sign: the one that fits that
+                                   sign's kept weights best (the TWN objective, solved);
+                                   levels p, n ≤ 7 and one scale by least squares, so the
+                                   positive and negative scales are s·p and s·n
+binary        1      {-1, 1}       mean|W| (Rastegari et al., XNOR-Net, 2016)
+============  =====  ============  =======================================================
 
 Every format's values are small integers, so the int8 array runs them exactly; the scale
-folds into the requantization multiplier. In memory images a weight takes ``bits`` bits
+folds into the requantization multiplier. So asymmetric ternary weights, whose positive and
+negative scales differ (as in Zhu et al., Trained Ternary Quantization, 2017), become two
+integer levels under one scale: their ratio is rounded to a ratio of integers up to 7, and a
+weight takes 4 bits in memory, not 2. In memory images a weight takes ``bits`` bits
 (two's complement; 1-bit lanes encode −1 as 0 and +1 as 1, see docs/images.md).
 """
 
@@ -27,7 +34,11 @@ from .errors import QuantizerError
 from .schemes import round_half_away
 
 #: format → bits per weight in memory
-WEIGHT_FORMATS: dict[str, int] = {"int8": 8, "int4": 4, "int2": 2, "ternary": 2, "binary": 1}
+WEIGHT_FORMATS: dict[str, int] = {"int8": 8, "int4": 4, "int2": 2, "ternary": 2,
+                                  "ternary_asym": 4, "binary": 1}
+
+#: The largest level of an asymmetric ternary weight (the int4 range).
+ASYMMETRIC_LEVELS = 7
 
 _CLIP_RATIOS = np.linspace(0.25, 1.0, 61)
 
@@ -68,6 +79,43 @@ def _uniform_scale(w: np.ndarray, qmax: int, per_channel: bool) -> np.ndarray:
     return best if per_channel else np.full(len(w), best[0])
 
 
+def _kept(magnitudes: np.ndarray) -> np.ndarray:
+    """Which of each row's magnitudes a ternary level of its own keeps: the ``k`` largest
+    for the ``k`` that fits them best, maximising ``(their sum)² / k`` (the squared error is
+    the row's ``Σ|w|²`` less that; TWN's ``Δ = 0.7·mean|W|`` approximates this choice)."""
+    order = np.argsort(-magnitudes, axis=1, kind="stable")
+    sums = np.cumsum(np.take_along_axis(magnitudes, order, axis=1), axis=1)
+    fit = sums ** 2 / np.arange(1, magnitudes.shape[1] + 1)
+    count = np.where(sums[:, -1] > 0, np.argmax(fit, axis=1) + 1, 0)
+    kept = np.zeros(magnitudes.shape, dtype=bool)
+    np.put_along_axis(kept, order, np.arange(magnitudes.shape[1]) < count[:, None], axis=1)
+    return kept & (magnitudes > 0)
+
+
+def _asymmetric_ternary(w: np.ndarray, per_channel: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Asymmetric ternary ``(values, scale)`` of ``w``: each group (a channel, or the tensor)
+    keeps its positive weights and its negative ones with thresholds of their own
+    (:func:`_kept`) as ``+p`` and ``−n``; of every pair of levels up to
+    :data:`ASYMMETRIC_LEVELS`, the one whose least-squares scale leaves the least squared
+    error (the smallest such pair: ``(2p, 2n)`` fits no better than ``(p, n)``)."""
+    groups = w if per_channel else w.reshape(1, -1)
+    up, down = _kept(np.maximum(groups, 0)), _kept(np.maximum(-groups, 0))
+    # For levels (p, n) the error is Σw² − (p·S+ + n·S−)² / (p²·N+ + n²·N−): S the sum of the
+    # kept weights' magnitudes, N their count; the best pair maximises the fraction.
+    s_up, s_down = (np.sum(np.abs(groups) * kept, axis=1) for kept in (up, down))
+    n_up, n_down = up.sum(axis=1), down.sum(axis=1)
+    levels = np.arange(1, ASYMMETRIC_LEVELS + 1)
+    p, n = (grid.reshape(-1, 1) for grid in np.meshgrid(levels, levels, indexing="ij"))
+    fitted = (p * s_up + n * s_down) ** 2 / np.maximum(p * p * n_up + n * n * n_down, 1)
+    best = np.argmax(fitted > fitted.max(axis=0) * (1 - 1e-12), axis=0)  # first of the best
+    p, n = p[best, 0], n[best, 0]
+    scale = (p * s_up + n * s_down) / np.maximum(p * p * n_up + n * n * n_down, 1)
+    values = np.where(up, p[:, None], 0) - np.where(down, n[:, None], 0)
+    if not per_channel:
+        return values.reshape(w.shape), np.full(len(w), scale[0])
+    return values, scale
+
+
 def quantize_weights(w: np.ndarray, *, fmt: str = "int8", per_channel: bool = True,
                      pow2: bool = False, min_scale: np.ndarray | None = None,
                      dtype: str = "int8") -> QuantizedWeights:
@@ -91,6 +139,8 @@ def quantize_weights(w: np.ndarray, *, fmt: str = "int8", per_channel: bool = Tr
         scale = scale if per_channel else np.full(len(w), scale[0])
         delta = delta[:, 0] if per_channel else np.full(len(w), delta[0, 0])
         values = np.sign(w) * (absw > delta[:, None])
+    elif fmt == "ternary_asym":
+        values, scale = _asymmetric_ternary(w, per_channel)
     elif fmt == "binary":
         scale = absw.mean(axis=1) if per_channel else np.full(len(w), absw.mean())
         values = np.where(w >= 0, 1, -1)

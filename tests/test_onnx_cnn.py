@@ -318,6 +318,40 @@ def test_digits_cnn_int8_accuracy_within_1_5_points_of_float(digits):
     assert min(r["sqnr_db"] for r in rows) > 30
 
 
+def test_low_bit_weights_on_the_digits_cnn(digits, tmp_path, capsys):
+    """`--bits` on a CNN graph: every layer with weights holds them in its format, recorded on
+    the operator, and the size report counts them packed; per channel, asymmetric ternary
+    weights keep accuracy that symmetric ternary ones lose on this model."""
+    x_train, x_test, _, y_test = digits
+    np.savez(tmp_path / "calib.npz", image=x_train)
+    np.savez(tmp_path / "test.npz", image=x_test.transpose(0, 3, 1, 2), labels=y_test)
+    reports = {}
+    for bits in ("8", "ternary", "ternary_asym"):
+        assert main(["quantize", str(DIGITS_CNN), "--calib", str(tmp_path / "calib.npz"),
+                     "--per-channel", "--bits", bits, "--eval", str(tmp_path / "test.npz"),
+                     "--json", "-o", str(tmp_path / bits)]) == 0
+        reports[bits] = json.loads(capsys.readouterr().out)
+        graph = Graph.load(tmp_path / bits)
+        weighted = [op for op in graph.operators
+                    if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")]
+        assert len(weighted) == 5
+        for op in weighted:
+            assert op.options["weight_format"] == {"8": "int8"}.get(bits, bits)
+            tensor = graph.tensor(op.inputs[1])
+            channels = np.moveaxis(tensor.data.astype(int), tensor.axis, 0)
+            for levels in (np.unique(c) for c in channels.reshape(len(channels), -1)):
+                if bits == "ternary":
+                    assert set(levels) <= {-1, 0, 1}
+                elif bits == "ternary_asym":   # at most one negative and one positive level
+                    assert np.sum(levels < 0) <= 1 and np.sum(levels > 0) <= 1
+                    assert np.abs(levels).max() <= 7
+    sizes = {bits: r["size"]["quantized_bytes"] for bits, r in reports.items()}
+    assert sizes["ternary"] < sizes["ternary_asym"] < sizes["8"]
+    acc = {bits: r["accuracy"]["int8"] for bits, r in reports.items()}
+    print(f"digits CNN per channel: {acc}")
+    assert acc["ternary_asym"] > acc["ternary"] + 5
+
+
 def test_quantize_and_sim_cli_on_the_digits_cnn(digits, tmp_path, capsys):
     """`mxugen quantize` writes the graph folder; `mxugen sim --golden --float-input` gives
     exactly Graph.run's outputs, and the accuracy the quantize report printed."""
@@ -343,7 +377,7 @@ def test_quantize_and_sim_cli_on_the_digits_cnn(digits, tmp_path, capsys):
 
 def test_dense_only_options_are_refused_for_cnn_graphs(digits, tmp_path, capsys):
     np.savez(tmp_path / "calib.npz", image=digits[0][:50])
-    for extra in (["--equalize"], ["--bits", "4"], ["--bias-correction"], ["--plot"],
+    for extra in (["--equalize"], ["--bias-correction"], ["--plot"],
                   ["--clamp-std", "3"], ["--rounding", "double"]):
         assert main(["quantize", str(DIGITS_CNN), "--calib", str(tmp_path / "calib.npz"),
                      *extra, "-o", str(tmp_path / "net")]) == 2

@@ -11,6 +11,7 @@ its channels out of the word; memories of no power-of-two depth) runs every mode
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,9 @@ import pytest
 from hw import ArrayConfig
 from oracles import litert, tflm
 from quantizer.cycles import network_cycles
+from quantizer.importers import load_float_graph
 from quantizer.importers.tflite import load_tflite
+from quantizer.quantize_graph import quantize_graph
 from random_networks import strided_depthwise_graph
 from tests_paths import DIGITS_CNN
 
@@ -83,6 +86,23 @@ def test_the_host_port_writes_and_reads_words_of_four_word_rows(seed):
                      host_port=True)
     assert run.mismatches == [] and run.first_difference is None
     np.testing.assert_array_equal(run.outputs, litert(path, x))
+
+
+@pytest.mark.rtl
+def test_a_cnn_with_packed_low_bit_weights_runs_bit_exact(seed):
+    """The digits CNN with asymmetric ternary weights (two levels up to 7 a channel) in a
+    4-bit weight memory: unpacked on their way into the array and the window unit, every
+    tensor equal to the golden model's."""
+    from verif.network_sim import run_on_rtl
+    rng = np.random.default_rng(seed)
+    float_graph = load_float_graph(MODELS / "digits_cnn.onnx")
+    graph = quantize_graph(float_graph, rng.uniform(0, 1, (64, 8, 8, 1)),
+                           weights="ternary_asym", progress=False)
+    x = graph.input.quantize(rng.uniform(0, 1, (3, 8, 8, 1)))
+    run = run_on_rtl(graph, x, replace(CONFIG, weight_bits=4), batch=2, check_layers=True,
+                     seed=seed)
+    assert run.mismatches == [] and run.first_difference is None
+    np.testing.assert_array_equal(run.outputs, graph.run(x))
 
 
 def test_its_runs_cover_every_option_the_sequencer_runs(seed, tmp_path):

@@ -1,5 +1,5 @@
-"""Weight formats (int8, int4, int2, ternary, binary): each against its defining formula, and
-the packed memory encoding against the hardware's unpacker."""
+"""Weight formats (int8, int4, int2, ternary, asymmetric ternary, binary): each against its
+defining formula, and the packed memory encoding against the hardware's unpacker."""
 
 from __future__ import annotations
 
@@ -22,6 +22,49 @@ def test_ternary_follows_twn_threshold_and_scale():
     assert q.values.tolist() == [[1, 0, 0, -1], [0, 1, -1, 0]]
     np.testing.assert_allclose(q.scale, [0.75, 0.2])
     assert q.bits == 2
+
+
+def test_asymmetric_ternary_has_a_threshold_and_a_level_for_each_sign():
+    w = np.array([[0.9, -0.05, 0.3, -0.3, -0.35, 0.8, 0.02]])
+    q = quantize_weights(w, fmt="ternary_asym")
+    # Positives by size 0.9, 0.8, 0.3, 0.02: (sum of the k largest)²/k is 0.81, 1.445, 1.333,
+    # 1.0201, so 0.9 and 0.8 are kept (mean 0.85). Negatives 0.35, 0.3, 0.05: 0.1225, 0.845,
+    # 0.4817, so -0.35 and -0.3 (mean 0.325). Levels (p, n) maximise (1.7p + 0.65n)² /
+    # (2p² + 2n²): the ratio 0.85/0.325 = 2.6 rounds to 5/2, scale (8.5 + 1.3)/58.
+    assert q.values.tolist() == [[5, 0, 0, -2, -2, 5, 0]]
+    np.testing.assert_allclose(q.scale, [9.8 / 58])
+    assert q.bits == 4
+
+
+def _best_sign_part(magnitudes: np.ndarray) -> set:
+    """The magnitudes (>0) one level fits best, by trying every threshold."""
+    candidates = [set(np.flatnonzero(magnitudes >= t)) for t in magnitudes[magnitudes > 0]]
+    return max(candidates, key=lambda kept: (magnitudes[list(kept)].sum() ** 2 / len(kept),
+                                             -len(kept)), default=set())
+
+
+def test_asymmetric_ternary_is_the_least_squares_fit_of_its_levels(seed):
+    rng = np.random.default_rng(seed)
+    w = np.concatenate([rng.gamma(2, 0.3, (6, 20)), -rng.gamma(2, 0.1, (6, 20))], axis=1)
+    w = rng.permuted(w, axis=1)   # positive weights three times the negative ones
+    q = quantize_weights(w, fmt="ternary_asym", per_channel=True)
+    for row, values, scale in zip(w, q.values, q.scale):
+        up, down = _best_sign_part(np.maximum(row, 0)), _best_sign_part(np.maximum(-row, 0))
+        assert set(np.flatnonzero(values > 0)) == up
+        assert set(np.flatnonzero(values < 0)) == down
+        p, n = values.max(), -values.min()
+        assert set(values.tolist()) == {p, 0, -n} and max(p, n) <= 7
+
+        def error(p, n):
+            v = np.zeros_like(row)
+            v[list(up)], v[list(down)] = p, -n
+            return np.sum((row - (row @ v) / (v @ v) * v) ** 2)
+        assert error(p, n) <= min(error(a, b) for a in range(1, 8) for b in range(1, 8)) + 1e-12
+        np.testing.assert_allclose(np.sum((row - scale * values) ** 2), error(p, n))
+    symmetric = quantize_weights(w, fmt="ternary", per_channel=True)
+    assert np.sum((q.dequantize() - w) ** 2) < 0.8 * np.sum((symmetric.dequantize() - w) ** 2)
+    tensor = quantize_weights(w, fmt="ternary_asym", per_channel=False)
+    assert len(set(tensor.scale)) == 1 and len(np.unique(tensor.values)) == 3
 
 
 def test_binary_is_sign_times_mean_magnitude():

@@ -39,8 +39,9 @@ def register(commands) -> None:
     parser.add_argument("--per-channel", action="store_true",
                           help="one weight scale per output channel (default: per tensor)")
     parser.add_argument("--bits", default="8", choices=list(BITS),
-                          help="weight format: 8, 4 or 2-bit uniform, ternary or binary "
-                               "(default 8); low-bit weights are packed in the images")
+                          help="weight format: 8, 4 or 2-bit uniform, ternary, asymmetric "
+                               "ternary (two levels under one scale, 4 bits a weight) or "
+                               "binary (default 8); low-bit weights are packed in the images")
     parser.add_argument("--scheme", default="asymmetric", choices=["asymmetric", "pow2"],
                           help="activation scheme; pow2 makes every multiplier a power of two")
     parser.add_argument("--calibration", default="minmax",
@@ -68,7 +69,8 @@ def register(commands) -> None:
     parser.set_defaults(run=run)
 
 
-BITS = {"8": "int8", "4": "int4", "2": "int2", "ternary": "ternary", "binary": "binary"}
+BITS = {"8": "int8", "4": "int4", "2": "int2", "ternary": "ternary",
+        "ternary_asym": "ternary_asym", "binary": "binary"}
 
 
 def _real_range(text: str) -> tuple[float, float]:
@@ -164,7 +166,6 @@ def _run_graph(args, float_graph) -> int:
 
     refused = [option for option, field in DENSE_ONLY.items()
                if getattr(args, field) not in (None, False)]
-    refused += [f"--bits {args.bits}"] if args.bits != "8" else []
     if refused:
         raise UsageError(f"{', '.join(refused)}: only for dense-chain models (MLPs) so far, "
                          f"and {args.model} is a CNN graph ({float_graph.summary()}); leave "
@@ -181,7 +182,8 @@ def _run_graph(args, float_graph) -> int:
                                         flatten=False)
         eval_x = conform_input(float_graph, eval_x)
     graph = quantize_graph(float_graph, data, per_channel=args.per_channel, scheme=args.scheme,
-                           method=args.calibration, dtype=args.dtype)
+                           method=args.calibration, dtype=args.dtype,
+                           weights=BITS[args.bits])
     out = graph.save(args.output)
     report_x = eval_x if args.eval else data
     summary = {"output": str(out), "settings": graph.meta["settings"],
