@@ -227,8 +227,11 @@ class ActivationAddressGenerator(ConfiguredComponent):
         # Whether the counter's column (row) is its row's (sample's) last, registered beside
         # it: as it steps, whether the one after is; as it restarts, whether the first is.
         last_ow, last_oh = Signal(name="last_ow"), Signal(name="last_oh")
-        # So for the K tile's loops: whether the channel group and kernel column are the last.
+        # So for the K tile's loops: whether the channel group and kernel column are the last,
+        # and both (the tile's end steps the kernel row); and, for a vector-unit layer,
+        # whether the column tile is its channel group's last (the next reads the next group).
         last_g, last_kw = Signal(name="last_g"), Signal(name="last_kw")
+        kernel_wrap, lane_wrap = Signal(name="kernel_wrap"), Signal(name="lane_wrap")
 
         # A window layer's raster position is kept where a K×K window ending there is an
         # output pixel's: row and column at least K − 1 and a whole number of strides on
@@ -264,9 +267,11 @@ class ActivationAddressGenerator(ConfiguredComponent):
         credits = Signal(range(depth + 1), init=depth)
         has_credit, returned = Signal(init=1, name="has_credit"), Signal(name="returned")
         issue = self.tiles.valid & has_credit
-        left = credits - issue + returned
-        m.d.sync += [returned.eq(self.ranges.valid & self.ranges.ready), credits.eq(left),
-                     has_credit.eq(left != 0)]
+        # Whether a credit is left, a LUT from registers: one came back, or none went and
+        # there was one, or one went and it was not the last.
+        m.d.sync += [returned.eq(self.ranges.valid & self.ranges.ready),
+                     credits.eq(credits - issue + returned),
+                     has_credit.eq(returned | Mux(issue, credits != 1, has_credit))]
         m.d.comb += [self.ranges.valid.eq(buffer.r_rdy),
                      self.ranges.payload.eq(buffer.r_data), buffer.r_en.eq(self.ranges.ready)]
         valid = [Signal(name=f"stage{i}_valid") for i in (1, 2, 3)]
@@ -281,7 +286,9 @@ class ActivationAddressGenerator(ConfiguredComponent):
         # Stage 1: input row and column of the tap, the words of its row, the base of its
         # channel group.
         ratio = cfg.rows // cfg.cols
-        lanes = Signal(range(max(ratio, 2)))
+        lanes = Signal(range(max(ratio, 2)), name="lanes")
+        # A channel group of one column tile: every column tile of a vector-unit layer wraps.
+        one_lane = layer["vector_layer"] if ratio == 1 else Const(0)
         group_base = Signal(address)
         ih = stage(ih_part + kh_part, "ih")
         iw = stage(iw_part + kw_part, "iw")
@@ -345,12 +352,15 @@ class ActivationAddressGenerator(ConfiguredComponent):
                 return end.first_single if at_launch else end.single
             return [g.eq(0), last_g.eq(single(g_end)), group_words.eq(0),
                     kw.eq(0), last_kw.eq(single(kw_end)), kw_part.eq(0),
+                    kernel_wrap.eq(single(g_end) & single(kw_end)),
                     kh.eq(0), kh_part.eq(0), kh_words.eq(0)]
 
         top = decoded(m, incoming_constants["start_row"] - incoming.pad_top, name="top")
         left = decoded(m, incoming_constants["start_col"] - incoming.pad_left, name="left")
         with m.If(launch):
-            m.d.sync += [pixel.eq(0), lanes.eq(0), at_last_pixel.eq(m_end.first_single),
+            m.d.sync += [pixel.eq(0), lanes.eq(0),
+                         lane_wrap.eq(launching["vector_layer"] if ratio == 1 else 0),
+                         at_last_pixel.eq(m_end.first_single),
                          *restart_kernel(at_launch=True), group_base.eq(0), sample_words.eq(0),
                          ih_first.eq(top), iw_first.eq(left),
                          *restart_rows(top, steps.first_row_words, launching),
@@ -395,22 +405,27 @@ class ActivationAddressGenerator(ConfiguredComponent):
                 m.d.sync += restart_pixels()
                 with m.If(self.tiles.payload.last_k):  # the next column tile starts at K 0
                     m.d.sync += restart_kernel(at_launch=False)
-                    with m.If(layer["vector_layer"]):
-                        with m.If(lanes == ratio - 1):
-                            m.d.sync += [lanes.eq(0), group_base.eq(group_base + desc.plane)]
-                        with m.Else():
-                            m.d.sync += lanes.eq(lanes + 1)
-                with m.Elif(last_g):
-                    m.d.sync += [g.eq(0), last_g.eq(g_end.single), group_words.eq(0)]
-                    with m.If(last_kw):
-                        m.d.sync += [kw.eq(0), last_kw.eq(kw_end.single), kw_part.eq(0),
-                                     kh.eq(kh + 1), kh_part.eq(kh_part + desc.dil_h),
-                                     kh_words.eq(kh_words + steps.dilation_words)]
-                    with m.Else():
-                        m.d.sync += [kw.eq(kw + 1), last_kw.eq(next_is_last(kw, last_kw, kw_end)),
-                                     kw_part.eq(kw_part + desc.dil_w)]
-                with m.Else():
-                    m.d.sync += [g.eq(g + 1), last_g.eq(next_is_last(g, last_g, g_end)),
+                    with m.If(lane_wrap):
+                        m.d.sync += [lanes.eq(0), lane_wrap.eq(one_lane),
+                                     group_base.eq(group_base + desc.plane)]
+                    with m.Elif(layer["vector_layer"]):
+                        m.d.sync += [lanes.eq(lanes + 1), lane_wrap.eq(lanes == ratio - 2)]
+                with m.Elif(kernel_wrap):  # the next kernel row, from its first tap
+                    m.d.sync += [g.eq(0), last_g.eq(g_end.single), group_words.eq(0),
+                                 kw.eq(0), last_kw.eq(kw_end.single), kw_part.eq(0),
+                                 kernel_wrap.eq(g_end.single & kw_end.single),
+                                 kh.eq(kh + 1), kh_part.eq(kh_part + desc.dil_h),
+                                 kh_words.eq(kh_words + steps.dilation_words)]
+                with m.Elif(last_g):  # the next kernel column
+                    next_last_kw = next_is_last(kw, last_kw, kw_end)
+                    m.d.sync += [g.eq(0), last_g.eq(g_end.single), group_words.eq(0),
+                                 kw.eq(kw + 1), last_kw.eq(next_last_kw),
+                                 kernel_wrap.eq(g_end.single & next_last_kw),
+                                 kw_part.eq(kw_part + desc.dil_w)]
+                with m.Else():  # the next channel group
+                    next_last_g = next_is_last(g, last_g, g_end)
+                    m.d.sync += [g.eq(g + 1), last_g.eq(next_last_g),
+                                 kernel_wrap.eq(next_last_g & last_kw),
                                  group_words.eq(group_words + desc.plane)]
 
         # Vectors: padding taps become the input zero point; the tag marks each tile's last.
