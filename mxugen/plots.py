@@ -62,6 +62,22 @@ def bit_width_sweep(formats: list[str], values: list[float], ylabel: str,
     return fig
 
 
+def allocation(path: list[tuple[int, float]], uniform: list[tuple[str, int, float]],
+               ylabel: str, title: str):
+    """A mixed-precision allocation's path (weight bytes, score) from uniform int8, move by
+    move, beside every uniform weight format's (name, weight bytes, score)."""
+    fig, ax = plt.subplots(figsize=(6, 3.8), layout="constrained")
+    ax.plot(*zip(*path), "o-", color="tab:blue", label="per-layer widths, move by move")
+    ax.plot(*path[-1], "*", color="tab:red", markersize=14, label="chosen")
+    for name, size, value in uniform:
+        ax.plot(size, value, "s", color="grey")
+        ax.annotate(name, (size, value), textcoords="offset points", xytext=(4, 4),
+                    fontsize=8)
+    ax.set(xlabel="weight bytes (packed)", ylabel=ylabel, title=title)
+    ax.legend()
+    return fig
+
+
 def pareto(points: list[dict], front: list[dict], title: str):
     """Inferences per second against LUTs, DSPs and block RAMs of every placed point (those
     that do not fit the target hollow, those on the Pareto front of all three resources in

@@ -11,6 +11,8 @@ result is a graph of FULLY_CONNECTED operators, saved as a folder (``graph.json`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 from tqdm import tqdm
 
@@ -24,7 +26,7 @@ from .network import FloatNetwork
 from .recovery import clamp_outliers, corrected_bias
 from .recovery import equalize as equalize_layers
 from .schemes import choose_qparams, round_half_away
-from .weights import quantize_weights
+from .weights import layer_formats, quantize_weights
 
 
 def _bias_limited_scale(bias: np.ndarray, input_scale: float, per_channel: bool) -> np.ndarray:
@@ -65,7 +67,7 @@ def input_means(net: FloatNetwork, data, batch_size: int = 1024) -> list[np.ndar
 
 def quantize_network(net: FloatNetwork, calibration_data=None, *, per_channel: bool = True,
                      scheme: str = "asymmetric", method: str = "minmax", dtype: str = "int8",
-                     rounding: str = "single", weights: str = "int8",
+                     rounding: str = "single", weights: str | Mapping[str, str] = "int8",
                      input_range: tuple[float, float] | None = None, n_std: float = 4.0,
                      clamp_std: float | None = None, equalize: bool = False,
                      bias_correction: bool = False, acc_bits: int = 32,
@@ -76,13 +78,17 @@ def quantize_network(net: FloatNetwork, calibration_data=None, *, per_channel: b
 
     ``scheme`` applies to activations (``asymmetric`` or ``pow2``); weights are always symmetric,
     power-of-two too under ``pow2`` so every multiplier is a power of two. ``weights`` is the
-    weight format (``quantizer.weights``). ``rounding`` is the requantization mode recorded per
-    layer (TFLite's fully-connected kernels use ``single``). Recovery (``quantizer.recovery``):
-    ``clamp_std`` clips weight outliers, ``equalize`` runs cross-layer equalization,
-    ``bias_correction`` removes the expected output shift of the weight error.
+    weight format (``quantizer.weights``), or a format for some layers by name (the others
+    int8, :func:`~quantizer.weights.layer_formats`). ``rounding`` is the requantization mode
+    recorded per layer (TFLite's fully-connected kernels use ``single``). Recovery
+    (``quantizer.recovery``): ``clamp_std`` clips weight outliers, ``equalize`` runs
+    cross-layer equalization, ``bias_correction`` removes the expected output shift of the
+    weight error.
     """
     if scheme not in ("asymmetric", "pow2"):
         raise QuantizerError(f"activation scheme must be 'asymmetric' or 'pow2', got {scheme!r}")
+    layer_names = [layer.name or f"dense{i}" for i, layer in enumerate(net.layers)]
+    formats = layer_formats(weights, layer_names)
     if clamp_std is not None:
         net = clamp_outliers(net, clamp_std)
     if equalize:
@@ -104,9 +110,9 @@ def quantize_network(net: FloatNetwork, calibration_data=None, *, per_channel: b
     np_dtype = np.int8 if dtype == "int8" else np.uint8
     chain = DenseChainBuilder(net.input_name, net.input_size, float(act[0].scale),
                               int(act[0].zero_point), dtype)
-    for i, (layer, q_in, q_out) in enumerate(zip(net.layers, act, act[1:])):
-        name = layer.name or f"dense{i}"
-        wq = quantize_weights(layer.weight, fmt=weights, per_channel=per_channel,
+    for i, (layer, name, q_in, q_out) in enumerate(zip(net.layers, layer_names, act,
+                                                                act[1:])):
+        wq = quantize_weights(layer.weight, fmt=formats[name], per_channel=per_channel,
                               pow2=scheme == "pow2", dtype=dtype,
                               min_scale=_bias_limited_scale(layer.bias, float(q_in.scale),
                                                             per_channel))
@@ -121,8 +127,11 @@ def quantize_network(net: FloatNetwork, calibration_data=None, *, per_channel: b
                   weight_zero_point=wq.zero_point, output_scale=float(q_out.scale),
                   output_zero_point=int(q_out.zero_point),
                   activation=layer.activation.upper(),
-                  rounding="pow2" if scheme == "pow2" else rounding, weight_format=weights)
+                  rounding="pow2" if scheme == "pow2" else rounding,
+                  weight_format=formats[name])
     settings = {"per_channel": per_channel, "scheme": scheme, "method": method,
-                "rounding": rounding, "weights": weights, "clamp_std": clamp_std,
+                "rounding": rounding,
+                "weights": weights if isinstance(weights, str) else formats,
+                "clamp_std": clamp_std,
                 "equalize": equalize, "bias_correction": bias_correction}
     return chain.graph({"settings": settings})

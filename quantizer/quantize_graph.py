@@ -17,6 +17,8 @@ No ``rounding`` option is recorded: each kernel follows its runtime's arithmetic
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 from tqdm import tqdm
 
@@ -26,7 +28,7 @@ from .float_graph import conform_input, run_float
 from .graph import DTYPE_RANGES, Graph, Operator, Tensor
 from .report import sqnr_db
 from .schemes import choose_qparams, round_half_away
-from .weights import WEIGHT_FORMATS, quantize_weights
+from .weights import WEIGHT_FORMATS, layer_formats, quantize_weights
 
 #: Operators whose int8 kernels need the input's quantization on the output.
 SHARED_QUANTIZATION = ("MAX_POOL_2D", "AVERAGE_POOL_2D", "RESHAPE", "PAD", "CONCATENATION")
@@ -134,23 +136,28 @@ def _quantize_layer(op: Operator, graph: Graph, tensors: dict, per_channel: bool
 
 def quantize_graph(float_graph: Graph, calibration_data, *, per_channel: bool = True,
                    scheme: str = "asymmetric", method: str = "minmax", dtype: str = "int8",
-                   weights: str = "int8", progress: bool | None = None) -> Graph:
+                   weights: str | Mapping[str, str] = "int8",
+                   progress: bool | None = None) -> Graph:
     """The integer graph of ``float_graph``, activation ranges calibrated on
     ``calibration_data`` (NHWC samples; see :func:`~quantizer.float_graph.conform_input`)
     with ``method``; ``scheme`` (``asymmetric`` or ``pow2``) applies to activations, weights
     are symmetric (power-of-two scales too under ``pow2``), of format ``weights``
-    (:data:`~quantizer.weights.WEIGHT_FORMATS`) in every layer that has them."""
+    (:data:`~quantizer.weights.WEIGHT_FORMATS`) in every operator that has them, or a format
+    for some of them by name (the others int8, :func:`~quantizer.weights.layer_formats`)."""
     if scheme not in ("asymmetric", "pow2"):
         raise QuantizerError(f"activation scheme must be 'asymmetric' or 'pow2', got {scheme!r}")
     if dtype not in ("int8", "uint8"):
         raise QuantizerError(f"activations must be int8 or uint8, got {dtype!r}")
+    formats = layer_formats(weights, [op.name for op in float_graph.operators
+                                      if op.kind in WEIGHT_AXIS])
     ranges = calibrate_graph(float_graph, calibration_data, method=method, progress=progress)
     tensors: dict[str, Tensor] = {}
     for name, (scale, zp) in _activation_params(float_graph, ranges, scheme, dtype).items():
         tensors[name] = Tensor(name, float_graph.tensors[name].shape, dtype, [scale], [zp])
     for op in float_graph.operators:
         if op.kind in WEIGHT_AXIS:
-            _quantize_layer(op, float_graph, tensors, per_channel, scheme, dtype, weights)
+            _quantize_layer(op, float_graph, tensors, per_channel, scheme, dtype,
+                            formats[op.name])
     for name, t in float_graph.tensors.items():   # constant ADD operands: like an activation
         if name not in tensors and t.is_constant:
             data = np.asarray(t.data, np.float64)
@@ -159,11 +166,11 @@ def quantize_graph(float_graph: Graph, calibration_data, *, per_channel: bool = 
             tensors[name] = Tensor(name, t.shape, dtype, [float(q.scale)], [int(q.zero_point)],
                                    data=q.quantize(data))
     operators = [Operator(op.kind, op.inputs, op.outputs,
-                          {**op.options, **({"weight_format": weights}
+                          {**op.options, **({"weight_format": formats[op.name]}
                                             if op.kind in WEIGHT_AXIS else {})}, op.name)
                  for op in float_graph.operators]
     settings = {"per_channel": per_channel, "scheme": scheme, "method": method, "dtype": dtype,
-                "weights": weights}
+                "weights": weights if isinstance(weights, str) else formats}
     return Graph({name: tensors[name] for name in float_graph.tensors}, operators,
                  list(float_graph.inputs), list(float_graph.outputs),
                  {**float_graph.meta, "settings": settings})

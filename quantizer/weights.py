@@ -26,6 +26,7 @@ weight takes 4 bits in memory, not 2. In memory images a weight takes ``bits`` b
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +59,23 @@ class QuantizedWeights:
 
     def dequantize(self) -> np.ndarray:
         return self.scale[:, None] * (self.values - self.zero_point)
+
+
+def layer_formats(weights: str | Mapping[str, str], names: Sequence[str]) -> dict[str, str]:
+    """Each named layer's weight format: ``weights`` is one format for all of them, or a
+    format for some of them by name (the others int8)."""
+    if isinstance(weights, str):
+        chosen = dict.fromkeys(names, weights)
+    else:
+        unknown = sorted(set(weights) - set(names))
+        if unknown:
+            raise QuantizerError(f"no layer with weights is named {', '.join(unknown)}; the "
+                                 f"layers are {', '.join(names)}")
+        chosen = {name: weights.get(name, "int8") for name in names}
+    for fmt in set(chosen.values()) - set(WEIGHT_FORMATS):
+        raise QuantizerError(f"unknown weight format {fmt!r}: choose one of "
+                             f"{', '.join(WEIGHT_FORMATS)}")
+    return chosen
 
 
 def _per_row(stat: np.ndarray, per_channel: bool) -> np.ndarray:

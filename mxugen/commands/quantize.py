@@ -38,10 +38,20 @@ def register(commands) -> None:
                            "deviations (default 4)")
     parser.add_argument("--per-channel", action="store_true",
                           help="one weight scale per output channel (default: per tensor)")
-    parser.add_argument("--bits", default="8", choices=list(BITS),
+    parser.add_argument("--bits", default="8", choices=[*BITS, "auto"],
                           help="weight format: 8, 4 or 2-bit uniform, ternary, asymmetric "
                                "ternary (two levels under one scale, 4 bits a weight) or "
-                               "binary (default 8); low-bit weights are packed in the images")
+                               "binary (default 8); low-bit weights are packed in the images; "
+                               "auto: a format for each layer, the narrowest that stay within "
+                               "--max-drop of int8")
+    parser.add_argument("--max-drop", type=float, default=0.5, metavar="D",
+                          help="with --bits auto: the accuracy (points, with --eval) or output "
+                               "SQNR (dB, without) the network may lose against int8 weights "
+                               "(default 0.5)")
+    parser.add_argument("--layer-bits", action="append", default=[], metavar="LAYER=FORMAT",
+                          type=_layer_bits,
+                          help="this layer's weight format, whatever --bits says "
+                               "(repeatable; formats as --bits)")
     parser.add_argument("--scheme", default="asymmetric", choices=["asymmetric", "pow2"],
                           help="activation scheme; pow2 makes every multiplier a power of two")
     parser.add_argument("--calibration", default="minmax",
@@ -71,6 +81,62 @@ def register(commands) -> None:
 
 BITS = {"8": "int8", "4": "int4", "2": "int2", "ternary": "ternary",
         "ternary_asym": "ternary_asym", "binary": "binary"}
+
+
+def _layer_bits(text: str) -> tuple[str, str]:
+    name, _, bits = text.rpartition("=")
+    formats = {**BITS, **{fmt: fmt for fmt in BITS.values()}}  # "4" or "int4"
+    if not name or bits not in formats:
+        raise argparse.ArgumentTypeError(f"expected LAYER=FORMAT with a format of "
+                                         f"{', '.join(formats)}, got {text!r}")
+    return name, formats[bits]
+
+
+def _weight_formats(args, quantize, score, weights: dict[str, int], summary: dict):
+    """The ``weights`` argument of the quantizer that ``--bits`` and ``--layer-bits`` ask for:
+    with ``--bits auto``, chosen by :func:`quantizer.allocation.allocate_formats` (its outcome
+    into ``summary``)."""
+    from quantizer.allocation import allocate_formats, weight_bits
+
+    fixed = dict(args.layer_bits)
+    if args.bits != "auto":
+        return {**dict.fromkeys(weights, BITS[args.bits]), **fixed} if fixed else BITS[args.bits]
+    if not args.calib:
+        raise UsageError("--bits auto measures the network at each width: give --calib")
+    if args.max_drop < 0:
+        raise UsageError(f"--max-drop must be 0 or more, got {args.max_drop}")
+    chosen = allocate_formats(quantize, score, weights, args.max_drop, fixed=fixed)
+    int8 = weight_bits(dict.fromkeys(weights, "int8"), weights)
+    summary["allocation"] = {
+        "metric": "accuracy (%)" if args.eval else "output SQNR (dB)",
+        "max_drop": args.max_drop, "int8_score": round(chosen.baseline, 2),
+        "score": round(chosen.score, 2),
+        "weight_bytes": -(-weight_bits(chosen.formats, weights) // 8),
+        "weight_bytes_int8": int8 // 8,
+        "layers": [{"layer": name, "weights": weights[name], "format": fmt,
+                    "fixed": name in fixed,
+                    "drop_alone": {f: round(v, 2) for f, v in
+                                   chosen.sensitivity.get(name, {}).items()}}
+                   for name, fmt in chosen.formats.items()],
+        "path": [{"layer": name, "format": fmt, "weight_bytes": -(-bits // 8),
+                  "score": round(value, 2)} for name, fmt, bits, value in chosen.path]}
+    return chosen.formats
+
+
+def _print_allocation(allocation: dict) -> None:
+    for row in allocation["layers"]:
+        alone = row["drop_alone"].get(row["format"])
+        print(f"{row['layer']:>24s} {row['weights']:>8d} weights  {row['format']:<12s}"
+              + (" (fixed)" if row["fixed"] else "") +
+              (f"  drop alone {alone:.2f}" if alone is not None else ""))
+    a = allocation
+    if a["int8_score"] - a["score"] > a["max_drop"]:
+        print("the layers fixed by --layer-bits alone lose more than the budget: every other "
+              "layer kept int8")
+    print(f"weights {a['weight_bytes']} bytes against {a['weight_bytes_int8']} at int8 "
+          f"({a['weight_bytes_int8'] / max(a['weight_bytes'], 1):.2f}× smaller); "
+          f"{a['metric']} {a['score']:.2f} against {a['int8_score']:.2f} at int8 "
+          f"(budget {a['max_drop']})")
 
 
 def _real_range(text: str) -> tuple[float, float]:
@@ -111,16 +177,17 @@ def _load_labelled(path: str, input_name: str, classes: int, flatten: bool = Tru
 
 
 def _quantize_report(net, graph, requantize, data, labels, folder: Path, plot: bool,
-                     write_to: Path) -> dict:
+                     write_to: Path, allocation: dict) -> dict:
     """Sizes; with data, per-layer errors; with labels, accuracies; with ``plot``, figures
-    (``requantize(format)`` quantizes again with another weight format for the sweep),
-    written into ``write_to``, which becomes ``folder``."""
+    (``requantize(format)`` quantizes again with another weight format for the sweep; with
+    an ``allocation``, the sizes and scores of its path beside the uniform formats'), written
+    into ``write_to``, which becomes ``folder``."""
     from quantizer.fakequant import fake_quant_forward
     from quantizer.report import accuracy, layer_errors, model_size
     from quantizer.weights import WEIGHT_FORMATS
 
     summary = {"output": str(folder), "settings": graph.meta["settings"],
-               "size": model_size(net, graph)}
+               "size": model_size(net, graph), **allocation}
     if data is None:
         return summary
     errors = layer_errors(net, graph, data)
@@ -146,8 +213,18 @@ def _quantize_report(net, graph, requantize, data, labels, folder: Path, plot: b
         save_figure(plots.bit_width_sweep(formats, values, ylabel, reference,
                                           "quantized network vs weight format"),
                     write_to / "plots" / "bit_width.png")
-        summary["plots"] = [str(folder / "plots" / name)
-                            for name in ("layer_error.png", "bit_width.png")]
+        names = ["layer_error.png", "bit_width.png"]
+        if allocation:
+            chosen = allocation["allocation"]
+            uniform = [(f, -(-chosen["weight_bytes_int8"] * WEIGHT_FORMATS[f] // 8), v)
+                       for f, v in zip(formats, values)]
+            path = [(step["weight_bytes"], step["score"]) for step in chosen["path"]]
+            save_figure(plots.allocation([(chosen["weight_bytes_int8"], chosen["int8_score"]),
+                                          *path], uniform, ylabel,
+                                         "per-layer widths: weight bytes vs quality"),
+                        write_to / "plots" / "allocation.png")
+            names.append("allocation.png")
+        summary["plots"] = [str(folder / "plots" / name) for name in names]
     return summary
 
 
@@ -160,9 +237,9 @@ DENSE_ONLY = {"--equalize": "equalize", "--bias-correction": "bias_correction",
 def _run_graph(args, float_graph) -> int:
     """A CNN graph: calibrate, quantize like TFLite's converter, report per-tensor SQNR."""
     from quantizer.float_graph import conform_input, run_float
-    from quantizer.quantize_graph import (parameter_bytes, quantize_graph, run_quantized,
-                                          tensor_errors)
-    from quantizer.report import accuracy
+    from quantizer.quantize_graph import (WEIGHT_AXIS, parameter_bytes, quantize_graph,
+                                          run_quantized, tensor_errors)
+    from quantizer.report import accuracy, sqnr_db
 
     refused = [option for option, field in DENSE_ONLY.items()
                if getattr(args, field) not in (None, False)]
@@ -181,14 +258,27 @@ def _run_graph(args, float_graph) -> int:
                                         float_graph.tensor(float_graph.outputs[0]).shape[-1],
                                         flatten=False)
         eval_x = conform_input(float_graph, eval_x)
-    graph = quantize_graph(float_graph, data, per_channel=args.per_channel, scheme=args.scheme,
-                           method=args.calibration, dtype=args.dtype,
-                           weights=BITS[args.bits])
-    out = graph.save(args.output)
+    options = dict(per_channel=args.per_channel, scheme=args.scheme, method=args.calibration,
+                   dtype=args.dtype)
     report_x = eval_x if args.eval else data
+    float_output = run_float(float_graph, report_x)
+
+    def score(graph) -> float:
+        values = run_quantized(graph, report_x)
+        if labels is not None:
+            return accuracy(values, labels)
+        return sqnr_db(float_output, graph.tensor(graph.outputs[0]).dequantize(values))
+    allocation = {}
+    weights = _weight_formats(
+        args, lambda formats: quantize_graph(float_graph, data, weights=formats,
+                                             progress=False, **options),
+        score, {op.name: int(float_graph.tensor(op.inputs[1]).data.size)
+                for op in float_graph.operators if op.kind in WEIGHT_AXIS}, allocation)
+    graph = quantize_graph(float_graph, data, weights=weights, **options)
+    out = graph.save(args.output)
     summary = {"output": str(out), "settings": graph.meta["settings"],
                "operators": graph.summary(), "size": parameter_bytes(float_graph, graph),
-               "tensors": tensor_errors(float_graph, graph, report_x)}
+               **allocation, "tensors": tensor_errors(float_graph, graph, report_x)}
     if labels is not None:
         summary["accuracy"] = {
             "float": round(accuracy(run_float(float_graph, eval_x), labels), 2),
@@ -202,6 +292,8 @@ def _run_graph(args, float_graph) -> int:
               f"{row['sqnr_db']:6.2f} dB  range used {row['range_used']:.0%}")
     if "accuracy" in summary:
         print("accuracy: " + ", ".join(f"{k} {v:.2f}%" for k, v in summary["accuracy"].items()))
+    if "allocation" in summary:
+        _print_allocation(summary["allocation"])
     size = summary["size"]
     print(f"parameters: {size['float32_bytes']} bytes float32 → {size['quantized_bytes']} "
           f"bytes quantized ({size['compression']}× smaller)")
@@ -214,6 +306,7 @@ def run(args) -> int:
     from quantizer.graph import Graph
     from quantizer.importers import load_float
     from quantizer.quantize import quantize_network
+    from quantizer.report import accuracy, layer_errors
 
     check_output_folder(args.output, own="graph.json")
     check_not_an_input(args.output, [args.model, args.calib, args.eval], "-o")
@@ -234,19 +327,30 @@ def run(args) -> int:
         eval_x, labels = _load_labelled(args.eval, net.input_name,
                                         net.layers[-1].weight.shape[0])
     kwargs = dict(per_channel=args.per_channel, scheme=args.scheme, method=args.calibration,
-                  dtype=args.dtype, rounding=args.rounding or "single", weights=BITS[args.bits],
+                  dtype=args.dtype, rounding=args.rounding or "single",
                   input_range=args.input_range, n_std=args.n_std or 4.0,
                   clamp_std=args.clamp_std,
                   equalize=args.equalize, bias_correction=args.bias_correction)
+    report_data = eval_x if args.eval else data
+
+    def score(graph) -> float:
+        if labels is not None:
+            return accuracy(graph.run(graph.input.quantize(eval_x)), labels)
+        return layer_errors(net, graph, report_data)[-1]["sqnr_db"]
+    allocation = {}
+    kwargs["weights"] = _weight_formats(
+        args, lambda formats: quantize_network(net, data, progress=False,
+                                               **{**kwargs, "weights": formats}),
+        score, {layer.name or f"dense{i}": int(layer.weight.size)
+                for i, layer in enumerate(net.layers)}, allocation)
     graph = quantize_network(net, data, **kwargs)
     out = Path(args.output)
-    report_data = eval_x if args.eval else data
     with output_folder(out) as staging:  # the network and its figures, or nothing
         graph.save(staging)
         summary = _quantize_report(
             net, graph, lambda fmt: quantize_network(net, data, progress=False,
                                                     **{**kwargs, "weights": fmt}),
-            report_data, labels, out, args.plot, staging)
+            report_data, labels, out, args.plot, staging, allocation)
     if args.json:
         print(json.dumps(summary))
         return 0
@@ -255,6 +359,8 @@ def run(args) -> int:
               f"  range used {row['range_used']:.0%}")
     if "accuracy" in summary:
         print("accuracy: " + ", ".join(f"{k} {v:.2f}%" for k, v in summary["accuracy"].items()))
+    if "allocation" in summary:
+        _print_allocation(summary["allocation"])
     size = summary["size"]
     print(f"parameters: {size['float32_bytes']} bytes float32 → {size['quantized_bytes']} "
           f"bytes quantized ({size['compression']}× smaller; weights "
