@@ -103,15 +103,45 @@ def layer_cycles(config: ArrayConfig, layer, samples: int, quad: bool = False) -
                for p in layer.passes(samples, config.psum_depth))
 
 
-def network_cycles(config: ArrayConfig, graph, samples: int, runtime: str = "litert") -> int:
-    """The cycle model of one run of ``samples`` inputs through the layers of ``graph`` that
-    run on the accelerator (:func:`~quantizer.partition.partition`; the sequencer runs one
-    layer after the other, so a run's cycles are its layers' sum), the window layers whose
-    inputs the compiler holds in blocks in quad mode
-    (:func:`~quantizer.memory_plan.blocked_tensors`)."""
+def _layers_and_cycles(config: ArrayConfig, graph, samples: int, runtime: str) -> list:
+    """``(layer, cycles)`` of every layer of ``graph`` that runs on the accelerator
+    (:func:`~quantizer.partition.partition`), the window layers whose inputs the compiler
+    holds in blocks in quad mode (:func:`~quantizer.memory_plan.blocked_tensors`)."""
     from .memory_plan import blocked_tensors
     from .partition import partition
     part = partition(graph, runtime, rows=config.rows)
     blocked = blocked_tensors(part, config, samples)
-    return sum(layer_cycles(config, layer, samples, layer.input in blocked)
-               for layer in part.layers)
+    return [(layer, layer_cycles(config, layer, samples, layer.input in blocked))
+            for layer in part.layers]
+
+
+def network_cycles(config: ArrayConfig, graph, samples: int, runtime: str = "litert") -> int:
+    """The cycle model of one run of ``samples`` inputs through the layers of ``graph`` that
+    run on the accelerator (the sequencer runs one layer after the other, so a run's cycles
+    are its layers' sum)."""
+    return sum(cycles for _, cycles in _layers_and_cycles(config, graph, samples, runtime))
+
+
+def weight_traffic(config: ArrayConfig, graph, samples: int,
+                   runtime: str = "litert") -> list[dict]:
+    """What each accelerator layer's weights take in one run of ``samples`` inputs: its
+    format (None for a pool, a mean or an add, whose taps weigh 1), the bytes of weight
+    memory at the build's ``weight_bits`` and at the layer's own width, the bytes the weight
+    stream carries (the layer's weights once a pass,
+    :meth:`~quantizer.layers.AcceleratorLayer.passes`), its cycles and the bytes a cycle
+    that takes on average."""
+    from .quantize_graph import WEIGHT_AXIS
+    rows = []
+    for layer, cycles in _layers_and_cycles(config, graph, samples, runtime):
+        lanes = config.cols * layer.weight_words(config.rows, config.cols,
+                                                 config.weight_load_rows)
+        weighted = layer.kind in WEIGHT_AXIS
+        stored = lanes * config.weight_bits // 8
+        streamed = stored * len(layer.passes(samples, config.psum_depth))
+        rows.append({"layer": layer.name, "format": layer.weight_format if weighted else None,
+                     "weight_bytes": stored,
+                     "weight_bytes_own_width": -(-lanes * layer.weight_bits // 8)
+                     if weighted else stored,
+                     "streamed_bytes": streamed, "cycles": cycles,
+                     "bytes_per_cycle": round(streamed / cycles, 3)})
+    return rows

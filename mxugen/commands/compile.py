@@ -33,6 +33,7 @@ def register(commands) -> None:
 
 def run(args) -> int:
     from quantizer.importers import load_network
+    from quantizer.cycles import weight_traffic
     from quantizer.manifest import write_images
     from quantizer.sizing import accelerator_config
 
@@ -58,4 +59,11 @@ def run(args) -> int:
         print(f"weights packed at {config.weight_bits} bits: {packed} bytes of weight memory "
               f"and weight-stream bandwidth instead of {packed * 8 // config.weight_bits} "
               f"({8 // config.weight_bits}× less)")
+    print(f"weights per layer, one run of {args.samples} samples (bytes at the build's "
+          f"{config.weight_bits} bits; at the layer's own width; streamed):")
+    for row in weight_traffic(config, graph, args.samples, args.match):
+        print(f"  {row['layer']:>28s} {row['format'] or 'unit taps':<12s} "
+              f"{row['weight_bytes']:>8d} {row['weight_bytes_own_width']:>8d} "
+              f"{row['streamed_bytes']:>9d} B in {row['cycles']:>8d} cycles: "
+              f"{row['bytes_per_cycle']:.2f} B/cycle")
     return 0
