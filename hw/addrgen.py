@@ -14,7 +14,7 @@ from .contract import (LAYER_OPS, PAD_BITS, SPATIAL_BITS, STEP_BITS, TILE_COUNT_
                        address_bits)
 from .geometry import skipped_padding
 from .memstream import range_command_layout
-from .pipeline import next_is_last
+from .pipeline import next_is_last, next_is_last_but_one
 from .sequencer import TILE_LAYOUT, LayerSignature, decoded, loaded_at_launch, loop_end
 
 __all__ = ["ActivationAddressGenerator", "RANGE_COUNT_BITS", "raster_flags_layout"]
@@ -221,6 +221,8 @@ class ActivationAddressGenerator(ConfiguredComponent):
                  for name, value in launching.items()}
         window, pair, quad = layer["window"], layer["pair"], layer["quad"]
         m_end, kw_end, g_end = (loop_end(m, self.layer, name) for name in ("m", "kw", "groups"))
+        kw_ahead, g_ahead = (loop_end(m, self.layer, name, shorter=True)
+                             for name in ("kw", "groups"))
         start_row, start_col = layer["start_row"], layer["start_col"]
         step = Mux(pair | quad, 2, 1)  # raster columns a beat
         row_step = Mux(quad, 2, 1)
@@ -232,6 +234,9 @@ class ActivationAddressGenerator(ConfiguredComponent):
         # whether the column tile is its channel group's last (the next reads the next group).
         last_g, last_kw = Signal(name="last_g"), Signal(name="last_kw")
         kernel_wrap, lane_wrap = Signal(name="kernel_wrap"), Signal(name="lane_wrap")
+        # And whether they are the last but one (hw.pipeline.next_is_last_but_one): the next
+        # values of the last flags and of `kernel_wrap` are then registers.
+        g_ahead_flag, kw_ahead_flag = Signal(name="g_last_but_one"), Signal(name="kw_last_but_one")
 
         # A window layer's raster position is kept where a K×K window ending there is an
         # output pixel's: row and column at least K − 1 and a whole number of strides on
@@ -346,12 +351,19 @@ class ActivationAddressGenerator(ConfiguredComponent):
                     pixel.eq(0), sample_words.eq(0),
                     *restart_rows(ih_first, steps.first_row_words), *restart_columns(iw_first)]
 
+        def restart_groups(single=lambda end: end.single):
+            return [g.eq(0), last_g.eq(single(g_end)), g_ahead_flag.eq(single(g_ahead)),
+                    group_words.eq(0)]
+
+        def restart_columns_of_kernel(single=lambda end: end.single):
+            return [kw.eq(0), last_kw.eq(single(kw_end)), kw_ahead_flag.eq(single(kw_ahead)),
+                    kw_part.eq(0)]
+
         def restart_kernel(at_launch: bool):
             """The K tile's loops back at the first channel group and kernel tap."""
             def single(end):
                 return end.first_single if at_launch else end.single
-            return [g.eq(0), last_g.eq(single(g_end)), group_words.eq(0),
-                    kw.eq(0), last_kw.eq(single(kw_end)), kw_part.eq(0),
+            return [*restart_groups(single), *restart_columns_of_kernel(single),
                     kernel_wrap.eq(single(g_end) & single(kw_end)),
                     kh.eq(0), kh_part.eq(0), kh_words.eq(0)]
 
@@ -411,21 +423,22 @@ class ActivationAddressGenerator(ConfiguredComponent):
                     with m.Elif(layer["vector_layer"]):
                         m.d.sync += [lanes.eq(lanes + 1), lane_wrap.eq(lanes == ratio - 2)]
                 with m.Elif(kernel_wrap):  # the next kernel row, from its first tap
-                    m.d.sync += [g.eq(0), last_g.eq(g_end.single), group_words.eq(0),
-                                 kw.eq(0), last_kw.eq(kw_end.single), kw_part.eq(0),
+                    m.d.sync += [*restart_groups(), *restart_columns_of_kernel(),
                                  kernel_wrap.eq(g_end.single & kw_end.single),
                                  kh.eq(kh + 1), kh_part.eq(kh_part + desc.dil_h),
                                  kh_words.eq(kh_words + steps.dilation_words)]
                 with m.Elif(last_g):  # the next kernel column
-                    next_last_kw = next_is_last(kw, last_kw, kw_end)
-                    m.d.sync += [g.eq(0), last_g.eq(g_end.single), group_words.eq(0),
-                                 kw.eq(kw + 1), last_kw.eq(next_last_kw),
-                                 kernel_wrap.eq(g_end.single & next_last_kw),
+                    m.d.sync += [*restart_groups(),
+                                 kw.eq(kw + 1), last_kw.eq(kw_ahead_flag),
+                                 kw_ahead_flag.eq(next_is_last_but_one(kw, kw_ahead_flag,
+                                                                       kw_ahead)),
+                                 kernel_wrap.eq(g_end.single & kw_ahead_flag),
                                  kw_part.eq(kw_part + desc.dil_w)]
                 with m.Else():  # the next channel group
-                    next_last_g = next_is_last(g, last_g, g_end)
-                    m.d.sync += [g.eq(g + 1), last_g.eq(next_last_g),
-                                 kernel_wrap.eq(next_last_g & last_kw),
+                    m.d.sync += [g.eq(g + 1), last_g.eq(g_ahead_flag),
+                                 g_ahead_flag.eq(next_is_last_but_one(g, g_ahead_flag,
+                                                                      g_ahead)),
+                                 kernel_wrap.eq(g_ahead_flag & last_kw),
                                  group_words.eq(group_words + desc.plane)]
 
         # Vectors: padding taps become the input zero point; the tag marks each tile's last.

@@ -96,3 +96,14 @@ def next_is_last(counter, last, end: LoopEnd):
     before, so it is there when it is not below it: a carry chain's sign, where an equality
     of a dozen bits is three LUT levels."""
     return Mux(last, end.single, counter >= end.before_last)
+
+
+def next_is_last_but_one(counter, last_but_one, shorter: LoopEnd):
+    """Whether a loop counter that steps (it is not at its last value) is at its last value
+    but one after the step, ``last_but_one`` saying whether it is now; ``shorter`` is the end
+    of the loop a step shorter (:func:`~hw.sequencer.loop_end`), and the flag restarts from
+    its ``single`` when the counter does. Registered beside the counter with its last flag, it
+    makes the last flag's next value a register too: what reads both (a flag of two loops'
+    ends, :class:`~hw.addrgen.ActivationAddressGenerator`'s kernel wrap) is a LUT from
+    registers, with no compare's carry chain before it."""
+    return ~last_but_one & (counter >= shorter.before_last)

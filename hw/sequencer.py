@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from amaranth.hdl import Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -46,8 +46,9 @@ class LayerSignature(wiring.Signature):
     launch : ``Out(1)``
         High for one cycle as a layer starts: per-layer counters restart.
     incoming : ``Out(descriptor_layout(config))``
-        The descriptor being launched, meaningful only while ``launch`` is high: registers
-        that start from a base address load it from here.
+        The descriptor being launched, from two cycles before ``launch`` (so a register of a
+        value decoded from it, :func:`decoded`, holds it at the launch) until the next fetch:
+        registers that start from a base address load it from here.
     desc : ``Out(descriptor_layout(config))``
         The running layer's descriptor, from the cycle after ``launch`` until the next launch.
     ends : ``Out(loop_ends_layout(config))``
@@ -111,17 +112,20 @@ def loaded_at_launch(m: Module, layer, value, *, name: str) -> Value:
     return register
 
 
-def loop_end(m: Module, layer, name: str) -> LoopEnd:
+def loop_end(m: Module, layer, name: str, *, shorter: bool = False) -> LoopEnd:
     """Loop ``name``'s end (a field of the descriptor, :data:`~hw.layouts.LOOP_BOUNDS`) as
     :func:`~hw.pipeline.next_is_last` takes it, in registers of the calling component's own
     loaded as the layer launches (:func:`layer_register`): whether the bound is 1, and the
     bound less two, the loop's last value less one (negative for a bound of 1: no counter
     reaches it); and, for the loop's flag to restart from at the launch, whether the bound of
-    the layer being launched is 1 (:func:`decoded`)."""
+    the layer being launched is 1 (:func:`decoded`). ``shorter``: the same of the loop a step
+    shorter, whose last value is the loop's last but one
+    (:func:`~hw.pipeline.next_is_last_but_one`)."""
     bound = getattr(layer.incoming, name)
-    first_single = decoded(m, bound == 1, name=f"{name}_single")
-    return LoopEnd(loaded_at_launch(m, layer, first_single, name=f"{name}_single"),
-                   layer_register(m, layer, bound - 2, name=f"{name}_before_last"),
+    label = f"{name}_shorter" if shorter else name
+    first_single = decoded(m, bound == 1 + shorter, name=f"{label}_single")
+    return LoopEnd(loaded_at_launch(m, layer, first_single, name=f"{label}_single"),
+                   layer_register(m, layer, bound - (2 + shorter), name=f"{label}_before_last"),
                    first_single)
 
 
@@ -186,22 +190,32 @@ class Sequencer(ConfiguredComponent):
         fetched, desc, launch = self.program_data, self.layer.desc, self.layer.launch
 
         pc = Signal(range(cfg.program_depth))
-        m.d.comb += [self.program_addr.eq(pc), self.layer.incoming.eq(fetched)]
-        # The array's weights are read a memory row a beat: they start on one.
-        misaligned = (fetched.op == MATMUL) & (
-            fetched.w_base[:cfg.weight_load_rows - 1] != 0) if cfg.weight_load_rows > 1 else 0
-        invalid_now = ((fetched.m == 0) | (fetched.m > cfg.psum_depth) | (fetched.k_tiles == 0)
-                   | (fetched.n_tiles == 0) | (fetched.op >= len(LAYER_OPS))
-                   | ((fetched.op == WINDOW) if not cfg.window else 0) | misaligned)
+        # What the datapath decodes and loads at the launch is a register of the fetched
+        # descriptor, not the program memory's read port routed to every component: the
+        # descriptor is there from the first product stage on, so this copy holds from the
+        # second, and what components decode of it (decoded) from the third, ahead of the
+        # launch.
+        m.d.comb += self.program_addr.eq(pc)
+        m.d.sync += self.layer.incoming.eq(fetched)
+        # The checks read that copy. The array's weights are read a memory row a beat: they
+        # start on one.
+        checked = self.layer.incoming
+        misaligned = (checked.op == MATMUL) & (
+            checked.w_base[:cfg.weight_load_rows - 1] != 0) if cfg.weight_load_rows > 1 else 0
+        checks = [checked.m == 0, checked.m > cfg.psum_depth, checked.k_tiles == 0,
+                  checked.n_tiles == 0, checked.op >= len(LAYER_OPS),
+                  (checked.op == WINDOW) if not cfg.window else 0, misaligned]
         # The program memory's read port is the sequencer's alone and no host writes it while
         # a program runs, so what it returned, and the steps made of it, hold until the next
         # fetch.
         steps = walk_steps(m, cfg, fetched, platform=platform)
         m.d.comb += [getattr(self.layer.steps, name).eq(steps[name]) for name in WALK_STEPS]
-        # The checks, registered: the descriptor is there from the first product stage on, so
-        # they hold at the check, where the weights' first range is offered.
+        # The checks, in two registered stages (each, then whether any failed): the descriptor
+        # is there from the first product stage on, its copy from the second, so they hold at
+        # the check (the fourth), where the weights' first range is offered.
+        failed = Signal(len(checks), name="failed_checks")
         invalid, checking = Signal(name="invalid"), Signal(name="checking")
-        m.d.sync += invalid.eq(invalid_now)
+        m.d.sync += [failed.eq(Cat(*checks)), invalid.eq(failed.any())]
         # busy is a register, set as a run starts and cleared as it ends, not decoded from the
         # state: it steers the host's access to every memory.
         with m.FSM():

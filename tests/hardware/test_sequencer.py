@@ -151,9 +151,13 @@ def test_timing_fetch_and_load_take_seven_cycles():
                                     dict(n_tiles=0), dict(op=MATMUL, w_base=5)],
                          ids=lambda f: f"{f}")
 def test_invalid_descriptor_stops_with_error(seed, fields):
+    """…and offers none of its weights: the checks are done by the cycle the first range of
+    a valid one is offered."""
     rng = np.random.default_rng(seed)
-    seen = _run([_layer(rng), _layer(rng, last=1, **fields)], rng)
+    first = _layer(rng)
+    seen = _run([first, _layer(rng, last=1, **fields)], rng)
     assert len(seen["launches"]) == 1 and seen["error"] == 1
+    assert len(seen["weights"]) == first["n_tiles"] * first["k_tiles"]
 
 
 def test_a_window_layer_without_a_window_unit_stops_with_error(seed):
