@@ -274,10 +274,19 @@ class ActivationAddressGenerator(ConfiguredComponent):
         has_credit, returned = Signal(init=1, name="has_credit"), Signal(name="returned")
         issue = self.tiles.valid & has_credit
         # Whether a credit is left, a LUT from registers: one came back, or none went and
-        # there was one, or one went and it was not the last.
+        # there was one, or one went and it was not the last. The pixel loops and the kernel
+        # loops issue on copies of their own (kept apart in synthesis, hw.pipeline.lane_copies),
+        # so that neither's restart at a tile's end is one net across both.
+        left = returned | Mux(issue, credits != 1, has_credit)
         m.d.sync += [returned.eq(self.ranges.valid & self.ranges.ready),
-                     credits.eq(credits - issue + returned),
-                     has_credit.eq(returned | Mux(issue, credits != 1, has_credit))]
+                     credits.eq(credits - issue + returned), has_credit.eq(left)]
+
+        def credit_copy(name: str) -> Signal:
+            copy = Signal(init=1, name=name, attrs={"keep": 1})
+            m.d.sync += copy.eq(left)
+            return copy
+        issue_pixels = self.tiles.valid & credit_copy("has_credit_pixels")
+        issue_kernel = self.tiles.valid & credit_copy("has_credit_kernel")
         m.d.comb += [self.ranges.valid.eq(buffer.r_rdy),
                      self.ranges.payload.eq(buffer.r_data), buffer.r_en.eq(self.ranges.ready)]
         valid = [Signal(name=f"stage{i}_valid") for i in (1, 2, 3)]
@@ -371,16 +380,13 @@ class ActivationAddressGenerator(ConfiguredComponent):
         top = decoded(m, incoming_constants["start_row"] - incoming.pad_top, name="top")
         left = decoded(m, incoming_constants["start_col"] - incoming.pad_left, name="left")
         with m.If(launch):
-            m.d.sync += [pixel.eq(0), lanes.eq(0),
-                         lane_wrap.eq(launching["vector_layer"] if ratio == 1 else 0),
-                         at_last_pixel.eq(m_end.first_single),
-                         *restart_kernel(at_launch=True), group_base.eq(0), sample_words.eq(0),
+            m.d.sync += [pixel.eq(0), at_last_pixel.eq(m_end.first_single), sample_words.eq(0),
                          ih_first.eq(top), iw_first.eq(left),
                          *restart_rows(top, steps.first_row_words, launching),
                          *restart_columns(left, launching),
                          ow.eq(launching["start_col"]), last_ow.eq(launching["one_column"]),
                          oh.eq(launching["start_row"]), last_oh.eq(launching["one_row"])]
-        with m.Elif(issue):
+        with m.Elif(issue_pixels):
             m.d.sync += [ow.eq(ow + step), last_ow.eq(ow >= layer["column_before_last"]),
                          iw_part.eq(iw_part + Mux(window, step, desc.stride_w))]
             with m.If(keep):
@@ -414,33 +420,38 @@ class ActivationAddressGenerator(ConfiguredComponent):
                     m.d.sync += [oh.eq(start_row), last_oh.eq(layer["one_row"]),
                                  *restart_rows(ih_first, steps.first_row_words),
                                  sample_words.eq(sample_words + steps.sample_words)]
-            with m.If(last_pixel):  # the tile is done: next K tile, pixels from the start
+            with m.If(last_pixel):  # the tile is done: pixels from the start
                 m.d.sync += restart_pixels()
-                with m.If(self.tiles.payload.last_k):  # the next column tile starts at K 0
-                    m.d.sync += restart_kernel(at_launch=False)
-                    with m.If(lane_wrap):
-                        m.d.sync += [lanes.eq(0), lane_wrap.eq(one_lane),
-                                     group_base.eq(group_base + desc.plane)]
-                    with m.Elif(layer["vector_layer"]):
-                        m.d.sync += [lanes.eq(lanes + 1), lane_wrap.eq(lanes == ratio - 2)]
-                with m.Elif(kernel_wrap):  # the next kernel row, from its first tap
-                    m.d.sync += [*restart_groups(), *restart_columns_of_kernel(),
-                                 kernel_wrap.eq(g_end.single & kw_end.single),
-                                 kh.eq(kh + 1), kh_part.eq(kh_part + desc.dil_h),
-                                 kh_words.eq(kh_words + steps.dilation_words)]
-                with m.Elif(last_g):  # the next kernel column
-                    m.d.sync += [*restart_groups(),
-                                 kw.eq(kw + 1), last_kw.eq(kw_ahead_flag),
-                                 kw_ahead_flag.eq(next_is_last_but_one(kw, kw_ahead_flag,
-                                                                       kw_ahead)),
-                                 kernel_wrap.eq(g_end.single & kw_ahead_flag),
-                                 kw_part.eq(kw_part + desc.dil_w)]
-                with m.Else():  # the next channel group
-                    m.d.sync += [g.eq(g + 1), last_g.eq(g_ahead_flag),
-                                 g_ahead_flag.eq(next_is_last_but_one(g, g_ahead_flag,
-                                                                      g_ahead)),
-                                 kernel_wrap.eq(g_ahead_flag & last_kw),
-                                 group_words.eq(group_words + desc.plane)]
+        # The tile's end steps the K tile's loops.
+        with m.If(launch):
+            m.d.sync += [lanes.eq(0), lane_wrap.eq(launching["vector_layer"] if ratio == 1 else 0),
+                         *restart_kernel(at_launch=True), group_base.eq(0)]
+        with m.Elif(issue_kernel & last_pixel):
+            with m.If(self.tiles.payload.last_k):  # the next column tile starts at K 0
+                m.d.sync += restart_kernel(at_launch=False)
+                with m.If(lane_wrap):
+                    m.d.sync += [lanes.eq(0), lane_wrap.eq(one_lane),
+                                 group_base.eq(group_base + desc.plane)]
+                with m.Elif(layer["vector_layer"]):
+                    m.d.sync += [lanes.eq(lanes + 1), lane_wrap.eq(lanes == ratio - 2)]
+            with m.Elif(kernel_wrap):  # the next kernel row, from its first tap
+                m.d.sync += [*restart_groups(), *restart_columns_of_kernel(),
+                             kernel_wrap.eq(g_end.single & kw_end.single),
+                             kh.eq(kh + 1), kh_part.eq(kh_part + desc.dil_h),
+                             kh_words.eq(kh_words + steps.dilation_words)]
+            with m.Elif(last_g):  # the next kernel column
+                m.d.sync += [*restart_groups(),
+                             kw.eq(kw + 1), last_kw.eq(kw_ahead_flag),
+                             kw_ahead_flag.eq(next_is_last_but_one(kw, kw_ahead_flag,
+                                                                   kw_ahead)),
+                             kernel_wrap.eq(g_end.single & kw_ahead_flag),
+                             kw_part.eq(kw_part + desc.dil_w)]
+            with m.Else():  # the next channel group
+                m.d.sync += [g.eq(g + 1), last_g.eq(g_ahead_flag),
+                             g_ahead_flag.eq(next_is_last_but_one(g, g_ahead_flag,
+                                                                  g_ahead)),
+                             kernel_wrap.eq(g_ahead_flag & last_kw),
+                             group_words.eq(group_words + desc.plane)]
 
         # Vectors: padding taps become the input zero point; the tag marks each tile's last.
         width = 8 * cfg.rows

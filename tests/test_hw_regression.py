@@ -41,13 +41,15 @@ REQUANT_CONFIGS = {
 
 
 def _regression(kind: str, component, config: ArrayConfig, tb_module: str, seed: int, *,
-                target: str = "generic", **settings) -> None:
+                target: str = "generic", text: str | None = None, **settings) -> None:
     """Build (or reuse) the simulator of ``component``, its Verilog generated for ``target``
-    with the models of the primitives it instantiates, and run ``tb_module`` on it once."""
+    (or ``text``, already generated) with the models of the primitives it instantiates, and
+    run ``tb_module`` on it once."""
     if target == "generic":  # keyed by the generator's digest, generated only to build
         verilog = lambda: to_verilog(component, config, kind)  # noqa: E731
     else:  # keyed by its text, which holds the primitives' models
-        verilog = to_verilog(component, config, kind, target) + primitive_models(target)
+        verilog = (text or to_verilog(component, config, kind, target)) + \
+            primitive_models(target)
     sim = build_simulator(f"{kind}-{config.rows}x{config.cols}-{target}-{config.digest()}",
                           verilog, kind)
     outcome = sim.run(tb_module, config={"hw": config.to_dict(), "seed": seed, **settings},
@@ -78,7 +80,8 @@ def test_ecp5_verilog_matches_golden_model(kind, component, seed):
     text = to_verilog(component(config), config, kind, "ecp5")
     # One in the PE module (every PE instantiates it), four in each requantizer lane.
     assert text.count("MULT18X18D ") == (kind == "mxu") + 4 * config.cols
-    _regression(kind, component(config), config, f"verif.tb.{kind}_tb", seed, target="ecp5")
+    _regression(kind, component(config), config, f"verif.tb.{kind}_tb", seed, target="ecp5",
+                text=text)
 
 
 @pytest.mark.parametrize("name", REQUANT_CONFIGS)
