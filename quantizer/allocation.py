@@ -45,6 +45,20 @@ class Allocation:
     sensitivity: dict[str, dict[str, float]]
     path: list[tuple[str, str, int, float]] = field(default_factory=list)
 
+    def report(self, weights: Mapping[str, int], fixed: Mapping[str, str]) -> dict:
+        """The outcome as JSON-ready figures: scores, weight bytes against int8, each layer's
+        format (``fixed`` if the user gave it) and sensitivities, the path in bytes."""
+        return {"int8_score": round(self.baseline, 2), "score": round(self.score, 2),
+                "weight_bytes": -(-weight_bits(self.formats, weights) // 8),
+                "weight_bytes_int8": weight_bits(dict.fromkeys(weights, "int8"), weights) // 8,
+                "layers": [{"layer": name, "weights": weights[name], "format": fmt,
+                            "fixed": name in fixed,
+                            "drop_alone": {f: round(v, 2) for f, v in
+                                           self.sensitivity.get(name, {}).items()}}
+                           for name, fmt in self.formats.items()],
+                "path": [{"layer": name, "format": fmt, "weight_bytes": -(-bits // 8),
+                          "score": round(value, 2)} for name, fmt, bits, value in self.path]}
+
 
 def weight_bits(formats: Mapping[str, str], weights: Mapping[str, int]) -> int:
     """Bits of every layer's weights at ``formats`` (``weights``: each layer's count)."""

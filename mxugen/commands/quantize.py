@@ -96,7 +96,7 @@ def _weight_formats(args, quantize, score, weights: dict[str, int], summary: dic
     """The ``weights`` argument of the quantizer that ``--bits`` and ``--layer-bits`` ask for:
     with ``--bits auto``, chosen by :func:`quantizer.allocation.allocate_formats` (its outcome
     into ``summary``)."""
-    from quantizer.allocation import allocate_formats, weight_bits
+    from quantizer.allocation import allocate_formats
 
     fixed = dict(args.layer_bits)
     if args.bits != "auto":
@@ -106,20 +106,8 @@ def _weight_formats(args, quantize, score, weights: dict[str, int], summary: dic
     if args.max_drop < 0:
         raise UsageError(f"--max-drop must be 0 or more, got {args.max_drop}")
     chosen = allocate_formats(quantize, score, weights, args.max_drop, fixed=fixed)
-    int8 = weight_bits(dict.fromkeys(weights, "int8"), weights)
-    summary["allocation"] = {
-        "metric": "accuracy (%)" if args.eval else "output SQNR (dB)",
-        "max_drop": args.max_drop, "int8_score": round(chosen.baseline, 2),
-        "score": round(chosen.score, 2),
-        "weight_bytes": -(-weight_bits(chosen.formats, weights) // 8),
-        "weight_bytes_int8": int8 // 8,
-        "layers": [{"layer": name, "weights": weights[name], "format": fmt,
-                    "fixed": name in fixed,
-                    "drop_alone": {f: round(v, 2) for f, v in
-                                   chosen.sensitivity.get(name, {}).items()}}
-                   for name, fmt in chosen.formats.items()],
-        "path": [{"layer": name, "format": fmt, "weight_bytes": -(-bits // 8),
-                  "score": round(value, 2)} for name, fmt, bits, value in chosen.path]}
+    summary["allocation"] = {"metric": "accuracy (%)" if args.eval else "output SQNR (dB)",
+                             "max_drop": args.max_drop, **chosen.report(weights, fixed)}
     return chosen.formats
 
 
