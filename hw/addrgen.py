@@ -15,8 +15,7 @@ from .contract import (LAYER_OPS, PAD_BITS, SPATIAL_BITS, STEP_BITS, TILE_COUNT_
 from .geometry import skipped_padding
 from .memstream import range_command_layout
 from .pipeline import next_is_last, next_is_last_but_one
-from .sequencer import (TILE_LAYOUT, LayerSignature, decoded, loaded_at_launch, loop_end,
-                        own_launch)
+from .sequencer import TILE_LAYOUT, LayerSignature, decoded, loaded_at_launch, loop_end
 
 __all__ = ["ActivationAddressGenerator", "RANGE_COUNT_BITS", "raster_flags_layout"]
 
@@ -141,7 +140,7 @@ class ActivationAddressGenerator(ConfiguredComponent):
     def elaborate(self, platform):
         m = Module()
         cfg = self.config
-        desc, ends, launch = self.layer.desc, self.layer.ends, own_launch(m, self.layer)
+        desc, ends, launch = self.layer.desc, self.layer.ends, self.layer.launch
 
         # Where the tile loop is: K tile (kh, kw, g), output pixel (n, oh, ow) and the pixel's
         # index. Each product the address is made of is a register stepped with its counter

@@ -15,7 +15,7 @@ from .contract import LAYER_OPS, address_bits, memory_shapes
 from .layouts import lane_params_layout
 from .pipeline import delay_line, lane_copies, next_is_last
 from .requant import requant_input_layout
-from .sequencer import LayerSignature, layer_register, loop_end, own_launch
+from .sequencer import LayerSignature, layer_register, loop_end
 
 __all__ = ["PartialSumAccumulator"]
 
@@ -79,7 +79,7 @@ class PartialSumAccumulator(ConfiguredComponent):
     def elaborate(self, platform):
         m = Module()
         cfg = self.config
-        desc, launch = self.layer.desc, own_launch(m, self.layer)
+        desc, launch = self.layer.desc, self.layer.launch
         width, depth = memory_shapes(cfg)["psums"]
         m.submodules.sums = psum = memory.Memory(shape=width, depth=depth, init=[],
                                                  attrs=ram_attrs(cfg)["psums"])

@@ -18,7 +18,7 @@ from .memstream import range_command_layout
 from .pipeline import LoopEnd, next_is_last
 
 __all__ = ["LayerSignature", "Sequencer", "TILE_LAYOUT", "decoded", "layer_register",
-           "loaded_at_launch", "loop_end", "own_launch", "weight_count_bits"]
+           "loaded_at_launch", "loop_end", "weight_count_bits"]
 
 MATMUL, WINDOW = LAYER_OPS.index("matmul"), LAYER_OPS.index("window")
 
@@ -43,9 +43,6 @@ class LayerSignature(wiring.Signature):
 
     Members
     -------
-    launching : ``Out(1)``
-        High the cycle before ``launch``: each unit restarts from its own copy of the launch,
-        a register set from this (:func:`own_launch`).
     launch : ``Out(1)``
         High for one cycle as a layer starts: per-layer counters restart.
     incoming : ``Out(descriptor_layout(config))``
@@ -65,8 +62,7 @@ class LayerSignature(wiring.Signature):
 
     def __init__(self, config: ArrayConfig):
         layout = descriptor_layout(config)
-        super().__init__({"launching": Out(1), "launch": Out(1), "incoming": Out(layout),
-                          "desc": Out(layout),
+        super().__init__({"launch": Out(1), "incoming": Out(layout), "desc": Out(layout),
                           "ends": Out(loop_ends_layout(config)),
                           "steps": Out(walk_steps_layout(config))})
 
@@ -91,16 +87,6 @@ def decoded(m: Module, value, *, name: str) -> Value:
         except AttributeError:
             m.submodules[label] = stage
             return register
-
-
-def own_launch(m: Module, layer) -> Signal:
-    """The launch in a register of the calling component's own, set from ``layer.launching``:
-    what a unit restarts hangs on a register beside it, not on one routed across the chip to
-    every unit. Marked ``keep``, as synthesis would merge the copies
-    (:func:`~hw.pipeline.lane_copies`)."""
-    register = Signal(name="own_launch", attrs={"keep": 1})
-    m.d.sync += register.eq(layer.launching)
-    return register
 
 
 def layer_register(m: Module, layer, value, *, name: str) -> Signal:
@@ -230,9 +216,6 @@ class Sequencer(ConfiguredComponent):
         failed = Signal(len(checks), name="failed_checks")
         invalid, checking = Signal(name="invalid"), Signal(name="checking")
         m.d.sync += [failed.eq(Cat(*checks)), invalid.eq(failed.any())]
-        # The launch, a register set as a valid descriptor's check ends (the load follows).
-        m.d.comb += self.layer.launching.eq(checking & ~invalid)
-        m.d.sync += launch.eq(self.layer.launching)
         # busy is a register, set as a run starts and cleared as it ends, not decoded from the
         # state: it steers the host's access to every memory.
         with m.FSM():
@@ -254,7 +237,8 @@ class Sequencer(ConfiguredComponent):
                 with m.If(invalid):
                     m.d.sync += [self.error.eq(1), self.done.eq(1), self.busy.eq(0)]
                     m.next = "IDLE"
-                with m.Else():  # launch
+                with m.Else():
+                    m.d.comb += launch.eq(1)
                     m.d.sync += [desc.eq(fetched),
                                  *[getattr(self.layer.ends, name).eq(getattr(fetched, name) - 1)
                                    for name in LOOP_BOUNDS]]

@@ -14,7 +14,7 @@ from .contract import LAYER_OPS
 from .multiplier import registered_product
 from .pipeline import delay_line, next_is_last, shift_in_stages, valid_delayed
 from .requant import rounding_divisor, rounds_away, srdhm
-from .sequencer import LayerSignature, layer_register, loop_end, own_launch
+from .sequencer import LayerSignature, layer_register, loop_end
 
 __all__ = ["ADD_LEFT_SHIFT", "VectorUnit"]
 
@@ -70,7 +70,7 @@ class VectorUnit(ConfiguredComponent):
         m = Module()
         cfg = self.config
         ratio = cfg.rows // cfg.cols
-        desc, launch = self.layer.desc, own_launch(m, self.layer)
+        desc, launch = self.layer.desc, self.layer.launch
         x_fire = self.x.valid & self.x.ready
         tile_end = x_fire & self.x.payload.last
 

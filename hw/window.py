@@ -14,7 +14,7 @@ from .component import ConfiguredComponent
 from .config import ArrayConfig
 from .contract import memory_shapes
 from .pipeline import delay_line, valid_delayed
-from .sequencer import LayerSignature, layer_register, own_launch
+from .sequencer import LayerSignature, layer_register
 
 __all__ = ["WindowUnit"]
 
@@ -86,7 +86,7 @@ class WindowUnit(ConfiguredComponent):
         cfg = self.config
         k, ratio, lanes_n = cfg.window, cfg.rows // cfg.cols, cfg.cols
         taps = k * k
-        launch = own_launch(m, self.layer)
+        launch = self.layer.launch
         fire = self.x.valid & self.x.ready
         tile_end = fire & self.x.payload.last
 

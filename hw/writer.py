@@ -12,7 +12,7 @@ from .config import ArrayConfig
 from .contract import address_bits
 from .pipeline import next_is_last
 from .requant import requant_output_layout
-from .sequencer import LayerSignature, loop_end, own_launch
+from .sequencer import LayerSignature, loop_end
 
 __all__ = ["OutputWriter"]
 
@@ -68,7 +68,7 @@ class OutputWriter(ConfiguredComponent):
         m = Module()
         cfg = self.config
         ratio = cfg.rows // cfg.cols
-        desc, launch, valid = self.layer.desc, own_launch(m, self.layer), self.results.valid
+        desc, launch, valid = self.layer.desc, self.layer.launch, self.results.valid
 
         sample, nt = Signal.like(desc.m), Signal(len(desc.n_tiles))
         group = Signal(range(max(ratio, 2)))

@@ -55,11 +55,11 @@ def walk_steps(config: ArrayConfig, layer: dict) -> dict[str, int]:
 async def launch(ctx, port, word, layer: dict, previous: dict | None = None, *,
                  steps: dict | None = None) -> None:
     """Launch ``layer`` on a component's ``LayerSignature`` ``port`` as the sequencer does:
-    ``launching`` the cycle before the launch; ``incoming`` carries it (packed with the
-    descriptor ``word``) from that cycle to the launch cycle, while ``desc`` (and ``ends``,
-    its loop bounds less one) still holds the ``previous`` layer; from the next cycle
-    ``desc`` holds it. ``steps`` (:func:`walk_steps`), for a component that walks the input
-    map, are set with ``incoming``."""
+    ``incoming`` carries it (packed with the descriptor ``word``) from the cycle before the
+    launch to the launch cycle, while ``desc`` (and ``ends``, its loop bounds less one) still
+    holds the ``previous`` layer; from the next cycle ``desc`` holds it. ``steps``
+    (:func:`walk_steps`), for a component that walks the input map, are set with
+    ``incoming``."""
     def hold(values: dict) -> None:
         ctx.set(port.desc.as_value(), word.pack(values))
         for name in LOOP_BOUNDS:
@@ -69,9 +69,7 @@ async def launch(ctx, port, word, layer: dict, previous: dict | None = None, *,
         ctx.set(getattr(port.steps, name), value)
     if previous is not None:
         hold(previous)
-    ctx.set(port.launching, 1)
     await ctx.tick()
-    ctx.set(port.launching, 0)
     ctx.set(port.launch, 1)
     await ctx.tick()
     ctx.set(port.launch, 0)

@@ -43,8 +43,7 @@ def _run(program: list[dict], rng, *, done_after: int = 3, max_cycles: int = 200
     dut = Sequencer(config)
     top = with_rom(dut, [WORD.pack(v) for v in program], WORD.size, CONFIG.program_depth,
                    dut.program_addr, dut.program_data)
-    seen = {"launches": [], "launching": [], "descs": [], "ends": [], "weights": [],
-            "tiles": [], "done": None,
+    seen = {"launches": [], "descs": [], "ends": [], "weights": [], "tiles": [], "done": None,
             "error": None, "layer_done": [], "steps": []}
 
     def steps(ctx) -> dict:
@@ -64,8 +63,6 @@ def _run(program: list[dict], rng, *, done_after: int = 3, max_cycles: int = 200
                                      for name in LOOP_BOUNDS})
             ctx.set(dut.weights.ready, int(rng.integers(2)))
             ctx.set(dut.tiles.ready, int(rng.integers(2)))
-            if ctx.get(dut.layer.launching):
-                seen["launching"].append(cycle)
             if ctx.get(dut.layer.launch):
                 layer = {f.name: ctx.get(getattr(dut.layer.incoming, f.name)) for f in WORD}
                 seen["launches"].append((cycle, layer))
@@ -109,7 +106,6 @@ def test_runs_every_layer_as_the_contract_packed_it(seed):
     program = [_layer(rng), _layer(rng), _layer(rng, last=1)]
     seen = _run(program, rng)
     assert [layer for _cycle, layer in seen["launches"]] == program
-    assert seen["launching"] == [cycle - 1 for cycle, _layer in seen["launches"]]
     assert seen["descs"] == program
     # Beside each descriptor, its loop bounds less one (whatever the field's value).
     assert seen["ends"] == [{name: layer[name] - 1 for name in LOOP_BOUNDS}
@@ -160,7 +156,7 @@ def test_invalid_descriptor_stops_with_error(seed, fields):
     rng = np.random.default_rng(seed)
     first = _layer(rng)
     seen = _run([first, _layer(rng, last=1, **fields)], rng)
-    assert len(seen["launches"]) == len(seen["launching"]) == 1 and seen["error"] == 1
+    assert len(seen["launches"]) == 1 and seen["error"] == 1
     assert len(seen["weights"]) == first["n_tiles"] * first["k_tiles"]
 
 
