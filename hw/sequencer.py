@@ -46,9 +46,9 @@ class LayerSignature(wiring.Signature):
     launch : ``Out(1)``
         High for one cycle as a layer starts: per-layer counters restart.
     incoming : ``Out(descriptor_layout(config))``
-        The descriptor being launched, from two cycles before ``launch`` (so a register of a
-        value decoded from it, :func:`decoded`, holds it at the launch) until the next fetch:
-        registers that start from a base address load it from here.
+        The descriptor being launched, from three cycles before ``launch`` (so a register of
+        a value decoded from it, :func:`decoded`, holds it at the launch) until the next
+        fetch: registers that start from a base address load it from here.
     desc : ``Out(descriptor_layout(config))``
         The running layer's descriptor, from the cycle after ``launch`` until the next launch.
     ends : ``Out(loop_ends_layout(config))``

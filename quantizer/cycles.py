@@ -130,12 +130,11 @@ def weight_traffic(config: ArrayConfig, graph, samples: int,
     stream carries (the layer's weights once a pass,
     :meth:`~quantizer.layers.AcceleratorLayer.passes`), its cycles and the bytes a cycle
     that takes on average."""
-    from .quantize_graph import WEIGHT_AXIS
     rows = []
     for layer, cycles in _layers_and_cycles(config, graph, samples, runtime):
         lanes = config.cols * layer.weight_words(config.rows, config.cols,
                                                  config.weight_load_rows)
-        weighted = layer.kind in WEIGHT_AXIS
+        weighted = layer.has_weights
         stored = lanes * config.weight_bits // 8
         streamed = stored * len(layer.passes(samples, config.psum_depth))
         rows.append({"layer": layer.name, "format": layer.weight_format if weighted else None,

@@ -186,6 +186,12 @@ class AcceleratorLayer:
         return WEIGHT_FORMATS[self.weight_format]
 
     @property
+    def has_weights(self) -> bool:
+        """Whether its weights are the model's: a pool's, a mean's or an add's taps weigh 1,
+        which every weight width holds."""
+        return self.kind in ("CONV_2D", "FULLY_CONNECTED", "DEPTHWISE_CONV_2D")
+
+    @property
     def channels_in(self) -> int:
         return self.kernel.shape[3]
 

@@ -13,7 +13,6 @@ from .graph import Graph
 from .layers import AcceleratorLayer
 from .memory_plan import blocked_tensors, plan_memory
 from .partition import partition
-from .quantize_graph import WEIGHT_AXIS
 
 
 #: Partial sums of an FPGA build: one DP16KD deep (512 × 36); a layer with more output pixels
@@ -68,10 +67,8 @@ def accelerator_config(graph: Graph, batch: int, *, rows: int = 8, cols: int = 8
     for layer in layers:
         words["weights"] += layer.weight_words(rows, cols, shape.weight_load_rows)
         words["params"] += layer.tiles(rows, cols)[2]
-    # As wide as the model's weights: a pool, a mean or an add weighs every tap 1, which
-    # every width holds.
-    bits = weight_bits or max((layer.weight_bits for layer in layers
-                               if layer.kind in WEIGHT_AXIS), default=8)
+    bits = weight_bits or max((layer.weight_bits for layer in layers if layer.has_weights),
+                              default=8)
     psums = batch * max(layer.pixels for layer in layers)
     if exact:  # an FPGA build: layers with more output pixels run in passes
         psums = min(psums, max(FPGA_PSUM_WORDS, *(layer.ow for layer in layers)))
