@@ -147,7 +147,8 @@ class ActivationAddressGenerator(ConfiguredComponent):
         # by a layer constant (the sequencer's walk steps, hw.geometry), so the address only
         # adds: `ih_part` = oh·stride_h − pad_top and `ih_words` = that times a row's words,
         # `kh_part` = kh·dil_h and `kh_words`, `iw_part` = ow·stride_w − pad_left, `kw_part`
-        # = kw·dil_w, `sample_words` = n·h·(a row's words), `group_words` = g·plane.
+        # = kw·dil_w, `sample_words` = n·h·(a row's words), `group_words` = g·plane past the
+        # column tile's channel group (`group_base`, a vector-unit layer's).
         g, kw = Signal.like(desc.groups, name="g"), Signal.like(desc.kw, name="kw")
         kh = Signal(TILE_COUNT_BITS, name="kh")
         ow, oh = Signal.like(desc.ow, name="ow"), Signal.like(desc.oh, name="oh")
@@ -308,9 +309,9 @@ class ActivationAddressGenerator(ConfiguredComponent):
         iw = stage(iw_part + kw_part, "iw")
         row_words = stage((sample_words + ih_words + kh_words)[:address.width], "row_words")
         # A vector-unit layer reads the channel group of its column tile (rows/cols column
-        # tiles to a group); an add's second tap reads its second input.
-        base = stage((Mux(layer["add"] & (kh == 1), desc.in2_base, desc.in_base) +
-                      group_base + group_words)[:address.width], "tap_base")
+        # tiles to a group); an add's second tap (kh 1 of 0 and 1) reads its second input.
+        base = stage((Mux(layer["add"] & kh[0], desc.in2_base, desc.in_base) +
+                      group_words)[:address.width], "tap_base")
         flags_1, step_1, quad_1, last_1 = (stage(flags, "flags_1"), stage(step, "step_1"),
                                            stage(quad, "quad_1"), stage(last_pixel, "last_1"))
         # Stage 2: inside the map (each word of a block), the row's first word, the column
@@ -362,7 +363,7 @@ class ActivationAddressGenerator(ConfiguredComponent):
 
         def restart_groups(single=lambda end: end.single):
             return [g.eq(0), last_g.eq(single(g_end)), g_ahead_flag.eq(single(g_ahead)),
-                    group_words.eq(0)]
+                    group_words.eq(group_base)]
 
         def restart_columns_of_kernel(single=lambda end: end.single):
             return [kw.eq(0), last_kw.eq(single(kw_end)), kw_ahead_flag.eq(single(kw_ahead)),
@@ -424,13 +425,14 @@ class ActivationAddressGenerator(ConfiguredComponent):
         # The tile's end steps the K tile's loops.
         with m.If(launch):
             m.d.sync += [lanes.eq(0), lane_wrap.eq(launching["vector_layer"] if ratio == 1 else 0),
-                         *restart_kernel(at_launch=True), group_base.eq(0)]
+                         *restart_kernel(at_launch=True), group_base.eq(0), group_words.eq(0)]
         with m.Elif(issue_kernel & last_pixel):
             with m.If(self.tiles.payload.last_k):  # the next column tile starts at K 0
                 m.d.sync += restart_kernel(at_launch=False)
                 with m.If(lane_wrap):
                     m.d.sync += [lanes.eq(0), lane_wrap.eq(one_lane),
-                                 group_base.eq(group_base + desc.plane)]
+                                 group_base.eq(group_base + desc.plane),
+                                 group_words.eq(group_base + desc.plane)]
                 with m.Elif(layer["vector_layer"]):
                     m.d.sync += [lanes.eq(lanes + 1), lane_wrap.eq(lanes == ratio - 2)]
             with m.Elif(kernel_wrap):  # the next kernel row, from its first tap
