@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from .errors import QuantizerError
 from .graph import Graph
-from .weights import WEIGHT_FORMATS
+from .weights import WEIGHT_FORMATS, layer_formats
 
 #: The formats an allocation narrows a layer to, besides int8 (binary needs a layer that can
 #: live without zeros, and is left to a user's choice by name).
@@ -77,12 +77,8 @@ def allocate_formats(quantize: Callable[[dict[str, str]], Graph],
     if not max_drop >= 0:
         raise QuantizerError(f"the budget must be a drop of 0 or more, got {max_drop}")
     fixed = dict(fixed or {})
-    unknown = sorted(set(fixed) - set(weights))
-    if unknown:
-        raise QuantizerError(f"no layer with weights is named {', '.join(unknown)}; the "
-                             f"layers are {', '.join(weights)}")
+    start = layer_formats(fixed, list(weights))  # checks the names and formats
     free = [name for name in weights if name not in fixed]
-    start = {name: fixed.get(name, "int8") for name in weights}
     uniform = dict.fromkeys(weights, "int8")
     bar = tqdm(total=1 + 2 * len(free) * len(candidates), desc="allocating widths",
                unit="network", disable=None if progress is None else not progress)
